@@ -1,0 +1,34 @@
+/**
+ * Time to interactive: from the create request (as `rclaude run` sends it) to the first byte of the remote
+ * PTY, on the local provider. The client's Socket.io connection is already open (the web app always has
+ * one; `rclaude run` could open it while the request is in flight), so the figure is the server's work:
+ * record the task, get a sandbox (start one, or claim a pooled one), open the PTY, relay its first byte.
+ */
+import { p50, sleep, until } from '../lib/stats.mjs';
+
+export async function tti(ctx, { rounds, beforeEach }) {
+  const { api, viewer } = ctx;
+  const times = [];
+  for (let i = 0; i < rounds; i++) {
+    await beforeEach?.();
+    const t0 = performance.now();
+    const task = await api.createTask({ command: ['sh', '-c', 'printf R; exec sleep 600'], name: 'bench tti' });
+    const att = await viewer.attach(task.mainSessionId, { from: 0 });
+    const t1 = await att.receivedAtLeast(1);
+    times.push(t1 - t0);
+    await api.stopTask(task.id);
+    await sleep(200);
+  }
+  return { p50: p50(times), all: times };
+}
+
+/** Reads a gauge from /metrics (the warm pool reports how many sandboxes wait ready). */
+export async function gauge(url, name) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : Number.NaN;
+}
+
+export async function waitPoolFull(url, size) {
+  await until('the warm pool to fill', async () => (await gauge(url, 'rclaude_warm_pool_ready')) >= size, 60_000, 50);
+}

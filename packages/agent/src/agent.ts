@@ -1,0 +1,226 @@
+import {
+  type Ack,
+  type AgentHelloResult,
+  type AgentToProxyEvents,
+  AppError,
+  ackError,
+  ackOk,
+  type OpenSessionRequest,
+  type ProxyToAgentEvents,
+  ptySignalSchema,
+} from '@rclaude/protocol';
+import type { Logger } from 'pino';
+import { io, type Socket } from 'socket.io-client';
+import { HooksRelay } from './claude/hooks-relay.js';
+import { runCommand } from './exec.js';
+import { createFileService, registerFileHandlers } from './files/index.js';
+import { prepareCommand } from './prepare-command.js';
+import { defaultFlowLimits, type FlowLimits, PtySession } from './pty/pty-session.js';
+
+export const AGENT_VERSION = '0.1.0';
+
+export interface AgentOptions {
+  proxyUrl: string;
+  sandboxId: string;
+  token: string;
+  /** Absolute path of the workspace; sessions start here and file operations are confined to it. */
+  workspace: string;
+  home: string;
+  /** Environment every session starts from (the agent's own, without its credentials). */
+  baseEnv: Record<string, string>;
+  log: Logger;
+  limits?: FlowLimits;
+  /** Called when the proxy asks the agent to shut down (the process exits after). */
+  onShutdown?: () => void;
+}
+
+type AgentSocket = Socket<ProxyToAgentEvents, AgentToProxyEvents>;
+
+/**
+ * The agent: dials out to the proxy, runs PTY sessions, and streams their output with byte offsets. Output
+ * is kept until the proxy has stored it, so any reconnect resumes exactly where storage stopped.
+ */
+export class Agent {
+  private readonly sessions = new Map<string, PtySession>();
+  private readonly socket: AgentSocket;
+  private token: string;
+  /** True once the proxy has answered this connection's hello: only then may output flow. */
+  private ready = false;
+  /** Hook reports and prompt-task events from processes in the sandbox; null if its channel cannot start. */
+  private readonly relay: Promise<HooksRelay | null>;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.token = opts.token;
+    this.socket = io(`${opts.proxyUrl.replace(/\/$/, '')}/agent`, {
+      transports: ['websocket'],
+      auth: (cb) => cb({ sandboxId: opts.sandboxId, token: this.token, version: AGENT_VERSION }),
+      reconnectionDelay: 200,
+      reconnectionDelayMax: 3000,
+      randomizationFactor: 0.3,
+      autoConnect: false,
+    }) as AgentSocket;
+    this.bind();
+    registerFileHandlers(this.socket, createFileService({ root: opts.workspace }), { log: opts.log });
+    this.relay = HooksRelay.start({ emit: (event) => this.socket.emit('agent:event', event), log: opts.log }).catch(
+      (err: unknown) => {
+        opts.log.warn({ err }, 'no event channel: activity and prompt events will not be reported');
+        return null;
+      },
+    );
+  }
+
+  start(): void {
+    this.socket.connect();
+  }
+
+  private bind(): void {
+    const s = this.socket;
+    const log = this.opts.log;
+    s.on('connect', () => this.hello());
+    s.on('disconnect', (reason) => {
+      this.ready = false;
+      log.warn({ reason }, 'disconnected from proxy; will reconnect');
+    });
+    s.on('connect_error', (err) => {
+      const data = (err as Error & { data?: { code?: string } }).data;
+      log.warn({ err: err.message, code: data?.code }, 'cannot reach proxy');
+      if (data?.code === 'UNAUTHENTICATED') {
+        // The token is dead (task stopped, or it was reused): nothing to reconnect to.
+        log.error('agent token refused; exiting');
+        this.shutdown(3);
+      }
+    });
+    s.on('session:open', (req, ack) => this.reply(ack, () => this.open(req)));
+    s.on('session:close', ({ sessionId }) => {
+      this.sessions.get(sessionId)?.dispose();
+      this.sessions.delete(sessionId);
+    });
+    s.on('session:screen', ({ sessionId }, ack) => this.reply(ack, () => this.session(sessionId).snapshot()));
+    s.on('pty:input', ({ sessionId, data }) => this.sessions.get(sessionId)?.write(data));
+    s.on('pty:resize', ({ sessionId, cols, rows }) => {
+      if (valid(cols) && valid(rows)) this.sessions.get(sessionId)?.resize(cols, rows);
+    });
+    s.on('pty:signal', ({ sessionId, signal }) => {
+      const parsed = ptySignalSchema.safeParse(signal);
+      if (parsed.success) this.sessions.get(sessionId)?.signal(parsed.data);
+    });
+    s.on('pty:stored', ({ sessionId, offset }) => this.sessions.get(sessionId)?.onStored(offset));
+    s.on('pty:consumed', ({ sessionId, viewerId, offset }) =>
+      this.sessions.get(sessionId)?.onConsumed(viewerId, offset),
+    );
+    s.on('pty:viewer-gone', ({ sessionId, viewerId }) => this.sessions.get(sessionId)?.viewerGone(viewerId));
+    s.on('exec:run', (req, ack) =>
+      this.reply(ack, () => runCommand(req, { workspace: this.opts.workspace, env: this.opts.baseEnv })),
+    );
+    s.on('agent:shutdown', () => this.shutdown(0));
+  }
+
+  private hello(): void {
+    const sessions = [...this.sessions.values()].map((p) => ({
+      sessionId: p.id,
+      produced: p.produced,
+      retainedFrom: p.retainedFrom,
+      exit: p.exit ? { exitCode: p.exit.exitCode, signal: p.exit.signal } : null,
+    }));
+    this.socket.emit('agent:hello', { sessions }, (res: Ack<AgentHelloResult>) => {
+      if (!res.ok) {
+        this.opts.log.error({ error: res.error }, 'proxy refused hello');
+        return;
+      }
+      if (res.data.token) this.token = res.data.token;
+      for (const id of res.data.forget) {
+        this.sessions.get(id)?.dispose();
+        this.sessions.delete(id);
+      }
+      for (const { sessionId, stored } of res.data.sessions) this.sessions.get(sessionId)?.rewind(stored);
+      this.ready = true;
+      this.opts.log.info({ sessions: this.sessions.size }, 'connected to proxy');
+      for (const p of this.sessions.values()) {
+        this.pump(p);
+        if (p.exit) this.socket.emit('pty:exit', p.exit);
+      }
+    });
+  }
+
+  private async open(req: OpenSessionRequest): Promise<{ pid: number }> {
+    const existing = this.sessions.get(req.sessionId);
+    if (existing) return { pid: existing.pid };
+    if (!valid(req.cols) || !valid(req.rows) || !Array.isArray(req.command) || req.command.length === 0) {
+      throw new AppError('BAD_REQUEST', 'invalid session:open request');
+    }
+    const env = { ...this.opts.baseEnv, ...req.env };
+    const relay = await this.relay;
+    const prepared = await prepareCommand(
+      req.command,
+      { env, home: this.opts.home, workspace: this.opts.workspace },
+      {
+        sessionId: req.sessionId,
+        eventsSocket: relay?.socketPath ?? null,
+        runtimeDir: relay?.runtimeDir ?? this.opts.home,
+        prompt: typeof req.prompt === 'string' ? req.prompt : undefined,
+        repo: req.repo ?? undefined,
+      },
+    );
+    const session = new PtySession({
+      id: req.sessionId,
+      command: prepared.command,
+      env: prepared.env,
+      cwd: this.opts.workspace,
+      cols: req.cols,
+      rows: req.rows,
+      startOffset: req.startOffset,
+      limits: this.opts.limits ?? defaultFlowLimits,
+      log: this.opts.log,
+      onReadable: () => this.pump(session),
+      onExit: (info) => {
+        if (this.ready) this.socket.emit('pty:exit', info);
+      },
+    });
+    this.sessions.set(req.sessionId, session);
+    this.opts.log.info({ sessionId: req.sessionId, command: req.command[0], pid: session.pid }, 'session started');
+    return { pid: session.pid };
+  }
+
+  private pump(session: PtySession): void {
+    if (!this.ready) return;
+    session.drain((offset, data) => this.socket.emit('pty:output', session.id, offset, data));
+  }
+
+  private session(id: string): PtySession {
+    const s = this.sessions.get(id);
+    if (!s) throw new AppError('NOT_FOUND', `no session ${id} in this sandbox`);
+    return s;
+  }
+
+  private reply<T>(ack: unknown, fn: () => T | Promise<T>): void {
+    if (typeof ack !== 'function') return;
+    const done = ack as (r: Ack<T>) => void;
+    Promise.resolve()
+      .then(fn)
+      .then(
+        (data) => done(ackOk(data)),
+        (err: unknown) => {
+          if (!(err instanceof AppError)) this.opts.log.error({ err }, 'agent request failed');
+          done(ackError(err));
+        },
+      );
+  }
+
+  /** Registers extra request handlers on the proxy connection (file operations). */
+  get connection(): AgentSocket {
+    return this.socket;
+  }
+
+  shutdown(code: number): void {
+    void this.relay.then((relay) => relay?.close());
+    for (const s of this.sessions.values()) s.dispose();
+    this.sessions.clear();
+    this.socket.disconnect();
+    this.opts.onShutdown?.();
+    process.exitCode = code;
+  }
+}
+
+function valid(n: unknown): n is number {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 1000;
+}

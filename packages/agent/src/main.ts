@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+/**
+ * Agent entry point, started by a provider inside a sandbox with RCLAUDE_PROXY_URL, RCLAUDE_SANDBOX_ID and
+ * RCLAUDE_AGENT_TOKEN in its environment. It dials out to the proxy and waits for work.
+ */
+import os from 'node:os';
+import process from 'node:process';
+import { pino } from 'pino';
+import { Agent } from './agent.js';
+
+const CREDENTIAL_VARS = ['RCLAUDE_PROXY_URL', 'RCLAUDE_SANDBOX_ID', 'RCLAUDE_AGENT_TOKEN'];
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) {
+    process.stderr.write(`rclaude-agent: ${name} is not set; the provider must start the agent with it\n`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const log = pino({ name: 'rclaude-agent', level: process.env.RCLAUDE_LOG_LEVEL ?? 'info' }, pino.destination(2));
+const baseEnv: Record<string, string> = {};
+for (const [k, v] of Object.entries(process.env)) {
+  // The agent's own credentials never reach the processes it runs.
+  if (v !== undefined && !CREDENTIAL_VARS.includes(k)) baseEnv[k] = v;
+}
+
+const agent = new Agent({
+  proxyUrl: required('RCLAUDE_PROXY_URL'),
+  sandboxId: required('RCLAUDE_SANDBOX_ID'),
+  token: required('RCLAUDE_AGENT_TOKEN'),
+  workspace: process.env.RCLAUDE_WORKSPACE ?? process.cwd(),
+  home: process.env.HOME ?? os.homedir(),
+  baseEnv,
+  log,
+  onShutdown: () => setTimeout(() => process.exit(), 100).unref(),
+});
+for (const k of CREDENTIAL_VARS) delete process.env[k];
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    log.info({ signal: sig }, 'stopping');
+    agent.shutdown(0);
+    setTimeout(() => process.exit(0), 200).unref();
+  });
+}
+agent.start();

@@ -1,0 +1,50 @@
+import { createInterface } from 'node:readline/promises';
+import { AppError, type LoginResponse, type User } from '@rclaude/protocol';
+import { ApiClient } from '../api.js';
+import { CliError, EXIT } from '../errors.js';
+import { normaliseServer, resolveTarget, saveCredentials } from '../settings.js';
+
+/**
+ * `rclaude login`: stores a token for a server in $XDG_CONFIG_HOME/rclaude/credentials.json (mode 0600).
+ * With --token, checks and stores it; otherwise asks for a username and password.
+ */
+export async function loginCommand(opts: { server?: string; token?: string; username?: string }): Promise<number> {
+  const server = opts.server ? normaliseServer(opts.server) : resolveTarget({}).server;
+  let token = opts.token ?? process.env.RCLAUDE_TOKEN;
+  if (!token) {
+    if (!process.stdin.isTTY)
+      throw new CliError('no token given and no terminal to ask for a password', 1, 'use --token or RCLAUDE_TOKEN');
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    const username = opts.username ?? (await rl.question('username: '));
+    const password = await askHidden(rl, 'password: ');
+    rl.close();
+    const anon = new ApiClient(server, '');
+    const res = await anon.request<LoginResponse>('POST', '/api/auth/login', { username, password });
+    token = res.token;
+  }
+  let me: User;
+  try {
+    me = await new ApiClient(server, token).request<User>('GET', '/api/me');
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'UNAUTHENTICATED')
+      throw new CliError('that token was refused', EXIT.auth);
+    throw err;
+  }
+  const file = saveCredentials(server, token);
+  process.stderr.write(`logged in to ${server} as ${me.username}; token saved in ${file}\n`);
+  return EXIT.ok;
+}
+
+async function askHidden(rl: ReturnType<typeof createInterface>, prompt: string): Promise<string> {
+  const output = process.stderr;
+  const write = output.write.bind(output);
+  // Echo the prompt, then swallow what readline would echo of the typed password.
+  output.write(prompt);
+  (output as unknown as { write: (s: string) => boolean }).write = () => true;
+  try {
+    return await rl.question('');
+  } finally {
+    (output as unknown as { write: typeof write }).write = write;
+    output.write('\n');
+  }
+}

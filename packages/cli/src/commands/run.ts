@@ -1,0 +1,80 @@
+import { type CreateTaskRequest, type ProviderName, providerNames } from '@rclaude/protocol';
+import { ApiClient } from '../api.js';
+import { CliError, EXIT } from '../errors.js';
+import { resolveTarget } from '../settings.js';
+import { type AttachOutcome, attachTerminal } from '../terminal/attach.js';
+import { parseDetachKeys } from '../terminal/keys.js';
+import { viewPrompt } from '../terminal/prompt-view.js';
+
+export interface RunOptions {
+  server?: string;
+  provider?: string;
+  repo?: string;
+  branch?: string;
+  name?: string;
+  prompt?: string;
+  detach?: boolean;
+  detachKeys: string;
+  json?: boolean;
+}
+
+/** `rclaude run`: create a task and attach this terminal to it; exits with the remote exit code. */
+export async function runCommand(command: string[], opts: RunOptions): Promise<number> {
+  if (opts.provider && !providerNames.includes(opts.provider as ProviderName)) {
+    throw new CliError(`unknown provider "${opts.provider}"`, 1, `use one of: ${providerNames.join(', ')}`);
+  }
+  const detachKeys = parseDetachKeys(opts.detachKeys);
+  const { server, token } = resolveTarget(opts);
+  const api = new ApiClient(server, token);
+  const req: CreateTaskRequest = {
+    ...(opts.name ? { name: opts.name } : {}),
+    ...(opts.provider ? { provider: opts.provider as ProviderName } : {}),
+    ...(opts.repo ? { repo: opts.repo } : {}),
+    ...(opts.branch ? { branch: opts.branch } : {}),
+    ...(opts.prompt ? { prompt: opts.prompt } : command.length ? { command } : {}),
+    ...(process.stdout.columns && process.stdout.rows
+      ? { cols: process.stdout.columns, rows: process.stdout.rows }
+      : {}),
+  };
+  const task = await api.createTask(req);
+  if (opts.detach) {
+    process.stdout.write(opts.json ? `${JSON.stringify(task)}\n` : `${task.id}\n`);
+    return EXIT.ok;
+  }
+  if (opts.prompt) {
+    return viewPrompt({ api, task, json: opts.json === true, out: process.stdout, err: process.stderr });
+  }
+  const outcome = await attachTerminal({
+    server,
+    token,
+    task,
+    sessionId: task.mainSessionId,
+    from: 0,
+    readOnly: false,
+    detachKeys,
+    startProgress: true,
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+  });
+  return report(outcome, task.id);
+}
+
+/** Prints how an attachment ended and returns the exit code for it. */
+export function report(outcome: AttachOutcome, taskId: string): number {
+  switch (outcome.kind) {
+    case 'exited':
+      return outcome.exitCode;
+    case 'detached':
+      process.stderr.write(`\r\ndetached; the task keeps running. Back with: rclaude attach ${taskId}\r\n`);
+      return EXIT.ok;
+    case 'dropped':
+      process.stderr.write(`\r\nconnection closed; the task keeps running. Back with: rclaude attach ${taskId}\r\n`);
+      return EXIT.ok;
+    case 'ended': {
+      const { task } = outcome;
+      const why = task.statusReason ? `: ${task.statusReason}` : '';
+      throw new CliError(`task ${task.id} ${task.status}${why}`, task.exitCode ?? EXIT.error);
+    }
+  }
+}

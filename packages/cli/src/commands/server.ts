@@ -1,0 +1,72 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ConfigError, loadConfig, startServer } from '@rclaude/proxy';
+import { CliError } from '../errors.js';
+
+export interface ServerOptions {
+  port?: string;
+  host?: string;
+  provider?: string;
+  unconfined?: boolean;
+  json?: boolean;
+}
+
+/** `rclaude server`: the proxy and the web app, on embedded storage unless DATABASE_URL / REDIS_URL are set. */
+export async function serverCommand(opts: ServerOptions): Promise<number> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(process.env, {
+      ...(opts.port !== undefined ? { PORT: Number(opts.port) } : {}),
+      ...(opts.host ? { HOST: opts.host } : {}),
+      ...(opts.provider ? { RCLAUDE_PROVIDER: opts.provider as 'local' } : {}),
+      ...(opts.unconfined ? { RCLAUDE_LOCAL_SANDBOX: 'none' as const } : {}),
+      // In a terminal (or with --json) only warnings are logged: request logs would drown the banner. As a
+      // service (stderr not a terminal) the JSON log keeps everything at info; LOG_LEVEL always wins.
+      ...((opts.json || process.stderr.isTTY) && !process.env.LOG_LEVEL ? { LOG_LEVEL: 'warn' as const } : {}),
+    });
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(err.message, 1, 'see docs/configuration.md');
+    throw err;
+  }
+  if (!opts.json && !config.DATABASE_URL && !fs.existsSync(path.join(config.dataDir, 'pgdata'))) {
+    process.stderr.write(
+      `rclaude: first start: creating the embedded database in ${config.dataDir} (takes a few seconds)…\n`,
+    );
+  }
+  const server = await startServer(config);
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ url: server.url, loginUrl: server.loginUrl, token: server.token })}\n`);
+  } else {
+    const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+    process.stdout.write(
+      [
+        '',
+        `  rclaude server is running at ${bold(server.url)}`,
+        `  provider: ${config.RCLAUDE_PROVIDER}  ·  data: ${config.DATABASE_URL ? 'Postgres' : `embedded (${config.dataDir})`}  ·  sessions: ${config.REDIS_URL ? 'Redis' : 'in-process'}`,
+        '',
+        '  Open the web app (signed in as admin):',
+        `    ${server.loginUrl}`,
+        '',
+        '  From a terminal on this machine:  rclaude run',
+        '',
+      ].join('\n'),
+    );
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    // A stuck shutdown step must not leave the process hanging.
+    setTimeout(() => process.exit(1), 10_000).unref();
+    if (!opts.json)
+      process.stderr.write(`\n${signal}: stopping (sandboxes keep running and reconnect on the next start)\n`);
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  // Runs until a signal stops it.
+  return new Promise<number>(() => undefined);
+}

@@ -1,0 +1,176 @@
+import { isTerminal, type Task, taskStatuses } from '@rclaude/protocol';
+import { ApiClient } from '../api.js';
+import { CliError, EXIT } from '../errors.js';
+import { resolveTarget } from '../settings.js';
+import { attachTerminal } from '../terminal/attach.js';
+import { parseDetachKeys } from '../terminal/keys.js';
+import { sessionForAttach } from '../terminal/prompt-view.js';
+import { streamLog } from '../terminal/stream-log.js';
+import { report } from './run.js';
+
+interface Common {
+  server?: string;
+  json?: boolean;
+}
+
+function client(opts: Common): ApiClient {
+  const { server, token } = resolveTarget(opts);
+  return new ApiClient(server, token);
+}
+
+/** `rclaude attach ID`. */
+export async function attachCommand(
+  ref: string,
+  opts: Common & { readOnly?: boolean; detachKeys: string },
+): Promise<number> {
+  const detachKeys = parseDetachKeys(opts.detachKeys);
+  const api = client(opts);
+  const task = await api.resolveTask(ref);
+  // A finished prompt task opens Claude Code on its conversation; anything else shows its main session.
+  const { sessionId } = opts.readOnly
+    ? { sessionId: task.mainSessionId }
+    : await sessionForAttach(
+        api,
+        task,
+        process.stdout.columns ? { cols: process.stdout.columns, rows: process.stdout.rows } : {},
+      );
+  const outcome = await attachTerminal({
+    server: api.server,
+    token: api.token,
+    task,
+    sessionId,
+    from: 'screen',
+    readOnly: opts.readOnly === true || isTerminal(task.status),
+    detachKeys,
+    startProgress: task.status === 'queued' || task.status === 'starting',
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+  });
+  return report(outcome, task.id);
+}
+
+/** `rclaude ls`. */
+export async function lsCommand(opts: Common & { all?: boolean; status?: string }): Promise<number> {
+  if (opts.status && !taskStatuses.includes(opts.status as Task['status'])) {
+    throw new CliError(`unknown status "${opts.status}"`, 1, `use one of: ${taskStatuses.join(', ')}`);
+  }
+  const { tasks } = await client(opts).listTasks({
+    ...(opts.status ? { status: opts.status } : {}),
+    ...(opts.all ? { all: true } : {}),
+  });
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(tasks, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  if (tasks.length === 0) {
+    process.stdout.write('no tasks yet; start one with `rclaude run`\n');
+    return EXIT.ok;
+  }
+  const rows = tasks.map((t) => [
+    t.id,
+    t.name.length > 40 ? `${t.name.slice(0, 39)}…` : t.name,
+    t.activity && t.status === 'running' ? `${t.status} (${t.activity})` : t.status,
+    t.provider,
+    age(t.createdAt),
+    duration(t),
+    `$${(t.computeCostUsd + t.modelCostUsd).toFixed(2)}`,
+    t.exitCode === null ? '' : String(t.exitCode),
+  ]);
+  printTable(['ID', 'NAME', 'STATUS', 'PROVIDER', 'CREATED', 'DURATION', 'COST', 'EXIT'], rows);
+  return EXIT.ok;
+}
+
+/** `rclaude stop ID`. */
+export async function stopCommand(ref: string, opts: Common): Promise<number> {
+  const api = client(opts);
+  const task = await api.resolveTask(ref);
+  const stopped = await api.stopTask(task.id);
+  process.stdout.write(opts.json ? `${JSON.stringify(stopped)}\n` : `${stopped.id} ${stopped.status}\n`);
+  return EXIT.ok;
+}
+
+/** `rclaude rm ID`. */
+export async function rmCommand(ref: string, opts: Common): Promise<number> {
+  const api = client(opts);
+  const task = await api.resolveTask(ref);
+  await api.deleteTask(task.id);
+  process.stdout.write(`${task.id} deleted\n`);
+  return EXIT.ok;
+}
+
+/** `rclaude exec ID -- CMD`: runs CMD to completion in the task's sandbox; exits with its code. */
+export async function execCommand(ref: string, argv: string[], opts: Common & { timeout?: string }): Promise<number> {
+  // With pass-through options the separator reaches us when it follows the task id.
+  const command = argv[0] === '--' ? argv.slice(1) : argv;
+  if (command.length === 0) throw new CliError('nothing to run', 1, 'usage: rclaude exec ID -- COMMAND [ARGS...]');
+  const api = client(opts);
+  const task = await api.resolveTask(ref);
+  const timeoutMs = opts.timeout ? parseDuration(opts.timeout) : undefined;
+  const result = await api.execute(
+    task.mainSessionId,
+    command.length === 1 ? (command[0] as string) : command,
+    timeoutMs,
+  );
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return EXIT.ok;
+  }
+  process.stdout.write(result.stdout);
+  process.stderr.write(result.stderr);
+  if (result.truncated) process.stderr.write('rclaude: output was cut at 1 MiB per stream\n');
+  if (result.timedOut) process.stderr.write(`rclaude: timed out after ${timeoutMs ?? 60_000} ms\n`);
+  return result.exitCode;
+}
+
+/** `rclaude logs ID [-f]`. */
+export async function logsCommand(ref: string, opts: Common & { follow?: boolean }): Promise<number> {
+  const api = client(opts);
+  const task = await api.resolveTask(ref);
+  await streamLog({
+    server: api.server,
+    token: api.token,
+    sessionId: task.mainSessionId,
+    // An ended task has nothing more to follow.
+    follow: opts.follow === true && !isTerminal(task.status),
+    out: process.stdout,
+    task: { id: task.id, ended: async () => isTerminal((await api.getTask(task.id)).status) },
+    warn: (message) => process.stderr.write(`rclaude: ${message}\n`),
+  });
+  return EXIT.ok;
+}
+
+export function parseDuration(text: string): number {
+  const m = /^(\d+)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw new CliError(`invalid duration "${text}"`, 1, 'use e.g. 500ms, 30s, 5m, 1h');
+  const n = Number(m[1]);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms'];
+  return n * unit;
+}
+
+function age(iso: string): string {
+  const secs = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  if (secs < 60) return `${Math.floor(secs)}s ago`;
+  if (secs < 3600) return `${Math.floor(secs / 60)}m ago`;
+  if (secs < 86400) return `${Math.floor(secs / 3600)}h ago`;
+  return `${Math.floor(secs / 86400)}d ago`;
+}
+
+function duration(t: Task): string {
+  if (!t.startedAt) return '-';
+  const ms = (t.endedAt ? Date.parse(t.endedAt) : Date.now()) - Date.parse(t.startedAt);
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+function printTable(head: string[], rows: string[][]): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  process.stdout.write(`${[line(head), ...rows.map(line)].join('\n')}\n`);
+}

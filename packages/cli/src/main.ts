@@ -1,0 +1,147 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { cpCommand } from './commands/cp.js';
+import { loginCommand } from './commands/login.js';
+import { runCommand } from './commands/run.js';
+import { serverCommand } from './commands/server.js';
+import { attachCommand, execCommand, logsCommand, lsCommand, rmCommand, stopCommand } from './commands/tasks.js';
+import { describe } from './errors.js';
+
+const DETACH_KEYS = 'ctrl-p,ctrl-q';
+
+/** Runs a command action and turns its result or error into the process exit code. */
+function action<A extends unknown[]>(fn: (...args: A) => Promise<number | undefined>) {
+  return async (...args: A) => {
+    try {
+      const code = await fn(...args);
+      process.exitCode = typeof code === 'number' ? code : 0;
+    } catch (err) {
+      const { message, hint, exitCode } = describe(err);
+      process.stderr.write(`rclaude: ${message}\n${hint ? `hint: ${hint}\n` : ''}`);
+      if (process.env.RCLAUDE_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+      process.exitCode = exitCode;
+    }
+    // Sockets and timers may linger; the command is over.
+    setImmediate(() => process.exit());
+  };
+}
+
+const program = new Command('rclaude')
+  .description('Run Claude Code in a remote sandbox and drive it from your terminal or browser.')
+  .version('0.1.0')
+  .enablePositionalOptions()
+  .showHelpAfterError('(add --help for usage)')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  rclaude server                          start the server here (embedded storage, local sandboxes)
+  rclaude run                             Claude Code in a new sandbox, attached to this terminal
+  rclaude run -- bash                     any program instead of claude
+  rclaude run -p "fix the failing test" --repo https://github.com/you/app
+  rclaude ls                              your tasks
+  rclaude attach 3f2a                     back to a task (any unique id prefix)
+
+Server and token come from --server, RCLAUDE_SERVER / RCLAUDE_TOKEN, \`rclaude login\`, or a server
+running on this machine. Exit codes: 0 ok, 1 error, 2 cancelled, 4 not signed in; \`run\`, \`attach\`
+and \`exec\` exit with the remote program's code.`,
+  );
+
+const serverOption = () =>
+  new Option('--server <url>', 'rclaude server URL (default: RCLAUDE_SERVER, your login, or the local server)');
+
+program
+  .command('server')
+  .description('start the rclaude server (proxy + web app)')
+  .option('--port <port>', 'port to listen on (PORT, default 7878; 0 picks a free one)')
+  .option('--host <host>', 'address to listen on (HOST, default 127.0.0.1)')
+  .option('--provider <name>', 'default sandbox provider: local, ecs or e2b (RCLAUDE_PROVIDER)')
+  .option('--unconfined', 'run local sandboxes without bubblewrap (NOT isolated; for machines without it)')
+  .option('--json', 'print one JSON line {url, loginUrl, token} when ready, and only warnings in the log')
+  .action(action(serverCommand));
+
+program
+  .command('login')
+  .description('sign in to a server and save the token (mode 0600, in $XDG_CONFIG_HOME/rclaude)')
+  .addOption(serverOption())
+  .option('--token <token>', 'an API token (else you are asked for a username and password)')
+  .option('--username <name>', 'username to sign in as')
+  .action(action(loginCommand));
+
+program
+  .command('run')
+  .description('start a task in a new sandbox and attach this terminal (default command: claude)')
+  .argument('[command...]', 'program and arguments to run instead of claude (put them after --)')
+  .addOption(serverOption())
+  .option('--provider <name>', 'sandbox provider: local, ecs or e2b (default: the server default)')
+  .option('--repo <url>', 'git repository to clone into the workspace first')
+  .option('--branch <name>', 'branch of --repo to check out')
+  .option('--name <name>', 'a name for the task')
+  .option('-p, --prompt <prompt>', 'run Claude Code non-interactively on this prompt and stream its progress')
+  .option('-d, --detach', 'start the task and print its id without attaching')
+  .option('--detach-keys <keys>', 'key sequence that detaches and leaves the task running', DETACH_KEYS)
+  .option('--json', 'with --detach: print the task as JSON; with -p: print its events as JSON lines')
+  .passThroughOptions()
+  .action(action(runCommand));
+
+program
+  .command('attach')
+  .description("attach this terminal to a task's main session")
+  .argument('<task>', 'task id (or a unique prefix, or its name)')
+  .addOption(serverOption())
+  .option('--read-only', 'watch without typing')
+  .option('--detach-keys <keys>', 'key sequence that detaches', DETACH_KEYS)
+  .action(action(attachCommand));
+
+program
+  .command('ls')
+  .description('list your tasks')
+  .addOption(serverOption())
+  .option('--status <status>', 'only tasks in this status')
+  .option('--all', "admins: every user's tasks")
+  .option('--json', 'print JSON')
+  .action(action(lsCommand));
+
+program
+  .command('logs')
+  .description("print a task's terminal output")
+  .argument('<task>', 'task id or prefix')
+  .addOption(serverOption())
+  .option('-f, --follow', 'keep printing until the task ends')
+  .action(action(logsCommand));
+
+program
+  .command('stop')
+  .description('stop a task and its sandbox')
+  .argument('<task>', 'task id or prefix')
+  .addOption(serverOption())
+  .option('--json', 'print the stopped task as JSON')
+  .action(action(stopCommand));
+
+program
+  .command('rm')
+  .description('delete a task (stopping it first)')
+  .argument('<task>', 'task id or prefix')
+  .addOption(serverOption())
+  .action(action(rmCommand));
+
+program
+  .command('exec')
+  .description("run a command to completion in a task's sandbox")
+  .argument('<task>', 'task id or prefix')
+  .argument('[command...]', 'command and arguments (after --); one argument is run by sh -c')
+  .addOption(serverOption())
+  .option('--timeout <duration>', 'kill the command after this long (e.g. 30s, 5m; default 60s)')
+  .option('--json', 'print {exitCode, stdout, stderr, ...} as JSON')
+  .passThroughOptions()
+  .action(action(execCommand));
+
+program
+  .command('cp')
+  .description('copy files between this machine and a task workspace (TASK:PATH names the remote side)')
+  .argument('<source>', 'local path or TASK:PATH')
+  .argument('<dest>', 'local path or TASK:PATH')
+  .addOption(serverOption())
+  .action(action(cpCommand));
+
+await program.parseAsync(process.argv);

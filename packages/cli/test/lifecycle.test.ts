@@ -1,0 +1,246 @@
+/**
+ * Task lifecycle end to end with short configured times: idle stop (no client, no output, Claude not
+ * working), the maximum lifetime, compute cost from the price table, and the monthly budget. Real server
+ * (embedded, and on Postgres + Redis), agents in bubblewrap sandboxes, the real Claude Code against the fake
+ * Anthropic API.
+ *
+ * Runs from the built dist: `npx tsc -b packages/cli` first.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import type { Task, TaskEvent, UsageResponse } from '@rclaude/protocol';
+import {
+  cliEntry,
+  type FakeAnthropic,
+  lastUserText,
+  type RclaudeServer,
+  runCli,
+  startFakeAnthropic,
+  startRclaudeServer,
+  textReply,
+} from '@rclaude/testkit';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const IDLE_MS = 2000;
+const LIFETIME_MS = 20_000;
+/** $3.60 per hour of a local sandbox: $0.001 per second. */
+const USD_PER_SECOND = 0.001;
+
+const DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+describe.each(['embedded', 'postgres+redis'] as const)('on %s', (kind) => {
+  let server: RclaudeServer;
+  let fake: FakeAnthropic;
+  const children: ChildProcess[] = [];
+  /** Postgres schema and Redis prefix of the postgres+redis server, removed after. */
+  const isolation = `lc_${randomBytes(4).toString('hex')}`;
+
+  beforeAll(async () => {
+    fake = await startFakeAnthropic({
+      responder: ({ body }) => {
+        const text = lastUserText(body);
+        // Claude "thinks" three idle timeouts long: no output, no client, but working.
+        if (text.includes('think slowly')) return { ...textReply('Thought it through.'), delayMs: 3 * IDLE_MS };
+        if (text.includes('spend a lot'))
+          return textReply('That was expensive.', { usage: { outputTokens: 5_000_000 } });
+        if (text) return 'ok';
+        return undefined;
+      },
+    });
+    server = await startRclaudeServer({
+      env: {
+        ANTHROPIC_BASE_URL: fake.url,
+        ANTHROPIC_API_KEY: 'sk-ant-test-rclaude-0123456789abcdefghij',
+        IDLE_TIMEOUT_MS: String(IDLE_MS),
+        TASK_MAX_LIFETIME_MS: String(LIFETIME_MS),
+        RCLAUDE_PRICE_TABLE: JSON.stringify({ local: { usdPerHour: USD_PER_SECOND * 3600 } }),
+        RCLAUDE_MONTHLY_BUDGET_USD: '20',
+        ...(kind === 'postgres+redis'
+          ? { DATABASE_URL, RCLAUDE_DATABASE_SCHEMA: isolation, REDIS_URL, RCLAUDE_REDIS_PREFIX: isolation }
+          : {}),
+      },
+      timeoutMs: 60_000,
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const c of children) c.kill('SIGKILL');
+    if (process.env.RCLAUDE_TEST_LOG) fs.writeFileSync(`${process.env.RCLAUDE_TEST_LOG}.${kind}`, server?.log() ?? '');
+    await server?.stop();
+    await fake?.close();
+    if (kind === 'postgres+redis') {
+      const client = new pg.Client({ connectionString: DATABASE_URL });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS ${isolation} CASCADE`);
+      await client.end();
+      const redis = new Redis(REDIS_URL);
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${isolation}:*`, 'COUNT', 500);
+        if (keys.length) await redis.del(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+      redis.disconnect();
+    }
+  });
+
+  const cli = (args: string[], env: Record<string, string> = {}) =>
+    runCli(args, { env: { ...server.cliEnv(), ...env }, timeoutMs: 120_000 });
+
+  async function api<T>(method: string, urlPath: string, opts: { token?: string; body?: unknown } = {}) {
+    const res = await fetch(`${server.url}${urlPath}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${opts.token ?? server.token}`,
+        ...(opts.body ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(opts.body ? { body: JSON.stringify(opts.body) } : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
+  }
+
+  const getTask = async (id: string) => (await api<Task>('GET', `/api/tasks/${id}`)).body;
+  const getEvents = async (id: string) =>
+    (await api<{ events: TaskEvent[] }>('GET', `/api/tasks/${id}/events`)).body.events;
+
+  async function until<T>(
+    what: string,
+    fn: () => Promise<T | undefined | null | false>,
+    timeoutMs = 30_000,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = await fn();
+      if (v) return v;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async function startDetached(command: string[]): Promise<Task> {
+    const r = await cli(['run', '--detach', '--json', '--', ...command]);
+    expect(r.code, r.stderr).toBe(0);
+    const task = JSON.parse(r.stdout) as Task;
+    await until('the task to run', async () => (await getTask(task.id)).status === 'running');
+    return task;
+  }
+
+  /** Waits for a task to end, failing (instead of hanging) if that takes far longer than `withinMs`. */
+  const ended = (id: string, withinMs: number) =>
+    until(
+      `task ${id} to end`,
+      async () => {
+        const t = await getTask(id);
+        return t.endedAt ? t : null;
+      },
+      withinMs,
+    );
+
+  describe('idle stop', () => {
+    it('stops a task with no client and no output, records the reason, and prices its run time', async () => {
+      const task = await startDetached(['sleep', '600']);
+      const done = await ended(task.id, 15_000);
+      expect(done.status).toBe('stopped');
+      expect(done.statusReason).toBe('idle for 2 s: no client attached, no output');
+      const stopping = (await getEvents(task.id)).find((e) => e.type === 'status' && e.data.status === 'stopping');
+      expect(stopping?.data.reason).toBe('idle for 2 s: no client attached, no output');
+      const lived = (Date.parse(done.endedAt ?? '') - Date.parse(done.createdAt)) / 1000;
+      expect(lived).toBeGreaterThanOrEqual(IDLE_MS / 1000);
+      expect(done.computeCostUsd).toBeCloseTo(lived * USD_PER_SECOND, 5);
+    });
+
+    it('keeps a task while a client is attached, and stops it once the client leaves', async () => {
+      const task = await startDetached(['sleep', '600']);
+      const follower = spawn(process.execPath, [cliEntry(), 'logs', '-f', task.id], {
+        env: { ...process.env, ...server.cliEnv() },
+        stdio: 'ignore',
+      });
+      children.push(follower);
+      await until('the viewer to attach', async () => {
+        const { body } = await api<{ sessions: { clients: number }[] }>('GET', `/api/tasks/${task.id}/sessions`);
+        return (body.sessions[0]?.clients ?? 0) > 0;
+      });
+      await new Promise((r) => setTimeout(r, 3 * IDLE_MS));
+      expect((await getTask(task.id)).status).toBe('running');
+      follower.kill('SIGKILL');
+      const done = await ended(task.id, 15_000);
+      expect(done).toMatchObject({ status: 'stopped', statusReason: 'idle for 2 s: no client attached, no output' });
+    });
+
+    it('keeps a task whose output keeps coming', async () => {
+      const task = await startDetached(['sh', '-c', 'while true; do echo tick; sleep 0.3; done']);
+      await new Promise((r) => setTimeout(r, 3 * IDLE_MS));
+      expect((await getTask(task.id)).status).toBe('running');
+      await cli(['stop', task.id]);
+    });
+
+    it('never stops a prompt while Claude is working, then idles it out with its outcome', async () => {
+      const r = await cli(['run', '-p', 'think slowly']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain('Thought it through.');
+      const { body } = await api<{ tasks: Task[] }>('GET', '/api/tasks?limit=1');
+      const id = body.tasks[0]?.id ?? '';
+      const events = await getEvents(id);
+      // Working was reported, and no stop came while it lasted.
+      expect(events.some((e) => e.type === 'activity' && e.data.activity === 'working')).toBe(true);
+      expect(events.some((e) => e.type === 'status' && e.data.status === 'stopping')).toBe(false);
+      const done = await ended(id, 15_000);
+      expect(done).toMatchObject({
+        status: 'succeeded',
+        exitCode: 0,
+        statusReason: 'idle for 2 s: no client attached, no output',
+      });
+    });
+  });
+
+  describe('maximum lifetime', () => {
+    it('stops a busy task at its maximum lifetime and says so on its timeline', async () => {
+      const task = await startDetached(['sh', '-c', 'while true; do echo busy; sleep 0.2; done']);
+      const done = await ended(task.id, LIFETIME_MS + 15_000);
+      expect(done).toMatchObject({ status: 'stopped', statusReason: 'reached the maximum lifetime of 20 s' });
+      expect(Date.parse(done.endedAt ?? '') - Date.parse(done.createdAt)).toBeGreaterThanOrEqual(LIFETIME_MS);
+      const reasons = (await getEvents(task.id)).filter((e) => e.type === 'status').map((e) => e.data.reason);
+      expect(reasons).toContain('reached the maximum lifetime of 20 s');
+    }, 60_000);
+  });
+
+  describe('monthly budget', () => {
+    it('refuses new tasks with BUDGET_EXCEEDED once a user has spent it, and only that user', async () => {
+      const password = 'budget-user-password';
+      const created = await api('POST', '/api/users', { body: { username: 'spender', password } });
+      expect(created.status).toBe(201);
+      const login = await api<{ token: string }>('POST', '/api/auth/login', {
+        body: { username: 'spender', password },
+      });
+      const env = { RCLAUDE_TOKEN: login.body.token };
+
+      const first = await cli(['run', '-p', 'spend a lot'], env);
+      expect(first.code, first.stderr).toBe(0);
+      const usage = await api<UsageResponse>('GET', '/api/usage', { token: login.body.token });
+      expect(usage.body.modelCostUsd).toBeGreaterThan(20);
+      expect(usage.body).toMatchObject({ budgetUsd: 20, tasks: 1 });
+      expect(usage.body.remainingUsd).toBeLessThan(0);
+
+      const refused = await cli(['run', '--', 'true'], env);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(
+        /^rclaude: monthly budget reached: you have spent \$\d+\.\d\d of your \$20\.00 this month/,
+      );
+      const direct = await api<{ error: { code: string } }>('POST', '/api/tasks', {
+        token: login.body.token,
+        body: { command: ['true'] },
+      });
+      expect(direct.status).toBe(402);
+      expect(direct.body.error.code).toBe('BUDGET_EXCEEDED');
+
+      // The admin's own month is untouched by the other user's spending.
+      const mine = await cli(['run', '--', 'true']);
+      expect(mine.code).toBe(0);
+    });
+  });
+});

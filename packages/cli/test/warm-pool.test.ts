@@ -1,0 +1,138 @@
+/**
+ * The warm pool end to end (RCLAUDE_WARM_POOL_SIZE=1, real bwrap sandboxes): a task claims the pooled
+ * sandbox and runs with its owner's secrets in an empty workspace; the next user's task gets a fresh
+ * sandbox, never the previous one, and sees neither the previous secrets nor files.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { type RclaudeServer, runCli, startRclaudeServer, stopSandboxesAndRemove } from '@rclaude/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+let server: RclaudeServer;
+
+beforeAll(async () => {
+  server = await startRclaudeServer({ env: { RCLAUDE_WARM_POOL_SIZE: '1' }, timeoutMs: 120_000 });
+}, 180_000);
+
+let restarted: RclaudeServer | null = null;
+
+afterAll(async () => {
+  if (restarted) {
+    await restarted.stop();
+    await stopSandboxesAndRemove(restarted.dataDir);
+  } else await server?.stop();
+});
+
+async function api(token: string, method: string, route: string, body?: unknown): Promise<unknown> {
+  const res = await fetch(`${server.url}/api${route}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${await res.text()}`);
+  return res.status === 204 ? null : res.json();
+}
+
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const m = new RegExp(`^${name.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+async function until<T>(what: string, fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Whether the sandbox process a local sandbox's `ref` names (pid and start time) is still running. */
+function alive(ref: string): boolean {
+  const [pid, started] = ref.split(':');
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] === started;
+  } catch {
+    return false;
+  }
+}
+
+const PROBE =
+  'echo probe=$POOL_PROBE; ls -A /workspace | wc -l; cat /workspace/left.txt 2>&1; echo left-by-$POOL_PROBE > /workspace/left.txt';
+
+describe('warm pool', () => {
+  it('binds each claimed sandbox to one task and one user, and refills with a fresh one', async () => {
+    const adminToken = server.token;
+    await api(adminToken, 'POST', '/users', { username: 'bob', password: 'correct horse battery', role: 'user' });
+    const login = await fetch(`${server.url}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'bob', password: 'correct horse battery' }),
+    });
+    const bob = (await login.json()) as { token: string };
+    await api(adminToken, 'PUT', '/secrets/POOL_PROBE', { value: 'admin-secret' });
+    await api(bob.token, 'PUT', '/secrets/POOL_PROBE', { value: 'bob-secret' });
+
+    await until('the pool to be ready', async () => (await metric('rclaude_warm_pool_ready')) === 1);
+    const first = await runCli(['run', '--', 'sh', '-c', PROBE], { env: server.cliEnv() });
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain('probe=admin-secret');
+    // An empty workspace: nothing listed, no file left by anyone.
+    expect(first.stdout).toMatch(/^0\r?$/m);
+    expect(first.stdout).toMatch(/No such file/);
+    expect(await metric('rclaude_warm_pool_claims_total{result="hit"}')).toBe(1);
+
+    await until('the pool to refill', async () => (await metric('rclaude_warm_pool_ready')) === 1);
+    const second = await runCli(['run', '--', 'sh', '-c', PROBE], {
+      env: { ...server.cliEnv(), RCLAUDE_TOKEN: bob.token },
+    });
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain('probe=bob-secret');
+    expect(second.stdout).not.toContain('admin-secret');
+    expect(second.stdout).toMatch(/^0\r?$/m);
+    expect(second.stdout).toMatch(/No such file/);
+    expect(await metric('rclaude_warm_pool_claims_total{result="hit"}')).toBe(2);
+
+    // Every sandbox that served a task is stopped with it; only the refilled pool sandbox still runs.
+    const root = path.join(server.dataDir, 'sandboxes');
+    await until('claimed sandboxes to stop', async () => {
+      const dirs = fs.readdirSync(root).filter((d) => fs.existsSync(path.join(root, d, 'ref')));
+      const used = dirs.filter((d) => fs.existsSync(path.join(root, d, 'workspace', 'left.txt')));
+      const running = dirs.filter((d) => alive(fs.readFileSync(path.join(root, d, 'ref'), 'utf8')));
+      const fresh = running.length === 1 && !used.includes(running[0] as string);
+      return used.length === 2 && fresh && (await metric('rclaude_warm_pool_ready')) === 1;
+    });
+  }, 180_000);
+
+  it('stops the sandboxes a crashed server left pooled, and fills the pool anew', async () => {
+    const root = path.join(server.dataDir, 'sandboxes');
+    const running = () =>
+      fs
+        .readdirSync(root)
+        .filter((d) => fs.existsSync(path.join(root, d, 'ref')))
+        .filter((d) => alive(fs.readFileSync(path.join(root, d, 'ref'), 'utf8')));
+    await until('the pool to be ready', async () => (await metric('rclaude_warm_pool_ready')) === 1);
+    const left = running();
+    expect(left).toHaveLength(1);
+    await server.kill();
+    // Sandboxes outlive their server (they reconnect to the next one): the pooled one is still there.
+    expect(running()).toEqual(left);
+    restarted = await startRclaudeServer({
+      dataDir: server.dataDir,
+      env: { RCLAUDE_WARM_POOL_SIZE: '1' },
+      timeoutMs: 120_000,
+    });
+    const url = restarted.url;
+    await until('a new pooled sandbox, and the old one gone', async () => {
+      const now = running();
+      const text = await (await fetch(`${url}/metrics`)).text();
+      return now.length === 1 && now[0] !== left[0] && /^rclaude_warm_pool_ready 1$/m.test(text);
+    });
+  }, 180_000);
+});

@@ -1,0 +1,73 @@
+import { z } from 'zod';
+
+export const userRoleSchema = z.enum(['admin', 'user']);
+export type UserRole = z.infer<typeof userRoleSchema>;
+
+export const usernameSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9_-]{1,31}$/, 'a username is 2 to 32 lowercase letters, digits, _ or -, starting with a letter');
+export const passwordSchema = z.string().min(8, 'a password has at least 8 characters').max(1024);
+
+export const userSchema = z.object({
+  id: z.string(),
+  username: z.string(),
+  role: userRoleSchema,
+  createdAt: z.string(),
+});
+export type User = z.infer<typeof userSchema>;
+
+export const loginRequestSchema = z
+  .object({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024) })
+  .strict();
+export const loginResponseSchema = z.object({ token: z.string(), user: userSchema });
+export type LoginResponse = z.infer<typeof loginResponseSchema>;
+
+/**
+ * Browser sign-in: exchanges a token (from the login URL, or a login) for an httpOnly session cookie.
+ * The answer carries the CSRF token the browser sends back in `x-csrf-token` on every mutating request.
+ */
+export const createBrowserSessionRequestSchema = z.object({ token: z.string().min(1).max(512) }).strict();
+export const browserSessionResponseSchema = z.object({ user: userSchema, csrfToken: z.string() });
+export type BrowserSessionResponse = z.infer<typeof browserSessionResponseSchema>;
+
+export const createUserRequestSchema = z
+  .object({ username: usernameSchema, password: passwordSchema, role: userRoleSchema.default('user') })
+  .strict();
+export const setPasswordRequestSchema = z.object({ password: passwordSchema }).strict();
+
+/** API tokens are shown once at creation; afterwards only their prefix and metadata. */
+export const apiTokenSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  /** The first characters of the token (e.g. `rct_ab12cd`), to recognise it. */
+  prefix: z.string(),
+  createdAt: z.string(),
+  lastUsedAt: z.string().nullable(),
+});
+export type ApiToken = z.infer<typeof apiTokenSchema>;
+export const createApiTokenRequestSchema = z.object({ name: z.string().trim().min(1).max(100) }).strict();
+export const createApiTokenResponseSchema = z.object({ token: z.string(), info: apiTokenSchema });
+
+/** Names of per-user secrets injected into sandboxes as environment variables. */
+export const secretNameSchema = z
+  .string()
+  .regex(/^[A-Z_][A-Z0-9_]{0,127}$/, 'a secret name is an environment variable name in capitals');
+export const putSecretRequestSchema = z
+  .object({
+    value: z
+      .string()
+      .min(1)
+      .max(64 * 1024),
+  })
+  .strict();
+/** Secrets are listed by name only: their values are never returned. */
+export const secretInfoSchema = z.object({ name: z.string(), updatedAt: z.string() });
+export type SecretInfo = z.infer<typeof secretInfoSchema>;
+
+/** User ids and API token ids: short lowercase base32 strings, like task ids. */
+export const userIdSchema = z.string().regex(/^[a-z0-9]{4,32}$/, 'not a user id');
+export const apiTokenIdSchema = z.string().regex(/^[a-z0-9]{4,32}$/, 'not a token id');
+
+export const listUsersResponseSchema = z.object({ users: z.array(userSchema) });
+export const listApiTokensResponseSchema = z.object({ tokens: z.array(apiTokenSchema) });
+export const listSecretsResponseSchema = z.object({ secrets: z.array(secretInfoSchema) });

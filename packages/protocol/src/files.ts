@@ -1,0 +1,98 @@
+import { z } from 'zod';
+
+/**
+ * A path inside a task's workspace, relative to its root ("" or "." is the root). The agent resolves and
+ * confines it; these checks only turn away what is malformed on its face.
+ */
+export const workspacePathSchema = z
+  .string()
+  .max(4096)
+  .refine((p) => !p.includes('\u0000'), 'a path has no NUL byte');
+
+export const fileTypeSchema = z.enum(['file', 'dir', 'symlink', 'other']);
+export type FileType = z.infer<typeof fileTypeSchema>;
+
+export const fileEntrySchema = z.object({
+  name: z.string(),
+  /** Path relative to the workspace root, with `/` separators. */
+  path: z.string(),
+  type: fileTypeSchema,
+  size: z.number().int().nonnegative(),
+  /** Modification time, ISO 8601. */
+  mtime: z.string(),
+});
+export type FileEntry = z.infer<typeof fileEntrySchema>;
+
+export const listFilesResponseSchema = z.object({
+  path: z.string(),
+  entries: z.array(fileEntrySchema),
+  /** True when the folder holds more entries than one listing returns; `entries` are the first by name. */
+  truncated: z.boolean().optional(),
+});
+export type ListFilesResponse = z.infer<typeof listFilesResponseSchema>;
+
+export const filePathQuerySchema = z.object({ path: workspacePathSchema.default('') }).strict();
+
+export const readFileQuerySchema = z
+  .object({
+    path: workspacePathSchema,
+    offset: z.coerce.number().int().nonnegative().default(0),
+    length: z.coerce.number().int().positive().optional(),
+  })
+  .strict();
+
+/** `PUT /files/content` and `GET /files/download`: the one file addressed. */
+export const fileTargetQuerySchema = z.object({ path: workspacePathSchema }).strict();
+
+/** `POST /files/upload`: the folder the uploaded files land in ("" is the workspace root). */
+export const uploadFilesQuerySchema = z.object({ dir: workspacePathSchema.default('') }).strict();
+
+export const deleteFileQuerySchema = z
+  .object({
+    path: workspacePathSchema,
+    recursive: z
+      .enum(['true', 'false'])
+      .transform((v) => v === 'true')
+      .default(false),
+  })
+  .strict();
+
+export const writeFileResponseSchema = z.object({ path: z.string(), size: z.number().int().nonnegative() });
+export type WriteFileResponse = z.infer<typeof writeFileResponseSchema>;
+
+/** What `POST /files/upload` answers: each stored file, in the order it arrived. */
+export const uploadFilesResponseSchema = z.object({ files: z.array(writeFileResponseSchema) });
+export type UploadFilesResponse = z.infer<typeof uploadFilesResponseSchema>;
+
+/** Agent RPC payloads (proxy -> agent, answered by acknowledgement). Data travels as bytes. */
+export const agentFileListSchema = z.object({ path: workspacePathSchema }).strict();
+export const agentFileReadSchema = z
+  .object({
+    path: workspacePathSchema,
+    offset: z.number().int().nonnegative(),
+    /** At most this many bytes come back; the caller loops for more. */
+    length: z
+      .number()
+      .int()
+      .positive()
+      .max(4 * 1024 * 1024),
+  })
+  .strict();
+export type AgentFileRead = z.infer<typeof agentFileReadSchema>;
+export interface AgentFileReadResult {
+  data: Uint8Array;
+  /** Total size of the file. */
+  size: number;
+  eof: boolean;
+}
+export const agentFileWriteSchema = z
+  .object({
+    path: workspacePathSchema,
+    data: z.instanceof(Uint8Array),
+    /** `truncate` starts the file anew; `append` adds to what the previous chunk wrote. */
+    mode: z.enum(['truncate', 'append']),
+  })
+  .strict();
+export type AgentFileWrite = z.infer<typeof agentFileWriteSchema>;
+export const agentFileDeleteSchema = z.object({ path: workspacePathSchema, recursive: z.boolean() }).strict();
+export const agentFileStatSchema = z.object({ path: workspacePathSchema }).strict();

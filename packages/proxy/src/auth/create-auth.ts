@@ -1,0 +1,108 @@
+import type { User } from '@rclaude/protocol';
+import type { Router } from 'express';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { AuthContext } from '../http/context.js';
+import { createApiTokenService } from './api-tokens.js';
+import { createBrowserSessionService } from './browser-sessions.js';
+import { deriveServerKeys } from './crypto.js';
+import { createLoginService } from './login.js';
+import { createLoginLimiter, defaultLoginLimits, type LoginLimits } from './login-limiter.js';
+import { type AuthMiddleware, createAuthMiddleware } from './middleware.js';
+import { createOriginCheck, normaliseOrigins } from './origin.js';
+import { createPasswordHasher } from './passwords.js';
+import type { Queryable } from './queryable.js';
+import { redactPaths } from './redact.js';
+import { createAuthRouter } from './routes.js';
+import { createSecretService } from './secrets.js';
+import { createSocketAuthMiddleware, type SocketAuthMiddleware } from './socket-middleware.js';
+import { createUserService } from './users.js';
+
+export interface AuthDeps {
+  /** pg Pool (or PGlite behind the same interface) with migration 002-accounts applied. */
+  db: Queryable;
+  /** Shares the login rate limiter across proxies; null keeps it in this process. */
+  redis: Redis | null;
+  logger: Logger;
+  /** 32 bytes, from loadOrCreateSecretKey. Encrypts secrets and derives CSRF tokens. */
+  secretKey: Buffer;
+  /** Browser origins allowed besides the server's own (RCLAUDE_ALLOWED_ORIGINS), e.g. a dev server. */
+  publicOrigins: readonly string[];
+  /** Marks the session cookie Secure (serve over https). */
+  cookieSecure: boolean;
+  /** Clock in ms since the epoch; tests move it instead of sleeping. */
+  now?: () => number;
+  /** Prefix of the limiter's Redis keys; default `rclaude:`. Tests give each run its own. */
+  redisKeyPrefix?: string;
+  /** Browser session lifetime in ms; default 7 days. */
+  sessionTtlMs?: number;
+  loginLimits?: Partial<LoginLimits>;
+}
+
+/** Everything the proxy needs from accounts and security; see docs/security.md. */
+export interface Auth {
+  /** Mount on `/api` before every other `/api` route: `app.use('/api', auth.middleware)`. */
+  middleware: AuthMiddleware;
+  /** Mount on `/api` after the middleware: `app.use('/api', auth.router)`. */
+  router: Router;
+  /** `io.of('/client').use(auth.socketMiddleware)`; sets `socket.data.auth`. */
+  socketMiddleware: SocketAuthMiddleware;
+  /** Creates user `admin` (no password) on first start; idempotent, safe when proxies start together. */
+  ensureAdmin(): Promise<User>;
+  /** A new API token for `userId` (e.g. the first-start login URL's); shown once, stored hashed. */
+  issueToken(userId: string, name: string): Promise<string>;
+  /** Who holds an API token, or null. */
+  verifyToken(token: string): Promise<AuthContext | null>;
+  secrets: {
+    /** The user's secrets, decrypted, as environment variables for their sandboxes. */
+    forSandbox(userId: string): Promise<Record<string, string>>;
+  };
+  /** Give these to pino: `pino({ redact: { paths: [...auth.redactPaths] } })`. */
+  redactPaths: readonly string[];
+}
+
+const DEFAULT_SESSION_TTL_MS = 7 * 24 * 3600_000;
+
+/** Composes accounts, tokens, browser sessions, secrets and the login limiter. Starts no timers. */
+export function createAuth(deps: AuthDeps): Auth {
+  const now = deps.now ?? Date.now;
+  const logger = deps.logger.child({ component: 'auth' });
+  const keys = deriveServerKeys(deps.secretKey);
+  const originAllowed = createOriginCheck(normaliseOrigins(deps.publicOrigins));
+  const passwords = createPasswordHasher();
+  const users = createUserService({ db: deps.db, passwords, logger, now });
+  const tokens = createApiTokenService({ db: deps.db, logger, now });
+  const sessions = createBrowserSessionService({
+    db: deps.db,
+    tokens,
+    users,
+    csrfKey: keys.csrfKey,
+    ttlMs: deps.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS,
+    logger,
+    now,
+  });
+  const secrets = createSecretService({ db: deps.db, keys, logger, now });
+  const limiter = createLoginLimiter({
+    redis: deps.redis,
+    keyPrefix: deps.redisKeyPrefix ?? 'rclaude:',
+    limits: { ...defaultLoginLimits, ...deps.loginLimits },
+    now,
+  });
+  const login = createLoginService({ users, tokens, passwords, limiter, logger });
+
+  return {
+    middleware: createAuthMiddleware({ tokens, sessions, originAllowed }),
+    router: createAuthRouter({ login, users, tokens, sessions, secrets, cookieSecure: deps.cookieSecure }),
+    socketMiddleware: createSocketAuthMiddleware({
+      tokens,
+      sessions,
+      originAllowed,
+      onError: (err) => logger.error({ err }, 'socket authentication failed'),
+    }),
+    ensureAdmin: () => users.ensureAdmin(),
+    issueToken: async (userId, name) => (await tokens.issue(userId, name)).token,
+    verifyToken: (token) => tokens.verify(token),
+    secrets: { forSandbox: (userId) => secrets.forSandbox(userId) },
+    redactPaths,
+  };
+}

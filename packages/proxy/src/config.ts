@@ -1,0 +1,132 @@
+import os from 'node:os';
+import path from 'node:path';
+import { promptPermissionModes, providerNameSchema } from '@rclaude/protocol';
+import { z } from 'zod';
+import { priceTableSchema } from './services/cost.js';
+
+const bool = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no', ''])
+  .transform((v) => v === '1' || v === 'true' || v === 'yes');
+const ms = z.coerce.number().int().nonnegative();
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+
+/** Every environment variable the server reads, in one place. docs/configuration.md documents each one. */
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(7878),
+  HOST: z.string().default('127.0.0.1'),
+  /** The URL agents and browsers use to reach this server; defaults to http://HOST:PORT. */
+  RCLAUDE_PUBLIC_URL: z.url().optional(),
+  DATABASE_URL: z.string().optional(),
+  REDIS_URL: z.string().optional(),
+  RCLAUDE_DATA_DIR: z.string().optional(),
+  /** Postgres schema for rclaude's tables (default: the connection's search_path). */
+  RCLAUDE_DATABASE_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/)
+    .optional(),
+  /** Prefix of every Redis key and channel, so several installations can share one Redis. */
+  RCLAUDE_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_:-]{1,64}$/)
+    .default('rclaude'),
+  RCLAUDE_PROVIDER: providerNameSchema.default('local'),
+  /** `bwrap` (default) confines local sandboxes; `none` runs them unconfined (explicit opt-in, warned about). */
+  RCLAUDE_LOCAL_SANDBOX: z.enum(['bwrap', 'none']).default('bwrap'),
+  /** Marks this installation's cloud sandboxes, so two installations sharing an account never reap each other's. */
+  RCLAUDE_INSTALLATION: z
+    .string()
+    .regex(/^[a-z0-9-]{1,32}$/)
+    .default('default'),
+  RCLAUDE_WARM_POOL_SIZE: z.coerce.number().int().min(0).max(100).default(0),
+  RCLAUDE_SECRET_KEY: z.string().optional(),
+  RCLAUDE_ALLOWED_ORIGINS: list.default([]),
+  RCLAUDE_COOKIE_SECURE: bool.default(false),
+  OUTPUT_LOG_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024)
+    .default(32 * 1024 * 1024),
+  AGENT_CONNECT_TIMEOUT_MS: ms.default(60_000),
+  AGENT_RECONNECT_GRACE_MS: ms.default(30_000),
+  /** A task with no attached client and no output this long (and Claude not working) is stopped; 0: never. */
+  IDLE_TIMEOUT_MS: ms.default(30 * 60_000),
+  /** Every task is stopped this long after it was created; 0: no limit. */
+  TASK_MAX_LIFETIME_MS: ms.default(24 * 3600_000),
+  /** JSON prices per provider, e.g. {"ecs":{"usdPerVcpuHour":0.04,"usdPerGbHour":0.0044}} (docs/tasks.md). */
+  RCLAUDE_PRICE_TABLE: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(priceTableSchema)
+    .optional(),
+  /** Per-user spending (compute + model) per calendar month after which new tasks are refused; unset: none. */
+  RCLAUDE_MONTHLY_BUDGET_USD: z.coerce.number().nonnegative().optional(),
+  /** Claude Code permission mode of prompt tasks (docs/tasks.md explains the default). */
+  RCLAUDE_PROMPT_PERMISSION_MODE: z.enum(promptPermissionModes).default('bypassPermissions'),
+  INPUT_MAX_BYTES_PER_SEC: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Model credentials passed to sandboxes when the user has none stored.
+  ANTHROPIC_API_KEY: z.string().optional(),
+  ANTHROPIC_BASE_URL: z.string().optional(),
+  CLAUDE_CODE_OAUTH_TOKEN: z.string().optional(),
+  // ECS provider.
+  RCLAUDE_ECS_CLUSTER: z.string().optional(),
+  RCLAUDE_ECS_TASK_DEFINITION: z.string().optional(),
+  RCLAUDE_ECS_CONTAINER: z.string().default('agent'),
+  RCLAUDE_ECS_SUBNETS: list.default([]),
+  RCLAUDE_ECS_SECURITY_GROUPS: list.default([]),
+  RCLAUDE_ECS_ASSIGN_PUBLIC_IP: bool.default(false),
+  RCLAUDE_ECS_CAPACITY: z.enum(['spot', 'ondemand']).default('ondemand'),
+  AWS_REGION: z.string().optional(),
+  AWS_ENDPOINT_URL_ECS: z.string().optional(),
+  // E2B provider.
+  E2B_API_KEY: z.string().optional(),
+  E2B_TEMPLATE: z.string().default('rclaude-sandbox'),
+  E2B_API_URL: z.string().optional(),
+  E2B_SANDBOX_URL: z.string().optional(),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config extends Env {
+  dataDir: string;
+}
+
+/**
+ * Reads and validates the environment once. Reports every invalid variable at once, then throws.
+ * `overrides` (from CLI flags) win over the environment.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Env> = {}): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const merged = {
+    ...parsed.data,
+    ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
+  } as Env;
+  const dataDir =
+    merged.RCLAUDE_DATA_DIR ?? path.join(env.XDG_DATA_HOME ?? path.join(os.homedir(), '.local', 'share'), 'rclaude');
+  return { ...merged, dataDir: path.resolve(dataDir) };
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}

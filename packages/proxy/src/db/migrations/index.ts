@@ -1,0 +1,14 @@
+import type { Migration } from '../migrate.js';
+import { sql as tasks } from './001-tasks.js';
+import { sql as accounts } from './002-accounts.js';
+import { sql as taskOrder } from './003-task-order.js';
+
+/**
+ * Every schema migration, in order. Adding one is a new numbered file exporting `sql` plus one line
+ * here. Never edit, renumber or remove a migration once it has shipped: databases remember the ids.
+ */
+export const migrations: readonly Migration[] = [
+  { id: 1, name: 'tasks', sql: tasks },
+  { id: 2, name: 'accounts', sql: accounts },
+  { id: 3, name: 'task-order', sql: taskOrder },
+];

@@ -1,0 +1,454 @@
+import type { Readable } from 'node:stream';
+import {
+  type AgentFileReadResult,
+  AppError,
+  deleteFileQuerySchema,
+  filePathQuerySchema,
+  fileTargetQuerySchema,
+  listFilesResponseSchema,
+  readFileQuerySchema,
+  uploadFilesQuerySchema,
+  type WriteFileResponse,
+  writeFileResponseSchema,
+} from '@rclaude/protocol';
+import busboy from 'busboy';
+import express, { type Request, type RequestHandler, type Response, Router } from 'express';
+import type { AgentRpc } from '../services/agent-rpc.js';
+import { parseInput } from './validate.js';
+
+const MiB = 1024 * 1024;
+
+/** Bytes as the agent RPC payloads type them. */
+type Bytes = Uint8Array<ArrayBuffer>;
+
+/** Size limits of the file routes. All in bytes except `maxUploadFiles` and `rpcTimeoutMs`. */
+export interface FilesRouterLimits {
+  /** Largest `GET /content` answer: a whole file over it, or a longer `length`, is 413 (use ranges or /download). */
+  maxReadBytes: number;
+  /** Largest `PUT /content` body. */
+  maxWriteBytes: number;
+  /** Largest single file of a `POST /upload`. */
+  maxUploadFileBytes: number;
+  /** Most files in one `POST /upload`. */
+  maxUploadFiles: number;
+  /**
+   * Bytes per `files:read`/`files:write` RPC, at most 1 MiB. Keep it under the agent's maxReadBytes and
+   * maxWriteBytes and under the agent namespace's Socket.io `maxHttpBufferSize` (1e6 by default).
+   */
+  chunkBytes: number;
+  /** Timeout of each agent RPC, in ms; unset uses the AgentRpc's default. */
+  rpcTimeoutMs?: number;
+}
+
+/** Defaults for {@link FilesRouterLimits}. */
+export const defaultFilesRouterLimits: FilesRouterLimits = {
+  maxReadBytes: 10 * MiB,
+  maxWriteBytes: 32 * MiB,
+  maxUploadFileBytes: 256 * MiB,
+  maxUploadFiles: 32,
+  chunkBytes: 512 * 1024,
+};
+
+export interface FilesRouterDeps {
+  /**
+   * The sandbox of task `taskId` for the caller of `req`. Throws AppError NOT_FOUND for an unknown task
+   * and for another user's task alike, TASK_NOT_RUNNING when it has no live sandbox.
+   */
+  resolveSandbox(req: Request, taskId: string): Promise<{ sandboxId: string }>;
+  rpc: AgentRpc;
+  limits?: Partial<FilesRouterLimits>;
+}
+
+function agentMalformed(): AppError {
+  return new AppError('AGENT_UNAVAILABLE', "the sandbox's agent gave a malformed answer");
+}
+
+/** The agent runs next to user code, so its answers are checked before they are relayed. */
+function checkReadResult(value: unknown, asked: number): AgentFileReadResult {
+  if (typeof value !== 'object' || value === null) throw agentMalformed();
+  const { data, size, eof } = value as Partial<AgentFileReadResult>;
+  if (!(data instanceof Uint8Array) || !Number.isSafeInteger(size) || typeof eof !== 'boolean') throw agentMalformed();
+  return { data: data.byteLength > asked ? data.subarray(0, asked) : data, size: Math.max(0, size ?? 0), eof };
+}
+
+function checkWriteResult(value: unknown): WriteFileResponse {
+  const parsed = writeFileResponseSchema.safeParse(value);
+  if (!parsed.success) throw agentMalformed();
+  return parsed.data;
+}
+
+/** Text if it has no NUL byte and is valid UTF-8 (a sequence cut at the end of the sample is allowed). */
+function looksLikeText(sample: Uint8Array): boolean {
+  if (sample.includes(0)) return false;
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(sample, { stream: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `Content-Disposition: attachment` for the last name of `path`: an ASCII fallback without quotes,
+ * backslashes or control characters, and the exact name in RFC 5987 `filename*`.
+ */
+export function attachmentDisposition(path: string): string {
+  const name =
+    path
+      .split('/')
+      .filter((n) => n !== '' && n !== '.')
+      .pop() ?? '';
+  const ascii = name.replace(/[^\x20-\x7e]|["\\%;]/g, '_').trim() || 'download';
+  let encoded: string;
+  try {
+    encoded = encodeURIComponent(name || 'download').replace(
+      /['()*]/g,
+      (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+    );
+  } catch {
+    encoded = encodeURIComponent(ascii);
+  }
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`;
+}
+
+/** Headers that stop a browser from running a workspace file as a page in the app's origin. */
+function setSafeContentHeaders(res: Response, contentType: string, size: number): void {
+  res.setHeader('Content-Type', contentType);
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Content-Security-Policy', "default-src 'none'; sandbox");
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('X-File-Size', String(size));
+}
+
+/** Resolves when `res` can take more data or has closed (the client went away). */
+function drained(res: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+/** An upload's own file name, checked on its face; the agent confines the final path. */
+function uploadName(filename: string | undefined): string {
+  const name = filename ?? '';
+  if (name === '' || name === '.' || name === '..' || /[/\\\u0000]/.test(name)) {
+    throw new AppError('PATH_REFUSED', `upload file name ${JSON.stringify(name.slice(0, 200))} is refused`);
+  }
+  return name;
+}
+
+/** Yields `source`'s bytes in pieces of exactly `size` (the last one shorter). */
+async function* rechunk(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Bytes> {
+  let parts: Uint8Array[] = [];
+  let held = 0;
+  for await (const piece of source) {
+    parts.push(piece);
+    held += piece.byteLength;
+    while (held >= size) {
+      const all = Buffer.concat(parts, held);
+      yield all.subarray(0, size);
+      parts = held > size ? [all.subarray(size)] : [];
+      held -= size;
+    }
+  }
+  if (held > 0) yield Buffer.concat(parts, held);
+}
+
+function* slices(body: Bytes, size: number): Generator<Bytes> {
+  for (let at = 0; at < body.byteLength; at += size) yield body.subarray(at, at + size);
+}
+
+/**
+ * The file API of a task's workspace, relayed to the sandbox's agent. Mount at `/api/tasks/:id/files`
+ * BEFORE any JSON body parser (PUT takes raw bodies, upload takes multipart):
+ *
+ * - `GET    /?path=DIR`                      -> ListFilesResponse
+ * - `GET    /content?path=F&offset&length`   -> the bytes (text/plain; charset=utf-8 or application/octet-stream),
+ *                                               `X-File-Size`; 413 over `maxReadBytes` unless a range is asked
+ * - `PUT    /content?path=F` (raw body)      -> WriteFileResponse; 413 over `maxWriteBytes`
+ * - `DELETE /?path=P&recursive=true|false`   -> 204
+ * - `POST   /upload?dir=D` (multipart, field `file`, several files) -> UploadFilesResponse
+ * - `GET    /download?path=F`                -> the bytes as an attachment, streamed
+ *
+ * Errors are AppErrors for the shared error middleware; paths are confined by the agent (PATH_REFUSED).
+ */
+export function createFilesRouter(deps: FilesRouterDeps): Router {
+  const limits: FilesRouterLimits = { ...defaultFilesRouterLimits, ...deps.limits };
+  for (const key of ['maxReadBytes', 'maxWriteBytes', 'maxUploadFileBytes', 'maxUploadFiles', 'chunkBytes'] as const) {
+    if (!Number.isSafeInteger(limits[key]) || limits[key] <= 0)
+      throw new Error(`files limit ${key} must be a positive integer`);
+  }
+  if (limits.chunkBytes > MiB) throw new Error('files limit chunkBytes must be at most 1 MiB');
+  const { rpc, resolveSandbox } = deps;
+  const chunkBytes = limits.chunkBytes;
+
+  async function sandboxOf(req: Request): Promise<string> {
+    const taskId = req.params.id;
+    if (typeof taskId !== 'string' || taskId === '') throw new AppError('NOT_FOUND', 'no such task');
+    return (await resolveSandbox(req, taskId)).sandboxId;
+  }
+
+  async function readChunk(sandboxId: string, path: string, offset: number, length: number) {
+    const result = await rpc.call(sandboxId, 'files:read', { path, offset, length }, limits.rpcTimeoutMs);
+    return checkReadResult(result, length);
+  }
+
+  /** Writes `chunks` to `path` (the first truncates, the rest append); an empty source makes an empty file. */
+  async function writeChunks(sandboxId: string, path: string, chunks: AsyncIterable<Bytes> | Iterable<Bytes>) {
+    let last: WriteFileResponse | null = null;
+    for await (const data of chunks) {
+      const mode = last === null ? 'truncate' : 'append';
+      last = checkWriteResult(await rpc.call(sandboxId, 'files:write', { path, data, mode }, limits.rpcTimeoutMs));
+    }
+    if (last !== null) return last;
+    const empty = new Uint8Array(0);
+    return checkWriteResult(
+      await rpc.call(sandboxId, 'files:write', { path, data: empty, mode: 'truncate' }, limits.rpcTimeoutMs),
+    );
+  }
+
+  /**
+   * Sends `total` bytes of `path` from `offset`, `first` being the read already made there. Content-Length
+   * promises `total`: if the file shrinks meanwhile the response is cut off rather than ended short, so a
+   * client never takes a partial file for a whole one. Stops reading when the client goes away.
+   */
+  async function sendBytes(
+    res: Response,
+    sandboxId: string,
+    path: string,
+    offset: number,
+    total: number,
+    first: AgentFileReadResult,
+  ): Promise<void> {
+    res.setHeader('Content-Length', String(total));
+    // Express answers HEAD with the GET route: headers only, so read no further.
+    if (res.req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    // 'close' also fires after a normal finish; before it, it means the client went away.
+    let gone = false;
+    res.once('close', () => {
+      gone = true;
+    });
+    let sent = 0;
+    let chunk = first;
+    for (;;) {
+      if (gone) return;
+      const piece = chunk.data.subarray(0, total - sent);
+      sent += piece.byteLength;
+      if (piece.byteLength > 0 && !res.write(piece) && !gone) await drained(res);
+      if (gone) return;
+      if (sent >= total) break;
+      if (chunk.eof || chunk.data.byteLength === 0) {
+        res.destroy(new Error('the file shrank while it was being sent'));
+        return;
+      }
+      chunk = await readChunk(sandboxId, path, offset + sent, Math.min(chunkBytes, total - sent));
+    }
+    res.end();
+  }
+
+  /** Reads the multipart body of `req`, storing each `file` part as it streams. */
+  function receiveUpload(req: Request, sandboxId: string, dir: string): Promise<WriteFileResponse[]> {
+    return new Promise((resolve, reject) => {
+      let parser: busboy.Busboy;
+      try {
+        parser = busboy({
+          headers: req.headers,
+          // Browsers and fetch send file names as raw UTF-8; busboy would read them as latin1.
+          defParamCharset: 'utf8',
+          limits: {
+            files: limits.maxUploadFiles,
+            // busboy flags a file that reaches its limit exactly; one byte more lets a file of exactly the max through.
+            fileSize: limits.maxUploadFileBytes + 1,
+            fields: 16,
+            fieldSize: 4096,
+            parts: limits.maxUploadFiles + 16,
+            headerPairs: 64,
+          },
+        });
+      } catch (err) {
+        reject(
+          new AppError('BAD_REQUEST', 'send the files as multipart/form-data, in the field "file"', { cause: err }),
+        );
+        return;
+      }
+      const stored: WriteFileResponse[] = [];
+      let failure: AppError | null = null;
+      let queue: Promise<void> = Promise.resolve();
+      let settled = false;
+      const fail = (err: unknown) => {
+        failure ??= err instanceof AppError ? err : new AppError('INTERNAL', 'upload failed', { cause: err });
+      };
+      const settle = () => {
+        if (settled) return;
+        settled = true;
+        void queue.then(() => {
+          if (failure) reject(failure);
+          else if (stored.length === 0) reject(new AppError('BAD_REQUEST', 'no file was sent in the field "file"'));
+          else resolve(stored);
+        });
+      };
+
+      parser.on('file', (field, stream: Readable & { truncated?: boolean }, info) => {
+        queue = queue.then(async () => {
+          if (failure) return void stream.resume();
+          let target: string | null = null;
+          let written = false;
+          try {
+            if (field !== 'file')
+              throw new AppError('BAD_REQUEST', `files go in the field "file", not ${JSON.stringify(field)}`);
+            const name = uploadName(info.filename);
+            target = dir === '' ? name : `${dir}/${name}`;
+            const path = target;
+            const pieces = (async function* () {
+              for await (const piece of rechunk(stream, chunkBytes)) {
+                yield piece;
+                written = true;
+              }
+            })();
+            const result = await writeChunks(sandboxId, path, pieces);
+            if (stream.truncated) {
+              throw new AppError(
+                'PAYLOAD_TOO_LARGE',
+                `${JSON.stringify(name)} is over the ${limits.maxUploadFileBytes}-byte upload limit`,
+              );
+            }
+            stored.push(result);
+          } catch (err) {
+            fail(err);
+            stream.resume();
+            // Leave no partial file behind; a failure here must not hide the first one.
+            if (written && target !== null) {
+              await rpc
+                .call(sandboxId, 'files:delete', { path: target, recursive: false }, limits.rpcTimeoutMs)
+                .catch(() => {});
+            }
+          }
+        });
+      });
+      parser.on('field', () => {
+        // Plain fields carry nothing we use; the limits above bound them.
+      });
+      parser.on('filesLimit', () =>
+        fail(new AppError('PAYLOAD_TOO_LARGE', `at most ${limits.maxUploadFiles} files per upload`)),
+      );
+      parser.on('partsLimit', () => fail(new AppError('PAYLOAD_TOO_LARGE', 'too many parts in the upload')));
+      parser.on('fieldsLimit', () => fail(new AppError('PAYLOAD_TOO_LARGE', 'too many fields in the upload')));
+      parser.on('error', (err: unknown) => {
+        fail(new AppError('BAD_REQUEST', 'the multipart body is malformed', { cause: err }));
+        req.unpipe(parser);
+        // Drain what the client still sends so it gets to read our answer.
+        req.resume();
+        settle();
+      });
+      parser.on('close', settle);
+      req.once('close', () => {
+        if (req.complete) return;
+        // The client went away mid-body: end the file stream being stored so nothing waits forever.
+        fail(new AppError('BAD_REQUEST', 'the upload was aborted'));
+        parser.destroy(new Error('the client went away'));
+        settle();
+      });
+      req.pipe(parser);
+    });
+  }
+
+  /** express.raw whose failures become AppErrors with the error shape (413 over the limit). */
+  const rawBody: RequestHandler = (() => {
+    const parse = express.raw({ type: () => true, limit: limits.maxWriteBytes, inflate: false });
+    return (req, res, next) => {
+      parse(req, res, (err?: unknown) => {
+        if (err === undefined || err === null) return next();
+        const type = (err as { type?: unknown }).type;
+        if (type === 'entity.too.large') {
+          return next(
+            new AppError(
+              'PAYLOAD_TOO_LARGE',
+              `the body is over the ${limits.maxWriteBytes}-byte limit; send large files with POST /upload`,
+            ),
+          );
+        }
+        next(new AppError('BAD_REQUEST', 'the body could not be read', { cause: err }));
+      });
+    };
+  })();
+
+  const r = Router({ mergeParams: true });
+
+  r.get('/', async (req, res) => {
+    const { path } = parseInput(filePathQuerySchema, req.query, 'query');
+    const sandboxId = await sandboxOf(req);
+    const parsed = listFilesResponseSchema.safeParse(
+      await rpc.call(sandboxId, 'files:list', { path }, limits.rpcTimeoutMs),
+    );
+    if (!parsed.success) throw agentMalformed();
+    res.json(parsed.data);
+  });
+
+  r.get('/content', async (req, res) => {
+    const q = parseInput(readFileQuerySchema, req.query, 'query');
+    if (q.length !== undefined && q.length > limits.maxReadBytes) {
+      throw new AppError('PAYLOAD_TOO_LARGE', `ask for at most ${limits.maxReadBytes} bytes at a time`);
+    }
+    const sandboxId = await sandboxOf(req);
+    const first = await readChunk(sandboxId, q.path, q.offset, Math.min(chunkBytes, q.length ?? chunkBytes));
+    const remaining = Math.max(0, first.size - q.offset);
+    if (q.length === undefined && remaining > limits.maxReadBytes) {
+      throw new AppError(
+        'PAYLOAD_TOO_LARGE',
+        `the file is ${first.size} bytes, over the ${limits.maxReadBytes}-byte limit: ask for a range with offset and length, or use /download`,
+      );
+    }
+    const total = Math.min(q.length ?? remaining, remaining);
+    const type = looksLikeText(first.data.subarray(0, 8192)) ? 'text/plain; charset=utf-8' : 'application/octet-stream';
+    setSafeContentHeaders(res, type, first.size);
+    await sendBytes(res, sandboxId, q.path, q.offset, total, first);
+  });
+
+  r.put(
+    '/content',
+    async (req, res, next) => {
+      // Validate and find the sandbox before reading a body that may be large.
+      res.locals.filesPath = parseInput(fileTargetQuerySchema, req.query, 'query').path;
+      res.locals.filesSandboxId = await sandboxOf(req);
+      next();
+    },
+    rawBody,
+    async (req, res) => {
+      const body: Bytes = req.body instanceof Uint8Array ? (req.body as Bytes) : new Uint8Array(0);
+      const { filesSandboxId, filesPath } = res.locals as { filesSandboxId: string; filesPath: string };
+      res.json(await writeChunks(filesSandboxId, filesPath, slices(body, chunkBytes)));
+    },
+  );
+
+  r.delete('/', async (req, res) => {
+    const { path, recursive } = parseInput(deleteFileQuerySchema, req.query, 'query');
+    const sandboxId = await sandboxOf(req);
+    await rpc.call(sandboxId, 'files:delete', { path, recursive }, limits.rpcTimeoutMs);
+    res.status(204).end();
+  });
+
+  r.post('/upload', async (req, res) => {
+    const { dir } = parseInput(uploadFilesQuerySchema, req.query, 'query');
+    const sandboxId = await sandboxOf(req);
+    res.json({ files: await receiveUpload(req, sandboxId, dir) });
+  });
+
+  r.get('/download', async (req, res) => {
+    const { path } = parseInput(fileTargetQuerySchema, req.query, 'query');
+    const sandboxId = await sandboxOf(req);
+    const first = await readChunk(sandboxId, path, 0, chunkBytes);
+    setSafeContentHeaders(res, 'application/octet-stream', first.size);
+    res.setHeader('Content-Disposition', attachmentDisposition(path));
+    await sendBytes(res, sandboxId, path, 0, first.size, first);
+  });
+
+  return r;
+}

@@ -1,0 +1,40 @@
+import type { ProviderName } from '@rclaude/protocol';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { createE2bProvider } from './e2b.js';
+import { createEcsProvider } from './ecs.js';
+import type { Provider } from './types.js';
+
+/**
+ * Factories of the cloud providers, configured from the environment. Each is called on first use; a
+ * missing setting fails then with PROVIDER_UNAVAILABLE naming it.
+ */
+export function createProviderFactories(
+  config: Config,
+  log: Logger,
+): Record<Exclude<ProviderName, 'local'>, () => Provider> {
+  return {
+    ecs: () =>
+      createEcsProvider({
+        cluster: config.RCLAUDE_ECS_CLUSTER ?? '',
+        taskDefinition: config.RCLAUDE_ECS_TASK_DEFINITION ?? '',
+        containerName: config.RCLAUDE_ECS_CONTAINER,
+        subnets: config.RCLAUDE_ECS_SUBNETS,
+        securityGroups: config.RCLAUDE_ECS_SECURITY_GROUPS,
+        assignPublicIp: config.RCLAUDE_ECS_ASSIGN_PUBLIC_IP,
+        capacity: config.RCLAUDE_ECS_CAPACITY,
+        installation: config.RCLAUDE_INSTALLATION,
+        ...(config.AWS_REGION ? { region: config.AWS_REGION } : {}),
+        ...(config.AWS_ENDPOINT_URL_ECS ? { endpoint: config.AWS_ENDPOINT_URL_ECS } : {}),
+        onProgress: (p) => log.debug({ progress: p }, 'ecs task progress'),
+      }),
+    e2b: () =>
+      createE2bProvider({
+        apiKey: config.E2B_API_KEY ?? '',
+        template: config.E2B_TEMPLATE,
+        installation: config.RCLAUDE_INSTALLATION,
+        ...(config.E2B_API_URL ? { apiUrl: config.E2B_API_URL } : {}),
+        ...(config.E2B_SANDBOX_URL ? { sandboxUrl: config.E2B_SANDBOX_URL } : {}),
+      }),
+  };
+}

@@ -1,0 +1,220 @@
+/**
+ * Idle stop and maximum lifetime decisions against real stores (PGlite with in-process sessions, and
+ * Postgres with Redis), on a clock the test moves, so no assertion depends on timing.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Task, TaskStatus } from '@rclaude/protocol';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Database } from '../db/database.js';
+import { createTestDatabase } from '../db/test-database.js';
+import { MemoryOutputLog } from '../stores/memory-output-log.js';
+import { MemorySessionStore } from '../stores/memory-session-store.js';
+import { PgTaskStore } from '../stores/pg-task-store.js';
+import { RedisOutputLog } from '../stores/redis-output-log.js';
+import { RedisSessionStore } from '../stores/redis-session-store.js';
+import { connectTestRedis, deleteRedisPrefix, uniqueRedisPrefix } from '../stores/test-redis.js';
+import type { OutputLog, SessionStore } from '../stores/types.js';
+import { formatSpan, LifecycleService } from './lifecycle.js';
+
+const IDLE = 60_000;
+const LIFETIME = 3_600_000;
+
+describe.each(['embedded', 'postgres+redis'] as const)('LifecycleService on %s', (kind) => {
+  let db: Database;
+  let tasks: PgTaskStore;
+  let sessions: SessionStore;
+  let outputLog: OutputLog;
+  let redis: Redis | null = null;
+  const prefix = uniqueRedisPrefix();
+  let clock = 0;
+  let stops: { taskId: string; reason: string }[] = [];
+  let lifecycle: LifecycleService;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind === 'embedded' ? 'embedded' : 'postgres');
+    tasks = new PgTaskStore(db.pool);
+    if (kind === 'embedded') {
+      sessions = new MemorySessionStore();
+      outputLog = new MemoryOutputLog({ maxBytes: 1024 * 1024 });
+    } else {
+      redis = await connectTestRedis();
+      sessions = new RedisSessionStore(redis, { prefix, clientTtlMs: 600_000 });
+      outputLog = new RedisOutputLog(redis, { prefix, maxBytes: 1024 * 1024 });
+    }
+  });
+  afterAll(async () => {
+    if (redis) {
+      await deleteRedisPrefix(redis, prefix);
+      redis.disconnect();
+    }
+    await db?.close();
+  });
+  beforeEach(async () => {
+    // Every test starts with no live task from the others.
+    await db.pool.query(`UPDATE tasks SET status = 'stopped' WHERE status NOT IN ('succeeded', 'failed', 'stopped')`);
+    clock = Date.now();
+    stops = [];
+    lifecycle = new LifecycleService({
+      tasks,
+      sessions,
+      outputLog,
+      idleTimeoutMs: IDLE,
+      maxLifetimeMs: LIFETIME,
+      log: pino({ level: 'silent' }),
+      now: () => clock,
+      stop: async (taskId, reason) => {
+        stops.push({ taskId, reason });
+        await tasks.transition(taskId, 'stopping', { statusReason: reason });
+        await tasks.transition(taskId, 'stopped', { statusReason: reason, endedAt: new Date(clock) });
+      },
+    });
+  });
+
+  /** A running task with its main session; `createdAt` set to the test clock. */
+  async function runningTask(status: TaskStatus = 'running'): Promise<Task> {
+    const id = randomBytes(6).toString('hex');
+    const task = await tasks.create({
+      id,
+      name: id,
+      owner: 'u',
+      provider: 'local',
+      command: ['sh'],
+      prompt: null,
+      repo: null,
+      branch: null,
+      mainSessionId: `${id}_main`,
+    });
+    await db.pool.query('UPDATE tasks SET status = $2, created_at = $3 WHERE id = $1', [id, status, new Date(clock)]);
+    await sessions.put({
+      id: task.mainSessionId,
+      taskId: id,
+      sandboxId: `sb${id}`,
+      kind: 'main',
+      command: ['sh'],
+      status: 'running',
+      cols: 80,
+      rows: 24,
+      exitCode: null,
+      holder: 'p1',
+    });
+    return task;
+  }
+
+  const advance = (ms: number) => {
+    clock += ms;
+  };
+
+  it('stops a task after the idle timeout with no client and no output, saying why', async () => {
+    const task = await runningTask();
+    expect(await lifecycle.sweep()).toEqual({ idle: [], expired: [] });
+    advance(IDLE - 1);
+    expect((await lifecycle.sweep()).idle).toEqual([]);
+    advance(1);
+    expect(await lifecycle.sweep()).toEqual({ idle: [task.id], expired: [] });
+    expect(stops).toEqual([{ taskId: task.id, reason: 'idle for 1 min: no client attached, no output' }]);
+    expect((await tasks.get(task.id))?.status).toBe('stopped');
+  });
+
+  it('restarts the idle clock on output and while a client is attached', async () => {
+    const task = await runningTask();
+    await lifecycle.sweep();
+    advance(IDLE - 1000);
+    await outputLog.append(task.mainSessionId, 0, new TextEncoder().encode('tick'));
+    await lifecycle.sweep();
+    advance(IDLE - 1000);
+    expect((await lifecycle.sweep()).idle).toEqual([]);
+    await sessions.addClient(task.mainSessionId, 'viewer-1');
+    advance(10 * IDLE);
+    expect((await lifecycle.sweep()).idle).toEqual([]);
+    await sessions.removeClient(task.mainSessionId, 'viewer-1');
+    await lifecycle.sweep();
+    advance(IDLE);
+    expect((await lifecycle.sweep()).idle).toEqual([task.id]);
+  });
+
+  it('never stops a task while Claude is working, and notes a waiting Claude in the reason', async () => {
+    const task = await runningTask();
+    await tasks.update(task.id, { activity: 'working' });
+    await lifecycle.sweep();
+    advance(5 * IDLE);
+    expect((await lifecycle.sweep()).idle).toEqual([]);
+    await tasks.update(task.id, { activity: 'waiting' });
+    await lifecycle.sweep();
+    advance(IDLE);
+    expect((await lifecycle.sweep()).idle).toEqual([task.id]);
+    expect(stops[0]?.reason).toBe('idle for 1 min: no client attached, no output, Claude waiting for input');
+  });
+
+  it('idles out a finished prompt task (status idle) too, but leaves starting and stopping tasks alone', async () => {
+    const idle = await runningTask('idle');
+    const starting = await runningTask('starting');
+    const stopping = await runningTask('stopping');
+    await lifecycle.sweep();
+    advance(IDLE);
+    expect((await lifecycle.sweep()).idle).toEqual([idle.id]);
+    expect(stops.map((s) => s.taskId)).not.toContain(starting.id);
+    expect(stops.map((s) => s.taskId)).not.toContain(stopping.id);
+  });
+
+  it('stops any live task at its maximum lifetime, busy or not', async () => {
+    const busy = await runningTask();
+    const starting = await runningTask('starting');
+    await tasks.update(busy.id, { activity: 'working' });
+    await sessions.addClient(busy.mainSessionId, 'viewer-2');
+    advance(LIFETIME - 1);
+    await outputLog.append(busy.mainSessionId, 0, new TextEncoder().encode('busy'));
+    expect(await lifecycle.sweep()).toEqual({ idle: [], expired: [] });
+    advance(1);
+    const result = await lifecycle.sweep();
+    expect(result.idle).toEqual([]);
+    expect(result.expired.sort()).toEqual([busy.id, starting.id].sort());
+    expect(stops.every((s) => s.reason === 'reached the maximum lifetime of 1 h')).toBe(true);
+  });
+
+  it('does nothing with both limits off', async () => {
+    const task = await runningTask();
+    const off = new LifecycleService({
+      tasks,
+      sessions,
+      outputLog,
+      idleTimeoutMs: 0,
+      maxLifetimeMs: 0,
+      log: pino({ level: 'silent' }),
+      now: () => clock,
+      stop: async (taskId, reason) => {
+        stops.push({ taskId, reason });
+      },
+    });
+    await off.sweep();
+    advance(100 * LIFETIME);
+    expect(await off.sweep()).toEqual({ idle: [], expired: [] });
+    expect((await tasks.get(task.id))?.status).toBe('running');
+  });
+});
+
+describe('formatSpan / sweep interval', () => {
+  it('says spans the way reasons read', () => {
+    expect(formatSpan(1500)).toBe('1.5 s');
+    expect(formatSpan(30 * 60_000)).toBe('30 min');
+    expect(formatSpan(24 * 3_600_000)).toBe('24 h');
+  });
+
+  it('sweeps four times per shortest limit, between 100 ms and 30 s', () => {
+    const make = (idleTimeoutMs: number, maxLifetimeMs: number) =>
+      new LifecycleService({
+        tasks: {} as never,
+        sessions: {} as never,
+        outputLog: {} as never,
+        stop: async () => undefined,
+        idleTimeoutMs,
+        maxLifetimeMs,
+        log: pino({ level: 'silent' }),
+      }).sweepIntervalMs;
+    expect(make(2000, 20_000)).toBe(500);
+    expect(make(30 * 60_000, 24 * 3_600_000)).toBe(30_000);
+    expect(make(0, 200)).toBe(100);
+    expect(make(0, 0)).toBe(30_000);
+  });
+});

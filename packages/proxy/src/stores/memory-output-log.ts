@@ -1,0 +1,117 @@
+import { checkOffset, outputGapError } from './output-gap.js';
+import type { OutputLog } from './types.js';
+
+interface Chunk {
+  offset: number;
+  data: Uint8Array;
+}
+
+/** One session's retained output: `chunks[head..]` cover `start..end` contiguously. */
+interface Ring {
+  chunks: Chunk[];
+  head: number;
+  start: number;
+  end: number;
+}
+
+export interface MemoryOutputLogOptions {
+  /** Bytes kept per session; the oldest chunks go first, but the newest chunk is always kept. */
+  maxBytes: number;
+}
+
+/** {@link OutputLog} in this process (embedded mode): a ring of chunks per session. */
+export class MemoryOutputLog implements OutputLog {
+  private readonly rings = new Map<string, Ring>();
+  private readonly maxBytes: number;
+
+  constructor(options: MemoryOutputLogOptions) {
+    this.maxBytes = options.maxBytes;
+  }
+
+  async append(sessionId: string, offset: number, data: Uint8Array): Promise<number> {
+    checkOffset('offset', offset);
+    const ring = this.ring(sessionId);
+    if (offset > ring.end) throw outputGapError(sessionId, ring.end, offset);
+    const skip = ring.end - offset;
+    if (skip >= data.byteLength) return ring.end;
+    // A copy: the caller may reuse its buffer (socket.io and node-pty both do).
+    ring.chunks.push({ offset: ring.end, data: data.slice(skip) });
+    ring.end += data.byteLength - skip;
+    this.trim(ring);
+    return ring.end;
+  }
+
+  async bounds(sessionId: string): Promise<{ start: number; end: number }> {
+    const ring = this.rings.get(sessionId);
+    return ring ? { start: ring.start, end: ring.end } : { start: 0, end: 0 };
+  }
+
+  async read(sessionId: string, from: number, maxBytes: number): Promise<{ offset: number; data: Uint8Array }> {
+    checkOffset('from', from);
+    const ring = this.rings.get(sessionId);
+    if (!ring) return { offset: 0, data: new Uint8Array(0) };
+    const offset = Math.min(Math.max(from, ring.start), ring.end);
+    const want = Math.max(0, Math.min(maxBytes, ring.end - offset));
+    const out = new Uint8Array(want);
+    let filled = 0;
+    for (let i = this.find(ring, offset); i < ring.chunks.length && filled < want; i++) {
+      const chunk = ring.chunks[i]!;
+      const begin = Math.max(0, offset + filled - chunk.offset);
+      const piece = chunk.data.subarray(begin, begin + (want - filled));
+      out.set(piece, filled);
+      filled += piece.byteLength;
+    }
+    return { offset, data: out };
+  }
+
+  async skipTo(sessionId: string, offset: number): Promise<number> {
+    checkOffset('offset', offset);
+    const ring = this.ring(sessionId);
+    if (offset <= ring.end) return ring.end;
+    ring.chunks = [];
+    ring.head = 0;
+    ring.start = offset;
+    ring.end = offset;
+    return offset;
+  }
+
+  async delete(sessionId: string): Promise<void> {
+    this.rings.delete(sessionId);
+  }
+
+  private ring(sessionId: string): Ring {
+    let ring = this.rings.get(sessionId);
+    if (!ring) {
+      ring = { chunks: [], head: 0, start: 0, end: 0 };
+      this.rings.set(sessionId, ring);
+    }
+    return ring;
+  }
+
+  private trim(ring: Ring): void {
+    while (ring.end - ring.start > this.maxBytes && ring.chunks.length - ring.head > 1) {
+      ring.chunks[ring.head] = EMPTY_CHUNK;
+      ring.head++;
+      ring.start = ring.chunks[ring.head]!.offset;
+    }
+    // Compact now and then rather than shift() per drop, which is O(n) each time.
+    if (ring.head > 64 && ring.head * 2 > ring.chunks.length) {
+      ring.chunks = ring.chunks.slice(ring.head);
+      ring.head = 0;
+    }
+  }
+
+  /** Index of the retained chunk holding byte `offset` (binary search; chunk offsets increase). */
+  private find(ring: Ring, offset: number): number {
+    let lo = ring.head;
+    let hi = ring.chunks.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (ring.chunks[mid]!.offset <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+}
+
+const EMPTY_CHUNK: Chunk = { offset: 0, data: new Uint8Array(0) };

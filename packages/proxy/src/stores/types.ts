@@ -1,0 +1,169 @@
+import type {
+  ProviderName,
+  SessionInfo,
+  SessionKind,
+  Task,
+  TaskActivity,
+  TaskEvent,
+  TaskEventType,
+  TaskStatus,
+  TaskUsage,
+} from '@rclaude/protocol';
+
+/** Fields set when a task is created. */
+export interface NewTask {
+  id: string;
+  name: string;
+  owner: string;
+  provider: ProviderName;
+  command: string[] | null;
+  prompt: string | null;
+  repo: string | null;
+  branch: string | null;
+  mainSessionId: string;
+}
+
+/** Fields a status change may set alongside the status. */
+export interface TaskPatch {
+  activity?: TaskActivity | null;
+  statusReason?: string | null;
+  exitCode?: number | null;
+  startedAt?: Date | null;
+  endedAt?: Date | null;
+  computeCostUsd?: number;
+  modelCostUsd?: number;
+  usage?: TaskUsage | null;
+}
+
+export interface TaskFilter {
+  /** Only this owner's tasks; omit for all (admin). */
+  owner?: string;
+  status?: TaskStatus;
+  /** Substring of the name, case-insensitive. */
+  q?: string;
+  /** Only tasks not in a terminal state. */
+  live?: boolean;
+  limit: number;
+}
+
+/** Tasks and their timelines, kept forever in Postgres (or PGlite in embedded mode). */
+export interface TaskStore {
+  create(task: NewTask): Promise<Task>;
+  get(id: string): Promise<Task | null>;
+  list(filter: TaskFilter): Promise<Task[]>;
+  /**
+   * Moves a task to `to` if its current status may legally move there (see taskTransitions), atomically.
+   * Returns the updated task, or null when the move is illegal or the task is missing.
+   */
+  transition(id: string, to: TaskStatus, patch?: TaskPatch): Promise<Task | null>;
+  /** Updates fields without a status change (activity, cost). Returns null if missing. */
+  update(id: string, patch: TaskPatch): Promise<Task | null>;
+  delete(id: string): Promise<boolean>;
+  appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent>;
+  listEvents(taskId: string, afterSeq?: number, limit?: number): Promise<TaskEvent[]>;
+  /** Sums of the stored costs and token usage of `owner`'s tasks created at or after `since`. */
+  costSince(owner: string, since: Date): Promise<CostTotals>;
+}
+
+/** What {@link TaskStore.costSince} adds up. Costs in USD. */
+export interface CostTotals {
+  tasks: number;
+  computeCostUsd: number;
+  modelCostUsd: number;
+  usage: TaskUsage;
+}
+
+/** Where a sandbox is and how to reach it, kept in Postgres so a restarted proxy can reconcile. */
+export interface SandboxRecord {
+  sandboxId: string;
+  taskId: string | null;
+  provider: ProviderName;
+  /** Provider handle (pid, task ARN, E2B sandbox id); null until started. */
+  ref: string | null;
+  /** sha256 of the agent token; the token itself is never stored. */
+  tokenHash: string;
+  /** Token already used by a connected agent (reconnects of the same agent are allowed). */
+  state: 'starting' | 'pooled' | 'claimed' | 'stopped';
+  workspace: string | null;
+  createdAt: Date;
+}
+
+export interface SandboxStore {
+  create(rec: Omit<SandboxRecord, 'createdAt'>): Promise<void>;
+  get(sandboxId: string): Promise<SandboxRecord | null>;
+  getByTask(taskId: string): Promise<SandboxRecord | null>;
+  update(
+    sandboxId: string,
+    patch: Partial<Pick<SandboxRecord, 'taskId' | 'ref' | 'state' | 'workspace' | 'tokenHash'>>,
+  ): Promise<void>;
+  listActive(): Promise<SandboxRecord[]>;
+}
+
+/** Live session state (Redis hash `rclaude:session:<id>`, or in-process). */
+export interface SessionState {
+  id: string;
+  taskId: string;
+  sandboxId: string;
+  kind: SessionKind;
+  command: string[];
+  status: SessionInfo['status'];
+  cols: number;
+  rows: number;
+  exitCode: number | null;
+  /** Proxy id currently holding the agent connection, or null. */
+  holder: string | null;
+  /** Extra environment for the process (task env; never secrets, which are fetched at open time). */
+  env?: Record<string, string>;
+}
+
+export interface SessionStore {
+  put(state: SessionState): Promise<void>;
+  get(id: string): Promise<SessionState | null>;
+  patch(id: string, patch: Partial<Omit<SessionState, 'id'>>): Promise<void>;
+  listByTask(taskId: string): Promise<SessionState[]>;
+  delete(id: string): Promise<void>;
+  /** Attached-client counting across proxies: `key` identifies one client attachment. */
+  addClient(id: string, key: string): Promise<number>;
+  removeClient(id: string, key: string): Promise<number>;
+  countClients(id: string): Promise<number>;
+  /** Final screen of an exited session, kept for late viewers. */
+  putScreen(id: string, screen: { data: string; offset: number; cols: number; rows: number }): Promise<void>;
+  getScreen(id: string): Promise<{ data: string; offset: number; cols: number; rows: number } | null>;
+}
+
+/**
+ * A session's PTY output, addressed by byte offset and bounded by bytes (oldest dropped first).
+ * Redis: a Stream per session (`rclaude:output:<id>`) whose entry ids are offsets. Embedded: a ring.
+ */
+export interface OutputLog {
+  /**
+   * Appends `data` that starts at byte `offset`. Idempotent: bytes before the current end are dropped
+   * (a resend after reconnect), so the log never doubles. A gap (offset > end) throws. Returns the new end.
+   */
+  append(sessionId: string, offset: number, data: Uint8Array): Promise<number>;
+  /** `start`: oldest offset still held; `end`: total bytes stored. Both 0 for an unknown session. */
+  bounds(sessionId: string): Promise<{ start: number; end: number }>;
+  /**
+   * Up to `maxBytes` contiguous bytes from `from` (or from `start` if `from` was trimmed away).
+   * `offset` says where the returned bytes begin; empty data at `end`.
+   */
+  read(sessionId: string, from: number, maxBytes: number): Promise<{ offset: number; data: Uint8Array }>;
+  /**
+   * Declares the bytes between the current end and `offset` lost for good (Redis restarted without
+   * persistence and the agent no longer holds them): the log empties and continues at `offset`, so the
+   * agent's resend from there is not refused as a gap. No-op when `offset` <= end. Returns the new end.
+   */
+  skipTo(sessionId: string, offset: number): Promise<number>;
+  delete(sessionId: string): Promise<void>;
+}
+
+/**
+ * Cross-proxy notifications (Redis pub/sub, or an in-process emitter): "session S has output up to X",
+ * "task T changed". Payloads are small JSON; bytes go through the OutputLog.
+ */
+export interface Bus {
+  publish(channel: string, message: string): Promise<void>;
+  /** Returns an unsubscribe function. Handlers run for messages published by any proxy, this one included. */
+  subscribe(channel: string, handler: (message: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,5 @@
+export * from './e2b-emulator.js';
+export * from './ecs-emulator.js';
+export * from './fake-anthropic.js';
+export * from './rclaude-server.js';
+export * from './tmux.js';

@@ -1,0 +1,150 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+
+const require = createRequire(import.meta.url);
+
+/** Absolute path of the built CLI (`packages/cli/dist/main.js`). Tests run `npm run build` first. */
+export function cliEntry(): string {
+  return path.join(path.dirname(require.resolve('rclaude/package.json')), 'dist', 'main.js');
+}
+
+export interface RclaudeServer {
+  url: string;
+  loginUrl: string;
+  token: string;
+  dataDir: string;
+  process: ChildProcess;
+  /** Everything the server wrote to stderr (its log), for assertions and failure messages. */
+  log(): string;
+  /** Environment for CLI runs against this server. */
+  cliEnv(): Record<string, string>;
+  /** SIGTERM and wait; removes the data dir unless `keepData`. */
+  stop(opts?: { keepData?: boolean }): Promise<void>;
+  /** SIGKILL and wait (a crash). */
+  kill(): Promise<void>;
+}
+
+export interface StartServerOptions {
+  env?: Record<string, string>;
+  /** Reuse a data dir (e.g. to restart a killed server on the same state). */
+  dataDir?: string;
+  port?: number;
+  timeoutMs?: number;
+}
+
+/**
+ * Starts `rclaude server --port 0 --json` as a real child process on a fresh data dir and resolves once it
+ * prints its URL line.
+ */
+export async function startRclaudeServer(opts: StartServerOptions = {}): Promise<RclaudeServer> {
+  const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'rclaude-test-'));
+  const env = {
+    ...process.env,
+    RCLAUDE_DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    ...opts.env,
+  };
+  const child = spawn(process.execPath, [cliEntry(), 'server', '--port', String(opts.port ?? 0), '--json'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  const ready = await new Promise<{ url: string; loginUrl: string; token: string }>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(
+      () => reject(new Error(`server did not start in time:\n${stderr}`)),
+      opts.timeoutMs ?? 30_000,
+    );
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      const nl = out.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(timer);
+        try {
+          resolve(JSON.parse(out.slice(0, nl)));
+        } catch {
+          reject(new Error(`unexpected server output: ${out}\n${stderr}`));
+        }
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before it was ready:\n${stderr}`));
+    });
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const wait = async (sig: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    await exited;
+  };
+  return {
+    ...ready,
+    dataDir,
+    process: child,
+    log: () => stderr,
+    cliEnv: () => ({ RCLAUDE_SERVER: ready.url, RCLAUDE_TOKEN: ready.token, RCLAUDE_DATA_DIR: dataDir }),
+    async stop(o = {}) {
+      await wait('SIGTERM');
+      if (!o.keepData && !opts.dataDir) await stopSandboxesAndRemove(dataDir);
+    },
+    async kill() {
+      await wait('SIGKILL');
+    },
+  };
+}
+
+/** Kills any sandbox a test left behind under `dataDir`, then removes it. */
+export async function stopSandboxesAndRemove(dataDir: string): Promise<void> {
+  const root = path.join(dataDir, 'sandboxes');
+  for (const id of fs.existsSync(root) ? fs.readdirSync(root) : []) {
+    try {
+      const pid = Number.parseInt(fs.readFileSync(path.join(root, id, 'ref'), 'utf8'), 10);
+      if (pid) process.kill(pid, 'SIGKILL');
+    } catch {
+      // Not started, or gone.
+    }
+  }
+  fs.rmSync(dataDir, { recursive: true, force: true });
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI once with pipes (not a TTY) and collects its output. */
+export function runCli(
+  args: string[],
+  opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliEntry(), ...args], {
+      env: { ...process.env, ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`rclaude ${args.join(' ')} timed out\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, opts.timeoutMs ?? 60_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    if (opts.input !== undefined) child.stdin.end(opts.input);
+  });
+}

@@ -1,0 +1,77 @@
+import { AppError, type BrowserSessionResponse } from '@rclaude/protocol';
+import { type QueryClient, QueryClientProvider, useQuery } from '@tanstack/react-query';
+import { useRef } from 'react';
+import { BrowserRouter, Outlet, Route, Routes } from 'react-router';
+import { queryKeys } from './api/queries.js';
+import { type AppDependencies, AppDependenciesProvider, SocketProvider, useApp } from './app-context.js';
+import { AppShell } from './components/app-shell.js';
+import { Spinner } from './components/states.js';
+import { ThemeProvider } from './modules/theme/theme.js';
+import { DashboardPage } from './pages/dashboard-page.js';
+import { LoginPage } from './pages/login-page.js';
+import { NotFoundPage } from './pages/not-found-page.js';
+import { TaskPage } from './pages/task-page.js';
+
+export interface AppProps {
+  dependencies: AppDependencies;
+  queryClient: QueryClient;
+  /** A one-time token taken from the login URL, exchanged for a session on start. */
+  loginToken: string | null;
+}
+
+/** The whole app; main.tsx supplies its dependencies. */
+export function App({ dependencies, queryClient, loginToken }: AppProps) {
+  return (
+    <AppDependenciesProvider value={dependencies}>
+      <QueryClientProvider client={queryClient}>
+        <ThemeProvider storage={dependencies.storage}>
+          <BrowserRouter>
+            <Routes>
+              <Route element={<SessionGate loginToken={loginToken} />}>
+                <Route index element={<DashboardPage />} />
+                <Route path="tasks/:id" element={<TaskPage />} />
+                <Route path="*" element={<NotFoundPage />} />
+              </Route>
+            </Routes>
+          </BrowserRouter>
+        </ThemeProvider>
+      </QueryClientProvider>
+    </AppDependenciesProvider>
+  );
+}
+
+/**
+ * Signs the browser in before any page shows: with the login URL's token when there is one, otherwise by
+ * asking whether the session cookie is still good. Signed out, every address shows the login form.
+ */
+function SessionGate({ loginToken }: { loginToken: string | null }) {
+  const { api } = useApp();
+  const token = useRef(loginToken);
+  const session = useQuery<BrowserSessionResponse | null>({
+    queryKey: queryKeys.session,
+    queryFn: () => {
+      const once = token.current;
+      token.current = null;
+      return once ? api.createSession(once) : api.getSession();
+    },
+    staleTime: Number.POSITIVE_INFINITY,
+    retry: (failures, error) => !(error instanceof AppError && error.code !== 'INTERNAL') && failures < 2,
+  });
+
+  if (session.isPending) {
+    return (
+      <div className="flex min-h-dvh items-center justify-center">
+        <Spinner label="Signing in" className="size-5" />
+      </div>
+    );
+  }
+  if (session.isError) return <LoginPage linkError={session.error} />;
+  if (!session.data) return <LoginPage />;
+  return (
+    <SocketProvider key={session.data.user.id}>
+      <AppShell username={session.data.user.username}>
+        <Outlet />
+      </AppShell>
+    </SocketProvider>
+  );
+}

@@ -1,0 +1,64 @@
+import './index.css';
+import { AppError } from '@rclaude/protocol';
+import { MutationCache, QueryCache, QueryClient } from '@tanstack/react-query';
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { ApiClient } from './api/api-client.js';
+import { queryKeys } from './api/queries.js';
+import { App } from './app.js';
+import type { AppDependencies } from './app-context.js';
+import { takeLoginToken } from './modules/auth/login-token.js';
+import { applyTheme, resolveTheme } from './modules/theme/theme.js';
+import { createClientSocket } from './realtime/client-socket.js';
+
+// The composition root: the only place that reaches for browser globals and builds long-lived objects.
+
+function storageOrNull(): Storage | null {
+  try {
+    return window.localStorage;
+  } catch {
+    return null;
+  }
+}
+
+const storage = storageOrNull();
+const stored = storage?.getItem('rclaude:theme');
+applyTheme(
+  document.documentElement,
+  resolveTheme(
+    stored === 'light' || stored === 'dark' ? stored : 'system',
+    window.matchMedia('(prefers-color-scheme: dark)').matches,
+  ),
+);
+
+const loginToken = takeLoginToken(window.location, window.history);
+const api = new ApiClient({ fetch: (input, init) => window.fetch(input, init) });
+const dependencies: AppDependencies = { api, createSocket: () => createClientSocket(), storage };
+
+// A request refused for want of a session means the cookie expired: show the login form.
+const onError = (error: unknown) => {
+  if (error instanceof AppError && error.code === 'UNAUTHENTICATED') queryClient.setQueryData(queryKeys.session, null);
+};
+const queryClient = new QueryClient({
+  queryCache: new QueryCache({
+    onError: (error, query) => {
+      if (query.queryKey[0] !== queryKeys.session[0]) onError(error);
+    },
+  }),
+  mutationCache: new MutationCache({ onError }),
+  defaultOptions: {
+    queries: {
+      staleTime: 5_000,
+      retry: (failures, error) => failures < 2 && !(error instanceof AppError && error.status < 500),
+      refetchOnWindowFocus: true,
+    },
+  },
+});
+
+const root = document.getElementById('root');
+if (!root) throw new Error('index.html has no #root element');
+createRoot(root).render(
+  <StrictMode>
+    <App dependencies={dependencies} queryClient={queryClient} loginToken={loginToken} />
+  </StrictMode>,
+);

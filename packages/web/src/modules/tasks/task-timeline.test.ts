@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { summarizeEvent } from './task-timeline.js';
+
+describe('summarizeEvent', () => {
+  it('describes status changes in words, with the reason', () => {
+    expect(
+      summarizeEvent({ type: 'status', data: { status: 'failed', reason: 'exited with code 3', exitCode: 3 } }),
+    ).toBe('Failed · exited with code 3');
+    expect(summarizeEvent({ type: 'status', data: { status: 'queued' } })).toBe('Queued');
+    expect(summarizeEvent({ type: 'status', data: { status: 'running', reason: 'running' } })).toBe('Running');
+  });
+
+  it('names the tool and what it works on', () => {
+    expect(
+      summarizeEvent({ type: 'tool_use', data: { name: 'Write', input: { file_path: 'src/a.ts', content: '…' } } }),
+    ).toBe('Write: src/a.ts');
+    expect(summarizeEvent({ type: 'tool_use', data: { name: 'Bash', input: { command: 'npm test' } } })).toBe(
+      'Bash: npm test',
+    );
+  });
+
+  it('prefers the one-line summary the agent sends', () => {
+    expect(summarizeEvent({ type: 'tool_use', data: { name: 'Write', summary: 'Write proof.txt', input: {} } })).toBe(
+      'Write proof.txt',
+    );
+    expect(summarizeEvent({ type: 'tool_result', data: { ok: false, summary: 'no such file' } })).toBe(
+      'Failed: no such file',
+    );
+    expect(summarizeEvent({ type: 'diff', data: { summary: '2 files changed, +10 -3', files: [] } })).toBe(
+      '2 files changed, +10 -3',
+    );
+    expect(summarizeEvent({ type: 'activity', data: { activity: 'waiting', message: 'Allow Bash?' } })).toBe(
+      'Waiting for you: Allow Bash?',
+    );
+  });
+
+  it('shows the final result with its cost', () => {
+    expect(summarizeEvent({ type: 'result', data: { ok: true, text: 'Wrote proof.txt', costUsd: 0.12 } })).toBe(
+      'Wrote proof.txt · $0.12',
+    );
+    expect(summarizeEvent({ type: 'result', data: { result: 'All done', total_cost_usd: 0.0421 } })).toBe(
+      'All done · $0.04',
+    );
+  });
+
+  it('falls back to text fields, then to the raw data', () => {
+    expect(summarizeEvent({ type: 'assistant_text', data: { text: 'Looking at the tests now.' } })).toBe(
+      'Looking at the tests now.',
+    );
+    expect(summarizeEvent({ type: 'info', data: { weird: 1 } })).toBe('{"weird":1}');
+    expect(summarizeEvent({ type: 'info', data: {} })).toBe('Info');
+  });
+});

@@ -1,0 +1,34 @@
+import tailwindcss from '@tailwindcss/vite';
+import react from '@vitejs/plugin-react';
+import { defaultClientConditions, defineConfig } from 'vite';
+
+// The dev server forwards API and Socket.io traffic to a running `rclaude server`, rewriting Origin so the
+// server's browser-origin check sees its own origin (the page itself is served from Vite's port).
+const devServer = process.env.RCLAUDE_DEV_SERVER ?? 'http://127.0.0.1:7878';
+
+export default defineConfig({
+  plugins: [react(), tailwindcss()],
+  // Bundle @rclaude/protocol from its TypeScript sources, so the web app never needs its dist built.
+  resolve: { conditions: ['source', ...defaultClientConditions] },
+  server: {
+    host: '127.0.0.1',
+    proxy: {
+      '/api': { target: devServer, changeOrigin: true, headers: { origin: devServer } },
+      '/socket.io': { target: devServer, changeOrigin: true, ws: true, headers: { origin: devServer } },
+    },
+  },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    chunkSizeWarningLimit: 800,
+    rolldownOptions: {
+      // The protocol package defines zod schemas at module level; the browser uses only its types, error
+      // class and stream helpers. Treating schema construction as pure lets the bundler drop zod entirely.
+      treeshake: {
+        manualPureFunctions: ['z'],
+        moduleSideEffects: [{ test: /packages\/protocol\/src\//, sideEffects: false }],
+      },
+    },
+  },
+});
