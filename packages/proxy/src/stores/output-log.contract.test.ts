@@ -193,6 +193,18 @@ describe.each(implementations)('OutputLog contract (%s)', (_name, makeHarness) =
     expect(await log.read(id, 3, 0)).toEqual({ offset: 3, data: new Uint8Array(0) });
   });
 
+  it('clamps a zero-length read from before the start to the start, not past it', async () => {
+    // Found by the model test below: chunks at 15 and 16 remain of 17 bytes, and a read of 0 bytes from 0
+    // must say 15 (where reading would begin), not the start of a later chunk.
+    const log = h.make(2);
+    const id = sessionId();
+    await log.append(id, 0, bytes(0, 15));
+    await log.append(id, 0, bytes(0, 16));
+    await log.append(id, 8, bytes(8, 17));
+    expect(await log.bounds(id)).toEqual({ start: 15, end: 17 });
+    expect(await log.read(id, 0, 0)).toEqual({ offset: 15, data: new Uint8Array(0) });
+  });
+
   it('reads many small chunks in one call', async () => {
     const log = h.make(1 << 20);
     const id = sessionId();

@@ -56,7 +56,7 @@ export class PgSandboxStore implements SandboxStore {
   async getByTask(taskId: string): Promise<SandboxRecord | null> {
     const res = await this.pool.query<SandboxRow>(
       `SELECT ${SANDBOX_COLUMNS} FROM sandboxes WHERE task_id = $1
-       ORDER BY (state = 'stopped'), created_at DESC, sandbox_id DESC LIMIT 1`,
+       ORDER BY (state = 'stopped'), created_order DESC LIMIT 1`,
       [taskId],
     );
     return res.rows[0] ? toRecord(res.rows[0]) : null;
@@ -79,7 +79,7 @@ export class PgSandboxStore implements SandboxStore {
   /** Every sandbox not yet stopped, oldest first. */
   async listActive(): Promise<SandboxRecord[]> {
     const res = await this.pool.query<SandboxRow>(
-      `SELECT ${SANDBOX_COLUMNS} FROM sandboxes WHERE state <> 'stopped' ORDER BY created_at, sandbox_id`,
+      `SELECT ${SANDBOX_COLUMNS} FROM sandboxes WHERE state <> 'stopped' ORDER BY created_order`,
     );
     return res.rows.map(toRecord);
   }

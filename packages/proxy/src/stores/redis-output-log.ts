@@ -112,6 +112,11 @@ export class RedisOutputLog implements OutputLog {
 
   async read(sessionId: string, from: number, maxBytes: number): Promise<{ offset: number; data: Uint8Array }> {
     checkOffset('from', from);
+    if (maxBytes <= 0) {
+      // Only where `from` clamps to. (The scan below would walk on past the clamp, taking nothing.)
+      const { start, end } = await this.bounds(sessionId);
+      return { offset: Math.min(Math.max(from, start), end), data: new Uint8Array(0) };
+    }
     const key = this.key(sessionId);
     let pos = from;
     let got = 0;

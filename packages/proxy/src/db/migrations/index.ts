@@ -2,6 +2,7 @@ import type { Migration } from '../migrate.js';
 import { sql as tasks } from './001-tasks.js';
 import { sql as accounts } from './002-accounts.js';
 import { sql as taskOrder } from './003-task-order.js';
+import { sql as sandboxOrder } from './004-sandbox-order.js';
 
 /**
  * Every schema migration, in order. Adding one is a new numbered file exporting `sql` plus one line
@@ -11,4 +12,5 @@ export const migrations: readonly Migration[] = [
   { id: 1, name: 'tasks', sql: tasks },
   { id: 2, name: 'accounts', sql: accounts },
   { id: 3, name: 'task-order', sql: taskOrder },
+  { id: 4, name: 'sandbox-order', sql: sandboxOrder },
 ];
