@@ -116,6 +116,21 @@ describe('ScreenFeed', () => {
     expect(compacted).toBeGreaterThan(30);
   }, 120_000);
 
+  it('keeps enough lines for the new height while a resize is pending', async () => {
+    // Found by the property below. Lines scrolled in under a coloured background keep that background;
+    // rows that were blank before do not. Cut with the old height's margin, a line moved from one to the other.
+    const flood = Buffer.from(Array.from({ length: 151 }, (_, i) => `a${i}\r\n`).join(''));
+    const ops: Op[] = [
+      { write: Buffer.from('\x1b[1;44m') },
+      { resize: [90, 30] },
+      { write: flood },
+      { resize: [90, 30] },
+      { write: Buffer.from('\x1b[31m') },
+    ];
+    const got = await fed(ops, 80, 24);
+    expect(got.data).toBe(await reference(ops, 80, 24));
+  });
+
   it('keeps resizes in order with the output around them', async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -44,8 +44,10 @@ export class ScreenFeed {
   private parsing = 0;
   /** Original bytes accepted so far (what snapshot offsets count). */
   private accepted = 0;
+  /** The height compaction keeps enough lines for (the tallest of the current and any pending size). */
   private rows: number;
-  private resizing = false;
+  /** Resizes requested and not applied yet. */
+  private resizing = 0;
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
   private lastFeedAt = 0;
@@ -79,11 +81,13 @@ export class ScreenFeed {
   /** Applies after everything written before it is parsed, so no output is laid out at the wrong size. */
   resize(cols: number, rows: number): void {
     if (this.disposed) return;
-    this.resizing = true;
+    this.resizing++;
+    // Until it applies, output may be laid out at the old height or the new one: compact for the taller.
+    this.rows = Math.max(this.rows, rows);
     this.feed(() => {
       this.mirror.resize(cols, rows);
-      this.rows = rows;
-      this.resizing = false;
+      this.resizing--;
+      if (this.resizing === 0) this.rows = rows;
       this.schedule();
     });
   }
@@ -105,7 +109,7 @@ export class ScreenFeed {
 
   private schedule(): void {
     // While a batch is being parsed, its callback schedules the next one.
-    if (this.immediate || this.resizing || this.parsing > 0 || this.backlogBytes === 0) return;
+    if (this.immediate || this.resizing > 0 || this.parsing > 0 || this.backlogBytes === 0) return;
     const eager = this.backlogBytes >= (this.opts.eagerAtBytes ?? 1024 * 1024);
     const wait = eager ? 0 : (this.opts.feedIntervalMs ?? 250) - (performance.now() - this.lastFeedAt);
     if (wait <= 0) {
