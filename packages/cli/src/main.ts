@@ -1,5 +1,16 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
+import {
+  secretLsCommand,
+  secretRmCommand,
+  secretSetCommand,
+  tokenCreateCommand,
+  tokenLsCommand,
+  tokenRevokeCommand,
+  userAddCommand,
+  userLsCommand,
+  userPasswdCommand,
+} from './commands/account.js';
 import { cpCommand } from './commands/cp.js';
 import { loginCommand } from './commands/login.js';
 import { runCommand } from './commands/run.js';
@@ -143,5 +154,123 @@ program
   .argument('<dest>', 'local path or TASK:PATH')
   .addOption(serverOption())
   .action(action(cpCommand));
+
+const secret = program
+  .command('secret')
+  .description('your secrets (e.g. ANTHROPIC_API_KEY), injected into your sandboxes as environment variables')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  echo "$ANTHROPIC_API_KEY" | rclaude secret set ANTHROPIC_API_KEY
+  rclaude secret set GITHUB_TOKEN         asks for the value without echo
+  rclaude secret ls                       names only: values never leave the server
+  rclaude secret rm GITHUB_TOKEN`,
+  );
+
+secret
+  .command('set')
+  .description('store a secret; the value is read from stdin, or asked for without echo in a terminal')
+  .argument('<name>', 'environment variable name in capitals, e.g. ANTHROPIC_API_KEY')
+  .addOption(serverOption())
+  // Excess arguments reach the command, which refuses them with the reason instead of commander's usage error.
+  .allowExcessArguments()
+  .addHelpText(
+    'after',
+    `
+The value is never taken as an argument: it would stay in your shell history and show in \`ps\`.
+One trailing newline is dropped from stdin.
+
+Examples:
+  echo "$ANTHROPIC_API_KEY" | rclaude secret set ANTHROPIC_API_KEY
+  rclaude secret set ANTHROPIC_API_KEY < key.txt`,
+  )
+  .action(action(secretSetCommand));
+
+secret
+  .command('ls')
+  .description('list your secrets by name (never their values)')
+  .addOption(serverOption())
+  .option('--json', 'print JSON')
+  .action(action(secretLsCommand));
+
+secret
+  .command('rm')
+  .description('delete a secret')
+  .argument('<name>', 'secret name')
+  .addOption(serverOption())
+  .action(action(secretRmCommand));
+
+const token = program
+  .command('token')
+  .description('your API tokens, for scripts and CI (RCLAUDE_TOKEN)')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  rclaude token create ci                 prints the token once; store it now
+  RCLAUDE_TOKEN=$(rclaude token create ci) some-script
+  rclaude token ls
+  rclaude token revoke k3v9q2mzx8ab       the ID column of \`rclaude token ls\``,
+  );
+
+token
+  .command('ls')
+  .description('list your API tokens (their prefixes, never the tokens)')
+  .addOption(serverOption())
+  .option('--json', 'print JSON')
+  .action(action(tokenLsCommand));
+
+token
+  .command('create')
+  .description('create an API token and print it to stdout; it is shown only this once')
+  .argument('<name>', 'what the token is for, e.g. ci')
+  .addOption(serverOption())
+  .option('--json', 'print {token, info} as JSON')
+  .action(action(tokenCreateCommand));
+
+token
+  .command('revoke')
+  .description('revoke an API token')
+  .argument('<id>', 'token id (from `rclaude token ls`)')
+  .addOption(serverOption())
+  .action(action(tokenRevokeCommand));
+
+const user = program
+  .command('user')
+  .description('users of the server (listing and adding: admins only)')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  rclaude user ls
+  rclaude user add alice                  asks for her password without echo (or reads it from stdin)
+  rclaude user add carol --admin
+  rclaude user passwd                     change your own password
+  rclaude user passwd alice               admins: set anyone's`,
+  );
+
+user
+  .command('ls')
+  .description('list users (admins)')
+  .addOption(serverOption())
+  .option('--json', 'print JSON')
+  .action(action(userLsCommand));
+
+user
+  .command('add')
+  .description('add a user (admins); the password is read from stdin, or asked for without echo in a terminal')
+  .argument('<username>', '2 to 32 lowercase letters, digits, _ or -, starting with a letter')
+  .addOption(serverOption())
+  .option('--admin', 'make the user an admin')
+  .option('--json', 'print the new user as JSON')
+  .action(action(userAddCommand));
+
+user
+  .command('passwd')
+  .description("set a password: your own, or (admins) anyone's; read from stdin, or asked for without echo")
+  .argument('[username]', 'whose password (default: yours)')
+  .addOption(serverOption())
+  .action(action(userPasswdCommand));
 
 await program.parseAsync(process.argv);

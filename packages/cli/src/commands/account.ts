@@ -1,0 +1,261 @@
+import { createInterface } from 'node:readline/promises';
+import {
+  type ApiToken,
+  AppError,
+  apiTokenIdSchema,
+  passwordSchema,
+  putSecretRequestSchema,
+  type SecretInfo,
+  secretNameSchema,
+  type User,
+  usernameSchema,
+} from '@rclaude/protocol';
+import { ApiClient } from '../api.js';
+import { CliError, EXIT } from '../errors.js';
+import { resolveTarget } from '../settings.js';
+
+interface Common {
+  server?: string;
+  json?: boolean;
+}
+
+function client(opts: Common): ApiClient {
+  const { server, token } = resolveTarget(opts);
+  return new ApiClient(server, token);
+}
+
+// ---- secrets ------------------------------------------------------------------------------------
+
+/**
+ * `rclaude secret set NAME`: the value comes from stdin (piped) or a prompt without echo, never from the
+ * command line, where it would land in shell history and `ps`.
+ */
+export async function secretSetCommand(name: string, opts: Common, cmd: { args: string[] }): Promise<number> {
+  if (cmd.args.length > 1) {
+    throw new CliError(
+      'a secret value is never taken as an argument (it would stay in your shell history and show in `ps`)',
+      1,
+      `pipe it in: \`printenv ${name} | rclaude secret set ${name}\`, or run without the value to be asked for it; if that was a real key, consider rotating it`,
+    );
+  }
+  parse(secretNameSchema, name);
+  const api = client(opts);
+  const value = await readConfidential(`value of ${name}: `);
+  parse(putSecretRequestSchema, { value });
+  const info = await api.request<SecretInfo>('PUT', `/api/secrets/${encodeURIComponent(name)}`, { value });
+  process.stdout.write(`${info.name} stored\n`);
+  return EXIT.ok;
+}
+
+/** `rclaude secret ls`: names and when they were last set; values never leave the server. */
+export async function secretLsCommand(opts: Common): Promise<number> {
+  const { secrets } = await client(opts).request<{ secrets: SecretInfo[] }>('GET', '/api/secrets');
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(secrets, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  if (secrets.length === 0) {
+    process.stdout.write('no secrets yet; store one with `rclaude secret set ANTHROPIC_API_KEY`\n');
+    return EXIT.ok;
+  }
+  printTable(
+    ['NAME', 'UPDATED'],
+    secrets.map((s) => [s.name, age(s.updatedAt)]),
+  );
+  return EXIT.ok;
+}
+
+/** `rclaude secret rm NAME`. */
+export async function secretRmCommand(name: string, opts: Common): Promise<number> {
+  parse(secretNameSchema, name);
+  await notFoundHint(
+    client(opts).request('DELETE', `/api/secrets/${encodeURIComponent(name)}`),
+    'list your secrets with `rclaude secret ls`',
+  );
+  process.stdout.write(`${name} deleted\n`);
+  return EXIT.ok;
+}
+
+// ---- API tokens ---------------------------------------------------------------------------------
+
+/** `rclaude token ls`. */
+export async function tokenLsCommand(opts: Common): Promise<number> {
+  const { tokens } = await client(opts).request<{ tokens: ApiToken[] }>('GET', '/api/tokens');
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  if (tokens.length === 0) {
+    process.stdout.write('no API tokens; create one with `rclaude token create NAME`\n');
+    return EXIT.ok;
+  }
+  printTable(
+    ['ID', 'NAME', 'PREFIX', 'CREATED', 'LAST USED'],
+    tokens.map((t) => [t.id, t.name, t.prefix, age(t.createdAt), t.lastUsedAt ? age(t.lastUsedAt) : 'never']),
+  );
+  return EXIT.ok;
+}
+
+/** `rclaude token create NAME`: the token goes to stdout alone, so `$(rclaude token create ci)` captures it. */
+export async function tokenCreateCommand(name: string, opts: Common): Promise<number> {
+  const res = await client(opts).request<{ token: string; info: ApiToken }>('POST', '/api/tokens', { name });
+  process.stdout.write(opts.json ? `${JSON.stringify(res)}\n` : `${res.token}\n`);
+  process.stderr.write(`token "${res.info.name}" (id ${res.info.id}) created; it will not be shown again\n`);
+  return EXIT.ok;
+}
+
+/** `rclaude token revoke ID`. */
+export async function tokenRevokeCommand(id: string, opts: Common): Promise<number> {
+  if (!apiTokenIdSchema.safeParse(id).success) {
+    throw new CliError(`"${id}" is not a token id`, 1, 'the ID column of `rclaude token ls`');
+  }
+  await notFoundHint(
+    client(opts).request('DELETE', `/api/tokens/${encodeURIComponent(id)}`),
+    'list your tokens with `rclaude token ls`',
+  );
+  process.stdout.write(`${id} revoked\n`);
+  return EXIT.ok;
+}
+
+// ---- users --------------------------------------------------------------------------------------
+
+/** `rclaude user ls` (admins). */
+export async function userLsCommand(opts: Common): Promise<number> {
+  const { users } = await client(opts).request<{ users: User[] }>('GET', '/api/users');
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(users, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  printTable(
+    ['ID', 'USERNAME', 'ROLE', 'CREATED'],
+    users.map((u) => [u.id, u.username, u.role, age(u.createdAt)]),
+  );
+  return EXIT.ok;
+}
+
+/** `rclaude user add USERNAME [--admin]`: the password comes from stdin (piped) or a prompt without echo. */
+export async function userAddCommand(username: string, opts: Common & { admin?: boolean }): Promise<number> {
+  parse(usernameSchema, username);
+  const api = client(opts);
+  // The server refuses too; asking first spares a non-admin typing a password for nothing.
+  const me = await api.request<User>('GET', '/api/me');
+  if (me.role !== 'admin') throw new CliError(`only an admin can add users (you are ${me.username})`);
+  const password = parse(passwordSchema, await readConfidential(`password for ${username}: `, { confirm: true }));
+  const user = await api.request<User>('POST', '/api/users', {
+    username,
+    password,
+    role: opts.admin ? 'admin' : 'user',
+  });
+  process.stdout.write(
+    opts.json ? `${JSON.stringify(user)}\n` : `${user.username} created (${user.role}, id ${user.id})\n`,
+  );
+  return EXIT.ok;
+}
+
+/** `rclaude user passwd [USERNAME]`: your own password, or (admins) anyone's. */
+export async function userPasswdCommand(username: string | undefined, opts: Common): Promise<number> {
+  const api = client(opts);
+  const me = await api.request<User>('GET', '/api/me');
+  const target = username ?? me.username;
+  let id = me.id;
+  if (target !== me.username) {
+    if (me.role !== 'admin') throw new CliError('you can only change your own password');
+    const { users } = await api.request<{ users: User[] }>('GET', '/api/users');
+    const found = users.find((u) => u.username === target);
+    if (!found) throw new CliError(`no user named ${target}`, 1, 'list users with `rclaude user ls`');
+    id = found.id;
+  }
+  const password = parse(passwordSchema, await readConfidential(`new password for ${target}: `, { confirm: true }));
+  await api.request('PUT', `/api/users/${encodeURIComponent(id)}/password`, { password });
+  process.stdout.write(`password of ${target} changed\n`);
+  return EXIT.ok;
+}
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+/** What `parse` needs of a protocol zod schema (the CLI does not depend on zod itself). */
+interface Schema<T> {
+  safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: { message: string }[] } };
+}
+
+/** Validates early with the protocol schema, so bad input fails before any prompt or request. */
+function parse<T>(schema: Schema<T>, value: unknown): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw new CliError(result.error.issues.map((i) => i.message).join('; '));
+}
+
+/** The generic NOT_FOUND hint points at tasks; these resources have their own list command. */
+async function notFoundHint<T>(request: Promise<T>, hint: string): Promise<T> {
+  try {
+    return await request;
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'NOT_FOUND') throw new CliError(err.message, EXIT.error, hint);
+    throw err;
+  }
+}
+
+/**
+ * A secret or password: all of stdin when it is not a terminal (one trailing newline dropped, as `echo`
+ * adds it), else typed at a prompt on stderr without echo.
+ */
+async function readConfidential(prompt: string, opts: { confirm?: boolean } = {}): Promise<string> {
+  if (!process.stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
+    if (text === '') throw new CliError('nothing on stdin', 1, 'pipe the value in, or run in a terminal to type it');
+    return text;
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  // In raw mode Ctrl-C is a keypress, not a signal: without this the prompt would ignore it.
+  const cancel = new AbortController();
+  rl.on('SIGINT', () => cancel.abort());
+  try {
+    const value = await askHidden(rl, prompt, cancel.signal);
+    if (value === '') throw new CliError('nothing entered; nothing was changed');
+    if (opts.confirm && (await askHidden(rl, 'again: ', cancel.signal)) !== value) {
+      throw new CliError('the two entries differ; nothing was changed');
+    }
+    return value;
+  } catch (err) {
+    if (cancel.signal.aborted) throw new CliError('cancelled', EXIT.cancelled);
+    throw err;
+  } finally {
+    rl.close();
+  }
+}
+
+/** As in `rclaude login`: show the prompt, then swallow what readline would echo of the typed value. */
+async function askHidden(rl: ReturnType<typeof createInterface>, prompt: string, signal: AbortSignal): Promise<string> {
+  const output = process.stderr;
+  const write = output.write.bind(output);
+  output.write(prompt);
+  (output as unknown as { write: (s: string) => boolean }).write = () => true;
+  try {
+    return await rl.question('', { signal });
+  } finally {
+    (output as unknown as { write: typeof write }).write = write;
+    output.write('\n');
+  }
+}
+
+function age(iso: string): string {
+  const secs = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  if (secs < 60) return `${Math.floor(secs)}s ago`;
+  if (secs < 3600) return `${Math.floor(secs / 60)}m ago`;
+  if (secs < 86400) return `${Math.floor(secs / 3600)}h ago`;
+  return `${Math.floor(secs / 86400)}d ago`;
+}
+
+function printTable(head: string[], rows: string[][]): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  process.stdout.write(`${[line(head), ...rows.map(line)].join('\n')}\n`);
+}
