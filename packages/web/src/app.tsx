@@ -1,6 +1,6 @@
 import { AppError, type BrowserSessionResponse } from '@rclaude/protocol';
 import { type QueryClient, QueryClientProvider, useQuery } from '@tanstack/react-query';
-import { useRef } from 'react';
+import { lazy, Suspense, useRef } from 'react';
 import { BrowserRouter, Outlet, Route, Routes } from 'react-router';
 import { queryKeys } from './api/queries.js';
 import { type AppDependencies, AppDependenciesProvider, SocketProvider, useApp } from './app-context.js';
@@ -11,6 +11,9 @@ import { DashboardPage } from './pages/dashboard-page.js';
 import { LoginPage } from './pages/login-page.js';
 import { NotFoundPage } from './pages/not-found-page.js';
 import { TaskPage } from './pages/task-page.js';
+
+// Its own chunk: the settings forms validate with the protocol's zod schemas, kept out of the initial bundle.
+const SettingsPage = lazy(() => import('./pages/settings-page.js').then((m) => ({ default: m.SettingsPage })));
 
 export interface AppProps {
   dependencies: AppDependencies;
@@ -30,6 +33,14 @@ export function App({ dependencies, queryClient, loginToken }: AppProps) {
               <Route element={<SessionGate loginToken={loginToken} />}>
                 <Route index element={<DashboardPage />} />
                 <Route path="tasks/:id" element={<TaskPage />} />
+                <Route
+                  path="settings"
+                  element={
+                    <Suspense fallback={<Spinner label="Loading settings" className="m-auto size-5" />}>
+                      <SettingsPage />
+                    </Suspense>
+                  }
+                />
                 <Route path="*" element={<NotFoundPage />} />
               </Route>
             </Routes>

@@ -1,4 +1,5 @@
 import {
+  type ApiToken,
   AppError,
   type BrowserSessionResponse,
   type CreateTaskRequest,
@@ -7,11 +8,14 @@ import {
   errorCodes,
   type ListFilesResponse,
   type LoginResponse,
+  type SecretInfo,
   type SessionInfo,
   type Task,
   type TaskEvent,
   type TaskStatus,
   type UsageResponse,
+  type User,
+  type UserRole,
   type WriteFileResponse,
 } from '@rclaude/protocol';
 
@@ -36,6 +40,12 @@ export interface FileContent {
   bytes: Uint8Array;
   /** The whole file's size in bytes (`x-file-size`); larger than `bytes.length` when the read was capped. */
   size: number;
+}
+
+/** Answer of `POST /api/tokens`: the token itself, which the server never shows again, and its metadata. */
+export interface CreatedApiToken {
+  token: string;
+  info: ApiToken;
 }
 
 /** Status codes a reverse proxy or a crashed server may answer with, and what they mean to a person. */
@@ -193,6 +203,47 @@ export class ApiClient {
   /** This calendar month's spending of the caller. */
   getUsage(): Promise<UsageResponse> {
     return this.#json<UsageResponse>('GET', '/api/usage');
+  }
+
+  // ---- secrets, API tokens, users ----------------------------------------------------------
+
+  /** The caller's secrets, by name only: the server never returns a value. */
+  async listSecrets(): Promise<SecretInfo[]> {
+    const body = await this.#json<{ secrets: SecretInfo[] }>('GET', '/api/secrets');
+    return body.secrets;
+  }
+
+  /** Stores (or replaces) a secret; it reaches the caller's sandboxes started from now on. */
+  putSecret(name: string, value: string): Promise<SecretInfo> {
+    return this.#json<SecretInfo>('PUT', `/api/secrets/${encodeURIComponent(name)}`, { value });
+  }
+
+  async deleteSecret(name: string): Promise<void> {
+    await this.#send('DELETE', `/api/secrets/${encodeURIComponent(name)}`);
+  }
+
+  async listApiTokens(): Promise<ApiToken[]> {
+    const body = await this.#json<{ tokens: ApiToken[] }>('GET', '/api/tokens');
+    return body.tokens;
+  }
+
+  createApiToken(name: string): Promise<CreatedApiToken> {
+    return this.#json<CreatedApiToken>('POST', '/api/tokens', { name });
+  }
+
+  async revokeApiToken(id: string): Promise<void> {
+    await this.#send('DELETE', `/api/tokens/${encodeURIComponent(id)}`);
+  }
+
+  /** Every user (admins only; others get FORBIDDEN). */
+  async listUsers(): Promise<User[]> {
+    const body = await this.#json<{ users: User[] }>('GET', '/api/users');
+    return body.users;
+  }
+
+  /** Creates a user (admins only). */
+  createUser(request: { username: string; password: string; role: UserRole }): Promise<User> {
+    return this.#json<User>('POST', '/api/users', request);
   }
 
   // ---- files ---------------------------------------------------------------------------------

@@ -19,6 +19,9 @@ export const queryKeys = {
   dir: (taskId: string, path: string) => ['task', taskId, 'files', 'dir', path] as const,
   fileContent: (taskId: string, path: string) => ['task', taskId, 'files', 'content', path] as const,
   usage: ['usage'] as const,
+  secrets: ['secrets'] as const,
+  apiTokens: ['api-tokens'] as const,
+  users: ['users'] as const,
 };
 
 export function sessionQuery(api: ApiClient) {
@@ -63,6 +66,18 @@ export function fileContentQuery(api: ApiClient, taskId: string, path: string) {
 
 export function usageQuery(api: ApiClient) {
   return { queryKey: queryKeys.usage, queryFn: () => api.getUsage(), staleTime: 60_000 };
+}
+
+export function secretsQuery(api: ApiClient) {
+  return { queryKey: queryKeys.secrets, queryFn: () => api.listSecrets() };
+}
+
+export function apiTokensQuery(api: ApiClient) {
+  return { queryKey: queryKeys.apiTokens, queryFn: () => api.listApiTokens() };
+}
+
+export function usersQuery(api: ApiClient) {
+  return { queryKey: queryKeys.users, queryFn: () => api.listUsers() };
 }
 
 /** Puts a task pushed by `task:updated` into the list and its own entry, so pages update without a fetch. */

@@ -1,13 +1,13 @@
 import { useQuery } from '@tanstack/react-query';
 import type { ReactNode } from 'react';
-import { Link } from 'react-router';
+import { Link, NavLink } from 'react-router';
 import { usageQuery } from '../api/queries.js';
 import { useApp } from '../app-context.js';
 import { useSignOut } from '../modules/auth/use-session.js';
 import { formatCost } from '../modules/tasks/task-format.js';
 import { useSocketStatus } from '../modules/tasks/use-live-tasks.js';
 import { useWaitingNotifications } from '../modules/tasks/waiting-notifications.js';
-import { IconButton } from './button.js';
+import { buttonClasses, IconButton } from './button.js';
 import { BellIcon, SignOutIcon } from './icons.js';
 import { Logo } from './logo.js';
 import { ThemeSwitcher } from './theme-switcher.js';
@@ -66,6 +66,16 @@ export function AppShell({ username, children }: { username: string; children: R
               onClick={notifications.enable}
             />
           )}
+          <NavLink
+            to="/settings"
+            className={buttonClasses(
+              'ghost',
+              'sm',
+              'aria-[current=page]:bg-zinc-100 aria-[current=page]:text-zinc-900 dark:aria-[current=page]:bg-zinc-800 dark:aria-[current=page]:text-zinc-100',
+            )}
+          >
+            Settings
+          </NavLink>
           <ThemeSwitcher />
           <div className="flex items-center gap-1 border-l border-zinc-200 pl-2 sm:pl-3 dark:border-zinc-800">
             <span
