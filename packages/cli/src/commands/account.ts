@@ -13,6 +13,8 @@ import {
 import { ApiClient } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
 import { resolveTarget } from '../settings.js';
+import { age, printTable } from '../table.js';
+import { askHidden } from '../terminal/ask-hidden.js';
 
 interface Common {
   server?: string;
@@ -226,36 +228,4 @@ async function readConfidential(prompt: string, opts: { confirm?: boolean } = {}
   } finally {
     rl.close();
   }
-}
-
-/** As in `rclaude login`: show the prompt, then swallow what readline would echo of the typed value. */
-async function askHidden(rl: ReturnType<typeof createInterface>, prompt: string, signal: AbortSignal): Promise<string> {
-  const output = process.stderr;
-  const write = output.write.bind(output);
-  output.write(prompt);
-  (output as unknown as { write: (s: string) => boolean }).write = () => true;
-  try {
-    return await rl.question('', { signal });
-  } finally {
-    (output as unknown as { write: typeof write }).write = write;
-    output.write('\n');
-  }
-}
-
-function age(iso: string): string {
-  const secs = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
-  if (secs < 60) return `${Math.floor(secs)}s ago`;
-  if (secs < 3600) return `${Math.floor(secs / 60)}m ago`;
-  if (secs < 86400) return `${Math.floor(secs / 3600)}h ago`;
-  return `${Math.floor(secs / 86400)}d ago`;
-}
-
-function printTable(head: string[], rows: string[][]): void {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd();
-  process.stdout.write(`${[line(head), ...rows.map(line)].join('\n')}\n`);
 }

@@ -3,6 +3,7 @@ import { AppError, type LoginResponse, type User } from '@rclaude/protocol';
 import { ApiClient } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
 import { normaliseServer, resolveTarget, saveCredentials } from '../settings.js';
+import { askHidden } from '../terminal/ask-hidden.js';
 
 /**
  * `rclaude login`: stores a token for a server in $XDG_CONFIG_HOME/rclaude/credentials.json (mode 0600).
@@ -33,18 +34,4 @@ export async function loginCommand(opts: { server?: string; token?: string; user
   const file = saveCredentials(server, token);
   process.stderr.write(`logged in to ${server} as ${me.username}; token saved in ${file}\n`);
   return EXIT.ok;
-}
-
-async function askHidden(rl: ReturnType<typeof createInterface>, prompt: string): Promise<string> {
-  const output = process.stderr;
-  const write = output.write.bind(output);
-  // Echo the prompt, then swallow what readline would echo of the typed password.
-  output.write(prompt);
-  (output as unknown as { write: (s: string) => boolean }).write = () => true;
-  try {
-    return await rl.question('');
-  } finally {
-    (output as unknown as { write: typeof write }).write = write;
-    output.write('\n');
-  }
 }

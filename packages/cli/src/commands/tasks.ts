@@ -2,6 +2,7 @@ import { isTerminal, type Task, taskStatuses } from '@rclaude/protocol';
 import { ApiClient } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
 import { resolveTarget } from '../settings.js';
+import { age, printTable } from '../table.js';
 import { attachTerminal } from '../terminal/attach.js';
 import { parseDetachKeys } from '../terminal/keys.js';
 import { sessionForAttach } from '../terminal/prompt-view.js';
@@ -148,14 +149,6 @@ export function parseDuration(text: string): number {
   return n * unit;
 }
 
-function age(iso: string): string {
-  const secs = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
-  if (secs < 60) return `${Math.floor(secs)}s ago`;
-  if (secs < 3600) return `${Math.floor(secs / 60)}m ago`;
-  if (secs < 86400) return `${Math.floor(secs / 3600)}h ago`;
-  return `${Math.floor(secs / 86400)}d ago`;
-}
-
 function duration(t: Task): string {
   if (!t.startedAt) return '-';
   const ms = (t.endedAt ? Date.parse(t.endedAt) : Date.now()) - Date.parse(t.startedAt);
@@ -163,14 +156,4 @@ function duration(t: Task): string {
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-}
-
-function printTable(head: string[], rows: string[][]): void {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd();
-  process.stdout.write(`${[line(head), ...rows.map(line)].join('\n')}\n`);
 }
