@@ -87,6 +87,10 @@ program
   .option('--provider <name>', 'sandbox provider: local, ecs or e2b (default: the server default)')
   .option('--repo <url>', 'git repository to clone into the workspace first')
   .option('--branch <name>', 'branch of --repo to check out')
+  .option(
+    '--push [branch]',
+    'when the task ends, commit its changes to a new branch of --repo and push it (default: rclaude/<task id>)',
+  )
   .option('--name <name>', 'a name for the task')
   .option('-p, --prompt <prompt>', 'run Claude Code non-interactively on this prompt and stream its progress')
   .option('-d, --detach', 'start the task and print its id without attaching')

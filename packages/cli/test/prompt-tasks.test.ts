@@ -2,7 +2,7 @@
  * Prompt tasks end to end, through real processes: `rclaude server` (embedded storage, local bubblewrap
  * sandboxes), the agent, the session runner and the real Claude Code CLI against the testkit's fake
  * Anthropic API, and the CLI's `-p` view. Also repositories (a local bare repo cloned into the sandbox, a
- * diff recorded), continuing a finished prompt interactively, and `GET /api/usage`.
+ * diff recorded, the changes pushed back to a new branch), continuing a finished prompt interactively, and `GET /api/usage`.
  *
  * Runs from the built dist: `npx tsc -b packages/cli` first.
  */
@@ -361,6 +361,49 @@ describe('repositories', () => {
     ]);
     expect(ls.stdout.split('\n')).toEqual(['changes.diff', bare, ' M greeting.txt', '']);
     await cli(['stop', task.id]);
+  });
+
+  it('commits the changes to a new branch and brings it home to the local repository with --push', async () => {
+    const featureHead = execFileSync('git', ['-C', bare, 'rev-parse', 'feature'], { encoding: 'utf8' }).trim();
+    const r = await cli(['run', '--repo', bare, '--branch', 'feature', '--push', '-p', 'please change the greeting']);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    const task = await newestTask();
+    const branch = `rclaude/${task.id}`;
+    expect(task.pushBranch).toBe(branch);
+    expect(r.stdout).toContain(`pushed branch ${branch} (`);
+    const push = (await getEvents(task.id)).find((e) => e.type === 'push');
+    expect(push?.data).toMatchObject({ branch, pushedTo: bare, commit: expect.stringMatching(/^[0-9a-f]{40}$/) });
+    expect(push?.data).not.toHaveProperty('bundlePath');
+    const commit = (push?.data as { commit?: string } | undefined)?.commit;
+    const inBare = (...args: string[]) => execFileSync('git', ['-C', bare, ...args], { encoding: 'utf8' }).trim();
+    expect(inBare('rev-parse', branch)).toBe(commit);
+    expect(inBare('show', `${branch}:greeting.txt`)).toBe('hello from claude');
+    expect(inBare('rev-parse', `${branch}^`)).toBe(featureHead);
+    expect(inBare('rev-parse', 'feature')).toBe(featureHead);
+    await cli(['stop', task.id]);
+
+    // The same branch name again (the repository given as a path relative to the shell): the repository already
+    // has that branch, so it is left as it was, and the task says so.
+    const again = await runCli(['run', '--repo', '.', '--push', branch, '-p', 'please change the greeting'], {
+      env: server.cliEnv(),
+      timeoutMs: 120_000,
+      cwd: bare,
+    });
+    expect(again.stdout).toContain(`could not bring branch ${branch} back to ${bare}: ${bare} already has a branch`);
+    expect(inBare('rev-parse', branch)).toBe(commit);
+    await cli(['stop', (await newestTask()).id]);
+  });
+
+  it('refuses --push without a repository, or onto the branch the task starts from', async () => {
+    const none = await cli(['run', '--push', '-p', 'hi']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('pushing needs a repository: give --repo too');
+    const same = await cli(['run', '--repo', bare, '--branch', 'feature', '--push', 'feature', '-p', 'hi']);
+    expect(same.code).toBe(1);
+    expect(same.stderr).toContain('--push needs a new branch, not the one the task starts from (feature)');
+    const bad = await cli(['run', '--repo', bare, '--push', '../x', '-p', 'hi']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('cannot push to "../x"');
   });
 
   it('refuses credentials in a repository URL, with a clear message', async () => {

@@ -80,6 +80,21 @@ export const diffEventSchema = z.object({
   summary,
 });
 
+/** `push`: the task's changes, committed to a new branch and pushed (or brought back by the proxy). */
+export const pushEventSchema = z.object({
+  branch: z.string().max(255),
+  commit: z.string().regex(/^[0-9a-f]{40}(?:[0-9a-f]{24})?$/),
+  /** The repository the branch is in now; null while it exists only in the sandbox. */
+  pushedTo: z.string().max(2048).nullable(),
+  /**
+   * A bundle of the branch in the workspace, left for the proxy when the repository is a path on the
+   * server's machine (the sandbox cannot reach it). The proxy fetches it and records the event without it.
+   */
+  bundlePath: z.string().max(4096).optional(),
+});
+
+export type PushEventData = z.infer<typeof pushEventSchema>;
+
 /** `error`: something went wrong that is not a status change (a failed clone, Claude Code crashing). */
 export const errorEventSchema = z.object({ message: z.string().max(2000) });
 
@@ -99,6 +114,7 @@ export const agentTaskEventSchemas = {
   result: resultEventSchema,
   activity: activityEventSchema,
   diff: diffEventSchema,
+  push: pushEventSchema,
   error: errorEventSchema,
   info: infoEventSchema,
 } as const;
@@ -157,12 +173,15 @@ export const branchNameSchema = z
 /**
  * The repository of a session (proxy -> agent, in `session:open`). The agent clones it into the workspace
  * before the command starts unless the workspace already is a clone, and records a `diff` event when the
- * command exits. `bundlePath` (workspace-relative) names a git bundle the proxy uploaded to clone from.
+ * command exits (then a `push` event, when asked). `bundlePath` (workspace-relative) names a git bundle the
+ * proxy uploaded to clone from.
  */
 export interface SessionRepo {
   url: string;
   branch: string | null;
   bundlePath?: string;
+  /** Commit the changes to this new branch when the command exits, and push it (a `push` event). */
+  pushBranch?: string;
 }
 
 // ---- prompt tasks --------------------------------------------------------------------------------

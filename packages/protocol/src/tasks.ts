@@ -75,6 +75,11 @@ export const createTaskRequestSchema = z
     prompt: z.string().min(1).max(100_000).optional(),
     repo: z.string().min(1).max(2048).optional(),
     branch: z.string().min(1).max(255).optional(),
+    /**
+     * Commit the repository's changes to a new branch when the main process exits and push it there:
+     * `true` names it `rclaude/<task id>`. The branch must not exist yet.
+     */
+    push: z.union([z.literal(true), z.string().min(1).max(255)]).optional(),
     /** Initial terminal size, so the first screen is drawn at the right width. */
     cols: z.number().int().min(1).max(1000).optional(),
     rows: z.number().int().min(1).max(1000).optional(),
@@ -103,6 +108,8 @@ export const taskSchema = z.object({
   prompt: z.string().nullable(),
   repo: z.string().nullable(),
   branch: z.string().nullable(),
+  /** The new branch the task's changes are pushed to when it ends, if the user asked for it. */
+  pushBranch: z.string().nullable(),
   status: taskStatusSchema,
   activity: taskActivitySchema.nullable(),
   /** Why the task is in its status, for people: "exited with code 3", "idle for 30 min". */
@@ -145,6 +152,7 @@ export const taskEventTypes = [
   'result',
   'activity',
   'diff',
+  'push',
   'error',
   'info',
 ] as const;

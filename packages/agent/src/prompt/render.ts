@@ -53,6 +53,11 @@ export function renderEvent(event: AgentTaskEvent, opts: { color: boolean }): st
     }
     case 'diff':
       return `${c.dim(`changes: ${event.data.summary}${event.data.filesChanged ? ` (full diff: ${event.data.diffPath})` : ''}`)}\n`;
+    case 'push': {
+      const d = event.data;
+      const where = d.pushedTo === null ? 'committed to branch' : 'pushed branch';
+      return `${c.dim(`${where} ${d.branch} (${d.commit.slice(0, 12)})${d.pushedTo === null ? '' : ` to ${d.pushedTo}`}`)}\n`;
+    }
     case 'error':
       return `${c.red(`error: ${event.data.message}`)}\n`;
     case 'activity':

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { createInterface } from 'node:readline';
-import type { AgentTaskEvent } from '@rclaude/protocol';
+import type { AgentTaskEvent, SessionRepo } from '@rclaude/protocol';
 import type { EventChannelClient } from '../claude/hooks-channel.js';
 import { ensureRepository } from '../repo/clone.js';
 import { recordChanges } from '../repo/diff.js';
+import { commitAndPush, pushCommitMessage } from '../repo/push.js';
 import { renderEvent } from './render.js';
 import type { SessionRunSpec } from './run-spec.js';
 import { eventsFromStreamLine, parseStreamLine } from './stream-json.js';
@@ -24,7 +25,8 @@ export interface SessionRunnerIo {
  * 2. runs the program: as is (stdio inherited, so an interactive Claude Code owns the terminal), or for a
  *    prompt task as `claude -p` with the prompt on stdin, turning each stream-json line into a task event
  *    sent to the agent and a readable line on the terminal;
- * 3. records the repository's changes as a `diff` event.
+ * 3. records the repository's changes as a `diff` event, and commits and pushes them to a new branch when the
+ *    task asked for it (a `push` event).
  * Resolves with the exit code the session should report: the program's, or 1 when a prompt ended in error.
  */
 export async function runSession(spec: SessionRunSpec, io: SessionRunnerIo): Promise<number> {
@@ -68,8 +70,35 @@ export async function runSession(spec: SessionRunSpec, io: SessionRunnerIo): Pro
       });
     }
   }
+  if (spec.repo?.pushBranch) await pushChanges(spec, spec.repo.pushBranch, io, emit);
   await io.channel?.flush();
   return code;
+}
+
+/** Commits the changes to the task's new branch and pushes it; a failure is an `error` event, not a crash. */
+async function pushChanges(
+  spec: SessionRunSpec,
+  branch: string,
+  io: SessionRunnerIo,
+  emit: (event: AgentTaskEvent) => void,
+): Promise<void> {
+  try {
+    const pushed = await commitAndPush({
+      workspace: spec.workspace,
+      repo: spec.repo as SessionRepo,
+      branch,
+      env: io.env,
+      message: pushCommitMessage(spec.prompt),
+      progress: io.stdout,
+    });
+    if (pushed) emit({ type: 'push', data: pushed });
+    else emit({ type: 'info', data: { message: `nothing to push to ${branch}: no changes` } });
+  } catch (err) {
+    emit({
+      type: 'error',
+      data: { message: `could not push branch ${branch}: ${(err as Error).message}`.slice(0, 2000) },
+    });
+  }
 }
 
 function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASE_CONFIG_KEY, ensureRepository } from './clone.js';
 import { CHANGES_DIFF_PATH, describeChanges, parseNumstat, recordChanges } from './diff.js';
 import { gitCredentialConfig, gitEnv } from './git-credentials.js';
+import { commitAndPush, PUSH_BUNDLE_PATH, pushCommitMessage } from './push.js';
 
 const env: Record<string, string> = {
   PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -210,5 +211,120 @@ describe('git credentials', () => {
       GIT_ALLOW_PROTOCOL: 'https:http:file',
       GIT_CONFIG_COUNT: '1',
     });
+  });
+});
+
+describe('commitAndPush', () => {
+  /** A clone of the source (from its bundle) whose origin is a bare repository it can push to. */
+  async function cloneWithOrigin(): Promise<{ ws: string; origin: string }> {
+    const origin = mkdtempSync(join(root, 'origin-'));
+    execFileSync('git', ['clone', '-q', '--bare', source, origin], { env });
+    const ws = workspaceWithBundle();
+    await ensureRepository({
+      workspace: ws,
+      repo: { url: source, branch: null, bundlePath: '.rclaude/repo.bundle' },
+      env,
+    });
+    git(ws, 'remote', 'set-url', 'origin', origin);
+    return { ws, origin };
+  }
+
+  it('commits every change on top of HEAD to a new branch and pushes it, leaving HEAD, index and files alone', async () => {
+    const { ws, origin } = await cloneWithOrigin();
+    writeFileSync(join(ws, 'committed.txt'), 'claude committed this\n');
+    git(ws, 'add', 'committed.txt');
+    git(ws, 'commit', '-q', '-m', 'claude committed');
+    const head = git(ws, 'rev-parse', 'HEAD').trim();
+    writeFileSync(join(ws, 'a.txt'), 'one\n2\nthree\n');
+    writeFileSync(join(ws, 'new.txt'), 'fresh\n');
+    git(ws, 'add', 'new.txt');
+    writeFileSync(join(ws, 'untracked.txt'), 'untracked\n');
+    writeFileSync(join(ws, '.rclaude', 'scratch.txt'), 'not a change\n');
+    const status = git(ws, 'status', '--porcelain');
+
+    const pushed = await commitAndPush({
+      workspace: ws,
+      repo: { url: origin, branch: null },
+      branch: 'rclaude/t1',
+      env,
+      message: pushCommitMessage('please fix it\nin detail'),
+    });
+    expect(pushed).toEqual({ branch: 'rclaude/t1', commit: expect.stringMatching(/^[0-9a-f]{40}$/), pushedTo: origin });
+    const commit = pushed?.commit as string;
+    expect(git(origin, 'rev-parse', 'refs/heads/rclaude/t1').trim()).toBe(commit);
+    expect(git(origin, 'rev-parse', `${commit}^`).trim()).toBe(head);
+    expect(git(origin, 'show', `${commit}:a.txt`)).toBe('one\n2\nthree\n');
+    expect(git(origin, 'ls-tree', '-r', '--name-only', commit).split('\n')).toEqual(
+      expect.arrayContaining(['new.txt', 'untracked.txt', 'committed.txt', '.rclaude/repo-own.txt']),
+    );
+    expect(git(origin, 'ls-tree', '-r', '--name-only', commit)).not.toContain('scratch.txt');
+    expect(git(origin, 'log', '-1', '--format=%s%n%b', commit)).toContain('please fix it\n');
+    // The workspace is as it was: same branch, same HEAD, same staged and unstaged changes.
+    expect(git(ws, 'rev-parse', '--abbrev-ref', 'HEAD').trim()).toBe('main');
+    expect(git(ws, 'rev-parse', 'HEAD').trim()).toBe(head);
+    expect(git(ws, 'status', '--porcelain')).toBe(status);
+  });
+
+  it('never replaces a branch that exists, here or on the remote', async () => {
+    const first = await cloneWithOrigin();
+    writeFileSync(join(first.ws, 'x.txt'), 'x\n');
+    const opts = { workspace: first.ws, repo: { url: first.origin, branch: null }, env, message: 'm' };
+    await commitAndPush({ ...opts, branch: 'taken' });
+    await expect(commitAndPush({ ...opts, branch: 'taken' })).rejects.toThrow(/update-ref/);
+    // Another clone pushing the same name to the same remote is refused by the lease.
+    const ws2 = workspaceWithBundle();
+    await ensureRepository({
+      workspace: ws2,
+      repo: { url: source, branch: null, bundlePath: '.rclaude/repo.bundle' },
+      env,
+    });
+    git(ws2, 'remote', 'set-url', 'origin', first.origin);
+    writeFileSync(join(ws2, 'y.txt'), 'y\n');
+    const before = git(first.origin, 'rev-parse', 'refs/heads/taken').trim();
+    await expect(commitAndPush({ ...opts, workspace: ws2, branch: 'taken' })).rejects.toThrow(/git push failed/);
+    expect(git(first.origin, 'rev-parse', 'refs/heads/taken').trim()).toBe(before);
+  });
+
+  it('bundles the branch for the proxy when the repository came as a bundle, with a default identity', async () => {
+    const ws = workspaceWithBundle();
+    const repo = { url: source, branch: null, bundlePath: '.rclaude/repo.bundle' };
+    await ensureRepository({ workspace: ws, repo, env });
+    writeFileSync(join(ws, 'b.txt'), 'b\n');
+    // A fresh sandbox: no identity in the environment or the config.
+    const bare = { PATH: env.PATH as string, HOME: mkdtempSync(join(root, 'home-')) };
+    const pushed = await commitAndPush({ workspace: ws, repo, branch: 'rclaude/t2', env: bare, message: 'm' });
+    expect(pushed).toEqual({
+      branch: 'rclaude/t2',
+      commit: expect.any(String),
+      pushedTo: null,
+      bundlePath: PUSH_BUNDLE_PATH,
+    });
+    const home = mkdtempSync(join(root, 'home-'));
+    execFileSync('git', ['clone', '-q', '--bare', source, home], { env });
+    git(home, 'fetch', '-q', join(ws, PUSH_BUNDLE_PATH), 'refs/heads/rclaude/t2:refs/heads/rclaude/t2');
+    expect(git(home, 'rev-parse', 'refs/heads/rclaude/t2').trim()).toBe(pushed?.commit);
+    expect(git(home, 'log', '-1', '--format=%an <%ae>', 'rclaude/t2').trim()).toBe('rclaude <rclaude@localhost>');
+  });
+
+  it('pushes nothing when nothing changed', async () => {
+    const { ws, origin } = await cloneWithOrigin();
+    expect(
+      await commitAndPush({
+        workspace: ws,
+        repo: { url: origin, branch: null },
+        branch: 'rclaude/t3',
+        env,
+        message: 'm',
+      }),
+    ).toBeNull();
+    expect(spawnSync('git', ['rev-parse', '--verify', '-q', 'refs/heads/rclaude/t3'], { cwd: origin }).status).not.toBe(
+      0,
+    );
+  });
+
+  it('writes the prompt’s first line as the subject, cut to 72 characters', () => {
+    expect(pushCommitMessage(null).split('\n')[0]).toBe('Changes from an rclaude task');
+    expect(pushCommitMessage('fix it').split('\n')[0]).toBe('fix it');
+    expect(pushCommitMessage('x'.repeat(100)).split('\n')[0]).toHaveLength(72);
   });
 });

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { type CreateTaskRequest, type ProviderName, providerNames } from '@rclaude/protocol';
 import { ApiClient } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
@@ -11,6 +13,8 @@ export interface RunOptions {
   provider?: string;
   repo?: string;
   branch?: string;
+  /** `--push` alone is true; `--push BRANCH` names the branch. */
+  push?: boolean | string;
   name?: string;
   prompt?: string;
   detach?: boolean;
@@ -29,8 +33,9 @@ export async function runCommand(command: string[], opts: RunOptions): Promise<n
   const req: CreateTaskRequest = {
     ...(opts.name ? { name: opts.name } : {}),
     ...(opts.provider ? { provider: opts.provider as ProviderName } : {}),
-    ...(opts.repo ? { repo: opts.repo } : {}),
+    ...(opts.repo ? { repo: repoArgument(opts.repo) } : {}),
     ...(opts.branch ? { branch: opts.branch } : {}),
+    ...(opts.push ? { push: opts.push } : {}),
     ...(opts.prompt ? { prompt: opts.prompt } : command.length ? { command } : {}),
     ...(process.stdout.columns && process.stdout.rows
       ? { cols: process.stdout.columns, rows: process.stdout.rows }
@@ -77,4 +82,13 @@ export function report(outcome: AttachOutcome, taskId: string): number {
       throw new CliError(`task ${task.id} ${task.status}${why}`, task.exitCode ?? EXIT.error);
     }
   }
+}
+
+/**
+ * A repository as the server wants it: URLs as given, a local directory (`.`, `../app`) as an absolute path,
+ * since the server (on this machine, for the local provider) resolves nothing relative to your shell.
+ */
+export function repoArgument(repo: string): string {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(repo) || path.isAbsolute(repo)) return repo;
+  return existsSync(repo) ? path.resolve(repo) : repo;
 }

@@ -24,6 +24,13 @@ describe('formatPromptEvent', () => {
     expect(f('diff', { summary: 'no changes', filesChanged: 0, diffPath: '.rclaude/changes.diff' })).toBe(
       'changes: no changes\n',
     );
+    const commit = '0123456789abcdef0123456789abcdef01234567';
+    expect(f('push', { branch: 'rclaude/x', commit, pushedTo: '/srv/app' })).toBe(
+      'pushed branch rclaude/x (0123456789ab) to /srv/app\n',
+    );
+    expect(f('push', { branch: 'rclaude/x', commit, pushedTo: null })).toBe(
+      'committed to branch rclaude/x (0123456789ab), not pushed\n',
+    );
     expect(f('error', { message: 'could not clone' })).toBe('error: could not clone\n');
     expect(f('activity', { activity: 'waiting', message: 'may I?' })).toBe('\x07? waiting for input: may I?\n');
   });

@@ -51,7 +51,7 @@ function seconds(ms: number): string {
 
 /**
  * One event as the `-p` view shows it: Claude's text as it arrives, one line per tool call (and a line for a
- * failed tool), the closing summary with turns, time, tokens and cost, the diff summary. '' for events that
+ * failed tool), the closing summary with turns, time, tokens and cost, the diff summary and the pushed branch. '' for events that
  * add nothing (status changes, output, working/done activity).
  */
 export function formatPromptEvent(event: Pick<TaskEvent, 'type' | 'data'>, taskId: string, color: boolean): string {
@@ -80,6 +80,10 @@ export function formatPromptEvent(event: Pick<TaskEvent, 'type' | 'data'>, taskI
       const where = changed ? ` · full diff: rclaude cp ${taskId}:${str(d.diffPath)} .` : '';
       return `${c.dim(`changes: ${str(d.summary)}${where}`)}\n`;
     }
+    case 'push':
+      return d.pushedTo === null
+        ? `${c.dim(`committed to branch ${str(d.branch)} (${str(d.commit).slice(0, 12)}), not pushed`)}\n`
+        : `${c.dim(`pushed branch ${str(d.branch)} (${str(d.commit).slice(0, 12)}) to ${str(d.pushedTo)}`)}\n`;
     case 'activity':
       return d.activity === 'waiting' ? `\x07${c.bold('?')} waiting for input: ${str(d.message)}\n` : '';
     case 'error':

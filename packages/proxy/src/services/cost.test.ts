@@ -72,6 +72,7 @@ describe.each(['postgres', 'embedded'] as TestDatabaseKind[])('CostService on %s
       prompt: null,
       repo: null,
       branch: null,
+      pushBranch: null,
       mainSessionId: `${id}_main`,
     });
     if (opts.output !== undefined) {

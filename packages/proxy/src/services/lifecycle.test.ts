@@ -84,6 +84,7 @@ describe.each(['embedded', 'postgres+redis'] as const)('LifecycleService on %s',
       prompt: null,
       repo: null,
       branch: null,
+      pushBranch: null,
       mainSessionId: `${id}_main`,
     });
     await db.pool.query('UPDATE tasks SET status = $2, created_at = $3 WHERE id = $1', [id, status, new Date(clock)]);

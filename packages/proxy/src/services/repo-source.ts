@@ -131,3 +131,73 @@ export async function uploadLocalRepo(
     await rm(scratch, { recursive: true, force: true });
   }
 }
+
+/** Most bytes of a pushed branch's bundle the proxy takes back from a sandbox. */
+export const PUSH_BUNDLE_MAX_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * Brings a task's pushed branch home to its local-path repository: reads the bundle the agent left in the
+ * workspace (the sandbox cannot reach the server's files) and fetches that one branch from it, only if the
+ * repository has no branch of that name yet. The bundle comes from the sandbox, so it is untrusted: its size
+ * is capped, git checks its objects, and nothing but `refs/heads/<branch>` is taken, at the commit the agent
+ * reported. Throws with a message for the task's timeline.
+ */
+export async function fetchPushedBranch(
+  rpc: AgentRpc,
+  sandboxId: string,
+  repoPath: string,
+  push: { branch: string; commit: string; bundlePath: string },
+): Promise<void> {
+  if (!branchNameSchema.safeParse(push.branch).success) throw new Error(`${push.branch} is not a branch name`);
+  const dir = path.resolve(repoPath);
+  const inRepo = ['-c', `safe.directory=${dir}`, '-C', dir];
+  const ref = `refs/heads/${push.branch}`;
+  if ((await runGit([...inRepo, 'rev-parse', '--verify', '-q', ref])).ok) {
+    throw new Error(`${repoPath} already has a branch ${push.branch}; it was left as it was`);
+  }
+  const scratch = await mkdtemp(path.join(tmpdir(), 'rclaude-push-'));
+  try {
+    const file = path.join(scratch, 'push.bundle');
+    const out = await open(file, 'w');
+    try {
+      for (let offset = 0; ; ) {
+        const chunk = (await rpc.call(sandboxId, 'files:read', {
+          path: push.bundlePath,
+          offset,
+          length: UPLOAD_CHUNK_BYTES,
+        })) as { data?: unknown; eof?: unknown };
+        if (!(chunk.data instanceof Uint8Array)) throw new Error('the agent sent no bundle');
+        await out.write(chunk.data);
+        offset += chunk.data.byteLength;
+        if (offset > PUSH_BUNDLE_MAX_BYTES) throw new Error('the pushed branch is too large');
+        if (chunk.eof === true || chunk.data.byteLength === 0) break;
+      }
+    } finally {
+      await out.close();
+    }
+    const fetched = await runGit([
+      ...inRepo,
+      '-c',
+      'transfer.fsckObjects=true',
+      'fetch',
+      '--no-tags',
+      '--no-write-fetch-head',
+      file,
+      `${ref}:${ref}`,
+    ]);
+    if (!fetched.ok) {
+      throw new Error(`git could not fetch the branch: ${lastLine(fetched.stderr)}`);
+    }
+    const landed = await runGit([...inRepo, 'rev-parse', '--verify', '-q', ref]);
+    if (landed.stdout.trim() !== push.commit) {
+      await runGit([...inRepo, 'update-ref', '-d', ref]);
+      throw new Error('the bundle did not hold the commit the agent reported');
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').at(-1) ?? '';
+}

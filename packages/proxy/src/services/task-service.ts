@@ -3,6 +3,7 @@ import {
   type AgentHello,
   type AgentHelloResult,
   AppError,
+  branchNameSchema,
   type CreateSessionRequest,
   type CreateTaskRequest,
   type ExecuteRequest,
@@ -11,6 +12,7 @@ import {
   isTerminal,
   type ListTasksQuery,
   type PromptPermissionMode,
+  type PushEventData,
   parseAgentTaskEvent,
   repoSourceKind,
   type SessionInfo,
@@ -38,7 +40,7 @@ import type {
 import type { AgentRpc } from './agent-rpc.js';
 import { addUsage, CostService } from './cost.js';
 import { newId, newToken, sha256 } from './ids.js';
-import { uploadLocalRepo, validateRepo } from './repo-source.js';
+import { fetchPushedBranch, uploadLocalRepo, validateRepo } from './repo-source.js';
 import { type ClientNamespace, type SessionHub, toInfo } from './session-hub.js';
 import type { SandboxClaims } from './warm-pool.js';
 
@@ -105,8 +107,14 @@ export class TaskService {
     const provider = this.deps.providers.get(req.provider ?? this.deps.providers.default);
     if (req.repo) {
       await validateRepo(req.repo, req.branch ?? null, { provider: provider.name, admin: auth.role === 'admin' });
-    } else if (req.branch) {
-      throw new AppError('BAD_REQUEST', 'a branch needs a repository: give --repo too');
+    } else if (req.branch || req.push) {
+      throw new AppError('BAD_REQUEST', `${req.branch ? 'a branch' : 'pushing'} needs a repository: give --repo too`);
+    }
+    if (typeof req.push === 'string' && !branchNameSchema.safeParse(req.push).success) {
+      throw new AppError('BAD_REQUEST', `cannot push to "${req.push}": not a branch name git would accept here`);
+    }
+    if (req.push === req.branch && req.branch) {
+      throw new AppError('BAD_REQUEST', `--push needs a new branch, not the one the task starts from (${req.branch})`);
     }
     await this.cost.assertWithinBudget(auth.userId);
     const id = newId();
@@ -120,6 +128,7 @@ export class TaskService {
       prompt: req.prompt ?? null,
       repo: req.repo ?? null,
       branch: req.branch ?? null,
+      pushBranch: req.push === true ? `rclaude/${id}` : (req.push ?? null),
       mainSessionId: `${id}_main`,
     });
     const sandboxId = newId(16);
@@ -535,6 +544,7 @@ export class TaskService {
         state.kind === 'main' && repoSourceKind(task.repo) === 'path'
           ? await uploadLocalRepo(this.deps.rpc, state.sandboxId, repo)
           : repo;
+      if (state.kind === 'main' && task.pushBranch) extras.repo.pushBranch = task.pushBranch;
     }
     return extras;
   }
@@ -609,11 +619,8 @@ export class TaskService {
     }
     const task = await this.deps.tasks.get(taskId);
     if (!task || isTerminal(task.status)) return;
-    await this.event(
-      taskId,
-      parsed.type,
-      event.sessionId ? { ...parsed.data, sessionId: event.sessionId } : parsed.data,
-    );
+    const data = parsed.type === 'push' ? await this.bringPushHome(record.sandboxId, task, parsed.data) : parsed.data;
+    await this.event(taskId, parsed.type, event.sessionId ? { ...data, sessionId: event.sessionId } : data);
     let patch: TaskPatch | null = null;
     if (parsed.type === 'result') {
       patch = {
@@ -625,6 +632,24 @@ export class TaskService {
     }
     const updated = patch ? await this.deps.tasks.update(taskId, patch) : null;
     if (updated) this.publish(updated);
+  }
+
+  /**
+   * A `push` whose repository is a path on this machine arrives as a bundle in the workspace: fetch the branch
+   * into the repository, and record where it went (or an error saying why it did not).
+   */
+  private async bringPushHome(sandboxId: string, task: Task, push: PushEventData): Promise<PushEventData> {
+    const { bundlePath, ...recorded } = push;
+    if (bundlePath === undefined || recorded.pushedTo !== null) return recorded;
+    if (!task.repo || repoSourceKind(task.repo) !== 'path' || push.branch !== task.pushBranch) return recorded;
+    try {
+      await fetchPushedBranch(this.deps.rpc, sandboxId, task.repo, { ...push, bundlePath });
+      return { ...recorded, pushedTo: task.repo };
+    } catch (err) {
+      const message = `could not bring branch ${push.branch} back to ${task.repo}: ${(err as Error).message}`;
+      await this.event(task.id, 'error', { message: message.slice(0, 2000) });
+      return recorded;
+    }
   }
 
   /** Called by the hub when a session's exit is stored. */

@@ -91,6 +91,7 @@ describe.each(['postgres', 'embedded'] as TestDatabaseKind[])('moves through the
         prompt: null,
         repo: null,
         branch: null,
+        pushBranch: null,
         mainSessionId: `${id}_main`,
       });
       let status: TaskStatus = 'queued';

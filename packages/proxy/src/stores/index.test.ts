@@ -32,6 +32,7 @@ async function exercise(stores: Stores): Promise<void> {
     prompt: 'hi',
     repo: null,
     branch: null,
+    pushBranch: null,
     mainSessionId: 's_compose',
   });
   expect(await stores.tasks.transition(task.id, 'starting')).toMatchObject({ status: 'starting' });

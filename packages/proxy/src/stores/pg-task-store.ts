@@ -14,7 +14,7 @@ import {
 import type pg from 'pg';
 import type { CostTotals, NewTask, TaskFilter, TaskPatch, TaskStore } from './types.js';
 
-const TASK_COLUMNS = `id, name, owner, provider, command, prompt, repo, branch, status, activity, status_reason,
+const TASK_COLUMNS = `id, name, owner, provider, command, prompt, repo, branch, push_branch, status, activity, status_reason,
   exit_code, main_session_id, created_at, started_at, ended_at, compute_cost_usd, model_cost_usd, usage`;
 
 /** Most events one `listEvents` call returns, whatever the caller asks. */
@@ -29,6 +29,7 @@ interface TaskRow {
   prompt: string | null;
   repo: string | null;
   branch: string | null;
+  push_branch: string | null;
   status: TaskStatus;
   activity: TaskActivity | null;
   status_reason: string | null;
@@ -57,8 +58,8 @@ export class PgTaskStore implements TaskStore {
   async create(task: NewTask): Promise<Task> {
     try {
       const res = await this.pool.query<TaskRow>(
-        `INSERT INTO tasks (id, name, owner, provider, command, prompt, repo, branch, main_session_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${TASK_COLUMNS}`,
+        `INSERT INTO tasks (id, name, owner, provider, command, prompt, repo, branch, push_branch, main_session_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${TASK_COLUMNS}`,
         [
           task.id,
           task.name,
@@ -68,6 +69,7 @@ export class PgTaskStore implements TaskStore {
           task.prompt,
           task.repo,
           task.branch,
+          task.pushBranch,
           task.mainSessionId,
         ],
       );
@@ -218,6 +220,7 @@ function toTask(row: TaskRow): Task {
     prompt: row.prompt,
     repo: row.repo,
     branch: row.branch,
+    pushBranch: row.push_branch,
     status: row.status,
     activity: row.activity,
     statusReason: row.status_reason,

@@ -19,6 +19,7 @@ function newTask(overrides: Partial<NewTask> = {}): NewTask {
     prompt: null,
     repo: 'https://example.com/repo.git',
     branch: 'main',
+    pushBranch: 'rclaude/push-me',
     mainSessionId: `s_${id}`,
     ...overrides,
   };

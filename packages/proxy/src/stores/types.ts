@@ -20,6 +20,8 @@ export interface NewTask {
   prompt: string | null;
   repo: string | null;
   branch: string | null;
+  /** See `Task.pushBranch`. */
+  pushBranch: string | null;
   mainSessionId: string;
 }
 

@@ -11,6 +11,7 @@ export function makeTask(overrides: Partial<Task> = {}): Task {
     prompt: null,
     repo: null,
     branch: null,
+    pushBranch: null,
     status: 'running',
     activity: null,
     statusReason: null,

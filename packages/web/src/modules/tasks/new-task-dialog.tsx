@@ -18,6 +18,8 @@ export interface NewTaskForm {
   command: string;
   prompt: string;
   repo: string;
+  /** Commit the changes to a new branch `rclaude/<id>` of the repository and push it when the task ends. */
+  push: boolean;
   provider: ProviderName | '';
 }
 
@@ -35,6 +37,7 @@ export function buildCreateTaskRequest(
   if (form.provider) request.provider = form.provider;
   const repo = form.repo.trim();
   if (repo) request.repo = repo;
+  if (repo && form.push) request.push = true;
   if (form.mode === 'prompt') {
     const prompt = form.prompt.trim();
     if (!prompt) return 'Write a prompt, or switch to Command.';
@@ -73,6 +76,7 @@ export function NewTaskDialog({ onClose, onCreated }: { onClose: () => void; onC
     command: '',
     prompt: '',
     repo: '',
+    push: false,
     provider: '',
   });
   const [problem, setProblem] = useState<string | null>(null);
@@ -204,6 +208,21 @@ export function NewTaskDialog({ onClose, onCreated }: { onClose: () => void; onC
             </select>
           </Field>
         </div>
+
+        {form.repo.trim() && (
+          <label className="-mt-2 flex items-start gap-2 text-[13px] text-zinc-600 dark:text-zinc-400">
+            <input
+              type="checkbox"
+              checked={form.push}
+              onChange={(e) => update('push', e.target.checked)}
+              className="mt-0.5 accent-zinc-900 dark:accent-zinc-100"
+            />
+            <span>
+              When it ends, commit the changes to a new branch{' '}
+              <code className="font-mono">rclaude/&lt;task id&gt;</code> and push it to the repository
+            </span>
+          </label>
+        )}
 
         {problem && <InlineError error={new Error(problem)} />}
         {create.error ? <InlineError error={create.error} /> : null}

@@ -73,7 +73,15 @@ describe('splitCommand', () => {
 });
 
 describe('buildCreateTaskRequest', () => {
-  const blank: NewTaskForm = { name: '', mode: 'command', command: '', prompt: '', repo: '', provider: '' };
+  const blank: NewTaskForm = {
+    name: '',
+    mode: 'command',
+    command: '',
+    prompt: '',
+    repo: '',
+    push: false,
+    provider: '',
+  };
 
   it('leaves out what was not filled in (server defaults apply)', () => {
     expect(buildCreateTaskRequest(blank)).toEqual({});
@@ -100,6 +108,14 @@ describe('buildCreateTaskRequest', () => {
       prompt: 'do it',
     });
     expect(buildCreateTaskRequest({ ...blank, mode: 'prompt' })).toMatch(/Write a prompt/);
+  });
+
+  it('asks to push only with a repository', () => {
+    expect(buildCreateTaskRequest({ ...blank, repo: 'https://x/y.git', push: true })).toEqual({
+      repo: 'https://x/y.git',
+      push: true,
+    });
+    expect(buildCreateTaskRequest({ ...blank, repo: ' ', push: true })).toEqual({});
   });
 
   it('explains a command it cannot read', () => {

@@ -29,6 +29,13 @@ describe('summarizeEvent', () => {
     expect(summarizeEvent({ type: 'diff', data: { summary: '2 files changed, +10 -3', files: [] } })).toBe(
       '2 files changed, +10 -3',
     );
+    const commit = '0123456789abcdef0123456789abcdef01234567';
+    expect(summarizeEvent({ type: 'push', data: { branch: 'rclaude/x', commit, pushedTo: '/srv/app' } })).toBe(
+      'Pushed rclaude/x (0123456789ab) to /srv/app',
+    );
+    expect(summarizeEvent({ type: 'push', data: { branch: 'rclaude/x', commit, pushedTo: null } })).toBe(
+      'Committed to rclaude/x (0123456789ab), not pushed',
+    );
     expect(summarizeEvent({ type: 'activity', data: { activity: 'waiting', message: 'Allow Bash?' } })).toBe(
       'Waiting for you: Allow Bash?',
     );

@@ -16,6 +16,7 @@ const typeLabels: Record<TaskEventType, string> = {
   result: 'Finished',
   activity: 'Activity',
   diff: 'Changes',
+  push: 'Branch',
   error: 'Error',
   info: 'Info',
 };
@@ -29,6 +30,7 @@ const typeDots: Record<TaskEventType, string> = {
   result: 'bg-emerald-500',
   activity: 'bg-amber-500',
   diff: 'bg-teal-500',
+  push: 'bg-teal-600',
   error: 'bg-red-500',
   info: 'bg-zinc-400',
 };
@@ -80,6 +82,12 @@ export function summarizeEvent(event: Pick<TaskEvent, 'type' | 'data'>): string 
       if (activity === 'waiting') return message ? `Waiting for you: ${message}` : 'Waiting for input';
       if (activity) return activity === 'working' ? 'Working' : 'Done';
       break;
+    }
+    case 'push': {
+      const branch = str(d.branch) ?? 'a branch';
+      const commit = (str(d.commit) ?? '').slice(0, 12);
+      const to = str(d.pushedTo);
+      return to ? `Pushed ${branch} (${commit}) to ${to}` : `Committed to ${branch} (${commit}), not pushed`;
     }
     default:
       break;
