@@ -32,7 +32,15 @@ export interface AgentOptions {
   limits?: FlowLimits;
   /** Called when the proxy asks the agent to shut down (the process exits after). */
   onShutdown?: () => void;
+  /**
+   * How long the agent keeps trying to reach a proxy that is gone before it ends its sessions and exits
+   * (default {@link DEFAULT_ORPHAN_TIMEOUT_MS}): a proxy restart takes seconds, while a sandbox whose server
+   * is gone for good would otherwise run (and, on a cloud provider, bill) forever.
+   */
+  orphanTimeoutMs?: number;
 }
+
+export const DEFAULT_ORPHAN_TIMEOUT_MS = 60 * 60 * 1000;
 
 type AgentSocket = Socket<ProxyToAgentEvents, AgentToProxyEvents>;
 
@@ -48,6 +56,8 @@ export class Agent {
   private ready = false;
   /** Hook reports and prompt-task events from processes in the sandbox; null if its channel cannot start. */
   private readonly relay: Promise<HooksRelay | null>;
+  /** Runs while the proxy is unreachable; see {@link AgentOptions.orphanTimeoutMs}. */
+  private orphanTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     this.token = opts.token;
@@ -76,12 +86,18 @@ export class Agent {
   private bind(): void {
     const s = this.socket;
     const log = this.opts.log;
-    s.on('connect', () => this.hello());
+    s.on('connect', () => {
+      clearTimeout(this.orphanTimer);
+      this.orphanTimer = undefined;
+      this.hello();
+    });
     s.on('disconnect', (reason) => {
       this.ready = false;
       log.warn({ reason }, 'disconnected from proxy; will reconnect');
+      this.armOrphanTimer();
     });
     s.on('connect_error', (err) => {
+      this.armOrphanTimer();
       const data = (err as Error & { data?: { code?: string } }).data;
       log.warn({ err: err.message, code: data?.code }, 'cannot reach proxy');
       if (data?.code === 'UNAUTHENTICATED') {
@@ -211,7 +227,17 @@ export class Agent {
     return this.socket;
   }
 
+  private armOrphanTimer(): void {
+    if (this.orphanTimer) return;
+    const ms = this.opts.orphanTimeoutMs ?? DEFAULT_ORPHAN_TIMEOUT_MS;
+    this.orphanTimer = setTimeout(() => {
+      this.opts.log.error({ afterMs: ms }, 'no proxy for too long; ending every session and exiting');
+      this.shutdown(4);
+    }, ms);
+  }
+
   shutdown(code: number): void {
+    clearTimeout(this.orphanTimer);
     void this.relay.then((relay) => relay?.close());
     for (const s of this.sessions.values()) s.dispose();
     this.sessions.clear();

@@ -19,6 +19,17 @@ function required(name: string): string {
   return value;
 }
 
+/** `RCLAUDE_AGENT_ORPHAN_TIMEOUT_MS`, when set to a positive number of milliseconds. */
+function orphanTimeout(value: string | undefined): { orphanTimeoutMs?: number } {
+  if (value === undefined) return {};
+  const ms = Number(value);
+  if (!Number.isSafeInteger(ms) || ms <= 0) {
+    process.stderr.write(`rclaude-agent: RCLAUDE_AGENT_ORPHAN_TIMEOUT_MS must be a positive number of ms\n`);
+    process.exit(2);
+  }
+  return { orphanTimeoutMs: ms };
+}
+
 const log = pino({ name: 'rclaude-agent', level: process.env.RCLAUDE_LOG_LEVEL ?? 'info' }, pino.destination(2));
 const baseEnv: Record<string, string> = {};
 for (const [k, v] of Object.entries(process.env)) {
@@ -35,6 +46,7 @@ const agent = new Agent({
   baseEnv,
   log,
   onShutdown: () => setTimeout(() => process.exit(), 100).unref(),
+  ...orphanTimeout(process.env.RCLAUDE_AGENT_ORPHAN_TIMEOUT_MS),
 });
 for (const k of CREDENTIAL_VARS) delete process.env[k];
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {

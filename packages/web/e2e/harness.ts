@@ -1,10 +1,11 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { stopSandboxesAndRemove } from '@rclaude/testkit';
 import { type Browser, type ConsoleMessage, chromium, type Page } from 'playwright-core';
 
 const run = promisify(execFile);
@@ -136,7 +137,8 @@ async function stopProcess(child: ChildProcess, dataDir: string): Promise<void> 
     await exited;
     clearTimeout(timer);
   }
-  rmSync(dataDir, { recursive: true, force: true });
+  // Sandboxes outlive their server by design (a restarted server picks them up): end the ones a test left.
+  await stopSandboxesAndRemove(dataDir);
 }
 
 /** Headless Chromium with the flags that keep it quiet and offline. */
