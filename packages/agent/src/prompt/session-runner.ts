@@ -70,7 +70,7 @@ export async function runSession(spec: SessionRunSpec, io: SessionRunnerIo): Pro
       });
     }
   }
-  if (spec.repo?.pushBranch) await pushChanges(spec, spec.repo.pushBranch, io, emit);
+  if (spec.repo?.pushBranch) await pushChanges(spec, spec.repo, spec.repo.pushBranch, io, emit);
   await io.channel?.flush();
   return code;
 }
@@ -78,6 +78,7 @@ export async function runSession(spec: SessionRunSpec, io: SessionRunnerIo): Pro
 /** Commits the changes to the task's new branch and pushes it; a failure is an `error` event, not a crash. */
 async function pushChanges(
   spec: SessionRunSpec,
+  repo: SessionRepo,
   branch: string,
   io: SessionRunnerIo,
   emit: (event: AgentTaskEvent) => void,
@@ -85,7 +86,7 @@ async function pushChanges(
   try {
     const pushed = await commitAndPush({
       workspace: spec.workspace,
-      repo: spec.repo as SessionRepo,
+      repo,
       branch,
       env: io.env,
       message: pushCommitMessage(spec.prompt),

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AgentTaskEventData, DIFF_EVENT_MAX_FILES } from '@rclaude/protocol';
 import { BASE_CONFIG_KEY, RCLAUDE_DIR } from './clone.js';
-import { EMPTY_TREE, git, runGit } from './git.js';
+import { EMPTY_TREE, git, type RunGitOptions, runGit } from './git.js';
 
 /** Where the full diff is written, relative to the workspace (downloadable through the file API). */
 export const CHANGES_DIFF_PATH = `${RCLAUDE_DIR}/changes.diff`;
@@ -21,17 +21,9 @@ export type DiffSummary = AgentTaskEventData<'diff'>;
  */
 export async function recordChanges(workspace: string, env: Record<string, string>): Promise<DiffSummary | null> {
   if (!(await lstat(join(workspace, '.git')).catch(() => null))) return null;
-  const index = join(tmpdir(), `rclaude-index-${randomBytes(6).toString('hex')}`);
-  const opts = { cwd: workspace, env: { ...env, GIT_INDEX_FILE: index, GIT_TERMINAL_PROMPT: '0' } };
-  try {
-    const realIndex = join(workspace, '.git', 'index');
-    if (await lstat(realIndex).catch(() => null)) await copyFile(realIndex, index);
-    await git(['add', '-A'], opts);
-    const base = await baseCommit(opts);
-    // rclaude's own folder never counts as a change (whether or not the clone excluded it, and even when the
-    // repository tracks files there): its index entries go back to what the base has.
-    if (base === EMPTY_TREE) await git(['rm', '-r', '-q', '--cached', '--ignore-unmatch', '--', RCLAUDE_DIR], opts);
-    else await git(['reset', '-q', base, '--', RCLAUDE_DIR], opts);
+  const plain = { cwd: workspace, env: { ...env, GIT_TERMINAL_PROMPT: '0' } };
+  const base = await baseCommit(plain);
+  return withEverythingStaged(plain, base, async (opts) => {
     const numstat = await git(['diff', '--cached', '--no-renames', '--numstat', '-z', base], opts);
     await mkdir(join(workspace, RCLAUDE_DIR), { recursive: true });
     const diffFile = join(workspace, CHANGES_DIFF_PATH);
@@ -48,12 +40,35 @@ export async function recordChanges(workspace: string, env: Record<string, strin
       diffBytes: (await stat(diffFile)).size,
       summary: describeChanges(files.length, additions, deletions),
     };
+  });
+}
+
+/**
+ * Runs `fn` with a throwaway copy of the index holding everything in the work tree (untracked files too,
+ * ignored ones not), so the user's own index (what they staged) is left exactly as it was. rclaude's own
+ * folder never counts (whether or not the clone excluded it, and even when the repository tracks files
+ * there): its entries go back to what `since` has (a commit, or {@link EMPTY_TREE} for none).
+ */
+export async function withEverythingStaged<T>(
+  opts: RunGitOptions,
+  since: string,
+  fn: (staged: RunGitOptions) => Promise<T>,
+): Promise<T> {
+  const index = join(tmpdir(), `rclaude-index-${randomBytes(6).toString('hex')}`);
+  const staged = { ...opts, env: { ...opts.env, GIT_INDEX_FILE: index } };
+  try {
+    const realIndex = join(opts.cwd, '.git', 'index');
+    if (await lstat(realIndex).catch(() => null)) await copyFile(realIndex, index);
+    await git(['add', '-A'], staged);
+    if (since === EMPTY_TREE) await git(['rm', '-r', '-q', '--cached', '--ignore-unmatch', '--', RCLAUDE_DIR], staged);
+    else await git(['reset', '-q', since, '--', RCLAUDE_DIR], staged);
+    return await fn(staged);
   } finally {
     await rm(index, { force: true });
   }
 }
 
-async function baseCommit(opts: { cwd: string; env: Record<string, string> }): Promise<string> {
+async function baseCommit(opts: RunGitOptions): Promise<string> {
   const recorded = await runGit(['config', '--get', BASE_CONFIG_KEY], opts);
   if (recorded.code === 0 && recorded.stdout.trim()) return recorded.stdout.trim();
   const head = await runGit(['rev-parse', '--verify', '-q', 'HEAD'], opts);

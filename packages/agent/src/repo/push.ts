@@ -1,10 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { copyFile, lstat, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { PushEventData, SessionRepo } from '@rclaude/protocol';
 import { BASE_CONFIG_KEY, RCLAUDE_DIR } from './clone.js';
-import { git, type RunGitOptions, runGit } from './git.js';
+import { withEverythingStaged } from './diff.js';
+import { EMPTY_TREE, git, type RunGitOptions, runGit } from './git.js';
 import { gitEnv } from './git-credentials.js';
 
 /** Where the branch is bundled for the proxy when the repository is a path on the server's machine. */
@@ -35,30 +32,19 @@ export async function commitAndPush(opts: CommitAndPushOptions): Promise<PushEve
   const ref = `refs/heads/${branch}`;
   const fromBundle = repo.bundlePath !== undefined;
   const base: RunGitOptions = { cwd: workspace, env: gitEnv(opts.env, fromBundle ? null : repo.url) };
-  const index = join(tmpdir(), `rclaude-index-${randomBytes(6).toString('hex')}`);
-  const staging: RunGitOptions = { ...base, env: { ...base.env, GIT_INDEX_FILE: index } };
-  let commit: string;
-  let started: string;
-  try {
-    const head = (await runGit(['rev-parse', '--verify', '-q', 'HEAD'], base)).stdout.trim();
-    const realIndex = join(workspace, '.git', 'index');
-    if (await lstat(realIndex).catch(() => null)) await copyFile(realIndex, index);
-    await git(['add', '-A'], staging);
-    if (head) await git(['reset', '-q', head, '--', RCLAUDE_DIR], staging);
-    else await git(['rm', '-r', '-q', '--cached', '--ignore-unmatch', '--', RCLAUDE_DIR], staging);
-    const tree = (await git(['write-tree'], staging)).trim();
-    const headTree = head ? (await git(['rev-parse', `${head}^{tree}`], base)).trim() : '';
-    commit = head;
-    if (tree !== headTree) {
-      const parents = head ? ['-p', head] : [];
-      const committer = { ...base, env: { ...base.env, ...(await identity(base)) } };
-      commit = (await git(['commit-tree', tree, ...parents, '-m', opts.message], committer)).trim();
-    }
-    started = (await runGit(['config', '--get', BASE_CONFIG_KEY], base)).stdout.trim();
-    if (!commit || commit === started) return null;
-  } finally {
-    await rm(index, { force: true });
+  const head = (await runGit(['rev-parse', '--verify', '-q', 'HEAD'], base)).stdout.trim();
+  const tree = await withEverythingStaged(base, head || EMPTY_TREE, async (staged) =>
+    (await git(['write-tree'], staged)).trim(),
+  );
+  const headTree = head ? (await git(['rev-parse', `${head}^{tree}`], base)).trim() : '';
+  let commit = head;
+  if (tree !== headTree) {
+    const parents = head ? ['-p', head] : [];
+    const committer = { ...base, env: { ...base.env, ...(await identity(base)) } };
+    commit = (await git(['commit-tree', tree, ...parents, '-m', opts.message], committer)).trim();
   }
+  const started = (await runGit(['config', '--get', BASE_CONFIG_KEY], base)).stdout.trim();
+  if (!commit || commit === started) return null;
   // An empty old value: the branch must not exist in the clone either.
   await git(['update-ref', '-m', 'rclaude: task changes', ref, commit, ''], base);
   if (fromBundle) {

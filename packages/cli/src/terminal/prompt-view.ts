@@ -51,8 +51,8 @@ function seconds(ms: number): string {
 
 /**
  * One event as the `-p` view shows it: Claude's text as it arrives, one line per tool call (and a line for a
- * failed tool), the closing summary with turns, time, tokens and cost, the diff summary and the pushed branch. '' for events that
- * add nothing (status changes, output, working/done activity).
+ * failed tool), the closing summary with turns, time, tokens and cost, the diff summary, the pushed branch.
+ * '' for events that add nothing (status changes, output, working/done activity).
  */
 export function formatPromptEvent(event: Pick<TaskEvent, 'type' | 'data'>, taskId: string, color: boolean): string {
   const c = paint(color);

@@ -13,13 +13,11 @@ import {
 } from '@rclaude/protocol';
 import busboy from 'busboy';
 import express, { type Request, type RequestHandler, type Response, Router } from 'express';
+import { agentMalformed, type Bytes, readAgentFile, writeAgentFile } from '../services/agent-files.js';
 import type { AgentRpc } from '../services/agent-rpc.js';
 import { parseInput } from './validate.js';
 
 const MiB = 1024 * 1024;
-
-/** Bytes as the agent RPC payloads type them. */
-type Bytes = Uint8Array<ArrayBuffer>;
 
 /** Size limits of the file routes. All in bytes except `maxUploadFiles` and `rpcTimeoutMs`. */
 export interface FilesRouterLimits {
@@ -57,24 +55,6 @@ export interface FilesRouterDeps {
   resolveSandbox(req: Request, taskId: string): Promise<{ sandboxId: string }>;
   rpc: AgentRpc;
   limits?: Partial<FilesRouterLimits>;
-}
-
-function agentMalformed(): AppError {
-  return new AppError('AGENT_UNAVAILABLE', "the sandbox's agent gave a malformed answer");
-}
-
-/** The agent runs next to user code, so its answers are checked before they are relayed. */
-function checkReadResult(value: unknown, asked: number): AgentFileReadResult {
-  if (typeof value !== 'object' || value === null) throw agentMalformed();
-  const { data, size, eof } = value as Partial<AgentFileReadResult>;
-  if (!(data instanceof Uint8Array) || !Number.isSafeInteger(size) || typeof eof !== 'boolean') throw agentMalformed();
-  return { data: data.byteLength > asked ? data.subarray(0, asked) : data, size: Math.max(0, size ?? 0), eof };
-}
-
-function checkWriteResult(value: unknown): WriteFileResponse {
-  const parsed = writeFileResponseSchema.safeParse(value);
-  if (!parsed.success) throw agentMalformed();
-  return parsed.data;
 }
 
 /** Text if it has no NUL byte and is valid UTF-8 (a sequence cut at the end of the sample is allowed). */
@@ -193,24 +173,11 @@ export function createFilesRouter(deps: FilesRouterDeps): Router {
     return (await resolveSandbox(req, taskId)).sandboxId;
   }
 
-  async function readChunk(sandboxId: string, path: string, offset: number, length: number) {
-    const result = await rpc.call(sandboxId, 'files:read', { path, offset, length }, limits.rpcTimeoutMs);
-    return checkReadResult(result, length);
-  }
+  const readChunk = (sandboxId: string, path: string, offset: number, length: number) =>
+    readAgentFile(rpc, sandboxId, path, offset, length, limits.rpcTimeoutMs);
 
-  /** Writes `chunks` to `path` (the first truncates, the rest append); an empty source makes an empty file. */
-  async function writeChunks(sandboxId: string, path: string, chunks: AsyncIterable<Bytes> | Iterable<Bytes>) {
-    let last: WriteFileResponse | null = null;
-    for await (const data of chunks) {
-      const mode = last === null ? 'truncate' : 'append';
-      last = checkWriteResult(await rpc.call(sandboxId, 'files:write', { path, data, mode }, limits.rpcTimeoutMs));
-    }
-    if (last !== null) return last;
-    const empty = new Uint8Array(0);
-    return checkWriteResult(
-      await rpc.call(sandboxId, 'files:write', { path, data: empty, mode: 'truncate' }, limits.rpcTimeoutMs),
-    );
-  }
+  const writeChunks = (sandboxId: string, path: string, chunks: AsyncIterable<Bytes> | Iterable<Bytes>) =>
+    writeAgentFile(rpc, sandboxId, path, chunks, limits.rpcTimeoutMs);
 
   /**
    * Sends `total` bytes of `path` from `offset`, `first` being the read already made there. Content-Length

@@ -10,11 +10,13 @@ import {
   repoUrlHasCredentials,
   type SessionRepo,
 } from '@rclaude/protocol';
+import { type Bytes, readAgentFile, writeAgentFile } from './agent-files.js';
 import type { AgentRpc } from './agent-rpc.js';
 
 /** Where the proxy puts a local repository's bundle in the workspace (the agent clones from it, then deletes it). */
 export const REPO_BUNDLE_PATH = '.rclaude/repo.bundle';
-const UPLOAD_CHUNK_BYTES = 512 * 1024;
+/** Bytes per `files:read`/`files:write` RPC, as the file routes use. */
+const CHUNK_BYTES = 512 * 1024;
 
 function runGit(args: string[]): Promise<{ ok: boolean; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -103,29 +105,9 @@ export async function uploadLocalRepo(
     const file = path.join(scratch, 'repo.bundle');
     const made = await runGit(['-c', `safe.directory=${dir}`, '-C', dir, 'bundle', 'create', file, '--all']);
     if (!made.ok) {
-      throw new AppError(
-        'SANDBOX_START_FAILED',
-        `could not bundle ${repo.url}: ${made.stderr.trim().split('\n').at(-1) ?? ''}`,
-      );
+      throw new AppError('SANDBOX_START_FAILED', `could not bundle ${repo.url}: ${lastLine(made.stderr)}`);
     }
-    const handle = await open(file, 'r');
-    try {
-      const buffer = Buffer.alloc(UPLOAD_CHUNK_BYTES);
-      let first = true;
-      for (;;) {
-        const { bytesRead } = await handle.read(buffer, 0, UPLOAD_CHUNK_BYTES, null);
-        if (bytesRead === 0 && !first) break;
-        await rpc.call(sandboxId, 'files:write', {
-          path: REPO_BUNDLE_PATH,
-          data: new Uint8Array(buffer.subarray(0, bytesRead)),
-          mode: first ? 'truncate' : 'append',
-        });
-        first = false;
-        if (bytesRead < UPLOAD_CHUNK_BYTES) break;
-      }
-    } finally {
-      await handle.close();
-    }
+    await writeAgentFile(rpc, sandboxId, REPO_BUNDLE_PATH, fileChunks(file));
     return { url: repo.url, branch: repo.branch, bundlePath: REPO_BUNDLE_PATH };
   } finally {
     await rm(scratch, { recursive: true, force: true });
@@ -139,8 +121,8 @@ export const PUSH_BUNDLE_MAX_BYTES = 1024 * 1024 * 1024;
  * Brings a task's pushed branch home to its local-path repository: reads the bundle the agent left in the
  * workspace (the sandbox cannot reach the server's files) and fetches that one branch from it, only if the
  * repository has no branch of that name yet. The bundle comes from the sandbox, so it is untrusted: its size
- * is capped, git checks its objects, and nothing but `refs/heads/<branch>` is taken, at the commit the agent
- * reported. Throws with a message for the task's timeline.
+ * is capped, git checks its objects, and only the commit the agent reported is taken, as a new
+ * `refs/heads/<branch>`. Throws with a message for the task's timeline.
  */
 export async function fetchPushedBranch(
   rpc: AgentRpc,
@@ -161,20 +143,17 @@ export async function fetchPushedBranch(
     const out = await open(file, 'w');
     try {
       for (let offset = 0; ; ) {
-        const chunk = (await rpc.call(sandboxId, 'files:read', {
-          path: push.bundlePath,
-          offset,
-          length: UPLOAD_CHUNK_BYTES,
-        })) as { data?: unknown; eof?: unknown };
-        if (!(chunk.data instanceof Uint8Array)) throw new Error('the agent sent no bundle');
+        const chunk = await readAgentFile(rpc, sandboxId, push.bundlePath, offset, CHUNK_BYTES);
         await out.write(chunk.data);
         offset += chunk.data.byteLength;
         if (offset > PUSH_BUNDLE_MAX_BYTES) throw new Error('the pushed branch is too large');
-        if (chunk.eof === true || chunk.data.byteLength === 0) break;
+        if (chunk.eof || chunk.data.byteLength === 0) break;
       }
     } finally {
       await out.close();
     }
+    // Fetch the reported commit itself (git refuses one the bundle does not hold), and no ref: the branch is
+    // then created only if it still does not exist, atomically.
     const fetched = await runGit([
       ...inRepo,
       '-c',
@@ -183,18 +162,28 @@ export async function fetchPushedBranch(
       '--no-tags',
       '--no-write-fetch-head',
       file,
-      `${ref}:${ref}`,
+      push.commit,
     ]);
-    if (!fetched.ok) {
-      throw new Error(`git could not fetch the branch: ${lastLine(fetched.stderr)}`);
-    }
-    const landed = await runGit([...inRepo, 'rev-parse', '--verify', '-q', ref]);
-    if (landed.stdout.trim() !== push.commit) {
-      await runGit([...inRepo, 'update-ref', '-d', ref]);
-      throw new Error('the bundle did not hold the commit the agent reported');
-    }
+    if (!fetched.ok) throw new Error(`git could not fetch the branch: ${lastLine(fetched.stderr)}`);
+    const created = await runGit([...inRepo, 'update-ref', '-m', 'rclaude: task changes', ref, push.commit, '']);
+    if (!created.ok) throw new Error(`${repoPath} already has a branch ${push.branch}; it was left as it was`);
   } finally {
     await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** A file's bytes in chunks the agent's `files:write` takes. */
+async function* fileChunks(file: string): AsyncGenerator<Bytes> {
+  const handle = await open(file, 'r');
+  try {
+    for (;;) {
+      const chunk = new Uint8Array(CHUNK_BYTES);
+      const { bytesRead } = await handle.read(chunk, 0, CHUNK_BYTES, null);
+      if (bytesRead === 0) return;
+      yield chunk.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
   }
 }
 
