@@ -9,7 +9,6 @@ import {
   readFileQuerySchema,
   uploadFilesQuerySchema,
   type WriteFileResponse,
-  writeFileResponseSchema,
 } from '@rclaude/protocol';
 import busboy from 'busboy';
 import express, { type Request, type RequestHandler, type Response, Router } from 'express';

@@ -63,7 +63,7 @@ const ROUTES: RouteCase[] = [
   },
   { route: 'files GET /download', method: 'GET', path: (t) => `/api/tasks/${t}/files/download?path=notes.txt` },
   { route: 'files DELETE /', method: 'DELETE', path: (t) => `/api/tasks/${t}/files?path=notes.txt` },
-  { route: 'sessions POST /', method: 'POST', path: (t) => '/api/sessions', body: 'taskId' },
+  { route: 'sessions POST /', method: 'POST', path: () => '/api/sessions', body: 'taskId' },
   { route: 'sessions GET /:id', method: 'GET', path: (_t, s) => `/api/sessions/${s}` },
   {
     route: 'sessions POST /:id/execute',
@@ -357,7 +357,7 @@ describe.each(['embedded', 'postgres+redis'] as const)('task, session and file r
       'status=nope',
       'unknown=1',
       'limit=1&limit=2',
-      'q=' + 'x'.repeat(101),
+      `q=${'x'.repeat(101)}`,
     ]) {
       const res = await stack.api(alice.token, 'GET', `/api/tasks?${query}`);
       expect(res.status, query).toBe(400);
