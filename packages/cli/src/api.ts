@@ -9,6 +9,7 @@ import {
   type TaskEvent,
 } from '@rclaude/protocol';
 import { CliError } from './errors.js';
+import { resolveTarget } from './settings.js';
 
 /** The REST API, as the CLI uses it. Errors come back as AppError with the server's code and message. */
 export class ApiClient {
@@ -124,4 +125,10 @@ async function toError(res: Response): Promise<Error> {
     // Not JSON: a proxy in between, or not an rclaude server at all.
   }
   return new CliError(`the server answered ${res.status} ${res.statusText}${text ? `: ${text.slice(0, 200)}` : ''}`);
+}
+
+/** A client for the server and token a command should use (see {@link resolveTarget}). */
+export function apiClientFor(opts: { server?: string | undefined }): ApiClient {
+  const { server, token } = resolveTarget(opts);
+  return new ApiClient(server, token);
 }

@@ -10,20 +10,14 @@ import {
   type User,
   usernameSchema,
 } from '@rclaude/protocol';
-import { ApiClient } from '../api.js';
+import { apiClientFor } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
-import { resolveTarget } from '../settings.js';
 import { age, printTable } from '../table.js';
 import { askHidden } from '../terminal/ask-hidden.js';
 
 interface Common {
   server?: string;
   json?: boolean;
-}
-
-function client(opts: Common): ApiClient {
-  const { server, token } = resolveTarget(opts);
-  return new ApiClient(server, token);
 }
 
 // ---- secrets ------------------------------------------------------------------------------------
@@ -41,7 +35,7 @@ export async function secretSetCommand(name: string, opts: Common, cmd: { args: 
     );
   }
   parse(secretNameSchema, name);
-  const api = client(opts);
+  const api = apiClientFor(opts);
   const value = await readConfidential(`value of ${name}: `);
   parse(putSecretRequestSchema, { value });
   const info = await api.request<SecretInfo>('PUT', `/api/secrets/${encodeURIComponent(name)}`, { value });
@@ -51,7 +45,7 @@ export async function secretSetCommand(name: string, opts: Common, cmd: { args: 
 
 /** `rclaude secret ls`: names and when they were last set; values never leave the server. */
 export async function secretLsCommand(opts: Common): Promise<number> {
-  const { secrets } = await client(opts).request<{ secrets: SecretInfo[] }>('GET', '/api/secrets');
+  const { secrets } = await apiClientFor(opts).request<{ secrets: SecretInfo[] }>('GET', '/api/secrets');
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(secrets, null, 2)}\n`);
     return EXIT.ok;
@@ -71,7 +65,7 @@ export async function secretLsCommand(opts: Common): Promise<number> {
 export async function secretRmCommand(name: string, opts: Common): Promise<number> {
   parse(secretNameSchema, name);
   await notFoundHint(
-    client(opts).request('DELETE', `/api/secrets/${encodeURIComponent(name)}`),
+    apiClientFor(opts).request('DELETE', `/api/secrets/${encodeURIComponent(name)}`),
     'list your secrets with `rclaude secret ls`',
   );
   process.stdout.write(`${name} deleted\n`);
@@ -82,7 +76,7 @@ export async function secretRmCommand(name: string, opts: Common): Promise<numbe
 
 /** `rclaude token ls`. */
 export async function tokenLsCommand(opts: Common): Promise<number> {
-  const { tokens } = await client(opts).request<{ tokens: ApiToken[] }>('GET', '/api/tokens');
+  const { tokens } = await apiClientFor(opts).request<{ tokens: ApiToken[] }>('GET', '/api/tokens');
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
     return EXIT.ok;
@@ -100,7 +94,7 @@ export async function tokenLsCommand(opts: Common): Promise<number> {
 
 /** `rclaude token create NAME`: the token goes to stdout alone, so `$(rclaude token create ci)` captures it. */
 export async function tokenCreateCommand(name: string, opts: Common): Promise<number> {
-  const res = await client(opts).request<{ token: string; info: ApiToken }>('POST', '/api/tokens', { name });
+  const res = await apiClientFor(opts).request<{ token: string; info: ApiToken }>('POST', '/api/tokens', { name });
   process.stdout.write(opts.json ? `${JSON.stringify(res)}\n` : `${res.token}\n`);
   process.stderr.write(`token "${res.info.name}" (id ${res.info.id}) created; it will not be shown again\n`);
   return EXIT.ok;
@@ -112,7 +106,7 @@ export async function tokenRevokeCommand(id: string, opts: Common): Promise<numb
     throw new CliError(`"${id}" is not a token id`, 1, 'the ID column of `rclaude token ls`');
   }
   await notFoundHint(
-    client(opts).request('DELETE', `/api/tokens/${encodeURIComponent(id)}`),
+    apiClientFor(opts).request('DELETE', `/api/tokens/${encodeURIComponent(id)}`),
     'list your tokens with `rclaude token ls`',
   );
   process.stdout.write(`${id} revoked\n`);
@@ -123,7 +117,7 @@ export async function tokenRevokeCommand(id: string, opts: Common): Promise<numb
 
 /** `rclaude user ls` (admins). */
 export async function userLsCommand(opts: Common): Promise<number> {
-  const { users } = await client(opts).request<{ users: User[] }>('GET', '/api/users');
+  const { users } = await apiClientFor(opts).request<{ users: User[] }>('GET', '/api/users');
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(users, null, 2)}\n`);
     return EXIT.ok;
@@ -138,7 +132,7 @@ export async function userLsCommand(opts: Common): Promise<number> {
 /** `rclaude user add USERNAME [--admin]`: the password comes from stdin (piped) or a prompt without echo. */
 export async function userAddCommand(username: string, opts: Common & { admin?: boolean }): Promise<number> {
   parse(usernameSchema, username);
-  const api = client(opts);
+  const api = apiClientFor(opts);
   // The server refuses too; asking first spares a non-admin typing a password for nothing.
   const me = await api.request<User>('GET', '/api/me');
   if (me.role !== 'admin') throw new CliError(`only an admin can add users (you are ${me.username})`);
@@ -156,7 +150,7 @@ export async function userAddCommand(username: string, opts: Common & { admin?: 
 
 /** `rclaude user passwd [USERNAME]`: your own password, or (admins) anyone's. */
 export async function userPasswdCommand(username: string | undefined, opts: Common): Promise<number> {
-  const api = client(opts);
+  const api = apiClientFor(opts);
   const me = await api.request<User>('GET', '/api/me');
   const target = username ?? me.username;
   let id = me.id;

@@ -2,9 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ApiClient } from '../api.js';
+import { apiClientFor } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
-import { resolveTarget } from '../settings.js';
 
 /** A `TASK:PATH` argument names a file in a task's workspace; anything else is local. */
 function remote(arg: string): { task: string; path: string } | null {
@@ -23,8 +22,7 @@ export async function cpCommand(source: string, dest: string, opts: { server?: s
       'e.g. rclaude cp notes.md 3f2a:docs/notes.md',
     );
   }
-  const { server, token } = resolveTarget(opts);
-  const api = new ApiClient(server, token);
+  const api = apiClientFor(opts);
   if (to) {
     const stat = fs.statSync(source, { throwIfNoEntry: false });
     if (!stat) throw new CliError(`${source}: no such file`);

@@ -1,7 +1,6 @@
 import { isTerminal, type Task, taskStatuses } from '@rclaude/protocol';
-import { ApiClient } from '../api.js';
+import { apiClientFor } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
-import { resolveTarget } from '../settings.js';
 import { age, printTable } from '../table.js';
 import { attachTerminal } from '../terminal/attach.js';
 import { parseDetachKeys } from '../terminal/keys.js';
@@ -14,18 +13,13 @@ interface Common {
   json?: boolean;
 }
 
-function client(opts: Common): ApiClient {
-  const { server, token } = resolveTarget(opts);
-  return new ApiClient(server, token);
-}
-
 /** `rclaude attach ID`. */
 export async function attachCommand(
   ref: string,
   opts: Common & { readOnly?: boolean; detachKeys: string },
 ): Promise<number> {
   const detachKeys = parseDetachKeys(opts.detachKeys);
-  const api = client(opts);
+  const api = apiClientFor(opts);
   const task = await api.resolveTask(ref);
   // A finished prompt task opens Claude Code on its conversation; anything else shows its main session.
   const { sessionId } = opts.readOnly
@@ -56,7 +50,7 @@ export async function lsCommand(opts: Common & { all?: boolean; status?: string 
   if (opts.status && !taskStatuses.includes(opts.status as Task['status'])) {
     throw new CliError(`unknown status "${opts.status}"`, 1, `use one of: ${taskStatuses.join(', ')}`);
   }
-  const { tasks } = await client(opts).listTasks({
+  const { tasks } = await apiClientFor(opts).listTasks({
     ...(opts.status ? { status: opts.status } : {}),
     ...(opts.all ? { all: true } : {}),
   });
@@ -84,7 +78,7 @@ export async function lsCommand(opts: Common & { all?: boolean; status?: string 
 
 /** `rclaude stop ID`. */
 export async function stopCommand(ref: string, opts: Common): Promise<number> {
-  const api = client(opts);
+  const api = apiClientFor(opts);
   const task = await api.resolveTask(ref);
   const stopped = await api.stopTask(task.id);
   process.stdout.write(opts.json ? `${JSON.stringify(stopped)}\n` : `${stopped.id} ${stopped.status}\n`);
@@ -93,7 +87,7 @@ export async function stopCommand(ref: string, opts: Common): Promise<number> {
 
 /** `rclaude rm ID`. */
 export async function rmCommand(ref: string, opts: Common): Promise<number> {
-  const api = client(opts);
+  const api = apiClientFor(opts);
   const task = await api.resolveTask(ref);
   await api.deleteTask(task.id);
   process.stdout.write(`${task.id} deleted\n`);
@@ -105,7 +99,7 @@ export async function execCommand(ref: string, argv: string[], opts: Common & { 
   // With pass-through options the separator reaches us when it follows the task id.
   const command = argv[0] === '--' ? argv.slice(1) : argv;
   if (command.length === 0) throw new CliError('nothing to run', 1, 'usage: rclaude exec ID -- COMMAND [ARGS...]');
-  const api = client(opts);
+  const api = apiClientFor(opts);
   const task = await api.resolveTask(ref);
   const timeoutMs = opts.timeout ? parseDuration(opts.timeout) : undefined;
   const result = await api.execute(
@@ -126,7 +120,7 @@ export async function execCommand(ref: string, argv: string[], opts: Common & { 
 
 /** `rclaude logs ID [-f]`. */
 export async function logsCommand(ref: string, opts: Common & { follow?: boolean }): Promise<number> {
-  const api = client(opts);
+  const api = apiClientFor(opts);
   const task = await api.resolveTask(ref);
   await streamLog({
     server: api.server,
