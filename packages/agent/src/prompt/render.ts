@@ -54,9 +54,12 @@ export function renderEvent(event: AgentTaskEvent, opts: { color: boolean }): st
     case 'diff':
       return `${c.dim(`changes: ${event.data.summary}${event.data.filesChanged ? ` (full diff: ${event.data.diffPath})` : ''}`)}\n`;
     case 'push': {
-      const d = event.data;
-      const where = d.pushedTo === null ? 'committed to branch' : 'pushed branch';
-      return `${c.dim(`${where} ${d.branch} (${d.commit.slice(0, 12)})${d.pushedTo === null ? '' : ` to ${d.pushedTo}`}`)}\n`;
+      // The same words as the CLI's -p view (prompt-view.ts).
+      const { branch, commit, pushedTo } = event.data;
+      const short = commit.slice(0, 12);
+      return pushedTo === null
+        ? `${c.dim(`committed to branch ${branch} (${short}), not pushed`)}\n`
+        : `${c.dim(`pushed branch ${branch} (${short}) to ${pushedTo}`)}\n`;
     }
     case 'error':
       return `${c.red(`error: ${event.data.message}`)}\n`;
