@@ -12,6 +12,7 @@ import {
   runCli,
   startRclaudeServer,
   TmuxTerminal,
+  until,
 } from '@rclaude/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -55,16 +56,6 @@ function terminal(args: string): TmuxTerminal {
   const t = new TmuxTerminal(`env ${env} ${process.execPath} ${cliEntry()} ${args}`);
   terminals.push(t);
   return t;
-}
-
-async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 async function login(username: string, password: string): Promise<Response> {

@@ -15,6 +15,7 @@ import {
   startRclaudeServer,
   stopSandboxesAndRemove,
   TmuxTerminal,
+  until,
 } from '@rclaude/testkit';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -72,16 +73,6 @@ function dataDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rclaude-dur-'));
   cleanups.push(() => stopSandboxesAndRemove(dir));
   return dir;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 async function taskOf(

@@ -4,7 +4,7 @@
  * the same flood keeps receiving. Bounds on bytes only; the time figures are in the benchmark suite.
  */
 import { OffsetAssembler, type Task } from '@rclaude/protocol';
-import { cliEntry, type RclaudeServer, startRclaudeServer, TmuxTerminal } from '@rclaude/testkit';
+import { cliEntry, type RclaudeServer, startRclaudeServer, TmuxTerminal, until } from '@rclaude/testkit';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -28,16 +28,6 @@ afterEach(() => {
 afterAll(async () => {
   await server?.stop();
 });
-
-async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 60_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('flow control end to end', () => {
   it('Ctrl-C during `yes` brings the prompt back in the terminal', async () => {

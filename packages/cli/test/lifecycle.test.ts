@@ -19,6 +19,7 @@ import {
   startFakeAnthropic,
   startRclaudeServer,
   textReply,
+  until,
 } from '@rclaude/testkit';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -107,20 +108,6 @@ describe.each(['embedded', 'postgres+redis'] as const)('on %s', (kind) => {
   const getTask = async (id: string) => (await api<Task>('GET', `/api/tasks/${id}`)).body;
   const getEvents = async (id: string) =>
     (await api<{ events: TaskEvent[] }>('GET', `/api/tasks/${id}/events`)).body.events;
-
-  async function until<T>(
-    what: string,
-    fn: () => Promise<T | undefined | null | false>,
-    timeoutMs = 30_000,
-  ): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await fn();
-      if (v) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 
   async function startDetached(command: string[]): Promise<Task> {
     const r = await cli(['run', '--detach', '--json', '--', ...command]);

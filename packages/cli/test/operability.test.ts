@@ -33,7 +33,7 @@ import {
   type Task,
   uploadFilesQuerySchema,
 } from '@rclaude/protocol';
-import { type RclaudeServer, startRclaudeServer } from '@rclaude/testkit';
+import { type RclaudeServer, startRclaudeServer, until } from '@rclaude/testkit';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import AjvModule from 'ajv';
 import pg from 'pg';
@@ -66,16 +66,6 @@ async function http(
   });
   const text = await res.text();
   return { status: res.status, type: res.headers.get('content-type') ?? '', text, json: () => JSON.parse(text) };
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 async function createTask(server: RclaudeServer, name: string, command: string[]): Promise<Task> {

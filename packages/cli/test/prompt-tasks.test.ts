@@ -22,6 +22,7 @@ import {
   startRclaudeServer,
   TmuxTerminal,
   toolUseReply,
+  until,
 } from '@rclaude/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -102,16 +103,6 @@ async function api<T>(method: string, urlPath: string): Promise<{ status: number
 const getTask = async (id: string) => (await api<Task>('GET', `/api/tasks/${id}`)).body;
 const getEvents = async (id: string) =>
   (await api<{ events: TaskEvent[] }>('GET', `/api/tasks/${id}/events`)).body.events;
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
 
 /** The task the last `run` created (the newest). */
 async function newestTask(): Promise<Task> {

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Ack, AttachResult, ErrorInfo, Task, TaskEvent } from '@rclaude/protocol';
-import { type RclaudeServer, runCli, startRclaudeServer } from '@rclaude/testkit';
+import { type RclaudeServer, runCli, startRclaudeServer, until } from '@rclaude/testkit';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { io, type Socket } from 'socket.io-client';
@@ -36,16 +36,6 @@ interface SessionError {
   sessionId: string | null;
   event: string;
   error: ErrorInfo;
-}
-
-async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe.each(['embedded', 'postgres+redis'] as const)('security of a running server (%s)', (kind) => {

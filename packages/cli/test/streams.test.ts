@@ -17,7 +17,7 @@ import {
   type SessionInfo,
   type Task,
 } from '@rclaude/protocol';
-import { type RclaudeServer, runCli, startRclaudeServer } from '@rclaude/testkit';
+import { type RclaudeServer, runCli, startRclaudeServer, until } from '@rclaude/testkit';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { io, type Socket } from 'socket.io-client';
@@ -96,20 +96,6 @@ async function api<T>(server: RclaudeServer, method: string, path: string, body?
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
   return (text ? JSON.parse(text) : undefined) as T;
-}
-
-async function until<T>(
-  what: string,
-  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function createTask(server: RclaudeServer, name: string, command: string[]): Promise<Task> {

@@ -14,6 +14,7 @@ import {
   startRclaudeServer,
   TmuxTerminal,
   toolUseReply,
+  until,
 } from '@rclaude/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -60,16 +61,6 @@ function terminal(args: string, size = { cols: 100, rows: 30 }): TmuxTerminal {
   const t = new TmuxTerminal(`env ${env} ${process.execPath} ${cliEntry()} ${args}`, size);
   terminals.push(t);
   return t;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('rclaude run in pipes', () => {

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { type RclaudeServer, runCli, startRclaudeServer, stopSandboxesAndRemove } from '@rclaude/testkit';
+import { type RclaudeServer, runCli, startRclaudeServer, stopSandboxesAndRemove, until } from '@rclaude/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 let server: RclaudeServer;
@@ -40,16 +40,6 @@ async function metric(name: string): Promise<number> {
   const text = await (await fetch(`${server.url}/metrics`)).text();
   const m = new RegExp(`^${name.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text);
   return m ? Number(m[1]) : 0;
-}
-
-async function until<T>(what: string, fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Whether the sandbox process a local sandbox's `ref` names (pid and start time) is still running. */

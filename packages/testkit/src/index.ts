@@ -3,3 +3,4 @@ export * from './ecs-emulator.js';
 export * from './fake-anthropic.js';
 export * from './rclaude-server.js';
 export * from './tmux.js';
+export * from './until.js';
