@@ -84,7 +84,10 @@ export class SessionHub {
       ackStored(end);
       this.deps.onBytesStored?.(data.byteLength);
       this.deliverLocal(sessionId, offset, data, end);
-      await this.deps.bus.publish(channel(sessionId), JSON.stringify({ from: this.deps.proxyId, end }));
+      // Viewers on other proxies pump from the log when told; with no other proxy there is no one to tell.
+      if (this.deps.bus.shared) {
+        await this.deps.bus.publish(channel(sessionId), JSON.stringify({ from: this.deps.proxyId, end }));
+      }
     });
   }
 

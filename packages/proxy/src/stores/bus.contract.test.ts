@@ -57,13 +57,17 @@ function collector() {
   };
 }
 
-describe.each(implementations)('Bus contract (%s)', (_name, make) => {
+describe.each(implementations)('Bus contract (%s)', (name, make) => {
   let h: Harness;
   beforeAll(async () => {
     h = await make();
   });
   afterAll(async () => {
     await h?.close();
+  });
+
+  it('says whether other processes get what it publishes (only through Redis)', () => {
+    expect(h.a.shared).toBe(name === 'redis');
   });
 
   it("delivers a message published by either proxy, this one's included, in order", async () => {

@@ -5,6 +5,7 @@ type Handler = (message: string) => void;
 
 /** {@link Bus} inside one process (embedded mode). Delivery is asynchronous, as it is through Redis. */
 export class MemoryBus implements Bus {
+  readonly shared = false;
   private readonly channels = new Map<string, Set<Handler>>();
   private closed = false;
 

@@ -23,6 +23,7 @@ export interface RedisBusOptions {
  * and closes. ioredis re-subscribes by itself after a reconnect.
  */
 export class RedisBus implements Bus {
+  readonly shared = true;
   private readonly subscriber: Redis;
   private readonly channels = new Map<string, Channel>();
   private readonly prefix: string;

@@ -164,6 +164,8 @@ export interface OutputLog {
  * "task T changed". Payloads are small JSON; bytes go through the OutputLog.
  */
 export interface Bus {
+  /** True when other processes (other proxies) get what is published; false for the in-process bus. */
+  readonly shared: boolean;
   publish(channel: string, message: string): Promise<void>;
   /** Returns an unsubscribe function. Handlers run for messages published by any proxy, this one included. */
   subscribe(channel: string, handler: (message: string) => void): Promise<() => Promise<void>>;
