@@ -1,30 +1,21 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import {
-  secretLsCommand,
-  secretRmCommand,
-  secretSetCommand,
-  tokenCreateCommand,
-  tokenLsCommand,
-  tokenRevokeCommand,
-  userAddCommand,
-  userLsCommand,
-  userPasswdCommand,
-} from './commands/account.js';
-import { cpCommand } from './commands/cp.js';
-import { loginCommand } from './commands/login.js';
-import { runCommand } from './commands/run.js';
-import { serverCommand } from './commands/server.js';
-import { attachCommand, execCommand, logsCommand, lsCommand, rmCommand, stopCommand } from './commands/tasks.js';
 import { describe } from './errors.js';
 
 const DETACH_KEYS = 'ctrl-p,ctrl-q';
 
-/** Runs a command action and turns its result or error into the process exit code. */
-function action<A extends unknown[]>(fn: (...args: A) => Promise<number | undefined>) {
-  return async (...args: A) => {
+type CommandFn = (...args: never[]) => Promise<number | undefined>;
+
+/**
+ * A command's action, loaded when that command runs: `rclaude ls` loads neither the terminal code of `run`
+ * nor the server of `rclaude server`. Its result or error becomes the process exit code.
+ */
+function action<K extends string, M extends Record<K, CommandFn>>(load: () => Promise<M>, name: K) {
+  return async (...args: unknown[]) => {
     try {
-      const code = await fn(...args);
+      const fn: CommandFn = (await load())[name];
+      // Commander hands each action its arguments, then its options, as declared above for that command.
+      const code = await fn(...(args as never[]));
       process.exitCode = typeof code === 'number' ? code : 0;
     } catch (err) {
       const { message, hint, exitCode } = describe(err);
@@ -69,7 +60,7 @@ program
   .option('--provider <name>', 'default sandbox provider: local, ecs or e2b (RCLAUDE_PROVIDER)')
   .option('--unconfined', 'run local sandboxes without bubblewrap (NOT isolated; for machines without it)')
   .option('--json', 'print one JSON line {url, loginUrl, token} when ready, and only warnings in the log')
-  .action(action(serverCommand));
+  .action(action(() => import('./commands/server.js'), 'serverCommand'));
 
 program
   .command('login')
@@ -77,7 +68,7 @@ program
   .addOption(serverOption())
   .option('--token <token>', 'an API token (else you are asked for a username and password)')
   .option('--username <name>', 'username to sign in as')
-  .action(action(loginCommand));
+  .action(action(() => import('./commands/login.js'), 'loginCommand'));
 
 program
   .command('run')
@@ -97,7 +88,7 @@ program
   .option('--detach-keys <keys>', 'key sequence that detaches and leaves the task running', DETACH_KEYS)
   .option('--json', 'with --detach: print the task as JSON; with -p: print its events as JSON lines')
   .passThroughOptions()
-  .action(action(runCommand));
+  .action(action(() => import('./commands/run.js'), 'runCommand'));
 
 program
   .command('attach')
@@ -106,7 +97,7 @@ program
   .addOption(serverOption())
   .option('--read-only', 'watch without typing')
   .option('--detach-keys <keys>', 'key sequence that detaches', DETACH_KEYS)
-  .action(action(attachCommand));
+  .action(action(() => import('./commands/tasks.js'), 'attachCommand'));
 
 program
   .command('ls')
@@ -115,7 +106,7 @@ program
   .option('--status <status>', 'only tasks in this status')
   .option('--all', "admins: every user's tasks")
   .option('--json', 'print JSON')
-  .action(action(lsCommand));
+  .action(action(() => import('./commands/tasks.js'), 'lsCommand'));
 
 program
   .command('logs')
@@ -123,7 +114,7 @@ program
   .argument('<task>', 'task id or prefix')
   .addOption(serverOption())
   .option('-f, --follow', 'keep printing until the task ends')
-  .action(action(logsCommand));
+  .action(action(() => import('./commands/tasks.js'), 'logsCommand'));
 
 program
   .command('stop')
@@ -131,14 +122,14 @@ program
   .argument('<task>', 'task id or prefix')
   .addOption(serverOption())
   .option('--json', 'print the stopped task as JSON')
-  .action(action(stopCommand));
+  .action(action(() => import('./commands/tasks.js'), 'stopCommand'));
 
 program
   .command('rm')
   .description('delete a task (stopping it first)')
   .argument('<task>', 'task id or prefix')
   .addOption(serverOption())
-  .action(action(rmCommand));
+  .action(action(() => import('./commands/tasks.js'), 'rmCommand'));
 
 program
   .command('exec')
@@ -149,7 +140,7 @@ program
   .option('--timeout <duration>', 'kill the command after this long (e.g. 30s, 5m; default 60s)')
   .option('--json', 'print {exitCode, stdout, stderr, ...} as JSON')
   .passThroughOptions()
-  .action(action(execCommand));
+  .action(action(() => import('./commands/tasks.js'), 'execCommand'));
 
 program
   .command('cp')
@@ -157,7 +148,7 @@ program
   .argument('<source>', 'local path or TASK:PATH')
   .argument('<dest>', 'local path or TASK:PATH')
   .addOption(serverOption())
-  .action(action(cpCommand));
+  .action(action(() => import('./commands/cp.js'), 'cpCommand'));
 
 const secret = program
   .command('secret')
@@ -189,21 +180,21 @@ Examples:
   echo "$ANTHROPIC_API_KEY" | rclaude secret set ANTHROPIC_API_KEY
   rclaude secret set ANTHROPIC_API_KEY < key.txt`,
   )
-  .action(action(secretSetCommand));
+  .action(action(() => import('./commands/account.js'), 'secretSetCommand'));
 
 secret
   .command('ls')
   .description('list your secrets by name (never their values)')
   .addOption(serverOption())
   .option('--json', 'print JSON')
-  .action(action(secretLsCommand));
+  .action(action(() => import('./commands/account.js'), 'secretLsCommand'));
 
 secret
   .command('rm')
   .description('delete a secret')
   .argument('<name>', 'secret name')
   .addOption(serverOption())
-  .action(action(secretRmCommand));
+  .action(action(() => import('./commands/account.js'), 'secretRmCommand'));
 
 const token = program
   .command('token')
@@ -223,7 +214,7 @@ token
   .description('list your API tokens (their prefixes, never the tokens)')
   .addOption(serverOption())
   .option('--json', 'print JSON')
-  .action(action(tokenLsCommand));
+  .action(action(() => import('./commands/account.js'), 'tokenLsCommand'));
 
 token
   .command('create')
@@ -231,14 +222,14 @@ token
   .argument('<name>', 'what the token is for, e.g. ci')
   .addOption(serverOption())
   .option('--json', 'print {token, info} as JSON')
-  .action(action(tokenCreateCommand));
+  .action(action(() => import('./commands/account.js'), 'tokenCreateCommand'));
 
 token
   .command('revoke')
   .description('revoke an API token')
   .argument('<id>', 'token id (from `rclaude token ls`)')
   .addOption(serverOption())
-  .action(action(tokenRevokeCommand));
+  .action(action(() => import('./commands/account.js'), 'tokenRevokeCommand'));
 
 const user = program
   .command('user')
@@ -259,7 +250,7 @@ user
   .description('list users (admins)')
   .addOption(serverOption())
   .option('--json', 'print JSON')
-  .action(action(userLsCommand));
+  .action(action(() => import('./commands/account.js'), 'userLsCommand'));
 
 user
   .command('add')
@@ -268,13 +259,13 @@ user
   .addOption(serverOption())
   .option('--admin', 'make the user an admin')
   .option('--json', 'print the new user as JSON')
-  .action(action(userAddCommand));
+  .action(action(() => import('./commands/account.js'), 'userAddCommand'));
 
 user
   .command('passwd')
   .description("set a password: your own, or (admins) anyone's; read from stdin, or asked for without echo")
   .argument('[username]', 'whose password (default: yours)')
   .addOption(serverOption())
-  .action(action(userPasswdCommand));
+  .action(action(() => import('./commands/account.js'), 'userPasswdCommand'));
 
 await program.parseAsync(process.argv);

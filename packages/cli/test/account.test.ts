@@ -7,8 +7,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import {
   type CliResult,
-  cliEntry,
   type RclaudeServer,
+  rclaudeBin,
   runCli,
   startRclaudeServer,
   TmuxTerminal,
@@ -53,7 +53,7 @@ function terminal(args: string): TmuxTerminal {
   const env = Object.entries(server.cliEnv())
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
-  const t = new TmuxTerminal(`env ${env} ${process.execPath} ${cliEntry()} ${args}`);
+  const t = new TmuxTerminal(`env ${env} ${rclaudeBin()} ${args}`);
   terminals.push(t);
   return t;
 }

@@ -9,8 +9,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  cliEntry,
   type RclaudeServer,
+  rclaudeBin,
   runCli,
   startRclaudeServer,
   stopSandboxesAndRemove,
@@ -152,7 +152,7 @@ describe('durable sessions on Postgres and Redis', () => {
     const env = Object.entries(b.cliEnv())
       .map(([k, v]) => `${k}=${v}`)
       .join(' ');
-    const t = new TmuxTerminal(`env ${env} ${process.execPath} ${cliEntry()} attach ${id}`);
+    const t = new TmuxTerminal(`env ${env} ${rclaudeBin()} attach ${id}`);
     cleanups.push(() => t.close());
     await t.waitFor((screen) => screen.includes('attached to'));
     t.type('echo via-b-$((3*4))\r');
@@ -213,7 +213,7 @@ describe('durable sessions on the embedded defaults', () => {
     const env = Object.entries(second.cliEnv())
       .map(([k, v]) => `${k}=${v}`)
       .join(' ');
-    const t = new TmuxTerminal(`env ${env} ${process.execPath} ${cliEntry()} attach ${id}`);
+    const t = new TmuxTerminal(`env ${env} ${rclaudeBin()} attach ${id}`);
     cleanups.push(() => t.close());
     await t.waitFor((screen) => screen.includes('attached to'), 30_000);
     t.type('echo after-restart-$((20+1))\r');

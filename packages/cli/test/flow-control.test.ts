@@ -4,7 +4,7 @@
  * the same flood keeps receiving. Bounds on bytes only; the time figures are in the benchmark suite.
  */
 import { OffsetAssembler, type Task } from '@rclaude/protocol';
-import { cliEntry, type RclaudeServer, startRclaudeServer, TmuxTerminal, until } from '@rclaude/testkit';
+import { type RclaudeServer, rclaudeBin, startRclaudeServer, TmuxTerminal, until } from '@rclaude/testkit';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -34,7 +34,7 @@ describe('flow control end to end', () => {
     const env = Object.entries(server.cliEnv())
       .map(([k, v]) => `${k}=${v}`)
       .join(' ');
-    const t = new TmuxTerminal(`env ${env} ${process.execPath} ${cliEntry()} run -- bash --norc --noprofile`, {
+    const t = new TmuxTerminal(`env ${env} ${rclaudeBin()} run -- bash --norc --noprofile`, {
       cols: 80,
       rows: 24,
     });

@@ -11,10 +11,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import type { Task, TaskEvent, UsageResponse } from '@rclaude/protocol';
 import {
-  cliEntry,
   type FakeAnthropic,
   lastUserText,
   type RclaudeServer,
+  rclaudeBin,
   runCli,
   startFakeAnthropic,
   startRclaudeServer,
@@ -143,7 +143,7 @@ describe.each(['embedded', 'postgres+redis'] as const)('on %s', (kind) => {
 
     it('keeps a task while a client is attached, and stops it once the client leaves', async () => {
       const task = await startDetached(['sleep', '600']);
-      const follower = spawn(process.execPath, [cliEntry(), 'logs', '-f', task.id], {
+      const follower = spawn(rclaudeBin(), ['logs', '-f', task.id], {
         env: { ...process.env, ...server.cliEnv() },
         stdio: 'ignore',
       });

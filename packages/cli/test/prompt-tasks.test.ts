@@ -12,11 +12,11 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Task, TaskEvent, UsageResponse } from '@rclaude/protocol';
 import {
-  cliEntry,
   type FakeAnthropic,
   lastToolResults,
   lastUserText,
   type RclaudeServer,
+  rclaudeBin,
   runCli,
   startFakeAnthropic,
   startRclaudeServer,
@@ -184,7 +184,7 @@ describe('rclaude run -p', () => {
     const env = Object.entries(server.cliEnv())
       .map(([k, v]) => `${k}=${v}`)
       .join(' ');
-    const t = new TmuxTerminal(`env ${env} ${process.execPath} ${cliEntry()} attach ${proofTask.id}`, {
+    const t = new TmuxTerminal(`env ${env} ${rclaudeBin()} attach ${proofTask.id}`, {
       cols: 120,
       rows: 40,
     });
@@ -252,10 +252,10 @@ describe('agent-aware status', () => {
     const env = Object.entries(server.cliEnv())
       .map(([k, v]) => `${k}=${v}`)
       .join(' ');
-    const t = new TmuxTerminal(
-      `env ${env} ${process.execPath} ${cliEntry()} run --name asks -- claude --permission-mode default`,
-      { cols: 120, rows: 40 },
-    );
+    const t = new TmuxTerminal(`env ${env} ${rclaudeBin()} run --name asks -- claude --permission-mode default`, {
+      cols: 120,
+      rows: 40,
+    });
     terminals.push(t);
     await t.waitFor((s) => /\? for shortcuts|shift\+tab to cycle/.test(s), 60_000);
     const task = await until('the task', async () => {
@@ -263,7 +263,7 @@ describe('agent-aware status', () => {
       return body.tasks[0];
     });
     // A second CLI watching read-only, with pipes: its stderr shows what an attached CLI prints.
-    const watcher = spawn(process.execPath, [cliEntry(), 'attach', '--read-only', task.id], {
+    const watcher = spawn(rclaudeBin(), ['attach', '--read-only', task.id], {
       env: { ...process.env, ...server.cliEnv() },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

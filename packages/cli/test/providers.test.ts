@@ -14,13 +14,13 @@ import { fileURLToPath } from 'node:url';
 import type { Task } from '@rclaude/protocol';
 import {
   type CliResult,
-  cliEntry,
   type E2bEmulator,
   type EcsEmulator,
   type EmulatedCommand,
   type EmulatedE2bSandbox,
   type EmulatedEcsTask,
   type RclaudeServer,
+  rclaudeBin,
   runCli,
   type SandboxFs,
   startE2bEmulator,
@@ -225,7 +225,7 @@ function terminal(args: string): TmuxTerminal {
   const env = Object.entries(server.cliEnv())
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
-  const t = new TmuxTerminal(`env ${env} ${process.execPath} ${cliEntry()} ${args}`, { cols: 100, rows: 30 });
+  const t = new TmuxTerminal(`env ${env} ${rclaudeBin()} ${args}`, { cols: 100, rows: 30 });
   terminals.push(t);
   return t;
 }

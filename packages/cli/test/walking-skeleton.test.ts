@@ -4,11 +4,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import {
-  cliEntry,
   type FakeAnthropic,
   lastToolResults,
   lastUserText,
   type RclaudeServer,
+  rclaudeBin,
   runCli,
   startFakeAnthropic,
   startRclaudeServer,
@@ -58,7 +58,7 @@ function terminal(args: string, size = { cols: 100, rows: 30 }): TmuxTerminal {
   const env = Object.entries(server.cliEnv())
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
-  const t = new TmuxTerminal(`env ${env} ${process.execPath} ${cliEntry()} ${args}`, size);
+  const t = new TmuxTerminal(`env ${env} ${rclaudeBin()} ${args}`, size);
   terminals.push(t);
   return t;
 }

@@ -6,9 +6,13 @@ import path from 'node:path';
 
 const require = createRequire(import.meta.url);
 
-/** Absolute path of the built CLI (`packages/cli/dist/main.js`). Tests run `npm run build` first. */
-export function cliEntry(): string {
-  return path.join(path.dirname(require.resolve('rclaude/package.json')), 'dist', 'main.js');
+/**
+ * The `rclaude` command as a user runs it: the bin npm linked at the repository root (`npx rclaude` runs the
+ * same file), executed directly through its shebang. Tests run `npm run build` first.
+ */
+export function rclaudeBin(): string {
+  const cliDir = path.dirname(require.resolve('rclaude/package.json'));
+  return path.join(cliDir, '..', '..', 'node_modules', '.bin', 'rclaude');
 }
 
 export interface RclaudeServer {
@@ -47,7 +51,7 @@ export async function startRclaudeServer(opts: StartServerOptions = {}): Promise
     LOG_LEVEL: 'info',
     ...opts.env,
   };
-  const child = spawn(process.execPath, [cliEntry(), 'server', '--port', String(opts.port ?? 0), '--json'], {
+  const child = spawn(rclaudeBin(), ['server', '--port', String(opts.port ?? 0), '--json'], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -125,7 +129,7 @@ export function runCli(
   opts: { env?: Record<string, string>; input?: string; timeoutMs?: number; cwd?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliEntry(), ...args], {
+    const child = spawn(rclaudeBin(), args, {
       env: { ...process.env, ...opts.env },
       ...(opts.cwd ? { cwd: opts.cwd } : {}),
       stdio: ['pipe', 'pipe', 'pipe'],

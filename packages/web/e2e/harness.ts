@@ -12,7 +12,8 @@ const run = promisify(execFile);
 
 export const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const repoDir = path.resolve(webDir, '../..');
-const cliMain = path.join(repoDir, 'packages/cli/dist/main.js');
+/** The `rclaude` bin npm linked at the repository root, as a user runs it. */
+const rclaudeBin = path.join(repoDir, 'node_modules/.bin/rclaude');
 
 /** Debian's Chromium; the tests never download a browser. */
 export const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -64,7 +65,7 @@ export async function startServer(timeoutMs = 120_000): Promise<TestServer> {
   delete env.RCLAUDE_TOKEN;
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
-  const child = spawn(process.execPath, [cliMain, 'server', '--port', '0', '--json'], {
+  const child = spawn(rclaudeBin, ['server', '--port', '0', '--json'], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -109,7 +110,7 @@ export async function startServer(timeoutMs = 120_000): Promise<TestServer> {
     crashed: () => crash,
     async cli(args, cliTimeoutMs = 60_000) {
       try {
-        const { stdout } = await run(process.execPath, [cliMain, ...args], {
+        const { stdout } = await run(rclaudeBin, args, {
           env: cliEnv,
           timeout: cliTimeoutMs,
           maxBuffer: 16 * 1024 * 1024,

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError, loadConfig, startServer } from '@rclaude/proxy';
 import { CliError } from '../errors.js';
 
 export interface ServerOptions {
@@ -13,6 +12,7 @@ export interface ServerOptions {
 
 /** `rclaude server`: the proxy and the web app, on embedded storage unless DATABASE_URL / REDIS_URL are set. */
 export async function serverCommand(opts: ServerOptions): Promise<number> {
+  const { ConfigError, loadConfig, startServer } = await loadServer();
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig(process.env, {
@@ -69,4 +69,24 @@ export async function serverCommand(opts: ServerOptions): Promise<number> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   // Runs until a signal stops it.
   return new Promise<number>(() => undefined);
+}
+
+/**
+ * The server is a separate package, loaded only by this command: the CLI a laptop installs stays a thin client
+ * (no embedded Postgres, node-pty or Claude Code binary). It is there in the repository and in the server image.
+ */
+async function loadServer(): Promise<typeof import('@rclaude/proxy')> {
+  try {
+    return await import('@rclaude/proxy');
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes("'@rclaude/proxy'")) {
+      throw new CliError(
+        'the rclaude server is not installed with this CLI',
+        1,
+        'run the server from the rclaude repository (`npm install && npm start`) or its Docker image (docs/deploy-aws.md); this CLI then connects with --server URL',
+      );
+    }
+    throw err;
+  }
 }
