@@ -16,8 +16,12 @@ import { type RclaudeServer, startRclaudeServer, TmuxTerminal, until } from '@rc
 import { afterAll, describe, expect, it } from 'vitest';
 
 const repoRoot = path.resolve(import.meta.dirname, '..', '..', '..');
-/** npm's cache of the machine that ran `npm install` here: the clone installs from it, as a user's would. */
+/**
+ * npm's own set-up on this machine (its cache, and the user config that says where Node's headers are for native
+ * builds) stays as a user has it: only rclaude's state starts from nothing.
+ */
 const npmCache = execFileSync('npm', ['config', 'get', 'cache'], { encoding: 'utf8' }).trim();
+const npmUserConfig = execFileSync('npm', ['config', 'get', 'userconfig'], { encoding: 'utf8' }).trim();
 const cleanups: (() => void | Promise<void>)[] = [];
 
 afterAll(async () => {
@@ -48,10 +52,11 @@ function sh(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.Proces
 
 /** A user's environment: a new HOME, no rclaude settings or test database from this process. */
 function userEnv(home: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, npm_config_cache: npmCache };
+  const npm = { npm_config_cache: npmCache, npm_config_userconfig: npmUserConfig };
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, ...npm };
   for (const k of Object.keys(env)) {
     if (k.startsWith('RCLAUDE_') || k.startsWith('XDG_') || k === 'DATABASE_URL' || k === 'REDIS_URL') delete env[k];
-    if (k.startsWith('npm_') && k !== 'npm_config_cache') delete env[k];
+    if (k.startsWith('npm_') && !(k in npm)) delete env[k];
     if (k.startsWith('VITEST') || k === 'NODE_OPTIONS') delete env[k];
   }
   return env;
@@ -97,7 +102,7 @@ describe('a fresh clone, as the README says', () => {
 
     // A second terminal on the same machine: no flags, no login; the CLI finds the local server.
     const t = new TmuxTerminal(
-      `cd ${clone} && env HOME=${home} npm_config_cache=${npmCache} npx rclaude run -- sh -c 'echo hello-from-the-sandbox-$((6*7)); exit 3'`,
+      `cd ${clone} && env HOME=${home} npm_config_cache=${npmCache} npm_config_userconfig=${npmUserConfig} npx rclaude run -- sh -c 'echo hello-from-the-sandbox-$((6*7)); exit 3'`,
     );
     cleanups.push(() => t.close());
     await t.waitFor((s) => s.includes('hello-from-the-sandbox-42'), 60_000);
@@ -136,7 +141,8 @@ describe('the CLI installed on its own', () => {
     const home = tempDir('rclaude-home-');
     const env = userEnv(home);
     fs.writeFileSync(path.join(prefix, 'package.json'), '{"name":"laptop","private":true}\n');
-    sh('npm', ['install', '--no-audit', '--no-fund', '--offline', ...tarballs], { cwd: prefix, env });
+    // From npm's cache where it can (the registry only for what the repository's own install never needed).
+    sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...tarballs], { cwd: prefix, env });
 
     const installed = path.join(prefix, 'node_modules');
     for (const heavy of ['@rclaude/proxy', '@rclaude/agent', 'node-pty', '@electric-sql/pglite', '@node-rs/argon2']) {
