@@ -96,7 +96,9 @@ describe('a fresh clone, as the README says', () => {
       () => out.includes('rclaude server is running at') || server.exitCode !== null,
       300_000,
       200,
-    );
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; npm start printed:\n${out}`);
+    });
     expect(out, out).toContain('rclaude server is running at');
     expect(out).toMatch(/\/login#token=|\/\?token=/);
 
