@@ -59,7 +59,12 @@ export async function startRclaudeServer(opts: StartServerOptions = {}): Promise
   child.stderr?.setEncoding('utf8').on('data', (d: string) => {
     stderr += d;
   });
-  const ready = await new Promise<{ url: string; loginUrl: string; token: string }>((resolve, reject) => {
+  const ready = await new Promise<{ url: string; loginUrl: string; token: string }>((resolve, rejectStart) => {
+    // A server that never became ready must not outlive the test that started it.
+    const reject = (err: Error) => {
+      child.kill('SIGKILL');
+      rejectStart(err);
+    };
     let out = '';
     const timer = setTimeout(
       () => reject(new Error(`server did not start in time:\n${stderr}`)),
