@@ -68,7 +68,7 @@ export async function startRclaudeServer(opts: StartServerOptions = {}): Promise
     let out = '';
     const timer = setTimeout(
       () => reject(new Error(`server did not start in time:\n${stderr}`)),
-      opts.timeoutMs ?? 30_000,
+      opts.timeoutMs ?? 120_000,
     );
     child.stdout?.setEncoding('utf8').on('data', (d: string) => {
       out += d;
