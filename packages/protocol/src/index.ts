@@ -2,6 +2,7 @@ export * from './auth.js';
 export * from './errors.js';
 export * from './events.js';
 export * from './files.js';
+export * from './routes.js';
 export * from './sessions.js';
 export * from './stream.js';
 export * from './task-events.js';
