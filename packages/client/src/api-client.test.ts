@@ -7,6 +7,8 @@ interface Seen {
   init: RequestInit;
 }
 
+const headersOf = (s: Seen | undefined) => (s?.init.headers ?? {}) as Record<string, string>;
+
 function fakeFetch(answer: (url: string, init: RequestInit) => Response | Promise<Response>): {
   fetch: FetchLike;
   seen: Seen[];
@@ -33,7 +35,7 @@ describe('ApiClient requests', () => {
     await expect(api.listTaskEvents('ab 12', 7)).resolves.toEqual([]);
     expect(seen[0]?.url).toBe('http://127.0.0.1:9/api/tasks/ab%2012/events?after=7');
     expect(seen[0]?.init.method).toBe('GET');
-    expect((seen[0]?.init.headers as Record<string, string>).authorization).toBe('Bearer rct_x');
+    expect(headersOf(seen[0]).authorization).toBe('Bearer rct_x');
 
     const created = fakeFetch(() => json(user, 201));
     await new ApiClient({ fetch: created.fetch, token: 't' }).call('createUser', {
@@ -41,7 +43,7 @@ describe('ApiClient requests', () => {
     });
     expect(created.seen[0]?.url).toBe('/api/users');
     expect(created.seen[0]?.init.body).toBe('{"username":"bob","password":"12345678"}');
-    expect((created.seen[0]?.init.headers as Record<string, string>)['content-type']).toBe('application/json');
+    expect(headersOf(created.seen[0])['content-type']).toBe('application/json');
   });
 
   it('in cookie mode sends the CSRF token on mutating requests only, and no Authorization', async () => {
@@ -50,7 +52,7 @@ describe('ApiClient requests', () => {
     api.setCsrfToken('csrf-1');
     await api.listTasks({ all: true, limit: 5 });
     await api.stopTask('t1').catch(() => undefined);
-    const headers = seen.map((s) => s.init.headers as Record<string, string>);
+    const headers = seen.map(headersOf);
     expect(seen[0]?.url).toBe('/api/tasks?limit=5&all=true');
     expect(headers[0]?.['x-csrf-token']).toBeUndefined();
     expect(headers[1]?.['x-csrf-token']).toBe('csrf-1');

@@ -163,14 +163,14 @@ function queryString(query: Record<string, unknown> | undefined): string {
  */
 export class ApiClient {
   readonly baseUrl: string;
-  readonly token: string | null;
+  readonly #token: string | null;
   readonly #fetch: FetchLike;
   readonly #timeoutMs: number | undefined;
   #csrfToken: string | null = null;
 
   constructor(options: ApiClientOptions = {}) {
     this.baseUrl = (options.baseUrl ?? '').replace(/\/+$/, '');
-    this.token = options.token ?? null;
+    this.#token = options.token || null;
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#timeoutMs = options.timeoutMs;
   }
@@ -193,7 +193,7 @@ export class ApiClient {
     const { body } = (input ?? {}) as { body?: unknown };
     const url = this.url(name, ...([input] as CallArgs<N>));
     const headers: Record<string, string> = { accept: 'application/json', ...init?.headers };
-    if (this.token !== null) headers.authorization = `Bearer ${this.token}`;
+    if (this.#token !== null) headers.authorization = `Bearer ${this.#token}`;
     else if (this.#csrfToken && route.method !== 'GET') headers['x-csrf-token'] = this.#csrfToken;
     let payload: BodyInit | undefined;
     if (route.rawBody) {
@@ -212,7 +212,7 @@ export class ApiClient {
       method: route.method,
       headers,
       ...(signal ? { signal } : {}),
-      ...(this.token === null ? { credentials: 'same-origin' as const } : {}),
+      ...(this.#token === null ? { credentials: 'same-origin' as const } : {}),
       ...(payload === undefined ? {} : { body: payload }),
       // A streamed body (Node's fetch) must say it is sent whole before the answer is read.
       ...(typeof ReadableStream !== 'undefined' && payload instanceof ReadableStream ? { duplex: 'half' } : {}),
@@ -248,7 +248,11 @@ export class ApiClient {
     if (!parsed.success) {
       const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
       const first = issues[0];
-      throw new UnexpectedResponseError(name, first ? `${first.path || '(body)'}: ${first.message}` : 'invalid', issues);
+      throw new UnexpectedResponseError(
+        name,
+        first ? `${first.path || '(body)'}: ${first.message}` : 'invalid',
+        issues,
+      );
     }
     return parsed.data;
   }
