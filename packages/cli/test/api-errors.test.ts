@@ -24,7 +24,9 @@ describeSuite('CLI errors from the REST client', () => {
   });
 
   it('exits 1 naming the server and how to start it when nothing answers', async () => {
-    const down = await failure(() => Promise.reject(new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } })));
+    const down = await failure(() =>
+      Promise.reject(new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } })),
+    );
     expect(down).toMatchObject({
       exitCode: EXIT.error,
       message: 'cannot reach the rclaude server at http://127.0.0.1:9 (ECONNREFUSED)',
@@ -33,7 +35,9 @@ describeSuite('CLI errors from the REST client', () => {
   });
 
   it('exits 1 for a 502 page from a proxy, with its status in the message', async () => {
-    const gateway = await failure(async () => new Response('<html>502</html>', { status: 502, statusText: 'Bad Gateway' }));
+    const gateway = await failure(
+      async () => new Response('<html>502</html>', { status: 502, statusText: 'Bad Gateway' }),
+    );
     expect(gateway).toMatchObject({ exitCode: EXIT.error, message: 'the server answered 502 Bad Gateway' });
   });
 });
