@@ -1,46 +1,18 @@
 /**
- * The benchmark's client side: REST calls like the CLI's ApiClient, and Socket.io viewers that behave like
+ * The benchmark's client side: the shared REST client, and Socket.io viewers that behave like
  * `rclaude attach` (binary `pty:output`, an offset assembler, `pty:ack` once a frame is consumed). The CLI
  * itself would add a process start and a terminal write per frame, which is noise for these figures; the
  * viewer here acks as soon as a frame is counted, i.e. a terminal that always keeps up.
  */
+import { ApiClient } from '@rclaude/client';
 import { OffsetAssembler } from '@rclaude/protocol';
 import { io } from 'socket.io-client';
 import { until } from './stats.mjs';
 
-export class Api {
+/** The REST client every rclaude client shares (`@rclaude/client`), plus waiting for a task to run. */
+export class Api extends ApiClient {
   constructor(url, token) {
-    this.url = url;
-    this.token = token;
-  }
-
-  async request(method, path, body) {
-    const res = await fetch(`${this.url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${this.token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return res.status === 204 ? undefined : res.json();
-  }
-
-  createTask(req) {
-    return this.request('POST', '/api/tasks', req);
-  }
-  getTask(id) {
-    return this.request('GET', `/api/tasks/${id}`);
-  }
-  stopTask(id) {
-    return this.request('POST', `/api/tasks/${id}/stop`);
-  }
-  createSession(req) {
-    return this.request('POST', '/api/sessions', req);
-  }
-  getSession(id) {
-    return this.request('GET', `/api/sessions/${id}`);
+    super({ baseUrl: url, token });
   }
 
   async waitRunning(taskId, timeoutMs = 60_000) {

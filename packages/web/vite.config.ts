@@ -23,8 +23,9 @@ export default defineConfig({
     target: 'es2022',
     chunkSizeWarningLimit: 800,
     rolldownOptions: {
-      // The protocol package defines zod schemas at module level; the browser uses only its types, error
-      // class and stream helpers. Treating schema construction as pure lets the bundler drop zod entirely.
+      // The protocol package defines zod schemas at module level; the browser uses those the REST client
+      // parses answers with (the route table's), its error class and stream helpers. Treating schema
+      // construction as pure lets the bundler drop every other schema.
       treeshake: {
         manualPureFunctions: ['z'],
         moduleSideEffects: [{ test: /packages\/protocol\/src\//, sideEffects: false }],

@@ -1,97 +1,52 @@
-import {
-  AppError,
-  type CreateTaskRequest,
-  type ExecuteResult,
-  errorBodySchema,
-  type ListFilesResponse,
-  type SessionInfo,
-  type Task,
-  type TaskEvent,
-} from '@rclaude/protocol';
+import { type FetchLike, ApiClient as RestClient } from '@rclaude/client';
+import { AppError, type RouteName, type RouteSpec, routeNames, routes, type Task } from '@rclaude/protocol';
 import { CliError } from './errors.js';
 import { resolveTarget } from './settings.js';
 
-/** The REST API, as the CLI uses it. Errors come back as AppError with the server's code and message. */
-export class ApiClient {
+/** A request gives up after this long (a file copy included). */
+const REQUEST_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * The REST client as the CLI uses it: `@rclaude/client`'s typed client with a bearer token, plus task
+ * lookup by id prefix or name. Errors are AppErrors with the server's code (see `describe` in errors.ts).
+ */
+export class ApiClient extends RestClient {
   constructor(
     readonly server: string,
     readonly token: string,
-    private readonly fetchImpl: typeof fetch = fetch,
-  ) {}
-
-  async request<T>(
-    method: string,
-    path: string,
-    body?: unknown,
-    init: { raw?: boolean; headers?: Record<string, string> } = {},
-  ): Promise<T> {
-    let res: Response;
-    try {
-      res = await this.fetchImpl(`${this.server}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${this.token}`,
-          ...(body !== undefined && !init.raw ? { 'content-type': 'application/json' } : {}),
-          ...init.headers,
-        },
-        ...(body === undefined ? {} : { body: init.raw ? (body as RequestInit['body']) : JSON.stringify(body) }),
-        signal: AbortSignal.timeout(5 * 60_000),
-        ...(init.raw && body !== undefined ? { duplex: 'half' } : {}),
-      });
-    } catch (err) {
-      throw new CliError(
-        `cannot reach the rclaude server at ${this.server} (${(err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message})`,
-        1,
-        'is it running? start it with `rclaude server`, or point at another with --server / RCLAUDE_SERVER',
-      );
-    }
-    if (!res.ok) throw await toError(res);
-    if (res.status === 204) return undefined as T;
-    if (init.raw) return res as T;
-    return (await res.json()) as T;
-  }
-
-  createTask(req: CreateTaskRequest): Promise<Task> {
-    return this.request('POST', '/api/tasks', req);
-  }
-  listTasks(query: { status?: string; all?: boolean; limit?: number } = {}): Promise<{ tasks: Task[] }> {
-    const q = new URLSearchParams();
-    if (query.status) q.set('status', query.status);
-    if (query.all) q.set('all', 'true');
-    q.set('limit', String(query.limit ?? 500));
-    return this.request('GET', `/api/tasks?${q}`);
-  }
-  getTask(id: string): Promise<Task> {
-    return this.request('GET', `/api/tasks/${encodeURIComponent(id)}`);
-  }
-  stopTask(id: string): Promise<Task> {
-    return this.request('POST', `/api/tasks/${encodeURIComponent(id)}/stop`);
-  }
-  deleteTask(id: string): Promise<void> {
-    return this.request('DELETE', `/api/tasks/${encodeURIComponent(id)}`);
-  }
-  events(id: string, after?: number): Promise<{ events: TaskEvent[] }> {
-    return this.request(
-      'GET',
-      `/api/tasks/${encodeURIComponent(id)}/events${after === undefined ? '' : `?after=${after}`}`,
-    );
-  }
-  execute(sessionId: string, command: string | string[], timeoutMs?: number): Promise<ExecuteResult> {
-    return this.request('POST', `/api/sessions/${encodeURIComponent(sessionId)}/execute`, {
-      command,
-      ...(timeoutMs ? { timeoutMs } : {}),
+    fetchImpl?: FetchLike,
+  ) {
+    super({
+      baseUrl: server,
+      token,
+      timeoutMs: REQUEST_TIMEOUT_MS,
+      ...(fetchImpl ? { fetch: fetchImpl } : {}),
     });
   }
-  session(sessionId: string): Promise<SessionInfo> {
-    return this.request('GET', `/api/sessions/${encodeURIComponent(sessionId)}`);
-  }
-  listFiles(taskId: string, dir: string): Promise<ListFilesResponse> {
-    return this.request('GET', `/api/tasks/${encodeURIComponent(taskId)}/files?path=${encodeURIComponent(dir)}`);
+
+  /** The task's timeline after `after`. */
+  async events(id: string, after?: number) {
+    return { events: await this.listTaskEvents(id, after) };
   }
 
   /**
-   * Finds a task by id or unique id prefix (like Docker), or by exact name.
+   * A route of the table called by method and path, its answer parsed with the route's schema. Only for
+   * callers not yet on {@link RestClient.call} (`terminal/prompt-view.ts`); use `call` or a named method.
    */
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const [pathname = '', search = ''] = path.split('?');
+    for (const name of routeNames) {
+      const route: RouteSpec = routes[name];
+      const params = route.method === method ? matchPath(route.path, pathname) : null;
+      if (!params) continue;
+      const query = Object.fromEntries(new URLSearchParams(search));
+      const input = { params, query, ...(body === undefined ? {} : { body }) };
+      return (await this.call(name as RouteName, input as never)) as T;
+    }
+    throw new AppError('NOT_FOUND', `no route ${method} ${pathname}`);
+  }
+
+  /** Finds a task by id or unique id prefix (like Docker), or by exact name. */
   async resolveTask(ref: string): Promise<Task> {
     if (/^[a-z0-9]{10}$/.test(ref)) {
       try {
@@ -100,7 +55,7 @@ export class ApiClient {
         if (!(err instanceof AppError && err.code === 'NOT_FOUND')) throw err;
       }
     }
-    const { tasks } = await this.listTasks();
+    const tasks = await this.listTasks({ limit: 500 });
     const byPrefix = tasks.filter((t) => t.id.startsWith(ref));
     const matches = byPrefix.length ? byPrefix : tasks.filter((t) => t.name === ref);
     if (matches.length === 1) return matches[0] as Task;
@@ -116,15 +71,16 @@ export class ApiClient {
   }
 }
 
-async function toError(res: Response): Promise<Error> {
-  const text = await res.text().catch(() => '');
-  try {
-    const parsed = errorBodySchema.safeParse(JSON.parse(text));
-    if (parsed.success) return AppError.from(parsed.data.error);
-  } catch {
-    // Not JSON: a proxy in between, or not an rclaude server at all.
-  }
-  return new CliError(`the server answered ${res.status} ${res.statusText}${text ? `: ${text.slice(0, 200)}` : ''}`);
+/** The path parameters of `pathname` for the Express-style `pattern`, or null when it does not match. */
+function matchPath(pattern: string, pathname: string): Record<string, string> | null {
+  const names: string[] = [];
+  const source = pattern.replace(/:(\w+)/g, (_m, name: string) => {
+    names.push(name);
+    return '([^/]+)';
+  });
+  const match = new RegExp(`^${source}$`).exec(pathname);
+  if (!match) return null;
+  return Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(match[i + 1] ?? '')]));
 }
 
 /** A client for the server and token a command should use (see {@link resolveTarget}). */

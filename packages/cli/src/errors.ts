@@ -1,3 +1,4 @@
+import { isNetworkError } from '@rclaude/client';
 import { AppError, type ErrorCode } from '@rclaude/protocol';
 
 /** Exit codes, as gh uses them. A remote command's own exit code is passed through instead where it applies. */
@@ -23,9 +24,19 @@ const hints: Partial<Record<ErrorCode, string>> = {
   RATE_LIMITED: 'wait a moment and try again',
 };
 
-/** Turns anything thrown into what the user sees and the exit code. */
+/**
+ * Turns anything thrown into what the user sees and the exit code. Every UNAUTHENTICATED exits 4, the
+ * server's own and a reverse proxy's non-JSON 401 alike (the client maps both to the same AppError).
+ */
 export function describe(err: unknown): { message: string; hint?: string | undefined; exitCode: number } {
   if (err instanceof CliError) return { message: err.message, hint: err.hint, exitCode: err.exitCode };
+  if (isNetworkError(err)) {
+    return {
+      message: err.message,
+      hint: 'is it running? start it with `rclaude server`, or point at another with --server / RCLAUDE_SERVER',
+      exitCode: EXIT.error,
+    };
+  }
   if (err instanceof AppError) {
     return {
       message: err.message,

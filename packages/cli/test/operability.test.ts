@@ -12,26 +12,13 @@ import path from 'node:path';
 import {
   type Ack,
   type AttachResult,
-  continueTaskRequestSchema,
-  createApiTokenRequestSchema,
-  createBrowserSessionRequestSchema,
-  createSessionRequestSchema,
-  createTaskRequestSchema,
-  createUserRequestSchema,
-  deleteFileQuerySchema,
   errorBodySchema,
-  executeRequestSchema,
-  filePathQuerySchema,
-  fileTargetQuerySchema,
   isTerminal,
-  listTaskEventsQuerySchema,
-  listTasksQuerySchema,
-  loginRequestSchema,
-  putSecretRequestSchema,
-  readFileQuerySchema,
-  setPasswordRequestSchema,
+  type RouteName,
+  type RouteSpec,
+  routeNames,
+  routes,
   type Task,
-  uploadFilesQuerySchema,
 } from '@rclaude/protocol';
 import { type RclaudeServer, startRclaudeServer, until } from '@rclaude/testkit';
 import { Validator } from '@seriousme/openapi-schema-validator';
@@ -41,7 +28,7 @@ import { io } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type AppDeps, createApp } from '../../proxy/src/app.js';
-import { createAuthRouter } from '../../proxy/src/auth/routes.js';
+import { createAuthHandlers } from '../../proxy/src/auth/routes.js';
 import { createFilesRouter } from '../../proxy/src/http/files-routes.js';
 import { createMetrics } from '../../proxy/src/metrics.js';
 
@@ -369,31 +356,24 @@ interface OpenApiDoc {
   paths: Record<string, Record<string, Operation>>;
 }
 
-/** The zod schema each JSON body is validated with, as the routes call parseInput. */
-const bodySchemas: Record<string, z.ZodType> = {
-  'POST /api/auth/login': loginRequestSchema,
-  'POST /api/auth/session': createBrowserSessionRequestSchema,
-  'POST /api/users': createUserRequestSchema,
-  'PUT /api/users/{id}/password': setPasswordRequestSchema,
-  'POST /api/tokens': createApiTokenRequestSchema,
-  'PUT /api/secrets/{name}': putSecretRequestSchema,
-  'POST /api/tasks': createTaskRequestSchema,
-  'POST /api/tasks/{id}/continue': continueTaskRequestSchema,
-  'POST /api/sessions': createSessionRequestSchema,
-  'POST /api/sessions/{id}/execute': executeRequestSchema,
-};
+/** `METHOD /openapi/{path}` of a route of the table, as the document keys it. */
+const keyOf = (name: RouteName) => `${routes[name].method} ${routes[name].path.replace(/:(\w+)/g, '{$1}')}`;
+
+/** The zod schema each JSON body is validated with: the route table's, which the server validates with. */
+const bodySchemas: Record<string, z.ZodType> = Object.fromEntries(
+  routeNames.flatMap((name) => {
+    const body: z.ZodType | undefined = (routes[name] as RouteSpec).body;
+    return body ? [[keyOf(name), body]] : [];
+  }),
+);
 
 /** The zod schema each query string is validated with. */
-const querySchemas: Record<string, z.ZodObject> = {
-  'GET /api/tasks': listTasksQuerySchema,
-  'GET /api/tasks/{id}/events': listTaskEventsQuerySchema,
-  'GET /api/tasks/{id}/files': filePathQuerySchema,
-  'DELETE /api/tasks/{id}/files': deleteFileQuerySchema,
-  'GET /api/tasks/{id}/files/content': readFileQuerySchema,
-  'PUT /api/tasks/{id}/files/content': fileTargetQuerySchema,
-  'POST /api/tasks/{id}/files/upload': uploadFilesQuerySchema,
-  'GET /api/tasks/{id}/files/download': fileTargetQuerySchema,
-};
+const querySchemas: Record<string, z.ZodObject> = Object.fromEntries(
+  routeNames.flatMap((name) => {
+    const query: z.ZodObject | undefined = (routes[name] as RouteSpec).query;
+    return query ? [[keyOf(name), query]] : [];
+  }),
+);
 
 /** Bodies on which the documented schema and the zod schema must agree (valid or not). */
 const bodySamples: Record<string, unknown[]> = {
@@ -488,7 +468,7 @@ function routesOf(stack: StackLayer[], prefix = ''): string[] {
 /** The app as main.ts builds it, with inert services: only its routing table is read. */
 function routingTable(): string[] {
   const inert = {} as never;
-  const authRouter = createAuthRouter({
+  const authHandlers = createAuthHandlers({
     login: inert,
     users: inert,
     tokens: inert,
@@ -498,7 +478,7 @@ function routingTable(): string[] {
   });
   const deps: AppDeps = {
     tasks: inert,
-    auth: { middleware: (_req: unknown, _res: unknown, next: () => void) => next(), router: authRouter } as never,
+    auth: { middleware: (_req: unknown, _res: unknown, next: () => void) => next(), handlers: authHandlers } as never,
     metrics: createMetrics(),
     log: inert,
     files: createFilesRouter({ resolveSandbox: async () => ({ sandboxId: 'x' }), rpc: inert }),

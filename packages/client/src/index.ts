@@ -2,4 +2,16 @@
  * @rclaude/client: what every client of the rclaude server shares (CLI, web app, bench, tests).
  * Browser-safe: no Node built-ins.
  */
-export const clientPackage = '@rclaude/client';
+export {
+  ApiClient,
+  type ApiClientOptions,
+  ApiNetworkError,
+  type CallInit,
+  type CallInput,
+  type CallResult,
+  errorFromResponse,
+  type FetchLike,
+  isNetworkError,
+  routePath,
+  UnexpectedResponseError,
+} from './api-client.js';

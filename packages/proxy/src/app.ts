@@ -1,13 +1,15 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import { AppError, type ErrorCode } from '@rclaude/protocol';
-import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
+import { AppError, routeNames, routes } from '@rclaude/protocol';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import type { Auth } from './auth/create-auth.js';
-import { errorMiddleware } from './auth/error-middleware.js';
-import { createSessionsRouter } from './http/sessions-routes.js';
-import { createTasksRouter } from './http/tasks-routes.js';
-import { createUsageRouter } from './http/usage-routes.js';
+import { errorMiddleware, toAppError } from './auth/error-middleware.js';
+import type { FileHandlers } from './http/files-routes.js';
+import { type Handlers, mountRoutes } from './http/mount-routes.js';
+import { createTaskHandlers } from './http/task-handlers.js';
 import type { Metrics } from './metrics.js';
 import type { TaskService } from './services/task-service.js';
 
@@ -16,9 +18,9 @@ export interface AppDeps {
   auth: Auth;
   metrics: Metrics;
   log: Logger;
-  /** Router for `/api/tasks/:id/files` (mounted before the JSON body parser: it takes raw bodies). */
-  files: Router | null;
-  /** Extra public routes (the OpenAPI document). */
+  /** Handlers of the file routes (`createFileHandlers`), or null for a server that serves no files. */
+  files: FileHandlers | null;
+  /** The OpenAPI document. */
   openapi: () => unknown;
   /** Resolves when Postgres and Redis answer; rejects with what is down. */
   ready: () => Promise<Record<string, { ok: boolean; error?: string }>>;
@@ -26,35 +28,64 @@ export interface AppDeps {
   webDir: string | null;
 }
 
-/** The Express app: health, metrics, the REST API, and the web app. No listen here. */
+/** This server's version, from its package.json (one level above both `src/` and `dist/`). */
+const serverVersion = z
+  .object({ version: z.string() })
+  .parse(createRequire(import.meta.url)('../package.json')).version;
+
+/** Every route of the protocol's table has its handler here; a missing one does not compile. */
+function handlersOf(deps: AppDeps): Handlers {
+  return {
+    health: async () => ({ ok: true }) as const,
+    ready: async (_input, ctx) => {
+      const checks = await deps.ready();
+      const ok = Object.values(checks).every((c) => c.ok);
+      if (!ok) ctx.status(503);
+      return { ok, checks };
+    },
+    metrics: async (_input, { res }) => {
+      res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+    },
+    openapi: async () => deps.openapi(),
+    version: async () => ({ version: serverVersion }),
+    ...deps.auth.handlers,
+    ...createTaskHandlers(deps.tasks),
+    ...(deps.files ?? noFiles),
+  };
+}
+
+const noFiles: FileHandlers = (() => {
+  const refuse = async (): Promise<never> => {
+    throw new AppError('AGENT_UNAVAILABLE', 'this server does not serve workspace files');
+  };
+  return {
+    listFiles: refuse,
+    readFile: refuse,
+    writeFile: refuse,
+    deleteFile: refuse,
+    uploadFiles: refuse,
+    downloadFile: refuse,
+  };
+})();
+
+/** The Express app: health, metrics, the REST API of the protocol's route table, and the web app. No listen. */
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
-
-  app.get('/healthz', (_req, res) => {
-    res.json({ ok: true });
-  });
-  app.get('/readyz', async (_req, res) => {
-    const checks = await deps.ready();
-    const ok = Object.values(checks).every((c) => c.ok);
-    res.status(ok ? 200 : 503).json({ ok, checks });
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
-  });
-  app.get('/api/openapi.json', (_req, res) => {
-    res.json(deps.openapi());
-  });
+  const handlers = handlersOf(deps);
 
   app.use('/api', requestLog(deps.log));
+  // Health, readiness, metrics and the OpenAPI document answer before (and without) authentication; the
+  // auth middleware lets the public sign-in routes through itself.
+  const beforeAuth = routeNames.filter((name) => routes[name].auth === 'public' && routes[name].tag === 'operations');
+  mountRoutes(app, beforeAuth, handlers);
   app.use('/api', deps.auth.middleware);
-  if (deps.files) app.use('/api/tasks/:id/files', deps.files);
-  app.use('/api', express.json({ limit: '1mb' }));
-  app.use('/api', deps.auth.router);
-  app.use('/api/tasks', createTasksRouter(deps.tasks));
-  app.use('/api/sessions', createSessionsRouter(deps.tasks));
-  app.use('/api/usage', createUsageRouter(deps.tasks));
+  mountRoutes(
+    app,
+    routeNames.filter((name) => !beforeAuth.includes(name)),
+    handlers,
+  );
   app.use('/api', (req, _res, next) => {
     next(new AppError('NOT_FOUND', `no route ${req.method} ${req.originalUrl.split('?')[0]}`));
   });
@@ -77,19 +108,9 @@ export function createApp(deps: AppDeps): Express {
 /** Counts every error a request ends with, by the code its answer carries, then hands it to the error middleware. */
 function countErrors(metrics: Metrics): ErrorRequestHandler {
   return (err, _req, _res, next) => {
-    metrics.errors.inc({ code: errorCodeOf(err) });
+    metrics.errors.inc({ code: toAppError(err)?.code ?? 'INTERNAL' });
     next(err);
   };
-}
-
-function errorCodeOf(err: unknown): ErrorCode {
-  if (err instanceof AppError) return err.code;
-  // body-parser's errors carry a 4xx status; the error middleware answers them with these codes.
-  const status = typeof err === 'object' && err !== null ? (err as { status?: unknown }).status : undefined;
-  if (typeof status === 'number' && status >= 400 && status < 500) {
-    return status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
-  }
-  return 'INTERNAL';
 }
 
 function requestLog(log: Logger): RequestHandler {

@@ -1,13 +1,10 @@
 import { createInterface } from 'node:readline/promises';
 import {
-  type ApiToken,
   AppError,
   apiTokenIdSchema,
   passwordSchema,
   putSecretRequestSchema,
-  type SecretInfo,
   secretNameSchema,
-  type User,
   usernameSchema,
 } from '@rclaude/protocol';
 import { apiClientFor } from '../api.js';
@@ -38,14 +35,14 @@ export async function secretSetCommand(name: string, opts: Common, cmd: { args: 
   const api = apiClientFor(opts);
   const value = await readConfidential(`value of ${name}: `);
   parse(putSecretRequestSchema, { value });
-  const info = await api.request<SecretInfo>('PUT', `/api/secrets/${encodeURIComponent(name)}`, { value });
+  const info = await api.call('putSecret', { params: { name }, body: { value } });
   process.stdout.write(`${info.name} stored\n`);
   return EXIT.ok;
 }
 
 /** `rclaude secret ls`: names and when they were last set; values never leave the server. */
 export async function secretLsCommand(opts: Common): Promise<number> {
-  const { secrets } = await apiClientFor(opts).request<{ secrets: SecretInfo[] }>('GET', '/api/secrets');
+  const { secrets } = await apiClientFor(opts).call('listSecrets');
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(secrets, null, 2)}\n`);
     return EXIT.ok;
@@ -65,7 +62,7 @@ export async function secretLsCommand(opts: Common): Promise<number> {
 export async function secretRmCommand(name: string, opts: Common): Promise<number> {
   parse(secretNameSchema, name);
   await notFoundHint(
-    apiClientFor(opts).request('DELETE', `/api/secrets/${encodeURIComponent(name)}`),
+    apiClientFor(opts).call('deleteSecret', { params: { name } }),
     'list your secrets with `rclaude secret ls`',
   );
   process.stdout.write(`${name} deleted\n`);
@@ -76,7 +73,7 @@ export async function secretRmCommand(name: string, opts: Common): Promise<numbe
 
 /** `rclaude token ls`. */
 export async function tokenLsCommand(opts: Common): Promise<number> {
-  const { tokens } = await apiClientFor(opts).request<{ tokens: ApiToken[] }>('GET', '/api/tokens');
+  const { tokens } = await apiClientFor(opts).call('listTokens');
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
     return EXIT.ok;
@@ -94,7 +91,7 @@ export async function tokenLsCommand(opts: Common): Promise<number> {
 
 /** `rclaude token create NAME`: the token goes to stdout alone, so `$(rclaude token create ci)` captures it. */
 export async function tokenCreateCommand(name: string, opts: Common): Promise<number> {
-  const res = await apiClientFor(opts).request<{ token: string; info: ApiToken }>('POST', '/api/tokens', { name });
+  const res = await apiClientFor(opts).call('createToken', { body: { name } });
   process.stdout.write(opts.json ? `${JSON.stringify(res)}\n` : `${res.token}\n`);
   process.stderr.write(`token "${res.info.name}" (id ${res.info.id}) created; it will not be shown again\n`);
   return EXIT.ok;
@@ -106,7 +103,7 @@ export async function tokenRevokeCommand(id: string, opts: Common): Promise<numb
     throw new CliError(`"${id}" is not a token id`, 1, 'the ID column of `rclaude token ls`');
   }
   await notFoundHint(
-    apiClientFor(opts).request('DELETE', `/api/tokens/${encodeURIComponent(id)}`),
+    apiClientFor(opts).call('revokeToken', { params: { id } }),
     'list your tokens with `rclaude token ls`',
   );
   process.stdout.write(`${id} revoked\n`);
@@ -117,7 +114,7 @@ export async function tokenRevokeCommand(id: string, opts: Common): Promise<numb
 
 /** `rclaude user ls` (admins). */
 export async function userLsCommand(opts: Common): Promise<number> {
-  const { users } = await apiClientFor(opts).request<{ users: User[] }>('GET', '/api/users');
+  const { users } = await apiClientFor(opts).call('listUsers');
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(users, null, 2)}\n`);
     return EXIT.ok;
@@ -134,13 +131,11 @@ export async function userAddCommand(username: string, opts: Common & { admin?: 
   parse(usernameSchema, username);
   const api = apiClientFor(opts);
   // The server refuses too; asking first spares a non-admin typing a password for nothing.
-  const me = await api.request<User>('GET', '/api/me');
+  const me = await api.me();
   if (me.role !== 'admin') throw new CliError(`only an admin can add users (you are ${me.username})`);
   const password = parse(passwordSchema, await readConfidential(`password for ${username}: `, { confirm: true }));
-  const user = await api.request<User>('POST', '/api/users', {
-    username,
-    password,
-    role: opts.admin ? 'admin' : 'user',
+  const user = await api.call('createUser', {
+    body: { username, password, role: opts.admin ? 'admin' : 'user' },
   });
   process.stdout.write(
     opts.json ? `${JSON.stringify(user)}\n` : `${user.username} created (${user.role}, id ${user.id})\n`,
@@ -151,18 +146,18 @@ export async function userAddCommand(username: string, opts: Common & { admin?: 
 /** `rclaude user passwd [USERNAME]`: your own password, or (admins) anyone's. */
 export async function userPasswdCommand(username: string | undefined, opts: Common): Promise<number> {
   const api = apiClientFor(opts);
-  const me = await api.request<User>('GET', '/api/me');
+  const me = await api.me();
   const target = username ?? me.username;
   let id = me.id;
   if (target !== me.username) {
     if (me.role !== 'admin') throw new CliError('you can only change your own password');
-    const { users } = await api.request<{ users: User[] }>('GET', '/api/users');
+    const { users } = await api.call('listUsers');
     const found = users.find((u) => u.username === target);
     if (!found) throw new CliError(`no user named ${target}`, 1, 'list users with `rclaude user ls`');
     id = found.id;
   }
   const password = parse(passwordSchema, await readConfidential(`new password for ${target}: `, { confirm: true }));
-  await api.request('PUT', `/api/users/${encodeURIComponent(id)}/password`, { password });
+  await api.call('setPassword', { params: { id }, body: { password } });
   process.stdout.write(`password of ${target} changed\n`);
   return EXIT.ok;
 }

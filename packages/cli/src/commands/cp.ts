@@ -29,25 +29,18 @@ export async function cpCommand(source: string, dest: string, opts: { server?: s
     if (!stat.isFile()) throw new CliError(`${source} is not a regular file`, 1, 'cp copies one file at a time');
     const task = await api.resolveTask(to.task);
     const target = to.path === '' || to.path.endsWith('/') ? `${to.path}${path.basename(source)}` : to.path;
-    const body = Readable.toWeb(fs.createReadStream(source)) as unknown as RequestInit['body'];
-    const res = await api.request<{ path: string; size: number }>(
-      'PUT',
-      `/api/tasks/${task.id}/files/content?path=${encodeURIComponent(target)}`,
-      body,
-      { raw: true, headers: { 'content-type': 'application/octet-stream', 'content-length': String(stat.size) } },
+    const body = Readable.toWeb(fs.createReadStream(source)) as unknown as ReadableStream<Uint8Array>;
+    const written = await api.call(
+      'writeFile',
+      { params: { id: task.id }, query: { path: target }, body },
+      { headers: { 'content-length': String(stat.size) } },
     );
-    const written = res instanceof Response ? ((await res.json()) as { path: string; size: number }) : res;
     process.stderr.write(`copied ${stat.size} bytes to ${task.id}:${written.path}\n`);
     return EXIT.ok;
   }
   const src = from as { task: string; path: string };
   const task = await api.resolveTask(src.task);
-  const res = await api.request<Response>(
-    'GET',
-    `/api/tasks/${task.id}/files/download?path=${encodeURIComponent(src.path)}`,
-    undefined,
-    { raw: true },
-  );
+  const res = await api.call('downloadFile', { params: { id: task.id }, query: { path: src.path } });
   const local =
     fs.existsSync(dest) && fs.statSync(dest).isDirectory() ? path.join(dest, path.basename(src.path)) : dest;
   if (!res.body) throw new CliError('the server sent no file body');

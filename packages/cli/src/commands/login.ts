@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline/promises';
-import { AppError, type LoginResponse, type User } from '@rclaude/protocol';
+import { AppError, type User } from '@rclaude/protocol';
 import { ApiClient } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
 import { normaliseServer, resolveTarget, saveCredentials } from '../settings.js';
@@ -19,19 +19,26 @@ export async function loginCommand(opts: { server?: string; token?: string; user
     const username = opts.username ?? (await rl.question('username: '));
     const password = await askHidden(rl, 'password: ');
     rl.close();
-    const anon = new ApiClient(server, '');
-    const res = await anon.request<LoginResponse>('POST', '/api/auth/login', { username, password });
-    token = res.token;
+    token = (await new ApiClient(server, '').login(username, password)).token;
   }
+  const api = new ApiClient(server, token);
   let me: User;
   try {
-    me = await new ApiClient(server, token).request<User>('GET', '/api/me');
+    me = await api.me();
   } catch (err) {
     if (err instanceof AppError && err.code === 'UNAUTHENTICATED')
       throw new CliError('that token was refused', EXIT.auth);
     throw err;
   }
+  // A server from before GET /api/version answers NOT_FOUND: it is only left out of the message.
+  const version = await api.version().then(
+    (v) => ` (rclaude ${v.version})`,
+    (err: unknown) => {
+      if (err instanceof AppError && err.code === 'NOT_FOUND') return '';
+      throw err;
+    },
+  );
   const file = saveCredentials(server, token);
-  process.stderr.write(`logged in to ${server} as ${me.username}; token saved in ${file}\n`);
+  process.stderr.write(`logged in to ${server}${version} as ${me.username}; token saved in ${file}\n`);
   return EXIT.ok;
 }

@@ -50,8 +50,9 @@ export async function lsCommand(opts: Common & { all?: boolean; status?: string 
   if (opts.status && !taskStatuses.includes(opts.status as Task['status'])) {
     throw new CliError(`unknown status "${opts.status}"`, 1, `use one of: ${taskStatuses.join(', ')}`);
   }
-  const { tasks } = await apiClientFor(opts).listTasks({
-    ...(opts.status ? { status: opts.status } : {}),
+  const tasks = await apiClientFor(opts).listTasks({
+    limit: 500,
+    ...(opts.status ? { status: opts.status as Task['status'] } : {}),
     ...(opts.all ? { all: true } : {}),
   });
   if (opts.json) {
@@ -102,11 +103,10 @@ export async function execCommand(ref: string, argv: string[], opts: Common & { 
   const api = apiClientFor(opts);
   const task = await api.resolveTask(ref);
   const timeoutMs = opts.timeout ? parseDuration(opts.timeout) : undefined;
-  const result = await api.execute(
-    task.mainSessionId,
-    command.length === 1 ? (command[0] as string) : command,
-    timeoutMs,
-  );
+  const result = await api.execute(task.mainSessionId, {
+    command: command.length === 1 ? (command[0] as string) : command,
+    ...(timeoutMs ? { timeoutMs } : {}),
+  });
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return EXIT.ok;

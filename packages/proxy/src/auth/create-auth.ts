@@ -1,5 +1,4 @@
 import type { User } from '@rclaude/protocol';
-import type { Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AuthContext } from '../http/context.js';
@@ -13,7 +12,7 @@ import { createOriginCheck, normaliseOrigins } from './origin.js';
 import { createPasswordHasher } from './passwords.js';
 import type { Queryable } from './queryable.js';
 import { redactPaths } from './redact.js';
-import { createAuthRouter } from './routes.js';
+import { type AuthHandlers, createAuthHandlers } from './routes.js';
 import { createSecretService } from './secrets.js';
 import { createSocketAuthMiddleware, type SocketAuthMiddleware } from './socket-middleware.js';
 import { createUserService } from './users.js';
@@ -43,8 +42,8 @@ export interface AuthDeps {
 export interface Auth {
   /** Mount on `/api` before every other `/api` route: `app.use('/api', auth.middleware)`. */
   middleware: AuthMiddleware;
-  /** Mount on `/api` after the middleware: `app.use('/api', auth.router)`. */
-  router: Router;
+  /** Handlers of the account routes; mount them after the middleware with `mountRoutes`. */
+  handlers: AuthHandlers;
   /** `io.of('/client').use(auth.socketMiddleware)`; sets `socket.data.auth`. */
   socketMiddleware: SocketAuthMiddleware;
   /** Creates user `admin` (no password) on first start; idempotent, safe when proxies start together. */
@@ -92,7 +91,7 @@ export function createAuth(deps: AuthDeps): Auth {
 
   return {
     middleware: createAuthMiddleware({ tokens, sessions, originAllowed }),
-    router: createAuthRouter({ login, users, tokens, sessions, secrets, cookieSecure: deps.cookieSecure }),
+    handlers: createAuthHandlers({ login, users, tokens, sessions, secrets, cookieSecure: deps.cookieSecure }),
     socketMiddleware: createSocketAuthMiddleware({
       tokens,
       sessions,

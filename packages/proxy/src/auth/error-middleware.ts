@@ -9,7 +9,12 @@ function bodyParserError(err: unknown): { status: number; type: string } | null 
   return typeof status === 'number' && typeof type === 'string' ? { status, type } : null;
 }
 
-function toAppError(err: unknown): AppError | null {
+/**
+ * The one mapping of what a request can fail with to an AppError: an AppError as it is, a body-parser
+ * failure (malformed JSON, an oversized or unreadable body) as BAD_REQUEST or PAYLOAD_TOO_LARGE, and
+ * anything else as null (an internal error).
+ */
+export function toAppError(err: unknown): AppError | null {
   if (err instanceof AppError) return err;
   const parser = bodyParserError(err);
   if (!parser || parser.status < 400 || parser.status >= 500) return null;

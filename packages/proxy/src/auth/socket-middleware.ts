@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { ErrorCode } from '@rclaude/protocol';
+import type { ConnectErrorData } from '@rclaude/protocol';
 import type { AuthContext } from '../http/context.js';
 import type { ApiTokenService } from './api-tokens.js';
 import { type BrowserSessionService, SESSION_COOKIE } from './browser-sessions.js';
@@ -12,9 +12,9 @@ export interface HandshakeSocket {
   data: { auth?: AuthContext };
 }
 
-/** What a refused client sees in `connect_error`: `err.message`, and `err.data` with the stable code. */
+/** What a refused client sees in `connect_error`: `err.message`, and `err.data` (read it with `connectErrorOf`). */
 export interface HandshakeError extends Error {
-  data: { code: Extract<ErrorCode, 'ORIGIN_REFUSED' | 'UNAUTHENTICATED' | 'INTERNAL'>; message: string };
+  data: ConnectErrorData;
 }
 
 export type SocketAuthMiddleware = (socket: HandshakeSocket, next: (err?: Error) => void) => void;

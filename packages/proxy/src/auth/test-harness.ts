@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { Server } from 'socket.io';
 import type { Database } from '../db/database.js';
 import { createTestDatabase, type TestDatabaseKind } from '../db/test-database.js';
+import { mountRoutes, routesTagged } from '../http/mount-routes.js';
 import { type Auth, type AuthDeps, createAuth } from './create-auth.js';
 import { errorMiddleware } from './error-middleware.js';
 import { redactPaths } from './redact.js';
@@ -93,7 +94,7 @@ export async function startAuthHarness(options: {
     next();
   });
   app.use('/api', auth.middleware);
-  app.use('/api', auth.router);
+  mountRoutes(app, routesTagged('accounts'), auth.handlers);
   app.get('/api/whoami', (_req, res) => {
     res.json(res.locals.auth);
   });

@@ -23,7 +23,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createFileService, registerFileHandlers } from '../../../agent/src/files/index.js';
 import { errorMiddleware } from '../auth/error-middleware.js';
 import type { AgentRpc } from '../services/agent-rpc.js';
-import { createFilesRouter } from './files-routes.js';
+import { createFileHandlers } from './files-routes.js';
+import { mountRoutes, routesTagged } from './mount-routes.js';
 
 const CHUNK = 1000;
 const MAX_READ = 5000;
@@ -98,9 +99,10 @@ beforeAll(async () => {
     });
     next();
   });
-  app.use(
-    '/api/tasks/:id/files',
-    createFilesRouter({
+  mountRoutes(
+    app,
+    routesTagged('files'),
+    createFileHandlers({
       rpc: inProcessRpc(new Map([['sb-1', agent]])),
       resolveSandbox: async (_req, taskId) => {
         if (taskId === 'task1') return { sandboxId: 'sb-1' };
@@ -443,7 +445,7 @@ describe('files routes: escapes and bad input get 4xx with the error shape, neve
   });
 
   it("answers 404 for an unknown or another user's task on every route, 409 when it is not running", async () => {
-    for (const task of ['nope', 'someone-elses']) {
+    for (const task of ['nope', 'someoneelses']) {
       const base404 = url.replace('/task1/', `/${task}/`);
       await expectError(await fetch(`${base404}?path=`), 404, 'NOT_FOUND');
       await expectError(await fetch(`${base404}/content?path=hello.txt`), 404, 'NOT_FOUND');
@@ -456,6 +458,8 @@ describe('files routes: escapes and bad input get 4xx with the error shape, neve
         'NOT_FOUND',
       );
     }
+    // A malformed task id is refused before any sandbox is looked up, as on every task route.
+    await expectError(await fetch(`${url.replace('/task1/', '/Not-An-Id/')}?path=`), 400, 'BAD_REQUEST');
     const stopped = url.replace('/task1/', '/stopped1/');
     await expectError(await fetch(`${stopped}/content?path=hello.txt`), 409, 'TASK_NOT_RUNNING');
     expect(existsSync(join(ws, 'x'))).toBe(false);

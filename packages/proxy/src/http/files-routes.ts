@@ -1,20 +1,10 @@
 import type { Readable } from 'node:stream';
-import {
-  type AgentFileReadResult,
-  AppError,
-  deleteFileQuerySchema,
-  filePathQuerySchema,
-  fileTargetQuerySchema,
-  listFilesResponseSchema,
-  readFileQuerySchema,
-  uploadFilesQuerySchema,
-  type WriteFileResponse,
-} from '@rclaude/protocol';
+import { type AgentFileReadResult, AppError, listFilesResponseSchema, type WriteFileResponse } from '@rclaude/protocol';
 import busboy from 'busboy';
-import express, { type Request, type RequestHandler, type Response, Router } from 'express';
+import express, { type Request, type Response } from 'express';
 import { agentMalformed, type Bytes, readAgentFile, writeAgentFile } from '../services/agent-files.js';
 import type { AgentRpc } from '../services/agent-rpc.js';
-import { parseInput } from './validate.js';
+import type { Handlers, TaggedRouteName } from './mount-routes.js';
 
 const MiB = 1024 * 1024;
 
@@ -142,21 +132,22 @@ function* slices(body: Bytes, size: number): Generator<Bytes> {
   for (let at = 0; at < body.byteLength; at += size) yield body.subarray(at, at + size);
 }
 
+/** The handlers of the file routes (tag `files` in the protocol's route table). */
+export type FileHandlers = Handlers<TaggedRouteName<'files'>>;
+
 /**
- * The file API of a task's workspace, relayed to the sandbox's agent. Mount at `/api/tasks/:id/files`
- * BEFORE any JSON body parser (PUT takes raw bodies, upload takes multipart):
+ * The file API of a task's workspace, relayed to the sandbox's agent (routes `listFiles`, `readFile`,
+ * `writeFile`, `deleteFile`, `uploadFiles`, `downloadFile` of the protocol's route table):
  *
- * - `GET    /?path=DIR`                      -> ListFilesResponse
- * - `GET    /content?path=F&offset&length`   -> the bytes (text/plain; charset=utf-8 or application/octet-stream),
- *                                               `X-File-Size`; 413 over `maxReadBytes` unless a range is asked
- * - `PUT    /content?path=F` (raw body)      -> WriteFileResponse; 413 over `maxWriteBytes`
- * - `DELETE /?path=P&recursive=true|false`   -> 204
- * - `POST   /upload?dir=D` (multipart, field `file`, several files) -> UploadFilesResponse
- * - `GET    /download?path=F`                -> the bytes as an attachment, streamed
+ * - `readFile` answers the bytes (text/plain; charset=utf-8 or application/octet-stream) with `X-File-Size`;
+ *   413 over `maxReadBytes` unless a range is asked
+ * - `writeFile` takes a raw body; 413 over `maxWriteBytes`
+ * - `uploadFiles` takes multipart (field `file`, several files)
+ * - `downloadFile` streams the bytes as an attachment
  *
  * Errors are AppErrors for the shared error middleware; paths are confined by the agent (PATH_REFUSED).
  */
-export function createFilesRouter(deps: FilesRouterDeps): Router {
+export function createFileHandlers(deps: FilesRouterDeps): FileHandlers {
   const limits: FilesRouterLimits = { ...defaultFilesRouterLimits, ...deps.limits };
   for (const key of ['maxReadBytes', 'maxWriteBytes', 'maxUploadFileBytes', 'maxUploadFiles', 'chunkBytes'] as const) {
     if (!Number.isSafeInteger(limits[key]) || limits[key] <= 0)
@@ -166,11 +157,8 @@ export function createFilesRouter(deps: FilesRouterDeps): Router {
   const { rpc, resolveSandbox } = deps;
   const chunkBytes = limits.chunkBytes;
 
-  async function sandboxOf(req: Request): Promise<string> {
-    const taskId = req.params.id;
-    if (typeof taskId !== 'string' || taskId === '') throw new AppError('NOT_FOUND', 'no such task');
-    return (await resolveSandbox(req, taskId)).sandboxId;
-  }
+  const sandboxOf = async (req: Request, taskId: string): Promise<string> =>
+    (await resolveSandbox(req, taskId)).sandboxId;
 
   const readChunk = (sandboxId: string, path: string, offset: number, length: number) =>
     readAgentFile(rpc, sandboxId, path, offset, length, limits.rpcTimeoutMs);
@@ -326,95 +314,84 @@ export function createFilesRouter(deps: FilesRouterDeps): Router {
     });
   }
 
-  /** express.raw whose failures become AppErrors with the error shape (413 over the limit). */
-  const rawBody: RequestHandler = (() => {
-    const parse = express.raw({ type: () => true, limit: limits.maxWriteBytes, inflate: false });
-    return (req, res, next) => {
-      parse(req, res, (err?: unknown) => {
-        if (err === undefined || err === null) return next();
-        const type = (err as { type?: unknown }).type;
-        if (type === 'entity.too.large') {
-          return next(
-            new AppError(
-              'PAYLOAD_TOO_LARGE',
-              `the body is over the ${limits.maxWriteBytes}-byte limit; send large files with POST /upload`,
-            ),
-          );
+  /** Reads the raw body of `req`; failures become AppErrors with the error shape (413 over the limit). */
+  const parseRaw = express.raw({ type: () => true, limit: limits.maxWriteBytes, inflate: false });
+  const rawBody = (req: Request, res: Response): Promise<Bytes> =>
+    new Promise((resolve, reject) => {
+      parseRaw(req, res, (err?: unknown) => {
+        if (err === undefined || err === null) {
+          resolve(req.body instanceof Uint8Array ? (req.body as Bytes) : new Uint8Array(0));
+          return;
         }
-        next(new AppError('BAD_REQUEST', 'the body could not be read', { cause: err }));
+        const type = (err as { type?: unknown }).type;
+        reject(
+          type === 'entity.too.large'
+            ? new AppError(
+                'PAYLOAD_TOO_LARGE',
+                `the body is over the ${limits.maxWriteBytes}-byte limit; send large files with POST /upload`,
+              )
+            : new AppError('BAD_REQUEST', 'the body could not be read', { cause: err }),
+        );
       });
-    };
-  })();
+    });
 
-  const r = Router({ mergeParams: true });
-
-  r.get('/', async (req, res) => {
-    const { path } = parseInput(filePathQuerySchema, req.query, 'query');
-    const sandboxId = await sandboxOf(req);
-    const parsed = listFilesResponseSchema.safeParse(
-      await rpc.call(sandboxId, 'files:list', { path }, limits.rpcTimeoutMs),
-    );
-    if (!parsed.success) throw agentMalformed();
-    res.json(parsed.data);
-  });
-
-  r.get('/content', async (req, res) => {
-    const q = parseInput(readFileQuerySchema, req.query, 'query');
-    if (q.length !== undefined && q.length > limits.maxReadBytes) {
-      throw new AppError('PAYLOAD_TOO_LARGE', `ask for at most ${limits.maxReadBytes} bytes at a time`);
-    }
-    const sandboxId = await sandboxOf(req);
-    const first = await readChunk(sandboxId, q.path, q.offset, Math.min(chunkBytes, q.length ?? chunkBytes));
-    const remaining = Math.max(0, first.size - q.offset);
-    if (q.length === undefined && remaining > limits.maxReadBytes) {
-      throw new AppError(
-        'PAYLOAD_TOO_LARGE',
-        `the file is ${first.size} bytes, over the ${limits.maxReadBytes}-byte limit: ask for a range with offset and length, or use /download`,
+  return {
+    listFiles: async ({ params, query }, { req }) => {
+      const sandboxId = await sandboxOf(req, params.id);
+      const parsed = listFilesResponseSchema.safeParse(
+        await rpc.call(sandboxId, 'files:list', { path: query.path }, limits.rpcTimeoutMs),
       );
-    }
-    const total = Math.min(q.length ?? remaining, remaining);
-    const type = looksLikeText(first.data.subarray(0, 8192)) ? 'text/plain; charset=utf-8' : 'application/octet-stream';
-    setSafeContentHeaders(res, type, first.size);
-    await sendBytes(res, sandboxId, q.path, q.offset, total, first);
-  });
-
-  r.put(
-    '/content',
-    async (req, res, next) => {
-      // Validate and find the sandbox before reading a body that may be large.
-      res.locals.filesPath = parseInput(fileTargetQuerySchema, req.query, 'query').path;
-      res.locals.filesSandboxId = await sandboxOf(req);
-      next();
+      if (!parsed.success) throw agentMalformed();
+      return parsed.data;
     },
-    rawBody,
-    async (req, res) => {
-      const body: Bytes = req.body instanceof Uint8Array ? (req.body as Bytes) : new Uint8Array(0);
-      const { filesSandboxId, filesPath } = res.locals as { filesSandboxId: string; filesPath: string };
-      res.json(await writeChunks(filesSandboxId, filesPath, slices(body, chunkBytes)));
+
+    readFile: async ({ params, query: q }, { req, res }) => {
+      if (q.length !== undefined && q.length > limits.maxReadBytes) {
+        throw new AppError('PAYLOAD_TOO_LARGE', `ask for at most ${limits.maxReadBytes} bytes at a time`);
+      }
+      const sandboxId = await sandboxOf(req, params.id);
+      const first = await readChunk(sandboxId, q.path, q.offset, Math.min(chunkBytes, q.length ?? chunkBytes));
+      const remaining = Math.max(0, first.size - q.offset);
+      if (q.length === undefined && remaining > limits.maxReadBytes) {
+        throw new AppError(
+          'PAYLOAD_TOO_LARGE',
+          `the file is ${first.size} bytes, over the ${limits.maxReadBytes}-byte limit: ask for a range with offset and length, or use /download`,
+        );
+      }
+      const total = Math.min(q.length ?? remaining, remaining);
+      const type = looksLikeText(first.data.subarray(0, 8192))
+        ? 'text/plain; charset=utf-8'
+        : 'application/octet-stream';
+      setSafeContentHeaders(res, type, first.size);
+      await sendBytes(res, sandboxId, q.path, q.offset, total, first);
     },
-  );
 
-  r.delete('/', async (req, res) => {
-    const { path, recursive } = parseInput(deleteFileQuerySchema, req.query, 'query');
-    const sandboxId = await sandboxOf(req);
-    await rpc.call(sandboxId, 'files:delete', { path, recursive }, limits.rpcTimeoutMs);
-    res.status(204).end();
-  });
+    // The query is validated and the sandbox found before a body that may be large is read.
+    writeFile: async ({ params, query }, { req, res }) => {
+      const sandboxId = await sandboxOf(req, params.id);
+      const body = await rawBody(req, res);
+      return writeChunks(sandboxId, query.path, slices(body, chunkBytes));
+    },
 
-  r.post('/upload', async (req, res) => {
-    const { dir } = parseInput(uploadFilesQuerySchema, req.query, 'query');
-    const sandboxId = await sandboxOf(req);
-    res.json({ files: await receiveUpload(req, sandboxId, dir) });
-  });
+    deleteFile: async ({ params, query }, { req }) => {
+      const sandboxId = await sandboxOf(req, params.id);
+      await rpc.call(sandboxId, 'files:delete', { path: query.path, recursive: query.recursive }, limits.rpcTimeoutMs);
+    },
 
-  r.get('/download', async (req, res) => {
-    const { path } = parseInput(fileTargetQuerySchema, req.query, 'query');
-    const sandboxId = await sandboxOf(req);
-    const first = await readChunk(sandboxId, path, 0, chunkBytes);
-    setSafeContentHeaders(res, 'application/octet-stream', first.size);
-    res.setHeader('Content-Disposition', attachmentDisposition(path));
-    await sendBytes(res, sandboxId, path, 0, first.size, first);
-  });
+    uploadFiles: async ({ params, query }, { req }) => {
+      const sandboxId = await sandboxOf(req, params.id);
+      return { files: await receiveUpload(req, sandboxId, query.dir) };
+    },
 
-  return r;
+    downloadFile: async ({ params, query }, { req, res }) => {
+      const sandboxId = await sandboxOf(req, params.id);
+      const first = await readChunk(sandboxId, query.path, 0, chunkBytes);
+      setSafeContentHeaders(res, 'application/octet-stream', first.size);
+      res.setHeader('Content-Disposition', attachmentDisposition(query.path));
+      await sendBytes(res, sandboxId, query.path, 0, first.size, first);
+    },
+  };
 }
+
+/** The name main.ts (and its test copies) build the file handlers with; same as {@link createFileHandlers}. */
+export const createFilesRouter = createFileHandlers;

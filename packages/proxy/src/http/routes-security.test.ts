@@ -4,8 +4,7 @@
  * types on every body, bad queries and path parameters, and a stored secret's reach. The real app and
  * services on PGlite or Postgres+Redis; fake agents stand in for the sandboxes.
  */
-import { errorBodySchema, type Task } from '@rclaude/protocol';
-import type { Router } from 'express';
+import { errorBodySchema, type RouteName, routeNames, routes, type Task } from '@rclaude/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ApiResponse,
@@ -14,16 +13,13 @@ import {
   type TestStack,
   type TestUser,
 } from '../realtime/test-stack.js';
-import type { TaskService } from '../services/task-service.js';
-import { createSessionsRouter } from './sessions-routes.js';
-import { createTasksRouter } from './tasks-routes.js';
 
 const MISSING_TASK = 'zzzzzzzzzzzz';
 const MISSING_SESSION = `${MISSING_TASK}_main`;
 
 interface RouteCase {
-  /** `METHOD /path` as the router declares it, to check every declared route has a case. */
-  route: string;
+  /** The route of the protocol's table, to check every route that names a task or session has a case. */
+  route: RouteName;
   method: string;
   path: (taskId: string, sessionId: string) => string;
   body?: unknown;
@@ -32,26 +28,26 @@ interface RouteCase {
 }
 
 /**
- * Every route that names one task or session. `DELETE /api/tasks/:id` and `POST .../stop` come last: an
- * admin running the table ends the task.
+ * Every route that names one task or session. `stopTask` and `deleteTask` come last: an admin running the
+ * table ends the task.
  */
 const ROUTES: RouteCase[] = [
-  { route: 'GET /:id', method: 'GET', path: (t) => `/api/tasks/${t}` },
-  { route: 'GET /:id/events', method: 'GET', path: (t) => `/api/tasks/${t}/events` },
-  { route: 'GET /:id/sessions', method: 'GET', path: (t) => `/api/tasks/${t}/sessions` },
-  { route: 'POST /:id/continue', method: 'POST', path: (t) => `/api/tasks/${t}/continue`, body: {} },
-  { route: 'files GET /', method: 'GET', path: (t) => `/api/tasks/${t}/files?path=` },
-  { route: 'files GET /content', method: 'GET', path: (t) => `/api/tasks/${t}/files/content?path=notes.txt` },
-  { route: 'files HEAD /content', method: 'HEAD', path: (t) => `/api/tasks/${t}/files/content?path=notes.txt` },
+  { route: 'getTask', method: 'GET', path: (t) => `/api/tasks/${t}` },
+  { route: 'listTaskEvents', method: 'GET', path: (t) => `/api/tasks/${t}/events` },
+  { route: 'listTaskSessions', method: 'GET', path: (t) => `/api/tasks/${t}/sessions` },
+  { route: 'continueTask', method: 'POST', path: (t) => `/api/tasks/${t}/continue`, body: {} },
+  { route: 'listFiles', method: 'GET', path: (t) => `/api/tasks/${t}/files?path=` },
+  { route: 'readFile', method: 'GET', path: (t) => `/api/tasks/${t}/files/content?path=notes.txt` },
+  { route: 'readFile', method: 'HEAD', path: (t) => `/api/tasks/${t}/files/content?path=notes.txt` },
   {
-    route: 'files PUT /content',
+    route: 'writeFile',
     method: 'PUT',
     path: (t) => `/api/tasks/${t}/files/content?path=notes.txt`,
     raw: () => 'overwritten by someone else',
     contentType: 'application/octet-stream',
   },
   {
-    route: 'files POST /upload',
+    route: 'uploadFiles',
     method: 'POST',
     path: (t) => `/api/tasks/${t}/files/upload?dir=`,
     raw: () => {
@@ -61,32 +57,19 @@ const ROUTES: RouteCase[] = [
     },
     contentType: null,
   },
-  { route: 'files GET /download', method: 'GET', path: (t) => `/api/tasks/${t}/files/download?path=notes.txt` },
-  { route: 'files DELETE /', method: 'DELETE', path: (t) => `/api/tasks/${t}/files?path=notes.txt` },
-  { route: 'sessions POST /', method: 'POST', path: () => '/api/sessions', body: 'taskId' },
-  { route: 'sessions GET /:id', method: 'GET', path: (_t, s) => `/api/sessions/${s}` },
+  { route: 'downloadFile', method: 'GET', path: (t) => `/api/tasks/${t}/files/download?path=notes.txt` },
+  { route: 'deleteFile', method: 'DELETE', path: (t) => `/api/tasks/${t}/files?path=notes.txt` },
+  { route: 'createSession', method: 'POST', path: () => '/api/sessions', body: 'taskId' },
+  { route: 'getSession', method: 'GET', path: (_t, s) => `/api/sessions/${s}` },
   {
-    route: 'sessions POST /:id/execute',
+    route: 'execute',
     method: 'POST',
     path: (_t, s) => `/api/sessions/${s}/execute`,
     body: { command: 'id' },
   },
-  { route: 'POST /:id/stop', method: 'POST', path: (t) => `/api/tasks/${t}/stop` },
-  { route: 'DELETE /:id', method: 'DELETE', path: (t) => `/api/tasks/${t}` },
+  { route: 'stopTask', method: 'POST', path: (t) => `/api/tasks/${t}/stop` },
+  { route: 'deleteTask', method: 'DELETE', path: (t) => `/api/tasks/${t}` },
 ];
-
-/** The routes a router declares, as `METHOD /path`. */
-function declaredRoutes(router: Router, prefix = ''): string[] {
-  const out: string[] = [];
-  for (const layer of (router as unknown as { stack: { route?: { path: string; methods: Record<string, boolean> } }[] })
-    .stack) {
-    if (!layer.route) continue;
-    for (const method of Object.keys(layer.route.methods)) {
-      if (method !== '_all') out.push(`${prefix}${method.toUpperCase()} ${layer.route.path}`);
-    }
-  }
-  return out;
-}
 
 /** A body with ids replaced, so answers about different ids can be compared. */
 function normalise(res: ApiResponse, ...ids: string[]): unknown {
@@ -132,14 +115,14 @@ describe.each(['embedded', 'postgres+redis'] as const)('task, session and file r
       .filter((e) => e.startsWith('exec:') || e.startsWith('files:') || e === 'session:open');
   }
 
-  it('has a case for every route that names a task or a session', () => {
-    const tasks = {} as TaskService;
-    const declared = [
-      ...declaredRoutes(createTasksRouter(tasks)).filter((r) => r.includes(':id')),
-      ...declaredRoutes(createSessionsRouter(tasks), 'sessions '),
-    ];
+  it('has a case, with its method, for every route of the table that names a task or a session', () => {
+    const declared = routeNames.filter(
+      (name) => routes[name].path.includes('/:id') && ['tasks', 'files', 'sessions'].includes(routes[name].tag),
+    );
     const covered = new Set(ROUTES.map((c) => c.route));
-    expect(declared.filter((r) => !covered.has(r))).toEqual([]);
+    expect(declared.filter((name) => !covered.has(name))).toEqual([]);
+    expect(covered.has('createSession')).toBe(true);
+    for (const c of ROUTES) if (c.method !== 'HEAD') expect(c.method, c.route).toBe(routes[c.route].method);
   });
 
   it("answers another user's task and sessions on every route exactly like missing ones; nothing reaches the sandbox", async () => {
@@ -185,14 +168,12 @@ describe.each(['embedded', 'postgres+redis'] as const)('task, session and file r
       raw: 'alice notes',
       contentType: 'application/octet-stream',
     });
-    const declared = new Set(declaredRoutes(createTasksRouter({} as TaskService)));
     for (const c of ROUTES) {
-      if (c.route.startsWith('POST /:id/continue') && !declared.has('POST /:id/continue')) continue;
       const res = await call(stack.admin.token, c, task.id, task.mainSessionId);
       // Never "not found": the route may still refuse for other reasons (e.g. continuing a running task).
       expect(res.status, `${c.route}: ${res.text}`).toBeLessThan(500);
       expect(res.body?.error?.code, `${c.route}: ${res.text}`).not.toBe('NOT_FOUND');
-      if (c.route === 'files DELETE /') {
+      if (c.route === 'deleteFile') {
         // Put it back for the routes after it.
         await stack.api(alice.token, 'PUT', `/api/tasks/${task.id}/files/content?path=notes.txt`, {
           raw: 'again',
@@ -216,8 +197,8 @@ describe.each(['embedded', 'postgres+redis'] as const)('task, session and file r
     const tasksBefore = await countAll();
     const before = sandboxRequests(agent).length;
     const listRoutes: RouteCase[] = [
-      { route: 'GET /', method: 'GET', path: () => '/api/tasks' },
-      { route: 'POST /', method: 'POST', path: () => '/api/tasks', body: { command: ['sh'] } },
+      { route: 'listTasks', method: 'GET', path: () => '/api/tasks' },
+      { route: 'createTask', method: 'POST', path: () => '/api/tasks', body: { command: ['sh'] } },
     ];
     const credentials: [string, string | null, Record<string, string> | undefined][] = [
       ['none', null, undefined],
@@ -374,6 +355,8 @@ describe.each(['embedded', 'postgres+redis'] as const)('task, session and file r
       '/api/tasks/..%2F..%2Fetc',
       '/api/tasks/%00',
       '/api/sessions/A_main',
+      '/api/tasks/UPPER/files?path=',
+      '/api/tasks/..%2F/files/content?path=a',
       '/api/sessions/..%2Fsecret',
       `/api/sessions/${'a'.repeat(65)}`,
     ]) {
@@ -381,7 +364,7 @@ describe.each(['embedded', 'postgres+redis'] as const)('task, session and file r
       expect(res.status, path).toBe(400);
       expect(errorBodySchema.parse(res.body).error.code).toBe('BAD_REQUEST');
     }
-    for (const path of ['/api/tasks/UPPER/files?path=', '/api/tasks/..%2F/files/content?path=a', '/api/nothing-here']) {
+    for (const path of ['/api/tasks/abcd1234/files/nothing', '/api/nothing-here']) {
       const res = await stack.api(alice.token, 'GET', path);
       expect(res.status, path).toBe(404);
       expect(errorBodySchema.parse(res.body).error.code).toBe('NOT_FOUND');

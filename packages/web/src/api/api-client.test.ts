@@ -1,6 +1,7 @@
 import { AppError } from '@rclaude/protocol';
 import { describe, expect, it } from 'vitest';
 import { createFakeFetch, json, route } from '../test/fake-fetch.js';
+import { makeTask } from '../test/fixtures.js';
 import { ApiClient, isNetworkError } from './api-client.js';
 import { describeError } from './describe-error.js';
 
@@ -42,10 +43,9 @@ describe('ApiClient error handling', () => {
       route('GET', '/api/tasks/odd', () => json({ error: { code: 'NOT_A_CODE', message: 'x' } }, 429)),
     ]);
     const api = new ApiClient({ fetch });
-    await expect(api.listTasks()).rejects.toMatchObject({
-      code: 'INTERNAL',
-      message: 'The server answered 502 Bad Gateway',
-    });
+    const badGateway = await api.listTasks().catch((e: unknown) => e);
+    expect(badGateway).toMatchObject({ code: 'INTERNAL', message: 'the server answered 502 Bad Gateway' });
+    expect(describeError(badGateway).message).toBe('The server answered 502 Bad Gateway.');
     await expect(api.getTask('gone')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await expect(api.getTask('odd')).rejects.toMatchObject({ code: 'RATE_LIMITED' });
   });
@@ -90,7 +90,7 @@ describe('ApiClient requests', () => {
         json({ user: { id: 'u', username: 'a', role: 'user', createdAt: '' }, csrfToken: 'csrf-1' }),
       ),
       route('GET', '/api/tasks', () => json({ tasks: [] })),
-      route('POST', '/api/tasks/t1/stop', () => json({ id: 't1' })),
+      route('POST', '/api/tasks/t1/stop', () => json(makeTask({ id: 't1', status: 'stopping' }))),
       route('DELETE', '/api/auth/session', () => new Response(null, { status: 204 })),
     ]);
     const api = new ApiClient({ fetch });

@@ -25,8 +25,8 @@ const adviceByCode: Partial<Record<ErrorCode, string>> = {
 
 /** Maps any thrown value to words for a person. */
 export function describeError(error: unknown): ErrorDescription {
-  if (isNetworkError(error) && error instanceof AppError) {
-    return { message: error.message, advice: null };
+  if (isNetworkError(error)) {
+    return { message: 'Cannot reach the rclaude server.', advice: 'Check that it is running, then try again.' };
   }
   if (error instanceof AppError) {
     return { message: sentence(error.message), advice: adviceByCode[error.code] ?? null };

@@ -1,0 +1,595 @@
+/**
+ * The REST route table: every HTTP route of the server, declared once. The proxy's Express adapter, the
+ * OpenAPI document and the typed client in `@rclaude/client` are all derived from it, so adding a route is
+ * one entry here plus its handler in the proxy.
+ */
+import { z } from 'zod';
+import {
+  apiTokenIdSchema,
+  browserSessionResponseSchema,
+  createApiTokenRequestSchema,
+  createApiTokenResponseSchema,
+  createBrowserSessionRequestSchema,
+  createUserRequestSchema,
+  listApiTokensResponseSchema,
+  listSecretsResponseSchema,
+  listUsersResponseSchema,
+  loginRequestSchema,
+  loginResponseSchema,
+  putSecretRequestSchema,
+  secretInfoSchema,
+  secretNameSchema,
+  setPasswordRequestSchema,
+  userIdSchema,
+  userSchema,
+} from './auth.js';
+import type { ErrorCode } from './errors.js';
+import {
+  deleteFileQuerySchema,
+  filePathQuerySchema,
+  fileTargetQuerySchema,
+  listFilesResponseSchema,
+  readFileQuerySchema,
+  uploadFilesQuerySchema,
+  uploadFilesResponseSchema,
+  writeFileResponseSchema,
+} from './files.js';
+import {
+  createSessionRequestSchema,
+  executeRequestSchema,
+  executeResultSchema,
+  sessionIdSchema,
+  sessionInfoSchema,
+} from './sessions.js';
+import { continueTaskRequestSchema, usageResponseSchema } from './task-events.js';
+import {
+  createTaskRequestSchema,
+  listTaskEventsQuerySchema,
+  listTaskEventsResponseSchema,
+  listTasksQuerySchema,
+  listTasksResponseSchema,
+  taskIdSchema,
+  taskSchema,
+} from './tasks.js';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/** What a route is about; the OpenAPI document groups routes by it, the proxy mounts `operations` first. */
+export type RouteTag = 'operations' | 'accounts' | 'tasks' | 'files' | 'sessions';
+
+/** One REST route. Every schema here is the one the server validates with and the client parses with. */
+export interface RouteSpec {
+  method: HttpMethod;
+  /** Express-style path, e.g. `/api/tasks/:id`; each `:param` has a schema in {@link RouteSpec.params}. */
+  path: string;
+  summary: string;
+  tag: RouteTag;
+  /** `public` routes answer without credentials; `user` routes need a token or a browser session. */
+  auth: 'public' | 'user';
+  /** Path parameters, as a strict object of strings. */
+  params?: z.ZodObject;
+  /** The query string, as a strict object. A route without one refuses any query parameter. */
+  query?: z.ZodObject;
+  /** The JSON body. */
+  body?: z.ZodType;
+  /** The JSON body may be left out; it then reads as `{}`. */
+  bodyOptional?: true;
+  /** Largest JSON body the server reads, in bytes (default {@link DEFAULT_MAX_JSON_BODY_BYTES}). */
+  maxBodyBytes?: number;
+  /** A body that is not JSON: raw bytes (`octet`) or a `multipart/form-data` upload (field `file`). */
+  rawBody?: 'octet' | 'multipart';
+  /** The JSON answer. */
+  response?: z.ZodType;
+  /** An answer that is not JSON (bytes, text): its content type and what it holds. */
+  rawResponse?: { type: string; description: string };
+  /** The success status: 204 answers have no body. */
+  status: 200 | 201 | 204;
+  /**
+   * The codes this route answers besides the ones every route may answer (see {@link routeErrors}):
+   * what its service refuses with.
+   */
+  errors: readonly ErrorCode[];
+}
+
+/** Largest JSON body of a route that does not set its own `maxBodyBytes`. */
+export const DEFAULT_MAX_JSON_BODY_BYTES = 1024 * 1024;
+
+/** Keeps each entry's literal types (method, status) so the adapter and the client can type from them. */
+function defineRoutes<const T extends Record<string, RouteSpec>>(table: T): T {
+  return table;
+}
+
+const taskParams = z.object({ id: taskIdSchema }).strict();
+const sessionParams = z.object({ id: sessionIdSchema }).strict();
+
+/** `GET /readyz`: each dependency's check (`database`, and `redis` when configured). */
+export const readyResponseSchema = z.object({
+  ok: z.boolean(),
+  checks: z.record(
+    z.string(),
+    z.object({ ok: z.boolean(), latencyMs: z.number().optional(), error: z.string().optional() }),
+  ),
+});
+export type ReadyResponse = z.infer<typeof readyResponseSchema>;
+
+/** `GET /api/version`: which server the client talks to. */
+export const versionResponseSchema = z.object({
+  /** The server's version (its package version, e.g. `0.1.0`). */
+  version: z.string(),
+});
+export type VersionResponse = z.infer<typeof versionResponseSchema>;
+
+/** `GET /api/tasks/:id/sessions`. */
+export const listSessionsResponseSchema = z.object({ sessions: z.array(sessionInfoSchema) });
+
+/** Every REST route, by name. The name is the client's method and the OpenAPI `operationId`. */
+export const routes = defineRoutes({
+  // ---- operations --------------------------------------------------------------------------------
+  health: {
+    method: 'GET',
+    path: '/healthz',
+    summary: 'The process is up',
+    tag: 'operations',
+    auth: 'public',
+    response: z.object({ ok: z.literal(true) }),
+    status: 200,
+    errors: [],
+  },
+  ready: {
+    method: 'GET',
+    path: '/readyz',
+    summary: 'Postgres (and Redis, when configured) answer; 503 with the same body naming the failing check otherwise',
+    tag: 'operations',
+    auth: 'public',
+    response: readyResponseSchema,
+    status: 200,
+    errors: [],
+  },
+  metrics: {
+    method: 'GET',
+    path: '/metrics',
+    summary: 'Prometheus metrics of this proxy process',
+    tag: 'operations',
+    auth: 'public',
+    rawResponse: { type: 'text/plain', description: 'Prometheus text exposition format' },
+    status: 200,
+    errors: [],
+  },
+  openapi: {
+    method: 'GET',
+    path: '/api/openapi.json',
+    summary: 'This document',
+    tag: 'operations',
+    auth: 'public',
+    response: z.unknown(),
+    status: 200,
+    errors: [],
+  },
+
+  // ---- accounts ----------------------------------------------------------------------------------
+  login: {
+    method: 'POST',
+    path: '/api/auth/login',
+    summary: 'Sign in with a password; returns an API token',
+    tag: 'accounts',
+    auth: 'public',
+    body: loginRequestSchema,
+    maxBodyBytes: 100 * 1024,
+    response: loginResponseSchema,
+    status: 200,
+    errors: ['UNAUTHENTICATED', 'RATE_LIMITED'],
+  },
+  createBrowserSession: {
+    method: 'POST',
+    path: '/api/auth/session',
+    summary: 'Exchange a token for a browser session cookie',
+    tag: 'accounts',
+    auth: 'public',
+    body: createBrowserSessionRequestSchema,
+    maxBodyBytes: 100 * 1024,
+    response: browserSessionResponseSchema,
+    status: 200,
+    errors: ['UNAUTHENTICATED'],
+  },
+  getBrowserSession: {
+    method: 'GET',
+    path: '/api/auth/session',
+    summary: 'The browser session',
+    tag: 'accounts',
+    auth: 'user',
+    response: browserSessionResponseSchema,
+    status: 200,
+    errors: [],
+  },
+  endBrowserSession: {
+    method: 'DELETE',
+    path: '/api/auth/session',
+    summary: 'Sign out',
+    tag: 'accounts',
+    auth: 'user',
+    status: 204,
+    errors: [],
+  },
+  me: {
+    method: 'GET',
+    path: '/api/me',
+    summary: 'The signed-in user',
+    tag: 'accounts',
+    auth: 'user',
+    response: userSchema,
+    status: 200,
+    errors: [],
+  },
+  version: {
+    method: 'GET',
+    path: '/api/version',
+    summary: "The server's version",
+    tag: 'operations',
+    auth: 'user',
+    response: versionResponseSchema,
+    status: 200,
+    errors: [],
+  },
+  listUsers: {
+    method: 'GET',
+    path: '/api/users',
+    summary: 'All users (admin)',
+    tag: 'accounts',
+    auth: 'user',
+    response: listUsersResponseSchema,
+    status: 200,
+    errors: [],
+  },
+  createUser: {
+    method: 'POST',
+    path: '/api/users',
+    summary: 'Create a user (admin)',
+    tag: 'accounts',
+    auth: 'user',
+    body: createUserRequestSchema,
+    maxBodyBytes: 100 * 1024,
+    response: userSchema,
+    status: 201,
+    errors: ['CONFLICT'],
+  },
+  setPassword: {
+    method: 'PUT',
+    path: '/api/users/:id/password',
+    summary: "Set a user's password (admins: anyone's; others: their own)",
+    tag: 'accounts',
+    auth: 'user',
+    params: z.object({ id: userIdSchema }).strict(),
+    body: setPasswordRequestSchema,
+    maxBodyBytes: 100 * 1024,
+    status: 204,
+    errors: ['NOT_FOUND'],
+  },
+  listTokens: {
+    method: 'GET',
+    path: '/api/tokens',
+    summary: 'Your API tokens',
+    tag: 'accounts',
+    auth: 'user',
+    response: listApiTokensResponseSchema,
+    status: 200,
+    errors: [],
+  },
+  createToken: {
+    method: 'POST',
+    path: '/api/tokens',
+    summary: 'Create an API token (shown once)',
+    tag: 'accounts',
+    auth: 'user',
+    body: createApiTokenRequestSchema,
+    maxBodyBytes: 100 * 1024,
+    response: createApiTokenResponseSchema,
+    status: 201,
+    errors: [],
+  },
+  revokeToken: {
+    method: 'DELETE',
+    path: '/api/tokens/:id',
+    summary: 'Revoke an API token',
+    tag: 'accounts',
+    auth: 'user',
+    params: z.object({ id: apiTokenIdSchema }).strict(),
+    status: 204,
+    errors: ['NOT_FOUND'],
+  },
+  listSecrets: {
+    method: 'GET',
+    path: '/api/secrets',
+    summary: 'Your secrets, by name only',
+    tag: 'accounts',
+    auth: 'user',
+    response: listSecretsResponseSchema,
+    status: 200,
+    errors: [],
+  },
+  putSecret: {
+    method: 'PUT',
+    path: '/api/secrets/:name',
+    summary: 'Store a secret (encrypted at rest)',
+    tag: 'accounts',
+    auth: 'user',
+    params: z.object({ name: secretNameSchema }).strict(),
+    body: putSecretRequestSchema,
+    maxBodyBytes: 100 * 1024,
+    response: secretInfoSchema,
+    status: 200,
+    errors: [],
+  },
+  deleteSecret: {
+    method: 'DELETE',
+    path: '/api/secrets/:name',
+    summary: 'Delete a secret',
+    tag: 'accounts',
+    auth: 'user',
+    params: z.object({ name: secretNameSchema }).strict(),
+    status: 204,
+    errors: ['NOT_FOUND'],
+  },
+
+  // ---- tasks -------------------------------------------------------------------------------------
+  createTask: {
+    method: 'POST',
+    path: '/api/tasks',
+    summary: 'Create a task: starts a sandbox running Claude Code or a command',
+    tag: 'tasks',
+    auth: 'user',
+    body: createTaskRequestSchema,
+    response: taskSchema,
+    status: 201,
+    errors: ['BUDGET_EXCEEDED', 'PROVIDER_UNAVAILABLE', 'SANDBOX_START_FAILED', 'FORBIDDEN'],
+  },
+  listTasks: {
+    method: 'GET',
+    path: '/api/tasks',
+    summary: 'Your tasks, newest first',
+    tag: 'tasks',
+    auth: 'user',
+    query: listTasksQuerySchema,
+    response: listTasksResponseSchema,
+    status: 200,
+    errors: [],
+  },
+  getTask: {
+    method: 'GET',
+    path: '/api/tasks/:id',
+    summary: 'One task',
+    tag: 'tasks',
+    auth: 'user',
+    params: taskParams,
+    response: taskSchema,
+    status: 200,
+    errors: ['NOT_FOUND'],
+  },
+  deleteTask: {
+    method: 'DELETE',
+    path: '/api/tasks/:id',
+    summary: 'Delete a task (stops it first)',
+    tag: 'tasks',
+    auth: 'user',
+    params: taskParams,
+    status: 204,
+    errors: ['NOT_FOUND'],
+  },
+  stopTask: {
+    method: 'POST',
+    path: '/api/tasks/:id/stop',
+    summary: 'Stop a task and its sandbox',
+    tag: 'tasks',
+    auth: 'user',
+    params: taskParams,
+    response: taskSchema,
+    status: 200,
+    errors: ['NOT_FOUND'],
+  },
+  listTaskEvents: {
+    method: 'GET',
+    path: '/api/tasks/:id/events',
+    summary: "The task's timeline",
+    tag: 'tasks',
+    auth: 'user',
+    params: taskParams,
+    query: listTaskEventsQuerySchema,
+    response: listTaskEventsResponseSchema,
+    status: 200,
+    errors: ['NOT_FOUND'],
+  },
+  continueTask: {
+    method: 'POST',
+    path: '/api/tasks/:id/continue',
+    summary: "Continue a finished prompt task's conversation in Claude Code (a new session, or the one already open)",
+    tag: 'tasks',
+    auth: 'user',
+    params: taskParams,
+    body: continueTaskRequestSchema,
+    bodyOptional: true,
+    response: sessionInfoSchema,
+    status: 201,
+    errors: ['NOT_FOUND', 'CONFLICT', 'TASK_NOT_RUNNING', 'AGENT_UNAVAILABLE'],
+  },
+  listTaskSessions: {
+    method: 'GET',
+    path: '/api/tasks/:id/sessions',
+    summary: "The task's sessions",
+    tag: 'tasks',
+    auth: 'user',
+    params: taskParams,
+    response: listSessionsResponseSchema,
+    status: 200,
+    errors: ['NOT_FOUND'],
+  },
+  usage: {
+    method: 'GET',
+    path: '/api/usage',
+    summary: 'Your spending this calendar month (UTC): compute and model cost, tokens, budget',
+    tag: 'tasks',
+    auth: 'user',
+    response: usageResponseSchema,
+    status: 200,
+    errors: [],
+  },
+
+  // ---- files (relayed to the task's agent) ----------------------------------------------------------
+  listFiles: {
+    method: 'GET',
+    path: '/api/tasks/:id/files',
+    summary: 'List a workspace directory',
+    tag: 'files',
+    auth: 'user',
+    params: taskParams,
+    query: filePathQuerySchema,
+    response: listFilesResponseSchema,
+    status: 200,
+    errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'PATH_REFUSED', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
+  },
+  readFile: {
+    method: 'GET',
+    path: '/api/tasks/:id/files/content',
+    summary: 'Read a file (bytes; offset/length for ranges)',
+    tag: 'files',
+    auth: 'user',
+    params: taskParams,
+    query: readFileQuerySchema,
+    rawResponse: {
+      type: 'application/octet-stream',
+      description: 'The bytes asked for; X-File-Size is the whole size',
+    },
+    status: 200,
+    errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'PATH_REFUSED', 'PAYLOAD_TOO_LARGE', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
+  },
+  writeFile: {
+    method: 'PUT',
+    path: '/api/tasks/:id/files/content',
+    summary: 'Write a file (raw body)',
+    tag: 'files',
+    auth: 'user',
+    params: taskParams,
+    query: fileTargetQuerySchema,
+    rawBody: 'octet',
+    response: writeFileResponseSchema,
+    status: 200,
+    errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'PATH_REFUSED', 'PAYLOAD_TOO_LARGE', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
+  },
+  deleteFile: {
+    method: 'DELETE',
+    path: '/api/tasks/:id/files',
+    summary: 'Delete a file or directory',
+    tag: 'files',
+    auth: 'user',
+    params: taskParams,
+    query: deleteFileQuerySchema,
+    status: 204,
+    errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'PATH_REFUSED', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
+  },
+  uploadFiles: {
+    method: 'POST',
+    path: '/api/tasks/:id/files/upload',
+    summary: 'Upload files (multipart/form-data, one part per file)',
+    tag: 'files',
+    auth: 'user',
+    params: taskParams,
+    query: uploadFilesQuerySchema,
+    rawBody: 'multipart',
+    response: uploadFilesResponseSchema,
+    status: 200,
+    errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'PATH_REFUSED', 'PAYLOAD_TOO_LARGE', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
+  },
+  downloadFile: {
+    method: 'GET',
+    path: '/api/tasks/:id/files/download',
+    summary: 'Download a file as an attachment',
+    tag: 'files',
+    auth: 'user',
+    params: taskParams,
+    query: fileTargetQuerySchema,
+    rawResponse: { type: 'application/octet-stream', description: 'The file, with Content-Disposition: attachment' },
+    status: 200,
+    errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'PATH_REFUSED', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
+  },
+
+  // ---- sessions ----------------------------------------------------------------------------------
+  createSession: {
+    method: 'POST',
+    path: '/api/sessions',
+    summary: "Open another PTY in a running task's sandbox",
+    tag: 'sessions',
+    auth: 'user',
+    body: createSessionRequestSchema,
+    response: sessionInfoSchema,
+    status: 201,
+    errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'AGENT_UNAVAILABLE'],
+  },
+  getSession: {
+    method: 'GET',
+    path: '/api/sessions/:id',
+    summary: "A session's live state",
+    tag: 'sessions',
+    auth: 'user',
+    params: sessionParams,
+    response: sessionInfoSchema,
+    status: 200,
+    errors: ['NOT_FOUND'],
+  },
+  execute: {
+    method: 'POST',
+    path: '/api/sessions/:id/execute',
+    summary: 'Run a command to completion in the sandbox',
+    tag: 'sessions',
+    auth: 'user',
+    params: sessionParams,
+    body: executeRequestSchema,
+    response: executeResultSchema,
+    status: 200,
+    errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
+  },
+});
+
+export type Routes = typeof routes;
+export type RouteName = keyof Routes;
+
+/** Every route name, in table order. */
+export const routeNames = Object.keys(routes) as RouteName[];
+
+/**
+ * Every code a route may answer: its own, BAD_REQUEST when it reads any input, PAYLOAD_TOO_LARGE when it
+ * takes a body, the credential and origin refusals under `/api`, and INTERNAL.
+ */
+export function routeErrors(route: RouteSpec): ErrorCode[] {
+  const codes = new Set<ErrorCode>(route.errors);
+  if (route.params || route.query || route.body || route.rawBody || route.path.startsWith('/api/'))
+    codes.add('BAD_REQUEST');
+  if (route.body || route.rawBody) codes.add('PAYLOAD_TOO_LARGE');
+  if (route.path.startsWith('/api/')) {
+    codes.add('ORIGIN_REFUSED');
+    if (route.auth === 'user') {
+      codes.add('UNAUTHENTICATED');
+      // A browser session without its CSRF header, or an admin-only answer.
+      codes.add('FORBIDDEN');
+    }
+  }
+  codes.add('INTERNAL');
+  return [...codes];
+}
+
+// ---- types derived from the table ------------------------------------------------------------------
+
+type Empty = Record<never, never>;
+
+/** Path parameters, query and body of a route as the server sees them after validation. */
+export type RouteInput<R extends RouteSpec> = {
+  params: R extends { params: infer P extends z.ZodType } ? z.output<P> : Empty;
+  query: R extends { query: infer Q extends z.ZodType } ? z.output<Q> : Empty;
+  body: R extends { body: infer B extends z.ZodType } ? z.output<B> : undefined;
+};
+
+/** What the server sends for a route: its JSON answer, or nothing (204, or an answer that is not JSON). */
+// biome-ignore lint/suspicious/noConfusingVoidType: a 204 route's handler returns its service call's Promise<void>.
+export type RouteOutput<R extends RouteSpec> = R extends { response: infer S extends z.ZodType } ? z.input<S> : void;
+
+/** What a client receives from a JSON route, parsed. */
+export type RouteResult<R extends RouteSpec> = R extends { response: infer S extends z.ZodType }
+  ? z.output<S>
+  : undefined;

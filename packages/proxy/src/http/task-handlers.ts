@@ -1,0 +1,24 @@
+import type { TaskService } from '../services/task-service.js';
+import type { Handlers, TaggedRouteName } from './mount-routes.js';
+
+/** Handlers of the `tasks` and `sessions` routes: one service call each. */
+export function createTaskHandlers(
+  tasks: TaskService,
+): Handlers<TaggedRouteName<'tasks'> | TaggedRouteName<'sessions'>> {
+  return {
+    createTask: async ({ body }, ctx) => tasks.create(ctx.auth(), body),
+    listTasks: async ({ query }, ctx) => ({ tasks: await tasks.list(ctx.auth(), query) }),
+    getTask: async ({ params }, ctx) => tasks.get(ctx.auth(), params.id),
+    deleteTask: async ({ params }, ctx) => tasks.remove(ctx.auth(), params.id),
+    stopTask: async ({ params }, ctx) => tasks.stop(ctx.auth(), params.id),
+    listTaskEvents: async ({ params, query }, ctx) => ({
+      events: await tasks.events(ctx.auth(), params.id, query.after),
+    }),
+    continueTask: async ({ params, body }, ctx) => tasks.continueTask(ctx.auth(), params.id, body),
+    listTaskSessions: async ({ params }, ctx) => ({ sessions: await tasks.sessionsOf(ctx.auth(), params.id) }),
+    usage: async (_input, ctx) => tasks.usage(ctx.auth()),
+    createSession: async ({ body }, ctx) => tasks.createSession(ctx.auth(), body),
+    getSession: async ({ params }, ctx) => tasks.info(await tasks.session(ctx.auth(), params.id)),
+    execute: async ({ params, body }, ctx) => tasks.execute(ctx.auth(), params.id, body),
+  };
+}
