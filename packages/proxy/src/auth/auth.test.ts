@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { User } from '@rclaude/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AuthHarness, request, startAuthHarness, type TestResponse } from '../../test/auth-harness.js';
 import { createAuth } from './create-auth.js';
-import { type AuthHarness, request, startAuthHarness, type TestResponse } from './test-harness.js';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 

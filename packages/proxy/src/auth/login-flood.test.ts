@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AuthHarness, request, startAuthHarness } from '../../test/auth-harness.js';
 import type { LoginLimits } from './login-limiter.js';
-import { type AuthHarness, request, startAuthHarness } from './test-harness.js';
 
 // Two proxies (two apps, one database, one Redis) so the limiter is shown to hold across processes.
 const redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true, maxRetriesPerRequest: 2 });
@@ -24,15 +24,9 @@ afterAll(async () => {
 async function startPair(
   limits: Partial<LoginLimits>,
 ): Promise<{ a: AuthHarness; b: AuthHarness; close: () => Promise<void> }> {
-  const redisKeyPrefix = `${prefix}${randomBytes(4).toString('hex')}:`;
-  const a = await startAuthHarness({ kind: 'postgres', redis, redisKeyPrefix, loginLimits: limits });
-  const b = await startAuthHarness({
-    kind: 'postgres',
-    redis,
-    redisKeyPrefix,
-    loginLimits: limits,
-    shareDatabaseWith: a,
-  });
+  const redisPrefix = `${prefix}${randomBytes(4).toString('hex')}`;
+  const a = await startAuthHarness({ kind: 'postgres', redisPrefix, loginLimits: limits });
+  const b = await startAuthHarness({ kind: 'postgres', redisPrefix, loginLimits: limits, shareDatabaseWith: a });
   return {
     a,
     b,

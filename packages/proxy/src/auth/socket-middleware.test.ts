@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { User } from '@rclaude/protocol';
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AuthHarness, request, startAuthHarness } from './test-harness.js';
+import { type AuthHarness, request, startAuthHarness } from '../../test/auth-harness.js';
 
 type Outcome = { ok: true; auth: unknown } | { ok: false; message: string; data: unknown };
 

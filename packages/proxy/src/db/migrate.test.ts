@@ -1,10 +1,10 @@
 import { AppError } from '@rclaude/protocol';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { randomSchemaName, testDatabaseUrl } from '../../test/test-database.js';
 import { createDatabase, type Database } from './database.js';
 import { type Migration, migrate, quoteSchema } from './migrate.js';
 import { migrations } from './migrations/index.js';
-import { randomSchemaName, testDatabaseUrl } from './test-database.js';
 
 const good: Migration = {
   id: 1,

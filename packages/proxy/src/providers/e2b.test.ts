@@ -6,8 +6,8 @@ import { AppError } from '@rclaude/protocol';
 import { type E2bEmulator, readStandInMarker, standInCommand, startE2bEmulator, waitUntil } from '@rclaude/testkit';
 import { ConnectionConfig, type ConnectionOpts } from 'e2b';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describeProviderContract } from '../../test/provider-contract.js';
 import { createE2bProvider, type E2bProviderOptions } from './e2b.js';
-import { describeProviderContract } from './provider-contract.js';
 import type { Provider, SandboxSpec } from './types.js';
 
 function startEmulator(maxTimeoutSeconds = 3600) {

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { AppError } from '@rclaude/protocol';
 import { type EcsEmulator, readStandInMarker, standInCommand, startEcsEmulator, waitUntil } from '@rclaude/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describeProviderContract } from '../../test/provider-contract.js';
 import { createEcsProvider, type EcsProviderOptions, type EcsStartProgress, type ProviderClock } from './ecs.js';
-import { describeProviderContract } from './provider-contract.js';
 import type { Provider, SandboxSpec } from './types.js';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };

@@ -5,9 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Ack, AgentHelloResult, Task } from '@rclaude/protocol';
+import { until } from '@rclaude/testkit';
 import { io } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeAgent, startTestStack, type TestStack, type TestUser, until } from './test-stack.js';
+import { FakeAgent, startTestStack, type TestStack, type TestUser } from '../../test/test-stack.js';
 
 type Handshake = { ok: true } | { ok: false; code: string | undefined; message: string };
 

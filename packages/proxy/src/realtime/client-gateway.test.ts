@@ -5,9 +5,10 @@
  * exactly what reached each sandbox.
  */
 import { type Ack, type AttachResult, type ErrorInfo, MAX_INPUT_FRAME_BYTES, type TaskEvent } from '@rclaude/protocol';
+import { until } from '@rclaude/testkit';
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeAgent, startTestStack, type TestStack, type TestUser, until } from './test-stack.js';
+import { type FakeAgent, startTestStack, type TestStack, type TestUser } from '../../test/test-stack.js';
 
 const RATE = 8192;
 

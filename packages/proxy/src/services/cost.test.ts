@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { AppError } from '@rclaude/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabaseKind } from '../../test/test-database.js';
 import { loadConfig } from '../config.js';
 import type { Database } from '../db/database.js';
-import { createTestDatabase, type TestDatabaseKind } from '../db/test-database.js';
 import { PgTaskStore } from '../stores/pg-task-store.js';
 import { addUsage, CostService, computeCostUsd, defaultPriceTable, monthOf } from './cost.js';
 

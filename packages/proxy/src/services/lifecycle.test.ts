@@ -7,14 +7,14 @@ import type { Task, TaskStatus } from '@rclaude/protocol';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../../test/test-database.js';
+import { connectTestRedis, deleteRedisPrefix, uniqueRedisPrefix } from '../../test/test-redis.js';
 import type { Database } from '../db/database.js';
-import { createTestDatabase } from '../db/test-database.js';
 import { MemoryOutputLog } from '../stores/memory-output-log.js';
 import { MemorySessionStore } from '../stores/memory-session-store.js';
 import { PgTaskStore } from '../stores/pg-task-store.js';
 import { RedisOutputLog } from '../stores/redis-output-log.js';
 import { RedisSessionStore } from '../stores/redis-session-store.js';
-import { connectTestRedis, deleteRedisPrefix, uniqueRedisPrefix } from '../stores/test-redis.js';
 import type { OutputLog, SessionStore } from '../stores/types.js';
 import { formatSpan, LifecycleService } from './lifecycle.js';
 

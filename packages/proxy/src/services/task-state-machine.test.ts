@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { canTransition, isTerminal, type TaskStatus, taskStatuses, taskTransitions } from '@rclaude/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabaseKind } from '../../test/test-database.js';
 import type { Database } from '../db/database.js';
-import { createTestDatabase, type TestDatabaseKind } from '../db/test-database.js';
 import { PgTaskStore } from '../stores/pg-task-store.js';
 
 function reachable(from: TaskStatus): Set<TaskStatus> {

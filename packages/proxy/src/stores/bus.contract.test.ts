@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectTestRedis, testRedisUrl, uniqueRedisPrefix } from '../../test/test-redis.js';
 import { MemoryBus } from './memory-bus.js';
 import { RedisBus } from './redis-bus.js';
-import { connectTestRedis, testRedisUrl, uniqueRedisPrefix } from './test-redis.js';
 import type { Bus } from './types.js';
 
 interface Harness {

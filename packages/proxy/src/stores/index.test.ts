@@ -2,8 +2,9 @@ import { createServer } from 'node:net';
 import { AppError } from '@rclaude/protocol';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { randomSchemaName, testDatabaseUrl } from '../../test/test-database.js';
+import { connectTestRedis, deleteRedisPrefix, testRedisUrl, uniqueRedisPrefix } from '../../test/test-redis.js';
 import { quoteSchema } from '../db/migrate.js';
-import { randomSchemaName, testDatabaseUrl } from '../db/test-database.js';
 import { createStores, type Stores } from './index.js';
 import { MemoryBus } from './memory-bus.js';
 import { MemoryOutputLog } from './memory-output-log.js';
@@ -11,7 +12,6 @@ import { MemorySessionStore } from './memory-session-store.js';
 import { RedisBus } from './redis-bus.js';
 import { RedisOutputLog } from './redis-output-log.js';
 import { RedisSessionStore } from './redis-session-store.js';
-import { connectTestRedis, deleteRedisPrefix, testRedisUrl, uniqueRedisPrefix } from './test-redis.js';
 
 async function freePort(): Promise<number> {
   const server = createServer();

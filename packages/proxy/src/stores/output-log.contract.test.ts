@@ -1,9 +1,9 @@
 import { AppError } from '@rclaude/protocol';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectTestRedis, deleteRedisPrefix, uniqueRedisPrefix } from '../../test/test-redis.js';
 import { MemoryOutputLog } from './memory-output-log.js';
 import { RedisOutputLog } from './redis-output-log.js';
-import { connectTestRedis, deleteRedisPrefix, uniqueRedisPrefix } from './test-redis.js';
 import type { OutputLog } from './types.js';
 
 interface Harness {

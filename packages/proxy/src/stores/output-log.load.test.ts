@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectTestRedis, deleteRedisPrefix, uniqueRedisPrefix } from '../../test/test-redis.js';
 import { MemoryOutputLog } from './memory-output-log.js';
 import { RedisOutputLog } from './redis-output-log.js';
-import { connectTestRedis, deleteRedisPrefix, uniqueRedisPrefix } from './test-redis.js';
 import type { OutputLog } from './types.js';
 
 // The terminal-streaming hot path: 16 KiB chunks appended one after another, as the session hub does

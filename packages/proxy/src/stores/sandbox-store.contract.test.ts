@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { AppError } from '@rclaude/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabaseKind } from '../../test/test-database.js';
 import type { Database } from '../db/database.js';
-import { createTestDatabase, type TestDatabaseKind } from '../db/test-database.js';
 import { PgSandboxStore } from './pg-sandbox-store.js';
 import type { SandboxRecord } from './types.js';
 

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectTestRedis, deleteRedisPrefix, uniqueRedisPrefix } from '../../test/test-redis.js';
 import { MemorySessionStore } from './memory-session-store.js';
 import { RedisSessionStore } from './redis-session-store.js';
-import { connectTestRedis, deleteRedisPrefix, uniqueRedisPrefix } from './test-redis.js';
 import type { SessionState, SessionStore } from './types.js';
 
 function newState(id: string, taskId: string, overrides: Partial<SessionState> = {}): SessionState {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { AppError, canTransition, type TaskStatus, taskStatuses } from '@rclaude/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabaseKind } from '../../test/test-database.js';
 import type { Database } from '../db/database.js';
-import { createTestDatabase, type TestDatabaseKind } from '../db/test-database.js';
 import { PgTaskStore } from './pg-task-store.js';
 import type { NewTask } from './types.js';
 

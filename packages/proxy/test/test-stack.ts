@@ -1,12 +1,11 @@
 /**
- * Test support for the realtime and HTTP security tests: the proxy composed as main.ts composes it (stores,
- * auth, Socket.io, hub, task service, app), on a loopback port, with a provider whose "sandboxes" are fake
- * agents in this process. A fake agent is a plain Socket.io client on `/agent` that records everything the
- * proxy sends it and echoes PTY input back as output, so tests can see exactly what reached a sandbox.
+ * Test support for the realtime and HTTP security tests: the proxy as `rclaude server` composes it
+ * ({@link startTestServer}), on a loopback port, with its local provider swapped for one whose "sandboxes"
+ * are fake agents in this process. A fake agent is a plain Socket.io client on `/agent` that records
+ * everything the proxy sends it and echoes PTY input back as output, so tests can see exactly what reached a
+ * sandbox.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import {
   type Ack,
@@ -17,26 +16,15 @@ import {
   type ProxyToAgentEvents,
   type Task,
 } from '@rclaude/protocol';
-import { createAdapter } from '@socket.io/redis-adapter';
+import { until } from '@rclaude/testkit';
 import { pino } from 'pino';
-import { Server } from 'socket.io';
 import { type Socket as ClientIoSocket, io as connectIo } from 'socket.io-client';
-import { createApp } from '../app.js';
-import { type Auth, createAuth } from '../auth/create-auth.js';
-import { redactPaths } from '../auth/redact.js';
-import { quoteSchema } from '../db/migrate.js';
-import { randomSchemaName, testDatabaseUrl } from '../db/test-database.js';
-import { requireAuth } from '../http/context.js';
-import { createFilesRouter } from '../http/files-routes.js';
-import { createMetrics } from '../metrics.js';
-import type { Provider, SandboxHandle, SandboxSpec } from '../providers/types.js';
-import { type AgentNamespace, type ClientNamespace, SessionHub } from '../services/session-hub.js';
-import { TaskService } from '../services/task-service.js';
-import { createStores, type Stores } from '../stores/index.js';
-import { connectTestRedis, deleteRedisPrefix, testRedisUrl, uniqueRedisPrefix } from '../stores/test-redis.js';
-import { registerAgentGateway } from './agent-gateway.js';
-import { createAgentRpc } from './agent-rpc.js';
-import { registerClientGateway } from './client-gateway.js';
+import type { Auth } from '../src/auth/create-auth.js';
+import { redactPaths } from '../src/auth/redact.js';
+import type { Provider, SandboxHandle, SandboxSpec } from '../src/providers/types.js';
+import type { TaskService } from '../src/services/task-service.js';
+import type { Stores } from '../src/stores/index.js';
+import { startTestServer, type TestServer } from './test-server.js';
 
 /** Embedded PGlite with in-process sessions, or the machine's Postgres (fresh schema) and Redis (fresh prefix). */
 export type StackKind = 'embedded' | 'postgres+redis';
@@ -219,6 +207,8 @@ export interface TestUser {
 export interface TestStack {
   kind: StackKind;
   url: string;
+  /** The composed server (its services, for white-box checks). */
+  server: TestServer;
   stores: Stores;
   auth: Auth;
   tasks: TaskService;
@@ -257,19 +247,10 @@ export interface TestStack {
 export interface TestStackOptions {
   /** INPUT_MAX_BYTES_PER_SEC of the client gateway. */
   inputBytesPerSec?: number;
+  /** More configuration, as environment variables (e.g. a short IDLE_TIMEOUT_MS). */
+  env?: Record<string, string>;
   /** When false, sandboxes' agents do not dial in; tests connect `agents.get(id)` themselves. Default true. */
   autoConnectAgents?: boolean;
-}
-
-/** Waits (bounded) until `check` returns a truthy value; a wait for a state, never a timing assertion. */
-export async function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Starts the stack on 127.0.0.1 port 0. Close it in afterAll. */
@@ -282,35 +263,6 @@ export async function startTestStack(kind: StackKind, options: TestStackOptions 
     },
   });
   const log = pino({ level: 'debug', redact: { paths: [...redactPaths], censor: '[redacted]' } }, sink);
-  const schema = kind === 'postgres+redis' ? randomSchemaName() : null;
-  const prefix = kind === 'postgres+redis' ? uniqueRedisPrefix() : 'rclaude';
-  const stores = await createStores({
-    databaseUrl: schema ? testDatabaseUrl() : null,
-    redisUrl: schema ? testRedisUrl() : null,
-    dataDir: null,
-    databaseSchema: schema,
-    redisPrefix: prefix,
-    outputLogMaxBytes: 1 << 20,
-  });
-  const metrics = createMetrics();
-  const auth = createAuth({
-    db: stores.db.pool,
-    redis: stores.redis,
-    logger: log,
-    secretKey: randomBytes(32),
-    publicOrigins: [],
-    cookieSecure: false,
-    ...(stores.redis ? { redisKeyPrefix: `${prefix}:` } : {}),
-  });
-
-  const httpServer = createServer();
-  const io = new Server(httpServer, { maxHttpBufferSize: 2 * 1024 * 1024, serveClient: false });
-  const adapterClients = stores.redis ? [stores.redis.duplicate(), stores.redis.duplicate()] : [];
-  const [pub, sub] = adapterClients;
-  if (pub && sub) io.adapter(createAdapter(pub, sub, { key: `${prefix}:io` }));
-  const clients = io.of('/client') as ClientNamespace;
-  const agentsNs = io.of('/agent') as AgentNamespace;
-  clients.use(auth.socketMiddleware as Parameters<typeof clients.use>[0]);
 
   let url = '';
   const started: SandboxSpec[] = [];
@@ -341,70 +293,19 @@ export async function startTestStack(kind: StackKind, options: TestStackOptions 
     close: async () => undefined,
   };
 
-  const rpc = createAgentRpc(agentsNs, 5000);
-  let tasks: TaskService | null = null;
-  const hub = new SessionHub({
-    proxyId: 'testproxy',
-    sessions: stores.sessions,
-    outputLog: stores.outputLog,
-    bus: stores.bus,
-    clients,
-    agents: agentsNs,
-    rpc,
-    log,
-    onSessionExit: (state, info) => (tasks ? tasks.onSessionExit(state, info) : Promise.resolve()),
+  const server = await startTestServer(kind, {
+    env: {
+      ...(options.inputBytesPerSec ? { INPUT_MAX_BYTES_PER_SEC: String(options.inputBytesPerSec) } : {}),
+      ...options.env,
+    },
+    deps: { log, providers: { local: () => provider } },
   });
-  const taskService = new TaskService({
-    proxyId: 'testproxy',
-    tasks: stores.tasks,
-    sandboxes: stores.sandboxes,
-    sessions: stores.sessions,
-    outputLog: stores.outputLog,
-    providers: { get: () => provider, default: 'local', active: () => [provider] },
-    hub,
-    rpc,
-    clients,
-    log,
-    metrics,
-    proxyUrl: () => url,
-    sessionEnv: (userId) => auth.secrets.forSandbox(userId),
-    agentConnectTimeoutMs: 30_000,
-    agentReconnectGraceMs: 30_000,
-    maxLifetimeMs: 3600_000,
-  });
-  tasks = taskService;
-  registerAgentGateway({ ns: agentsNs, tasks: taskService, sessions: stores.sessions, hub, log, metrics });
-  registerClientGateway({
-    ns: clients,
-    tasks: taskService,
-    hub,
-    log,
-    metrics,
-    inputBytesPerSec: options.inputBytesPerSec ?? 1024 * 1024,
-  });
-  const app = createApp({
-    tasks: taskService,
-    auth,
-    metrics,
-    log,
-    files: createFilesRouter({
-      resolveSandbox: (req, taskId) => taskService.runningSandbox(requireAuth(req), taskId),
-      rpc,
-    }),
-    openapi: () => ({}),
-    ready: async () => ({}),
-    webDir: null,
-  });
-  httpServer.on('request', app);
-  await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
+  url = server.url;
+  const { stores, auth } = server;
+  const taskService = server.tasks;
 
   const adminUser = await auth.ensureAdmin();
-  const admin: TestUser = {
-    id: adminUser.id,
-    username: adminUser.username,
-    token: await auth.issueToken(adminUser.id, 'test'),
-  };
+  const admin: TestUser = { id: adminUser.id, username: adminUser.username, token: server.token };
   const sockets: ClientIoSocket[] = [];
 
   const api: TestStack['api'] = async (token, method, urlPath, opts = {}) => {
@@ -437,9 +338,8 @@ export async function startTestStack(kind: StackKind, options: TestStackOptions 
 
   return {
     kind,
-    get url() {
-      return url;
-    },
+    url,
+    server,
     stores,
     auth,
     tasks: taskService,
@@ -464,10 +364,15 @@ export async function startTestStack(kind: StackKind, options: TestStackOptions 
       const created = await api(token, 'POST', '/api/tasks', { body });
       if (created.status !== 201) throw new Error(`creating a task: ${created.status} ${created.text}`);
       const id = (created.body as Task).id;
-      const task = await until(`task ${id} to run`, async () => {
-        const t = (await api(token, 'GET', `/api/tasks/${id}`)).body as Task;
-        return t.status === 'running' ? t : null;
-      });
+      const task = await until(
+        `task ${id} to run`,
+        async () => {
+          const t = (await api(token, 'GET', `/api/tasks/${id}`)).body as Task;
+          return t.status === 'running' ? t : null;
+        },
+        10_000,
+        20,
+      );
       const spec = started.find((s) => s.taskId === id);
       const agent = spec ? agents.get(spec.sandboxId) : undefined;
       if (!spec || !agent) throw new Error(`no sandbox for task ${id}`);
@@ -508,22 +413,9 @@ export async function startTestStack(kind: StackKind, options: TestStackOptions 
           return true;
         },
         5000,
+        20,
       ).catch(() => undefined);
-      await new Promise((r) => setTimeout(r, 100));
-      taskService.close();
-      await new Promise<void>((resolve) => {
-        httpServer.closeAllConnections();
-        void io.close(() => resolve());
-      });
-      await hub.close();
-      for (const c of adapterClients) c.disconnect();
-      if (schema) {
-        await stores.db.pool.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`).catch(() => undefined);
-        const redis = await connectTestRedis();
-        await deleteRedisPrefix(redis, prefix);
-        await redis.quit();
-      }
-      await stores.close();
+      await server.close();
     },
   };
 }

@@ -1,10 +1,10 @@
 /**
  * The behaviour every Provider promises, as one vitest suite to run against each implementation: the
- * local provider for real, ECS and E2B against the testkit emulators. Import it from a test file only.
+ * local provider for real, ECS and E2B against the testkit emulators. Lives in test/, so it never reaches dist/.
  */
 import { AppError } from '@rclaude/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Provider, SandboxHandle, SandboxSpec, SandboxStatus } from './types.js';
+import type { Provider, SandboxHandle, SandboxSpec, SandboxStatus } from '../src/providers/types.js';
 
 /** What a provider's test file supplies to the contract suite. */
 export interface ProviderContractFixture {

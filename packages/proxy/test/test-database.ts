@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { createDatabase, type Database } from './database.js';
-import { quoteSchema } from './migrate.js';
+import pg from 'pg';
+import { createDatabase, type Database } from '../src/db/database.js';
+import { quoteSchema } from '../src/db/migrate.js';
 
 /** Which database a test runs against: the machine's Postgres, or an in-memory PGlite. */
 export type TestDatabaseKind = 'postgres' | 'embedded';
@@ -34,4 +35,15 @@ export async function createTestDatabase(kind: TestDatabaseKind): Promise<Databa
       }
     },
   };
+}
+
+/** Drops a schema made for a test (over its own short connection: the server's pool may be closed already). */
+export async function dropTestSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: testDatabaseUrl() });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
+  } finally {
+    await client.end();
+  }
 }

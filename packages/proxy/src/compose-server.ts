@@ -1,0 +1,402 @@
+import fs from 'node:fs';
+import {
+  createServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type RequestListener,
+  type ServerResponse,
+} from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { ProviderName } from '@rclaude/protocol';
+import { createAdapter } from '@socket.io/redis-adapter';
+import type { Express } from 'express';
+import { type Logger, pino } from 'pino';
+import { Server } from 'socket.io';
+import { createApp } from './app.js';
+import { type Auth, createAuth } from './auth/create-auth.js';
+import type { LoginLimits } from './auth/login-limiter.js';
+import { redactPaths } from './auth/redact.js';
+import { loadOrCreateSecretKey } from './auth/secret-key.js';
+import type { Config } from './config.js';
+import type { HealthCheck } from './db/health.js';
+import { requireAuth } from './http/context.js';
+import { createFilesRouter } from './http/files-routes.js';
+import { buildOpenApi } from './http/openapi.js';
+import { readLocalState, writeLocalState } from './local-state.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { createProviderFactories } from './providers/factories.js';
+import { createLocalProvider } from './providers/local.js';
+import { ProviderRegistry } from './providers/registry.js';
+import type { Provider } from './providers/types.js';
+import { registerAgentGateway } from './realtime/agent-gateway.js';
+import { createAgentRpc } from './realtime/agent-rpc.js';
+import { registerClientGateway } from './realtime/client-gateway.js';
+import { CostService } from './services/cost.js';
+import { newId } from './services/ids.js';
+import { LifecycleService } from './services/lifecycle.js';
+import { type AgentNamespace, type ClientNamespace, SessionHub } from './services/session-hub.js';
+import { TaskService } from './services/task-service.js';
+import { WarmPool } from './services/warm-pool.js';
+import { createStores, type Stores } from './stores/index.js';
+import type { SandboxRecord } from './stores/types.js';
+
+/**
+ * What a caller may swap in {@link composeServer}; everything else is built from the config, the same for
+ * `rclaude server` and for tests. Each field is optional and defaults to what a user's server uses.
+ */
+export interface ServerDeps {
+  /** The root logger; default pino at LOG_LEVEL with redaction, to stderr (stdout is for the person). */
+  log?: Logger;
+  /** Clock in ms since the epoch for accounts (token use, session expiry, login delays); default Date.now. */
+  now?: () => number;
+  /**
+   * Provider factories by name, replacing the configured ones (a fake whose sandboxes are in-process agents,
+   * or the local provider with other settings). Each is called on first use, like the built-in ones.
+   */
+  providers?: Partial<Record<ProviderName, () => Provider>>;
+  /** Login rate-limit settings over the defaults (free attempts, delays). */
+  loginLimits?: Partial<LoginLimits>;
+  /** Keep the embedded database in memory instead of `<dataDir>/pgdata` (only when DATABASE_URL is unset). */
+  inMemoryDatabase?: boolean;
+  /**
+   * Puts handlers in front of the app: receives the composed app, returns what answers every non-Socket.io
+   * request (a test's probe routes, then the app). Default: the app itself.
+   */
+  wrapApp?: (app: Express) => RequestListener;
+}
+
+/**
+ * A composed, listening proxy. The fields beyond {@link RunningServer} are its parts, for white-box tests
+ * and for the process that embeds it; nobody else constructs them.
+ */
+export interface ComposedServer {
+  /** Where the server listens, e.g. http://127.0.0.1:7878 (RCLAUDE_PUBLIC_URL when set). */
+  url: string;
+  /** Opens the web app signed in as the admin (the token is exchanged for a cookie, then dropped). */
+  loginUrl: string;
+  /** The admin's login token (also written to the local state file for CLIs on this machine). */
+  token: string;
+  proxyId: string;
+  config: Config;
+  log: Logger;
+  stores: Stores;
+  auth: Auth;
+  metrics: Metrics;
+  providers: ProviderRegistry;
+  hub: SessionHub;
+  tasks: TaskService;
+  lifecycle: LifecycleService;
+  /** Null unless RCLAUDE_WARM_POOL_SIZE > 0 with the local provider. */
+  warmPool: WarmPool | null;
+  io: Server;
+  /** The HTTP server; Socket.io answers `/socket.io/`, every other request goes to `app`. */
+  httpServer: HttpServer;
+  app: Express;
+  /** Stops everything this server started, in the reverse order of starting; never throws. */
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root: config -> database/redis -> stores -> auth -> providers -> services -> Socket.io
+ * gateways -> app -> listen. `rclaude server` (through `startServer`) and every proxy test build the server
+ * here; nothing else constructs clients or services.
+ */
+export async function composeServer(config: Config, deps: ServerDeps = {}): Promise<ComposedServer> {
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const proxyId = newId(8);
+  const redisRedact = (url: string | undefined) => (url ? url.replace(/\/\/[^@/]*@/, '//***@') : 'none');
+  const log =
+    deps.log ??
+    pino(
+      {
+        name: 'rclaude',
+        level: config.LOG_LEVEL,
+        base: { proxy: proxyId },
+        redact: { paths: [...redactPaths], censor: '[redacted]' },
+      },
+      pino.destination(2),
+    );
+  let hubRef: SessionHub | null = null;
+  let sandboxStore: { listActive(): Promise<{ provider: string; state: string }[]> } | null = null;
+  const metrics = createMetrics({
+    viewers: () => hubRef?.viewerCount() ?? 0,
+    sandboxes: async () => (sandboxStore ? sandboxStore.listActive() : []),
+  });
+  const closers: { name: string; fn: () => Promise<unknown> }[] = [];
+  const onClose = (name: string, fn: () => Promise<unknown>) => closers.push({ name, fn });
+  let closing: Promise<void> | null = null;
+  const close = () => {
+    closing ??= (async () => {
+      for (const { name, fn } of closers.reverse()) {
+        log.debug({ step: name }, 'shutting down');
+        await fn().catch((err: unknown) => log.warn({ err, step: name }, 'shutdown step failed'));
+      }
+    })();
+    return closing;
+  };
+
+  try {
+    const stores = await createStores(
+      {
+        databaseUrl: config.DATABASE_URL ?? null,
+        redisUrl: config.REDIS_URL ?? null,
+        dataDir: deps.inMemoryDatabase ? null : path.join(config.dataDir, 'pgdata'),
+        databaseSchema: config.RCLAUDE_DATABASE_SCHEMA ?? null,
+        redisPrefix: config.RCLAUDE_REDIS_PREFIX,
+        outputLogMaxBytes: config.OUTPUT_LOG_MAX_BYTES,
+      },
+      { logger: log },
+    );
+    onClose('stores', () => stores.close());
+    const secretKey = loadOrCreateSecretKey(config.RCLAUDE_SECRET_KEY, config.dataDir);
+    const auth = createAuth({
+      db: stores.db.pool,
+      redis: stores.redis,
+      logger: log,
+      secretKey,
+      publicOrigins: [
+        ...config.RCLAUDE_ALLOWED_ORIGINS,
+        ...(config.RCLAUDE_PUBLIC_URL ? [config.RCLAUDE_PUBLIC_URL] : []),
+      ],
+      cookieSecure: config.RCLAUDE_COOKIE_SECURE,
+      ...(stores.redis ? { redisKeyPrefix: `${config.RCLAUDE_REDIS_PREFIX}:` } : {}),
+      ...(deps.now ? { now: deps.now } : {}),
+      ...(deps.loginLimits ? { loginLimits: deps.loginLimits } : {}),
+    });
+
+    // The app is handed to the server before Socket.io attaches, so Socket.io keeps `/socket.io/` to itself
+    // (a request listener added after it would also see, and answer, its polling requests).
+    let handler: RequestListener | null = null;
+    const httpServer = createServer((req: IncomingMessage, res: ServerResponse) => {
+      if (handler) handler(req, res);
+      else res.writeHead(503).end();
+    });
+    const io = new Server(httpServer, {
+      // Output frames are at most 256 KiB; anything far larger is not ours.
+      maxHttpBufferSize: 2 * 1024 * 1024,
+      pingInterval: 10_000,
+      pingTimeout: 10_000,
+      serveClient: false,
+    });
+    if (stores.redis) {
+      const pub = stores.redis.duplicate();
+      const sub = stores.redis.duplicate();
+      io.adapter(createAdapter(pub, sub, { key: `${config.RCLAUDE_REDIS_PREFIX}:io` }));
+      onClose('redis-adapter', async () => {
+        pub.disconnect();
+        sub.disconnect();
+      });
+    }
+    onClose('socket.io', () => new Promise((r) => io.close(() => r(undefined))));
+    const clients = io.of('/client') as ClientNamespace;
+    const agents = io.of('/agent') as AgentNamespace;
+    clients.use(auth.socketMiddleware as Parameters<typeof clients.use>[0]);
+
+    const providers = new ProviderRegistry(config.RCLAUDE_PROVIDER, {
+      local: () => createLocalProvider({ dataDir: config.dataDir, confinement: config.RCLAUDE_LOCAL_SANDBOX, log }),
+      ...createProviderFactories(config, log),
+      ...deps.providers,
+    });
+    onClose('providers', () => providers.close());
+    // Fail at start-up, not at the first task, when the default provider cannot work here.
+    providers.get(config.RCLAUDE_PROVIDER);
+
+    const rpc = createAgentRpc(agents);
+    let publicUrl = config.RCLAUDE_PUBLIC_URL ?? '';
+    let tasks: TaskService | null = null;
+    const hub = new SessionHub({
+      proxyId,
+      sessions: stores.sessions,
+      outputLog: stores.outputLog,
+      bus: stores.bus,
+      clients,
+      agents,
+      rpc,
+      log,
+      onSessionExit: (state, info) => (tasks ? tasks.onSessionExit(state, info) : Promise.resolve()),
+      resolveState: (sessionId) => (tasks ? tasks.resolveSessionState(sessionId) : stores.sessions.get(sessionId)),
+      onBytesStored: (n) => metrics.bytesStored.inc(n),
+    });
+    onClose('hub', () => hub.close());
+    hubRef = hub;
+    sandboxStore = stores.sandboxes;
+    const modelEnv = Object.fromEntries(
+      (['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'CLAUDE_CODE_OAUTH_TOKEN'] as const)
+        .filter((k) => config[k])
+        .map((k) => [k, config[k] as string]),
+    );
+    // Warm pool: local sandboxes started ahead of demand, each claimed by the next task (started after reconcile).
+    const warmPool =
+      config.RCLAUDE_WARM_POOL_SIZE > 0 && config.RCLAUDE_PROVIDER === 'local'
+        ? new WarmPool({
+            size: config.RCLAUDE_WARM_POOL_SIZE,
+            provider: providers.get('local'),
+            sandboxes: stores.sandboxes,
+            proxyUrl: () => publicUrl,
+            maxLifetimeMs: config.TASK_MAX_LIFETIME_MS,
+            log,
+            registry: metrics.registry,
+          })
+        : null;
+    if (warmPool) {
+      agents.on('connection', (socket) => {
+        const record = (socket.data as { record?: SandboxRecord }).record;
+        if (record) warmPool.agentConnected(record, (done) => socket.once('disconnect', done));
+      });
+      onClose('warm-pool', () => warmPool.close());
+    } else if (config.RCLAUDE_WARM_POOL_SIZE > 0) {
+      log.warn(
+        { provider: config.RCLAUDE_PROVIDER },
+        'RCLAUDE_WARM_POOL_SIZE applies to the local provider only; no pool',
+      );
+    }
+    tasks = new TaskService({
+      ...(warmPool ? { warmPool } : {}),
+      proxyId,
+      tasks: stores.tasks,
+      sandboxes: stores.sandboxes,
+      sessions: stores.sessions,
+      outputLog: stores.outputLog,
+      providers,
+      hub,
+      rpc,
+      clients,
+      log,
+      metrics,
+      proxyUrl: () => publicUrl,
+      sessionEnv: async (userId) => ({ ...modelEnv, ...(await auth.secrets.forSandbox(userId)) }),
+      agentConnectTimeoutMs: config.AGENT_CONNECT_TIMEOUT_MS,
+      agentReconnectGraceMs: config.AGENT_RECONNECT_GRACE_MS,
+      maxLifetimeMs: config.TASK_MAX_LIFETIME_MS,
+      cost: new CostService({
+        tasks: stores.tasks,
+        prices: config.RCLAUDE_PRICE_TABLE ?? {},
+        sizeOf: (name) => {
+          try {
+            return providers.get(name).size;
+          } catch {
+            return null;
+          }
+        },
+        monthlyBudgetUsd: config.RCLAUDE_MONTHLY_BUDGET_USD ?? null,
+      }),
+      promptPermissionMode: config.RCLAUDE_PROMPT_PERMISSION_MODE,
+    });
+    const taskService = tasks;
+    onClose('tasks', async () => taskService.close());
+    const lifecycle = new LifecycleService({
+      tasks: stores.tasks,
+      sessions: stores.sessions,
+      outputLog: stores.outputLog,
+      stop: (taskId, reason) => taskService.stopBySystem(taskId, reason),
+      idleTimeoutMs: config.IDLE_TIMEOUT_MS,
+      maxLifetimeMs: config.TASK_MAX_LIFETIME_MS,
+      log,
+    });
+    onClose('lifecycle', async () => lifecycle.close());
+    registerAgentGateway({ ns: agents, tasks: taskService, sessions: stores.sessions, hub, log, metrics });
+    registerClientGateway({
+      ns: clients,
+      tasks: taskService,
+      hub,
+      log,
+      metrics,
+      inputBytesPerSec: config.INPUT_MAX_BYTES_PER_SEC,
+    });
+
+    const openapi = buildOpenApi();
+    const app = createApp({
+      tasks: taskService,
+      auth,
+      metrics,
+      log,
+      files: createFilesRouter({
+        resolveSandbox: (req, taskId) => taskService.runningSandbox(requireAuth(req), taskId),
+        rpc,
+      }),
+      openapi: () => openapi,
+      ready: async (): Promise<Record<string, HealthCheck>> => {
+        const h = await stores.health();
+        return h.redis ? { database: h.db, redis: h.redis } : { database: h.db };
+      },
+      webDir: findWebDir(),
+    });
+    handler = deps.wrapApp ? deps.wrapApp(app) : app;
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen(config.PORT, config.HOST, () => resolve());
+    });
+    onClose(
+      'http',
+      () =>
+        new Promise((r) => {
+          httpServer.closeAllConnections();
+          httpServer.close(() => r(undefined));
+        }),
+    );
+    const { port } = httpServer.address() as AddressInfo;
+    const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    publicUrl = config.RCLAUDE_PUBLIC_URL ?? url;
+
+    const reconciled = await taskService.reconcile();
+    if (reconciled.stopped || reconciled.failed) log.info(reconciled, 'reconciled sandboxes after start-up');
+    warmPool?.start();
+    lifecycle.start();
+
+    const admin = await auth.ensureAdmin();
+    const previous = readLocalState(config.dataDir);
+    const token =
+      previous?.token && (await auth.verifyToken(previous.token))?.userId === admin.id
+        ? previous.token
+        : await auth.issueToken(admin.id, 'local login (rclaude server)');
+    writeLocalState(config.dataDir, { url: publicUrl, token, pid: process.pid });
+    onClose('local-state', async () => {
+      if (readLocalState(config.dataDir)?.pid === process.pid)
+        writeLocalState(config.dataDir, { url: publicUrl, token, pid: 0 });
+    });
+    log.info(
+      {
+        url: publicUrl,
+        provider: config.RCLAUDE_PROVIDER,
+        database: stores.db.kind,
+        redis: redisRedact(config.REDIS_URL),
+      },
+      'rclaude server ready',
+    );
+    return {
+      url: publicUrl,
+      loginUrl: `${publicUrl}/?token=${encodeURIComponent(token)}`,
+      token,
+      proxyId,
+      config,
+      log,
+      stores,
+      auth,
+      metrics,
+      providers,
+      hub,
+      tasks: taskService,
+      lifecycle,
+      warmPool,
+      io,
+      httpServer,
+      app,
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+function findWebDir(): string | null {
+  try {
+    const require = createRequire(import.meta.url);
+    return path.join(path.dirname(require.resolve('@rclaude/web/package.json')), 'dist');
+  } catch {
+    return null;
+  }
+}
