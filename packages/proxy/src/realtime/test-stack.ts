@@ -30,13 +30,15 @@ import { requireAuth } from '../http/context.js';
 import { createFilesRouter } from '../http/files-routes.js';
 import { createMetrics } from '../metrics.js';
 import type { Provider, SandboxHandle, SandboxSpec } from '../providers/types.js';
+import { composeTasks, type TaskParts } from '../services/compose-tasks.js';
 import { type AgentNamespace, type ClientNamespace, SessionHub } from '../services/session-hub.js';
-import { TaskService } from '../services/task-service.js';
+import type { TaskService } from '../services/task-service.js';
 import { createStores, type Stores } from '../stores/index.js';
 import { connectTestRedis, deleteRedisPrefix, testRedisUrl, uniqueRedisPrefix } from '../stores/test-redis.js';
 import { registerAgentGateway } from './agent-gateway.js';
 import { createAgentRpc } from './agent-rpc.js';
 import { registerClientGateway } from './client-gateway.js';
+import { RoomPublisher } from './room-publisher.js';
 
 /** Embedded PGlite with in-process sessions, or the machine's Postgres (fresh schema) and Redis (fresh prefix). */
 export type StackKind = 'embedded' | 'postgres+redis';
@@ -342,7 +344,7 @@ export async function startTestStack(kind: StackKind, options: TestStackOptions 
   };
 
   const rpc = createAgentRpc(agentsNs, 5000);
-  let tasks: TaskService | null = null;
+  let parts: TaskParts | null = null;
   const hub = new SessionHub({
     proxyId: 'testproxy',
     sessions: stores.sessions,
@@ -352,9 +354,9 @@ export async function startTestStack(kind: StackKind, options: TestStackOptions 
     agents: agentsNs,
     rpc,
     log,
-    onSessionExit: (state, info) => (tasks ? tasks.onSessionExit(state, info) : Promise.resolve()),
+    onSessionExit: (state, info) => (parts ? parts.agentSessions.onSessionExit(state, info) : Promise.resolve()),
   });
-  const taskService = new TaskService({
+  parts = composeTasks({
     proxyId: 'testproxy',
     tasks: stores.tasks,
     sandboxes: stores.sandboxes,
@@ -363,7 +365,7 @@ export async function startTestStack(kind: StackKind, options: TestStackOptions 
     providers: { get: () => provider, default: 'local', active: () => [provider] },
     hub,
     rpc,
-    clients,
+    publisher: new RoomPublisher(clients),
     log,
     metrics,
     proxyUrl: () => url,
@@ -372,8 +374,8 @@ export async function startTestStack(kind: StackKind, options: TestStackOptions 
     agentReconnectGraceMs: 30_000,
     maxLifetimeMs: 3600_000,
   });
-  tasks = taskService;
-  registerAgentGateway({ ns: agentsNs, tasks: taskService, sessions: stores.sessions, hub, log, metrics });
+  const { tasks: taskService, agentSessions, recorder, close: closeTasks } = parts;
+  registerAgentGateway({ ns: agentsNs, agentSessions, recorder, sessions: stores.sessions, hub, log, metrics });
   registerClientGateway({
     ns: clients,
     tasks: taskService,
@@ -510,7 +512,7 @@ export async function startTestStack(kind: StackKind, options: TestStackOptions 
         5000,
       ).catch(() => undefined);
       await new Promise((r) => setTimeout(r, 100));
-      taskService.close();
+      closeTasks();
       await new Promise<void>((resolve) => {
         httpServer.closeAllConnections();
         void io.close(() => resolve());
