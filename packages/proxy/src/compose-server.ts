@@ -33,11 +33,13 @@ import type { Provider } from './providers/types.js';
 import { registerAgentGateway } from './realtime/agent-gateway.js';
 import { createAgentRpc } from './realtime/agent-rpc.js';
 import { registerClientGateway } from './realtime/client-gateway.js';
+import { RoomPublisher } from './realtime/room-publisher.js';
+import { composeTasks, type TaskParts } from './services/compose-tasks.js';
 import { CostService } from './services/cost.js';
 import { newId } from './services/ids.js';
 import { LifecycleService } from './services/lifecycle.js';
 import { type AgentNamespace, type ClientNamespace, SessionHub } from './services/session-hub.js';
-import { TaskService } from './services/task-service.js';
+import type { TaskService } from './services/task-service.js';
 import { WarmPool } from './services/warm-pool.js';
 import { createStores, type Stores } from './stores/index.js';
 import type { SandboxRecord } from './stores/types.js';
@@ -205,7 +207,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
 
     const rpc = createAgentRpc(agents);
     let publicUrl = config.RCLAUDE_PUBLIC_URL ?? '';
-    let tasks: TaskService | null = null;
+    let parts: TaskParts | null = null;
     const hub = new SessionHub({
       proxyId,
       sessions: stores.sessions,
@@ -215,8 +217,9 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       agents,
       rpc,
       log,
-      onSessionExit: (state, info) => (tasks ? tasks.onSessionExit(state, info) : Promise.resolve()),
-      resolveState: (sessionId) => (tasks ? tasks.resolveSessionState(sessionId) : stores.sessions.get(sessionId)),
+      onSessionExit: (state, info) => (parts ? parts.agentSessions.onSessionExit(state, info) : Promise.resolve()),
+      resolveState: (sessionId) =>
+        parts ? parts.agentSessions.resolveSessionState(sessionId) : stores.sessions.get(sessionId),
       onBytesStored: (n) => metrics.bytesStored.inc(n),
     });
     onClose('hub', () => hub.close());
@@ -252,7 +255,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
         'RCLAUDE_WARM_POOL_SIZE applies to the local provider only; no pool',
       );
     }
-    tasks = new TaskService({
+    parts = composeTasks({
       ...(warmPool ? { warmPool } : {}),
       proxyId,
       tasks: stores.tasks,
@@ -262,7 +265,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       providers,
       hub,
       rpc,
-      clients,
+      publisher: new RoomPublisher(clients),
       log,
       metrics,
       proxyUrl: () => publicUrl,
@@ -284,19 +287,19 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       }),
       promptPermissionMode: config.RCLAUDE_PROMPT_PERMISSION_MODE,
     });
-    const taskService = tasks;
-    onClose('tasks', async () => taskService.close());
+    const { tasks: taskService, agentSessions, recorder, transitions, launcher, close: closeTasks } = parts;
+    onClose('tasks', async () => closeTasks());
     const lifecycle = new LifecycleService({
       tasks: stores.tasks,
       sessions: stores.sessions,
       outputLog: stores.outputLog,
-      stop: (taskId, reason) => taskService.stopBySystem(taskId, reason),
+      stop: (taskId, reason) => transitions.stopBySystem(taskId, reason),
       idleTimeoutMs: config.IDLE_TIMEOUT_MS,
       maxLifetimeMs: config.TASK_MAX_LIFETIME_MS,
       log,
     });
     onClose('lifecycle', async () => lifecycle.close());
-    registerAgentGateway({ ns: agents, tasks: taskService, sessions: stores.sessions, hub, log, metrics });
+    registerAgentGateway({ ns: agents, agentSessions, recorder, sessions: stores.sessions, hub, log, metrics });
     registerClientGateway({
       ns: clients,
       tasks: taskService,
@@ -341,7 +344,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     publicUrl = config.RCLAUDE_PUBLIC_URL ?? url;
 
-    const reconciled = await taskService.reconcile();
+    const reconciled = await launcher.reconcile();
     if (reconciled.stopped || reconciled.failed) log.info(reconciled, 'reconciled sandboxes after start-up');
     warmPool?.start();
     lifecycle.start();

@@ -1,14 +1,8 @@
-import { AppError, type UserRole } from '@rclaude/protocol';
+import { AppError } from '@rclaude/protocol';
 import type { Request } from 'express';
+import type { AuthContext } from '../services/auth-context.js';
 
-/** Who is making a request. Set by the auth middleware on `res.locals.auth`. */
-export interface AuthContext {
-  userId: string;
-  username: string;
-  role: UserRole;
-  /** How the caller proved itself: an API/login token, or a browser session cookie (CSRF applies). */
-  via: 'token' | 'cookie';
-}
+export type { AuthContext } from '../services/auth-context.js';
 
 /** The authenticated caller of a request; throws UNAUTHENTICATED if the auth middleware set none. */
 export function requireAuth(req: Request): AuthContext {

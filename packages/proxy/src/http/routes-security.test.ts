@@ -12,7 +12,7 @@ import {
   startTestStack,
   type TestStack,
   type TestUser,
-} from '../realtime/test-stack.js';
+} from '../../test/test-stack.js';
 
 const MISSING_TASK = 'zzzzzzzzzzzz';
 const MISSING_SESSION = `${MISSING_TASK}_main`;

@@ -10,8 +10,9 @@ import {
 } from '@rclaude/protocol';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
+import type { AgentSessions } from '../services/agent-sessions.js';
 import type { AgentNamespace, SessionHub } from '../services/session-hub.js';
-import type { TaskService } from '../services/task-service.js';
+import type { TaskRecorder } from '../services/task-recorder.js';
 import type { SandboxRecord, SessionStore } from '../stores/types.js';
 import { rooms } from './rooms.js';
 
@@ -26,20 +27,21 @@ interface AgentSocketData {
  */
 export function registerAgentGateway(deps: {
   ns: AgentNamespace;
-  tasks: TaskService;
+  agentSessions: Pick<AgentSessions, 'authenticateAgent' | 'agentHello' | 'resolveSessionState' | 'agentDisconnected'>;
+  recorder: Pick<TaskRecorder, 'recordAgentEvent'>;
   sessions: SessionStore;
   hub: SessionHub;
   log: Logger;
   metrics: Metrics;
 }): void {
-  const { ns, tasks, hub, log, metrics } = deps;
+  const { ns, agentSessions, recorder, hub, log, metrics } = deps;
   /** The live agent socket of each sandbox on this proxy (a reconnect replaces the old one). */
   const live = new Map<string, { id: string; disconnect: (close?: boolean) => unknown }>();
 
   ns.use((socket, next) => {
     const parsed = agentAuthSchema.safeParse(socket.handshake.auth);
     if (!parsed.success) return next(refusal('UNAUTHENTICATED', 'agent handshake needs sandboxId and token'));
-    tasks
+    agentSessions
       .authenticateAgent(parsed.data.sandboxId, parsed.data.token)
       .then((result) => {
         if (!result) {
@@ -67,7 +69,7 @@ export function registerAgentGateway(deps: {
     const owns = (sessionId: string): boolean | Promise<boolean> => {
       let known = owned.get(sessionId);
       if (known === undefined) {
-        known = tasks.resolveSessionState(sessionId).then((s) => {
+        known = agentSessions.resolveSessionState(sessionId).then((s) => {
           const ok = s?.sandboxId === sandboxId;
           owned.set(sessionId, ok);
           if (!ok) log.warn({ sandboxId, sessionId }, 'agent wrote to a session it does not hold');
@@ -82,7 +84,7 @@ export function registerAgentGateway(deps: {
       if (typeof ack !== 'function') return;
       const parsed = agentHelloSchema.safeParse(raw);
       if (!parsed.success) return ack(ackError(new AppError('BAD_REQUEST', 'invalid agent:hello')));
-      tasks
+      agentSessions
         .agentHello(record, parsed.data)
         .then(async ({ result, after }) => {
           if (parsed.data.sessions.length > 0) metrics.agentReconnects.inc();
@@ -128,7 +130,7 @@ export function registerAgentGateway(deps: {
     socket.on('agent:event', (raw) => {
       const parsed = agentEventSchema.safeParse(raw);
       if (!parsed.success) return;
-      tasks
+      recorder
         .recordAgentEvent(record, parsed.data)
         .catch((err: unknown) => log.warn({ err }, 'recording agent event failed'));
     });
@@ -138,7 +140,7 @@ export function registerAgentGateway(deps: {
       if (live.get(sandboxId) !== socket) return; // Replaced by a newer connection.
       live.delete(sandboxId);
       log.info({ sandboxId, reason }, 'agent disconnected');
-      tasks
+      agentSessions
         .agentDisconnected(sandboxId)
         .catch((err: unknown) => log.error({ err }, 'handling agent disconnect failed'));
     });

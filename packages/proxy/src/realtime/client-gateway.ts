@@ -14,8 +14,8 @@ import {
   taskSubscribeSchema,
 } from '@rclaude/protocol';
 import type { Logger } from 'pino';
-import type { AuthContext } from '../http/context.js';
 import type { Metrics } from '../metrics.js';
+import type { AuthContext } from '../services/auth-context.js';
 import type { ClientNamespace, ClientSocket, SessionHub } from '../services/session-hub.js';
 import type { TaskService } from '../services/task-service.js';
 import { rooms } from './rooms.js';

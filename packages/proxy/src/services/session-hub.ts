@@ -11,9 +11,9 @@ import {
 } from '@rclaude/protocol';
 import type { Logger } from 'pino';
 import type { Namespace, Socket } from 'socket.io';
-import { rooms } from '../realtime/rooms.js';
 import type { Bus, OutputLog, SessionState, SessionStore } from '../stores/types.js';
 import type { AgentRpc } from './agent-rpc.js';
+import { rooms } from './room-names.js';
 
 export type ClientNamespace = Namespace<ClientToServerEvents, ServerToClientEvents>;
 export type AgentNamespace = Namespace<AgentToProxyEvents, ProxyToAgentEvents>;
@@ -53,7 +53,7 @@ export interface SessionHubDeps {
   agents: AgentNamespace;
   rpc: AgentRpc;
   log: Logger;
-  /** A session's state, rebuilt if the live store lost it (TaskService.resolveSessionState). */
+  /** A session's state, rebuilt if the live store lost it (AgentSessions.resolveSessionState). */
   resolveState?: (sessionId: string) => Promise<SessionState | null>;
   /** Called on the proxy holding the agent, once per session exit, after all output is stored. */
   onSessionExit: (state: SessionState, info: ExitInfo) => Promise<void>;

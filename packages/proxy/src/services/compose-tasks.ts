@@ -1,0 +1,154 @@
+import type { PromptPermissionMode, Task } from '@rclaude/protocol';
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
+import type { Provider } from '../providers/types.js';
+import type { OutputLog, SandboxStore, SessionStore, TaskStore } from '../stores/types.js';
+import type { AgentRpc } from './agent-rpc.js';
+import { AgentSessions } from './agent-sessions.js';
+import { CostService } from './cost.js';
+import { SandboxControl } from './sandbox-control.js';
+import { TaskLauncher } from './task-launcher.js';
+import type { TaskPublisher } from './task-publisher.js';
+import { TaskRecorder } from './task-recorder.js';
+import { TaskService } from './task-service.js';
+import { TaskTimers } from './task-timers.js';
+import { TaskTransitions } from './task-transitions.js';
+import type { SandboxClaims } from './warm-pool.js';
+
+export interface ComposeTasksDeps {
+  proxyId: string;
+  tasks: TaskStore;
+  sandboxes: SandboxStore;
+  sessions: SessionStore;
+  outputLog: OutputLog;
+  providers: { get(name: Task['provider']): Provider; default: Task['provider']; active(): Provider[] };
+  /** Waits until a session's stored output is final (SessionHub.settled). */
+  hub: { settled(sessionId: string): Promise<void> };
+  rpc: AgentRpc;
+  /** Where task changes go (realtime's RoomPublisher in the server). */
+  publisher: TaskPublisher;
+  log: Logger;
+  metrics: Metrics;
+  /** The URL agents dial. */
+  proxyUrl: () => string;
+  /** Environment injected into every session of a user: stored secrets, then server-wide model credentials. */
+  sessionEnv: (userId: string) => Promise<Record<string, string>>;
+  agentConnectTimeoutMs: number;
+  agentReconnectGraceMs: number;
+  maxLifetimeMs: number;
+  /** Task costs and the monthly budget. Default: the default price table and no budget. */
+  cost?: CostService;
+  /** Claude Code permission mode of prompt tasks. Default `bypassPermissions` (docs/tasks.md says why). */
+  promptPermissionMode?: PromptPermissionMode;
+  /** Pre-started sandboxes a task claims instead of starting one (RCLAUDE_WARM_POOL_SIZE); none by default. */
+  warmPool?: SandboxClaims;
+}
+
+/** The task parts, wired; each consumer takes the one it calls. */
+export interface TaskParts {
+  /** What users ask (REST routes, client gateway, files router). */
+  tasks: TaskService;
+  /** The agent gateway's handshake, hello and disconnect; the hub's exit and lost-state callbacks. */
+  agentSessions: AgentSessions;
+  /** The agent gateway's `agent:event`. */
+  recorder: TaskRecorder;
+  /** Stops by the system (lifecycle). */
+  transitions: TaskTransitions;
+  /** Reconcile at start-up. */
+  launcher: TaskLauncher;
+  /** Cancels the pending task timers. */
+  close(): void;
+}
+
+/**
+ * Builds tasks from their parts: timers and sandbox control first, then transitions (publishing through
+ * `publisher`), the recorder, agent sessions, the launcher, and the user-facing TaskService. Each part gets
+ * only the narrow interfaces of the others it calls, so the graph has no cycle.
+ */
+export function composeTasks(deps: ComposeTasksDeps): TaskParts {
+  const { tasks, sandboxes, sessions, outputLog, providers, rpc, log, metrics, publisher } = deps;
+  const promptPermissionMode = deps.promptPermissionMode ?? 'bypassPermissions';
+  const cost =
+    deps.cost ??
+    new CostService({
+      tasks,
+      prices: {},
+      sizeOf: (name) => {
+        try {
+          return providers.get(name).size;
+        } catch {
+          return null;
+        }
+      },
+      monthlyBudgetUsd: null,
+    });
+  const timers = new TaskTimers(log);
+  const sandboxControl = new SandboxControl({ sandboxes, providers, log });
+  const transitions = new TaskTransitions({
+    tasks,
+    sandboxes,
+    sessions,
+    hub: deps.hub,
+    cost,
+    metrics,
+    publisher,
+    timers,
+    sandboxControl,
+  });
+  const recorder = new TaskRecorder({ tasks, sandboxes, rpc, log, timeline: transitions });
+  const agentSessions = new AgentSessions({
+    proxyId: deps.proxyId,
+    tasks,
+    sandboxes,
+    sessions,
+    outputLog,
+    rpc,
+    log,
+    metrics,
+    publisher,
+    sessionEnv: deps.sessionEnv,
+    agentReconnectGraceMs: deps.agentReconnectGraceMs,
+    promptPermissionMode,
+    timers,
+    sandboxControl,
+    moves: transitions,
+    recorder,
+  });
+  const launcher = new TaskLauncher({
+    tasks,
+    sandboxes,
+    sessions,
+    providers,
+    log,
+    metrics,
+    proxyUrl: deps.proxyUrl,
+    agentConnectTimeoutMs: deps.agentConnectTimeoutMs,
+    maxLifetimeMs: deps.maxLifetimeMs,
+    ...(deps.warmPool ? { warmPool: deps.warmPool } : {}),
+    timers,
+    sandboxControl,
+    moves: transitions,
+    agents: agentSessions,
+  });
+  const service = new TaskService({
+    tasks,
+    sessions,
+    outputLog,
+    providers,
+    rpc,
+    sessionEnv: deps.sessionEnv,
+    cost,
+    promptPermissionMode,
+    timeline: transitions,
+    launcher,
+    agents: agentSessions,
+  });
+  return {
+    tasks: service,
+    agentSessions,
+    recorder,
+    transitions,
+    launcher,
+    close: () => timers.close(),
+  };
+}

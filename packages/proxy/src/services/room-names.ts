@@ -1,0 +1,13 @@
+/** Socket.io room names. With the Redis adapter, emitting to a room reaches its members on every proxy. */
+export const rooms = {
+  /** The agent socket of a sandbox (on /agent). */
+  sandbox: (sandboxId: string) => `sandbox:${sandboxId}`,
+  /** Clients attached to a session (on /client): exit and status notices. */
+  session: (sessionId: string) => `session:${sessionId}`,
+  /** Clients watching one task (on /client). */
+  task: (taskId: string) => `task:${taskId}`,
+  /** Clients watching all tasks of a user (on /client). */
+  user: (userId: string) => `user:${userId}`,
+  /** Admins watching all tasks (on /client). */
+  admins: 'admins',
+};

@@ -1,0 +1,174 @@
+/**
+ * Task transitions against real stores (PGlite, in-process sessions), with the edges faked: what reaches
+ * clients goes through the TaskPublisher only, and the end of a task stops its sandbox once, after its output
+ * has settled.
+ */
+import { randomBytes } from 'node:crypto';
+import type { SessionStatusInfo, Task, TaskEvent } from '@rclaude/protocol';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Database } from '../db/database.js';
+import { createTestDatabase } from '../../test/test-database.js';
+import { createMetrics } from '../metrics.js';
+import { MemorySessionStore } from '../stores/memory-session-store.js';
+import { PgSandboxStore } from '../stores/pg-sandbox-store.js';
+import { PgTaskStore } from '../stores/pg-task-store.js';
+import type { SandboxRecord } from '../stores/types.js';
+import type { TaskPublisher } from './task-publisher.js';
+import { TaskTransitions } from './task-transitions.js';
+
+describe('TaskTransitions', () => {
+  let db: Database;
+  let tasks: PgTaskStore;
+  let sandboxes: PgSandboxStore;
+  const sessions = new MemorySessionStore();
+  const metrics = createMetrics();
+  /** Everything the edges saw, in order. */
+  let seen: string[];
+  let published: { updated: Task[]; events: TaskEvent[] };
+  let transitions: TaskTransitions;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('embedded');
+    tasks = new PgTaskStore(db.pool);
+    sandboxes = new PgSandboxStore(db.pool);
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+  beforeEach(() => {
+    seen = [];
+    published = { updated: [], events: [] };
+    const publisher: TaskPublisher = {
+      taskUpdated: (task) => {
+        published.updated.push(task);
+        seen.push(`updated ${task.status}`);
+      },
+      taskEvent: (task, ev) => {
+        published.events.push(ev);
+        seen.push(
+          `event ${ev.type} ${String(ev.data.status ?? '')} of ${task.id === ev.taskId ? 'its task' : task.id}`,
+        );
+      },
+      sessionStatus: (info: SessionStatusInfo) => seen.push(`session ${info.sessionId}`),
+    };
+    transitions = new TaskTransitions({
+      tasks,
+      sandboxes,
+      sessions,
+      hub: {
+        settled: async (sessionId) => {
+          seen.push(`settled ${sessionId}`);
+        },
+      },
+      cost: { computeCostUsd: () => 0.25 },
+      metrics,
+      publisher,
+      timers: { disarmSandbox: (sandboxId) => seen.push(`disarm ${sandboxId}`) },
+      sandboxControl: {
+        stop: async (record: SandboxRecord, reason: string) => {
+          seen.push(`stop ${record.sandboxId}: ${reason}`);
+        },
+      },
+    });
+  });
+
+  async function liveTask(prompt: string | null = null): Promise<{ task: Task; sandboxId: string }> {
+    const id = randomBytes(6).toString('hex');
+    const task = await tasks.create({
+      id,
+      name: id,
+      owner: 'u1',
+      provider: 'local',
+      command: prompt ? null : ['sh'],
+      prompt,
+      repo: null,
+      branch: null,
+      pushBranch: null,
+      mainSessionId: `${id}_main`,
+    });
+    const sandboxId = `sb${id}`;
+    await sandboxes.create({
+      sandboxId,
+      taskId: id,
+      provider: 'local',
+      ref: `ref-${id}`,
+      tokenHash: 'h',
+      state: 'claimed',
+      workspace: null,
+    });
+    await sessions.put({
+      id: task.mainSessionId,
+      taskId: id,
+      sandboxId,
+      kind: 'main',
+      command: ['sh'],
+      status: 'running',
+      cols: 80,
+      rows: 24,
+      exitCode: null,
+      holder: 'p1',
+    });
+    return { task, sandboxId };
+  }
+
+  it('stores a move, records it on the timeline and publishes the event, then the task', async () => {
+    const { task } = await liveTask();
+    const moved = await transitions.transition(task.id, 'starting', {}, 'starting sandbox');
+    expect(moved?.status).toBe('starting');
+    expect(seen).toEqual(['event status starting of its task', 'updated starting']);
+    const timeline = await tasks.listEvents(task.id);
+    expect(timeline.map((e) => e.data)).toEqual([{ status: 'starting', reason: 'starting sandbox' }]);
+    expect(published.events).toEqual(timeline);
+
+    seen = [];
+    // `starting` may not go back to `queued`: nothing is stored or published.
+    expect(await transitions.transition(task.id, 'queued', {}, 'back')).toBeNull();
+    expect(seen).toEqual([]);
+  });
+
+  it('ends a task once: its cost and end time, settled output, timers cancelled, then its sandbox stopped', async () => {
+    const { task, sandboxId } = await liveTask();
+    await transitions.transition(task.id, 'starting', {}, 'starting sandbox');
+    await transitions.transition(task.id, 'running', {}, 'running');
+    seen = [];
+    await transitions.endTask(task.id, 'failed', { statusReason: 'the agent did not connect', exitCode: 3 });
+    expect(seen).toEqual([
+      'event status failed of its task',
+      'updated failed',
+      `settled ${task.mainSessionId}`,
+      `disarm ${sandboxId}`,
+      `stop ${sandboxId}: the agent did not connect`,
+    ]);
+    const ended = await tasks.get(task.id);
+    expect(ended).toMatchObject({ status: 'failed', statusReason: 'the agent did not connect', exitCode: 3 });
+    expect(ended?.computeCostUsd).toBe(0.25);
+    expect(ended?.endedAt).not.toBeNull();
+    expect((await tasks.listEvents(task.id)).at(-1)?.data).toEqual({
+      status: 'failed',
+      reason: 'the agent did not connect',
+      exitCode: 3,
+    });
+
+    seen = [];
+    await transitions.endTask(task.id, 'stopped', { statusReason: 'again' });
+    expect(seen).toEqual([]);
+    expect((await tasks.get(task.id))?.status).toBe('failed');
+  });
+
+  it('stops a finished prompt task with its own outcome, through stopping', async () => {
+    const { task } = await liveTask('say hi');
+    await transitions.transition(task.id, 'starting', {}, 'starting sandbox');
+    await transitions.transition(task.id, 'running', {}, 'running');
+    const idle = await transitions.transition(task.id, 'idle', { exitCode: 0 }, 'prompt exited with code 0');
+    if (!idle) throw new Error('the task did not go idle');
+    seen = [];
+    const stopped = await transitions.stopTask(idle, 'stopped by user');
+    expect(stopped.status).toBe('succeeded');
+    expect(seen.filter((s) => s.startsWith('updated'))).toEqual(['updated stopping', 'updated succeeded']);
+
+    const { task: other } = await liveTask();
+    await transitions.stopBySystem(other.id, 'idle for 30 min');
+    expect(await tasks.get(other.id)).toMatchObject({ status: 'stopped', statusReason: 'idle for 30 min' });
+    await expect(transitions.stopBySystem('no-such-task', 'x')).resolves.toBeUndefined();
+  });
+});

@@ -1,0 +1,100 @@
+import { isTerminal, type Task, type TaskEventType, type TaskStatus } from '@rclaude/protocol';
+import type { Metrics } from '../metrics.js';
+import type { SandboxStore, SessionStore, TaskPatch, TaskStore } from '../stores/types.js';
+import type { CostService } from './cost.js';
+import type { SandboxControl } from './sandbox-control.js';
+import type { TaskPublisher } from './task-publisher.js';
+import type { TaskTimers } from './task-timers.js';
+
+/** Writes to a task's timeline and announces its changes. */
+export interface TaskTimeline {
+  /** Appends an entry to the task's timeline and publishes it. */
+  event(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<void>;
+  /** Publishes a task's new state (already stored). */
+  publish(task: Task): void;
+}
+
+/** Moves tasks between statuses; what launching and agent sessions use to start, run and fail tasks. */
+export interface TaskMoves {
+  /** Moves a task to `to` if the state machine allows it, with a status event; null if it did not move. */
+  transition(id: string, to: TaskStatus, patch: TaskPatch, reason: string): Promise<Task | null>;
+  /** Moves a task to a terminal status and stops its sandbox. Safe to call more than once. */
+  endTask(taskId: string, status: TaskStatus, patch: TaskPatch): Promise<void>;
+}
+
+export interface TaskTransitionsDeps {
+  tasks: TaskStore;
+  sandboxes: SandboxStore;
+  sessions: SessionStore;
+  /** Waits until a session's stored output is final (SessionHub.settled). */
+  hub: { settled(sessionId: string): Promise<void> };
+  cost: Pick<CostService, 'computeCostUsd'>;
+  metrics: Metrics;
+  publisher: TaskPublisher;
+  timers: Pick<TaskTimers, 'disarmSandbox'>;
+  sandboxControl: Pick<SandboxControl, 'stop'>;
+}
+
+/**
+ * Task status changes, each stored through the store's state machine, recorded on the timeline and
+ * published; the end of a task (its compute cost, its sandbox stopped), and stops asked for by users or
+ * by the system.
+ */
+export class TaskTransitions implements TaskTimeline, TaskMoves {
+  constructor(private readonly deps: TaskTransitionsDeps) {}
+
+  async transition(id: string, to: TaskStatus, patch: TaskPatch, reason: string): Promise<Task | null> {
+    const task = await this.deps.tasks.transition(id, to, patch);
+    if (!task) return null;
+    await this.event(id, 'status', {
+      status: to,
+      reason,
+      ...(patch.exitCode != null ? { exitCode: patch.exitCode } : {}),
+    });
+    this.deps.metrics.taskTransitions.inc({ status: to });
+    this.publish(task);
+    return task;
+  }
+
+  async endTask(taskId: string, status: TaskStatus, patch: TaskPatch): Promise<void> {
+    const endedAt = new Date();
+    const current = await this.deps.tasks.get(taskId);
+    const cost = current ? { computeCostUsd: this.deps.cost.computeCostUsd(current, endedAt) } : {};
+    const ended = await this.transition(taskId, status, { ...patch, ...cost, endedAt }, patch.statusReason ?? status);
+    if (!ended) return;
+    const main = await this.deps.sessions.get(ended.mainSessionId);
+    if (main) {
+      await this.deps.hub.settled(main.id);
+      this.deps.timers.disarmSandbox(main.sandboxId);
+      const record = await this.deps.sandboxes.get(main.sandboxId);
+      if (record) await this.deps.sandboxControl.stop(record, patch.statusReason ?? status);
+    }
+  }
+
+  /** Stops a live task (`stopping`, then its end); the task as it is afterwards. */
+  async stopTask(task: Task, reason: string): Promise<Task> {
+    if (isTerminal(task.status)) return task;
+    const stopping = (await this.transition(task.id, 'stopping', { statusReason: reason }, reason)) ?? task;
+    // A prompt that already finished ends with its own outcome; stopping only releases its sandbox.
+    const final: TaskStatus =
+      task.prompt !== null && task.exitCode !== null ? (task.exitCode === 0 ? 'succeeded' : 'failed') : 'stopped';
+    await this.endTask(task.id, final, { statusReason: reason });
+    return (await this.deps.tasks.get(task.id)) ?? stopping;
+  }
+
+  /** Stops a task on the system's behalf (idle stop, maximum lifetime); the reason goes on its timeline. */
+  async stopBySystem(taskId: string, reason: string): Promise<void> {
+    const task = await this.deps.tasks.get(taskId);
+    if (task) await this.stopTask(task, reason);
+  }
+
+  async event(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<void> {
+    const ev = await this.deps.tasks.appendEvent(taskId, type, data);
+    const task = await this.deps.tasks.get(taskId);
+    if (task) this.deps.publisher.taskEvent(task, ev);
+  }
+
+  publish(task: Task): void {
+    this.deps.publisher.taskUpdated(task);
+  }
+}
