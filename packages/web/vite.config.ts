@@ -25,9 +25,10 @@ export default defineConfig({
     rolldownOptions: {
       // The protocol package defines zod schemas at module level; the browser uses only its types, error
       // class and stream helpers. Treating schema construction as pure lets the bundler drop zod entirely.
+      // The client package re-exports schema-parsing code next to the terminal connection the app uses.
       treeshake: {
         manualPureFunctions: ['z'],
-        moduleSideEffects: [{ test: /packages\/protocol\/src\//, sideEffects: false }],
+        moduleSideEffects: [{ test: /packages\/(protocol|client)\/src\//, sideEffects: false }],
       },
     },
   },

@@ -3,3 +3,8 @@
  * Browser-safe: no Node built-ins.
  */
 export const clientPackage = '@rclaude/client';
+export * from './socket-client.js';
+export * from './socket-terminal-transport.js';
+export * from './task-event-text.js';
+export * from './terminal-connection.js';
+export * from './terminal-transport.js';

@@ -1,13 +1,12 @@
 import '@xterm/xterm/css/xterm.css';
+import { TerminalConnection, type TerminalConnectionState, type TerminalTransport } from '@rclaude/client';
 import { FitAddon } from '@xterm/addon-fit';
 import { WebLinksAddon } from '@xterm/addon-web-links';
 import { type IDisposable, Terminal as XTerm } from '@xterm/xterm';
 import { useEffect, useRef, useState } from 'react';
 import { IconButton } from '../../components/button.js';
 import { ClipboardIcon, CopyIcon } from '../../components/icons.js';
-import { TerminalConnection, type TerminalConnectionState } from './terminal-connection.js';
 import { terminalThemes } from './terminal-themes.js';
-import type { TerminalTransport } from './terminal-transport.js';
 
 export interface TerminalProps {
   transport: TerminalTransport;
