@@ -27,6 +27,9 @@ export interface TerminalProps {
   onStateChange?: (state: TerminalConnectionState) => void;
 }
 
+/** Input held while the session cannot take it; xterm itself takes no input while detached. */
+const HELD_INPUT_MAX_CHARS = 64 * 1024;
+
 const FONT_FAMILY =
   '"JetBrains Mono Variable", ui-monospace, "SF Mono", Menlo, Consolas, "DejaVu Sans Mono", monospace';
 
@@ -97,6 +100,8 @@ export function Terminal({
     const connection = new TerminalConnection({
       transport,
       readOnly: readOnlyRef.current,
+      // Typed while attached but before the process exists, or while the sandbox is away: sent once it can be.
+      maxHeldInputChars: HELD_INPUT_MAX_CHARS,
       size: () => ({ cols: term.cols, rows: term.rows }),
       sink: {
         reset: () => term.reset(),
