@@ -15,6 +15,7 @@ RUN apt-get update \
 WORKDIR /src
 COPY package.json package-lock.json tsconfig.base.json turbo.json ./
 COPY packages/protocol/package.json packages/protocol/
+COPY packages/client/package.json packages/client/
 COPY packages/agent/package.json packages/agent/
 COPY packages/proxy/package.json packages/proxy/
 COPY packages/cli/package.json packages/cli/
@@ -31,7 +32,7 @@ RUN curl --fail --silent --show-error --location --output /rds-global-bundle.pem
 # ---- prune: production dependencies of the server's workspaces only -------------------------------
 FROM build AS deps
 RUN rm -rf node_modules packages/*/node_modules \
- && npm ci --omit=dev --workspace rclaude --workspace @rclaude/proxy --workspace @rclaude/agent --workspace @rclaude/protocol \
+ && npm ci --omit=dev --workspace rclaude --workspace @rclaude/proxy --workspace @rclaude/agent --workspace @rclaude/client --workspace @rclaude/protocol \
  && ln -sfn ../../packages/web node_modules/@rclaude/web
 
 # ---- the image ------------------------------------------------------------------------------------
@@ -45,6 +46,8 @@ COPY --from=deps /src/node_modules/ node_modules/
 COPY --from=build /rds-global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem
 COPY --from=build /src/packages/protocol/package.json packages/protocol/
 COPY --from=build /src/packages/protocol/dist/ packages/protocol/dist/
+COPY --from=build /src/packages/client/package.json packages/client/
+COPY --from=build /src/packages/client/dist/ packages/client/dist/
 COPY --from=build /src/packages/agent/package.json packages/agent/
 COPY --from=build /src/packages/agent/dist/ packages/agent/dist/
 COPY --from=build /src/packages/proxy/package.json packages/proxy/

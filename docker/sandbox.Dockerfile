@@ -13,7 +13,7 @@
 
 ARG NODE_IMAGE=node:22.20.0-bookworm-slim
 
-# ---- build: compile the protocol and the agent ---------------------------------------------------
+# ---- build: compile the protocol, the client core and the agent ----------------------------------
 FROM ${NODE_IMAGE} AS build
 # node-pty is a native module: build it for the target architecture.
 RUN apt-get update \
@@ -21,23 +21,25 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json tsconfig.base.json ./
-# Every workspace manifest, so the lockfile matches; only protocol and agent are installed.
+# Every workspace manifest, so the lockfile matches; only protocol, client and agent are installed.
 COPY packages/protocol/package.json packages/protocol/
+COPY packages/client/package.json packages/client/
 COPY packages/agent/package.json packages/agent/
 COPY packages/proxy/package.json packages/proxy/
 COPY packages/cli/package.json packages/cli/
 COPY packages/testkit/package.json packages/testkit/
 COPY packages/web/package.json packages/web/
 COPY infra/package.json infra/
-RUN npm ci --include-workspace-root --workspace @rclaude/protocol --workspace @rclaude/agent
+RUN npm ci --include-workspace-root --workspace @rclaude/protocol --workspace @rclaude/client --workspace @rclaude/agent
 COPY packages/protocol/ packages/protocol/
+COPY packages/client/ packages/client/
 COPY packages/agent/ packages/agent/
 RUN npx tsc -b packages/agent
 
 # ---- runtime dependencies only ---------------------------------------------------------------------
 FROM build AS deps
 RUN rm -rf node_modules packages/*/node_modules \
- && npm ci --omit=dev --workspace @rclaude/protocol --workspace @rclaude/agent
+ && npm ci --omit=dev --workspace @rclaude/protocol --workspace @rclaude/client --workspace @rclaude/agent
 
 # ---- the image ------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE}
@@ -57,6 +59,8 @@ COPY --from=deps /src/package.json ./
 COPY --from=deps /src/node_modules/ node_modules/
 COPY --from=build /src/packages/protocol/package.json packages/protocol/
 COPY --from=build /src/packages/protocol/dist/ packages/protocol/dist/
+COPY --from=build /src/packages/client/package.json packages/client/
+COPY --from=build /src/packages/client/dist/ packages/client/dist/
 COPY --from=build /src/packages/agent/package.json packages/agent/
 COPY --from=build /src/packages/agent/dist/ packages/agent/dist/
 # Claude Code comes pinned through the lockfile as the agent's dependency; fail the build if that drifts.

@@ -25,10 +25,11 @@ export default defineConfig({
     rolldownOptions: {
       // The protocol package defines zod schemas at module level; the browser uses those the REST client
       // parses answers with (the route table's), its error class and stream helpers. Treating schema
-      // construction as pure lets the bundler drop every other schema.
+      // construction as pure lets the bundler drop every other schema. The client package is
+      // treated the same way.
       treeshake: {
         manualPureFunctions: ['z'],
-        moduleSideEffects: [{ test: /packages\/protocol\/src\//, sideEffects: false }],
+        moduleSideEffects: [{ test: /packages\/(protocol|client)\/src\//, sideEffects: false }],
       },
     },
   },

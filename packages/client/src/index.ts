@@ -15,3 +15,8 @@ export {
   routePath,
   UnexpectedResponseError,
 } from './api-client.js';
+export * from './socket-client.js';
+export * from './socket-terminal-transport.js';
+export * from './task-event-text.js';
+export * from './terminal-connection.js';
+export * from './terminal-transport.js';

@@ -181,7 +181,7 @@ describe('runSession with stand-in programs', () => {
     expect(h.events().map((e) => e.type)).toEqual(['info', 'diff']);
     expect(h.events()[1]?.data).toMatchObject({ files: [{ path: 'x.txt', additions: 1, deletions: 0 }] });
     expect(screen).toContain(`cloned ${source}`);
-    expect(screen).toContain('changes: 1 file changed, +1 -0 (full diff: .rclaude/changes.diff)');
+    expect(screen).toContain('changes: 1 file changed, +1 -0 · full diff: .rclaude/changes.diff');
   });
 
   it('fails with the reason when the clone fails, without running the program', async () => {

@@ -1,17 +1,12 @@
 import { StringDecoder } from 'node:string_decoder';
 import {
-  type Ack,
-  AppError,
-  type AttachResult,
-  type ClientToServerEvents,
-  type ExitInfo,
-  isTerminal,
-  MAX_INPUT_FRAME_BYTES,
-  OffsetAssembler,
-  type ServerToClientEvents,
-  type Task,
-} from '@rclaude/protocol';
-import { io, type Socket } from 'socket.io-client';
+  createClientSocket,
+  createSocketTerminalTransport,
+  TerminalConnection,
+  type TerminalConnectionState,
+  type TerminalExit,
+} from '@rclaude/client';
+import { AppError, isTerminal, type Task } from '@rclaude/protocol';
 import { CliError } from '../errors.js';
 import { describeKeys, KeyWatcher } from './keys.js';
 import { StatusLine } from './status-line.js';
@@ -38,12 +33,23 @@ export type AttachOutcome =
   | { kind: 'dropped' }
   | { kind: 'ended'; task: Task };
 
-type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+/** Input typed blind (before the session can take it) is kept up to this many characters. */
+const HELD_INPUT_MAX_CHARS = 256 * 1024;
+
+/** After its task ends, how long a session's own exit may take to arrive before the task's end is reported. */
+const END_GRACE_MS = 1500;
+
+/** Re-attach soon after a drop: the socket reconnects with its own backoff, and an attach waits for it. */
+const reattachBackoffMs = (attempt: number) => Math.min(4000, 100 * 2 ** Math.max(0, attempt - 1));
+
+const exitCodeOf = (exit: TerminalExit | null): number | null => exit?.exitCode ?? null;
 
 /**
  * Attaches the local terminal to a remote session: raw mode, the remote screen, live output acknowledged
- * only once written (so a slow terminal slows the remote program instead of filling memory), typed input,
- * resizes, detach keys, and automatic re-attach from the last byte after a dropped connection. The local
+ * only once written (so a slow terminal slows the remote program instead of filling memory), typed input
+ * (held until the session can take it), resizes, detach keys, and automatic re-attach from the last byte
+ * after a dropped connection. The stream itself is @rclaude/client's TerminalConnection, the one the web
+ * terminal runs on; this adds the local terminal, the status line and the task's progress. The local
  * terminal is restored on every way out.
  */
 export function attachTerminal(opts: AttachOptions): Promise<AttachOutcome> {
@@ -52,25 +58,47 @@ export function attachTerminal(opts: AttachOptions): Promise<AttachOutcome> {
   const status = new StatusLine(stderr, stderr.isTTY === true);
   const keys = new KeyWatcher(opts.detachKeys);
   const decoder = new StringDecoder('utf8');
-  let assembler: OffsetAssembler | null = null;
-  let exit: ExitInfo | null = null;
   let endedTask: Task | null = null;
+  let endTimer: NodeJS.Timeout | undefined;
   let attachedOnce = false;
   let seenOutput = false;
   let interrupts = 0;
-  let writing = 0;
 
-  const socket: ClientSocket = io(`${opts.server}/client`, {
-    transports: ['websocket'],
-    auth: { token: opts.token },
-    reconnectionDelay: 250,
-    reconnectionDelayMax: 4000,
+  const socket = createClientSocket({
+    baseUrl: opts.server,
+    token: opts.token,
+    reconnectionDelayMs: 250,
+    reconnectionDelayMaxMs: 4000,
   });
 
   return new Promise<AttachOutcome>((resolve, reject) => {
     let done = false;
+    const connection = new TerminalConnection({
+      transport: createSocketTerminalTransport(socket, opts.sessionId),
+      from: opts.from,
+      readOnly: opts.readOnly,
+      maxHeldInputChars: HELD_INPUT_MAX_CHARS,
+      backoffMs: reattachBackoffMs,
+      size: () => (stdout.columns && stdout.rows ? { cols: stdout.columns, rows: stdout.rows } : null),
+      sink: {
+        reset: () => {
+          if (tty) stdout.write('\x1b[H\x1b[2J\x1b[3J');
+        },
+        write: (data, rendered) => {
+          if (!seenOutput && data.length > 0) {
+            seenOutput = true;
+            status.clear();
+          }
+          stdout.write(data, () => rendered());
+        },
+      },
+      onChange: (state) => onState(state),
+    });
+    let previous = connection.state;
+
     const cleanup = () => {
       status.clear();
+      clearTimeout(endTimer);
       stdin.off('data', onInput);
       stdin.off('end', onEnd);
       stdout.off('resize', onResize);
@@ -79,6 +107,7 @@ export function attachTerminal(opts: AttachOptions): Promise<AttachOutcome> {
       process.off('exit', restore);
       restore();
       stdin.pause();
+      connection.dispose();
       socket.disconnect();
     };
     const finish = (outcome: AttachOutcome | Error) => {
@@ -95,34 +124,56 @@ export function attachTerminal(opts: AttachOptions): Promise<AttachOutcome> {
       if (tty && stdin.isRaw) stdin.setRawMode(false);
     };
 
-    /**
-     * Input typed while nothing could receive it (before the attach is answered, before the process exists,
-     * while the sandbox's agent or this connection is away) waits here and goes out, in order, once the
-     * session can take it again. Bounded: a person does not type megabytes blind.
-     */
-    let held: string[] = [];
-    let heldBytes = 0;
-    /** Attached, and the session's process is running with its agent connected. */
-    let inputOpen = false;
-    const HELD_MAX_BYTES = 256 * 1024;
-    const sendInput = (text: string) => {
-      if (!text || opts.readOnly) return;
-      if (!inputOpen) {
-        if (heldBytes + text.length > HELD_MAX_BYTES) return;
-        held.push(text);
-        heldBytes += text.length;
-        return;
-      }
-      for (let i = 0; i < text.length; i += MAX_INPUT_FRAME_BYTES / 4) {
-        socket.emit('pty:input', { sessionId: opts.sessionId, data: text.slice(i, i + MAX_INPUT_FRAME_BYTES / 4) });
+    const maybeFinish = () => {
+      const { exit, complete } = connection.state;
+      const exitCode = exitCodeOf(exit);
+      if (complete && exitCode !== null) {
+        finish({ kind: 'exited', exitCode, signal: exit?.signal ?? null });
+      } else if (endedTask && exitCode === null && !endTimer) {
+        // The task ended without an exit of this session (stopped, or its sandbox failed): give a late
+        // pty:exit a moment to arrive, then report the task's end.
+        const task = endedTask;
+        endTimer = setTimeout(() => {
+          if (!done && exitCodeOf(connection.state.exit) === null) finish({ kind: 'ended', task });
+        }, END_GRACE_MS);
+        endTimer.unref();
       }
     };
-    const openInput = () => {
-      inputOpen = true;
-      const queued = held;
-      held = [];
-      heldBytes = 0;
-      for (const text of queued) sendInput(text);
+
+    const onState = (state: TerminalConnectionState) => {
+      if (done) return;
+      const prev = previous;
+      previous = state;
+      if (state.status === 'failed') {
+        finish(new AppError(state.errorCode ?? 'INTERNAL', state.error ?? 'cannot attach to the session'));
+        return;
+      }
+      const waiting = (s: TerminalConnectionState) =>
+        s.status === 'reconnecting' || (s.status === 'connecting' && s.attempt > 0);
+      const live = (s: TerminalConnectionState) => s.status === 'connected' || s.status === 'exited';
+      if (live(state) && !live(prev)) {
+        if (!attachedOnce) {
+          attachedOnce = true;
+          if (tty && !opts.startProgress) {
+            status.note(
+              `attached to ${opts.task.id}${opts.readOnly ? ' (read-only)' : ''} · detach: ${describeKeys(opts.detachKeys)} · drop connection: Enter ~ .`,
+            );
+          }
+        } else {
+          status.clear();
+        }
+      } else if (waiting(state) && !waiting(prev)) {
+        status.show(attachedOnce ? 'connection lost; reconnecting…' : `cannot attach yet (${state.error}); retrying…`);
+      }
+      if (state.agentConnected !== prev.agentConnected) {
+        if (!state.agentConnected) status.show(state.agentReason ?? 'sandbox disconnected; waiting for it…');
+        else if (seenOutput) status.clear();
+      }
+      maybeFinish();
+    };
+
+    const sendInput = (text: string) => {
+      if (text) connection.input(text);
     };
     const onInput = (chunk: Buffer) => {
       for (const action of keys.feed(chunk)) {
@@ -136,72 +187,18 @@ export function attachTerminal(opts: AttachOptions): Promise<AttachOutcome> {
       sendInput('\x04');
     };
     const onResize = () => {
-      if (!opts.readOnly && stdout.columns && stdout.rows) {
-        socket.emit('pty:resize', { sessionId: opts.sessionId, cols: stdout.columns, rows: stdout.rows });
-      }
+      if (stdout.columns && stdout.rows) connection.resize(stdout.columns, stdout.rows);
     };
     const onSigint = () => {
       // Only reached when not in raw mode (piped input): forward once, give up on the second.
       interrupts++;
       if (interrupts > 1) return finish(new CliError('interrupted', 2));
-      socket.emit('pty:signal', { sessionId: opts.sessionId, signal: 'SIGINT' });
+      connection.signal('SIGINT');
     };
     const onSigterm = () => finish(new CliError('terminated', 2));
 
-    const maybeFinish = () => {
-      if (exit && assembler && assembler.next >= exit.endOffset && writing === 0) {
-        finish({ kind: 'exited', exitCode: exit.exitCode, signal: exit.signal });
-      } else if (endedTask && !exit) {
-        // The task ended without an exit of this session (stopped, or its sandbox failed): give a late
-        // pty:exit a moment to arrive, then report the task's end.
-        const task = endedTask;
-        setTimeout(() => !done && !exit && finish({ kind: 'ended', task }), 1500).unref();
-      }
-    };
-
-    const attach = (from: number | 'screen') => {
-      socket.emit(
-        'session:attach',
-        {
-          sessionId: opts.sessionId,
-          from,
-          readOnly: opts.readOnly,
-          ...(stdout.columns && stdout.rows ? { cols: stdout.columns, rows: stdout.rows } : {}),
-        },
-        (res: Ack<AttachResult>) => {
-          if (!res.ok) {
-            if (res.error.code === 'BAD_REQUEST' && from !== 'screen') return attach('screen');
-            return finish(AppError.from(res.error));
-          }
-          const { screen, from: start, session } = res.data;
-          if (screen?.data) {
-            if (tty) stdout.write('\x1b[H\x1b[2J\x1b[3J');
-            stdout.write(screen.data);
-            seenOutput = true;
-          }
-          assembler = new OffsetAssembler(start);
-          if (session.status === 'running' && session.agentConnected) openInput();
-          if (!attachedOnce) {
-            attachedOnce = true;
-            if (tty && !opts.startProgress) {
-              status.note(
-                `attached to ${opts.task.id}${opts.readOnly ? ' (read-only)' : ''} · detach: ${describeKeys(opts.detachKeys)} · drop connection: Enter ~ .`,
-              );
-            }
-          } else {
-            status.clear();
-          }
-          if (session.status === 'exited' && session.exitCode !== null && !exit) {
-            exit = { sessionId: session.id, exitCode: session.exitCode, signal: null, endOffset: session.outputEnd };
-          }
-          maybeFinish();
-        },
-      );
-    };
-
     socket.on('connect', () => {
       socket.emit('task:subscribe', { taskId: opts.task.id }, () => undefined);
-      attach(assembler ? assembler.next : opts.from);
     });
     socket.on('connect_error', (err) => {
       const data = (err as Error & { data?: { code?: string; message?: string } }).data;
@@ -216,38 +213,6 @@ export function attachTerminal(opts: AttachOptions): Promise<AttachOutcome> {
             'is it running? start it with `rclaude server`',
           ),
         );
-      status.show('connection lost; reconnecting…');
-    });
-    socket.on('disconnect', (reason) => {
-      inputOpen = false;
-      if (!done && reason !== 'io client disconnect') status.show('connection lost; reconnecting…');
-    });
-    socket.on('pty:output', (sessionId, offset, data) => {
-      if (sessionId !== opts.sessionId || !assembler) return;
-      const fresh = assembler.accept(offset, new Uint8Array(data));
-      if (fresh === 'gap') {
-        // Bytes we never saw were dropped from the bounded log: redraw from the current screen.
-        socket.emit('session:detach', { sessionId: opts.sessionId });
-        assembler = null;
-        return attach('screen');
-      }
-      if (fresh.byteLength === 0) return;
-      if (!seenOutput) {
-        seenOutput = true;
-        status.clear();
-      }
-      const upTo = assembler.next;
-      writing++;
-      stdout.write(fresh, () => {
-        writing--;
-        socket.emit('pty:ack', { sessionId: opts.sessionId, offset: upTo });
-        maybeFinish();
-      });
-    });
-    socket.on('pty:exit', (info) => {
-      if (info.sessionId !== opts.sessionId) return;
-      exit = info;
-      maybeFinish();
     });
     socket.on('task:updated', (task) => {
       if (task.id !== opts.task.id) return;
@@ -268,16 +233,6 @@ export function attachTerminal(opts: AttachOptions): Promise<AttachOutcome> {
       stderr.write('\x07');
       status.note(`waiting for input: ${message}`);
     });
-    socket.on('session:status', (info) => {
-      if (info.sessionId !== opts.sessionId) return;
-      if (!info.agentConnected) {
-        inputOpen = false;
-        status.show(info.reason ?? 'sandbox disconnected; waiting for it…');
-      } else {
-        if (seenOutput) status.clear();
-        if (assembler) openInput();
-      }
-    });
     socket.on('session:error', (info) => {
       if (info.sessionId && info.sessionId !== opts.sessionId) return;
       status.note(`${info.event}: ${info.error.message}`);
@@ -295,5 +250,6 @@ export function attachTerminal(opts: AttachOptions): Promise<AttachOutcome> {
     stdin.on('end', onEnd);
     stdin.resume();
     stdout.on('resize', onResize);
+    connection.start();
   });
 }

@@ -42,6 +42,13 @@ describe('formatPromptEvent', () => {
     expect(f('activity', { activity: 'done' })).toBe('');
   });
 
+  it('prints 2m00s for a 119.6 s run, not 1m60s (regression: this view had its own rounding)', () => {
+    const usage = { inputTokens: 1, outputTokens: 1, cacheReadTokens: 0, cacheCreationTokens: 0 };
+    expect(f('result', { ok: true, turns: 4, durationMs: 119_600, costUsd: 0.5, usage })).toBe(
+      '✓ done 4 turns · 2m00s · 1 in / 1 out tokens · $0.5000\n',
+    );
+  });
+
   it('colors only when asked', () => {
     expect(formatPromptEvent({ type: 'error', data: { message: 'x' } }, 'id', true)).toBe('\x1b[31merror: x\x1b[0m\n');
   });

@@ -1,13 +1,5 @@
-import {
-  AppError,
-  type ClientToServerEvents,
-  isTerminal,
-  type ServerToClientEvents,
-  type SessionInfo,
-  type Task,
-  type TaskEvent,
-} from '@rclaude/protocol';
-import { io, type Socket } from 'socket.io-client';
+import { ansiStyle, createClientSocket, plainStyle, taskEventText } from '@rclaude/client';
+import { AppError, isTerminal, type SessionInfo, type Task, type TaskEvent } from '@rclaude/protocol';
 import type { ApiClient } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
 import { StatusLine } from './status-line.js';
@@ -21,76 +13,16 @@ export interface PromptViewOptions {
   err: NodeJS.WriteStream;
 }
 
-type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
-
-const paint = (on: boolean) => ({
-  dim: (s: string) => (on ? `\x1b[2m${s}\x1b[0m` : s),
-  bold: (s: string) => (on ? `\x1b[1m${s}\x1b[0m` : s),
-  red: (s: string) => (on ? `\x1b[31m${s}\x1b[0m` : s),
-  green: (s: string) => (on ? `\x1b[32m${s}\x1b[0m` : s),
-  cyan: (s: string) => (on ? `\x1b[36m${s}\x1b[0m` : s),
-});
-
 function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
 
-function num(v: unknown): number {
-  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
-}
-
-function usd(v: number): string {
-  return v >= 1 ? `$${v.toFixed(2)}` : `$${v.toFixed(4)}`;
-}
-
-function seconds(ms: number): string {
-  return ms < 60_000
-    ? `${(ms / 1000).toFixed(1)}s`
-    : `${Math.floor(ms / 60_000)}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}s`;
-}
-
 /**
- * One event as the `-p` view shows it: Claude's text as it arrives, one line per tool call (and a line for a
- * failed tool), the closing summary with turns, time, tokens and cost, the diff summary, the pushed branch.
- * '' for events that add nothing (status changes, output, working/done activity).
+ * One event as the `-p` view shows it, through the one task-event renderer of @rclaude/client (the agent's
+ * PTY view uses it too): here a diff's line names the `rclaude cp` that downloads the full diff.
  */
 export function formatPromptEvent(event: Pick<TaskEvent, 'type' | 'data'>, taskId: string, color: boolean): string {
-  const c = paint(color);
-  const d = event.data;
-  switch (event.type) {
-    case 'info':
-      return `${c.dim(str(d.message))}\n`;
-    case 'assistant_text':
-      return `${c.bold('●')} ${str(d.text).replace(/\n/g, '\n  ')}\n`;
-    case 'tool_use':
-      return `${c.cyan('→')} ${str(d.summary) || str(d.name)}\n`;
-    case 'tool_result':
-      return d.ok === false ? `  ${c.red('✗')} ${str(d.summary)}\n` : '';
-    case 'result': {
-      const u = (d.usage ?? {}) as Record<string, unknown>;
-      const input = num(u.inputTokens) + num(u.cacheReadTokens) + num(u.cacheCreationTokens);
-      const turns = num(d.turns);
-      const facts = `${turns} turn${turns === 1 ? '' : 's'} · ${seconds(num(d.durationMs))} · ${input} in / ${num(u.outputTokens)} out tokens · ${usd(num(d.costUsd))}`;
-      return d.ok === true
-        ? `${c.green('✓ done')} ${c.dim(facts)}\n`
-        : `${c.red(`✗ ${str(d.text) || str(d.subtype) || 'error'}`)}\n${c.dim(facts)}\n`;
-    }
-    case 'diff': {
-      const changed = num(d.filesChanged) > 0;
-      const where = changed ? ` · full diff: rclaude cp ${taskId}:${str(d.diffPath)} .` : '';
-      return `${c.dim(`changes: ${str(d.summary)}${where}`)}\n`;
-    }
-    case 'push':
-      return d.pushedTo === null
-        ? `${c.dim(`committed to branch ${str(d.branch)} (${str(d.commit).slice(0, 12)}), not pushed`)}\n`
-        : `${c.dim(`pushed branch ${str(d.branch)} (${str(d.commit).slice(0, 12)}) to ${str(d.pushedTo)}`)}\n`;
-    case 'activity':
-      return d.activity === 'waiting' ? `\x07${c.bold('?')} waiting for input: ${str(d.message)}\n` : '';
-    case 'error':
-      return `${c.red(`error: ${str(d.message)}`)}\n`;
-    default:
-      return '';
-  }
+  return taskEventText(event, { taskId, style: color ? ansiStyle : plainStyle });
 }
 
 /** The prompt has run its course: it finished (idle, sandbox kept for continuing) or the task ended. */
@@ -157,11 +89,11 @@ export function viewPrompt(opts: PromptViewOptions): Promise<number> {
 
   return new Promise<number>((resolve, reject) => {
     let done = false;
-    const socket: ClientSocket = io(`${api.server}/client`, {
-      transports: ['websocket'],
-      auth: { token: api.token },
-      reconnectionDelay: 250,
-      reconnectionDelayMax: 4000,
+    const socket = createClientSocket({
+      baseUrl: api.server,
+      token: api.token,
+      reconnectionDelayMs: 250,
+      reconnectionDelayMaxMs: 4000,
     });
     const onSigint = () => {
       finish(new CliError(`interrupted; the task keeps running. See it with: rclaude attach ${taskId}`, 130));
@@ -182,7 +114,7 @@ export function viewPrompt(opts: PromptViewOptions): Promise<number> {
       if (task.exitCode !== null) {
         if (!opts.json && err.isTTY) {
           err.write(
-            paint(true).dim(
+            ansiStyle.dim(
               `continue the conversation: rclaude attach ${taskId} · release the sandbox: rclaude stop ${taskId}\n`,
             ),
           );

@@ -1,13 +1,5 @@
-import {
-  type Ack,
-  AppError,
-  type AttachResult,
-  type ClientToServerEvents,
-  isTerminal,
-  OffsetAssembler,
-  type ServerToClientEvents,
-} from '@rclaude/protocol';
-import { io, type Socket } from 'socket.io-client';
+import { createClientSocket } from '@rclaude/client';
+import { type Ack, AppError, type AttachResult, isTerminal, OffsetAssembler } from '@rclaude/protocol';
 import { CliError } from '../errors.js';
 
 /** After its task ends, how long a followed session's own exit may take to arrive before the stream ends anyway. */
@@ -30,11 +22,7 @@ export function streamLog(opts: {
   /** Told about bytes the bounded output log no longer holds (they are skipped). */
   warn?: (message: string) => void;
 }): Promise<number | null> {
-  const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(`${opts.server}/client`, {
-    transports: ['websocket'],
-    auth: { token: opts.token },
-    reconnectionDelay: 250,
-  });
+  const socket = createClientSocket({ baseUrl: opts.server, token: opts.token, reconnectionDelayMs: 250 });
   let assembler: OffsetAssembler | null = null;
   let target = Number.POSITIVE_INFINITY;
   let exitCode: number | null = null;

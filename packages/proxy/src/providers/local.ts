@@ -205,12 +205,20 @@ function writeIdentity(dir: string): void {
 function locateAgent(): { entry: string; binds: string[] } {
   const require = createRequire(import.meta.url);
   const agentDir = fs.realpathSync(path.dirname(require.resolve('@rclaude/agent/package.json')));
-  const protocolDir = fs.realpathSync(path.dirname(require.resolve('@rclaude/protocol/package.json')));
   const entry = path.join(agentDir, 'dist', 'main.js');
   if (!fs.existsSync(entry)) {
     throw new AppError('PROVIDER_UNAVAILABLE', `the agent is not built (${entry} is missing): run \`npm run build\``);
   }
-  const binds = new Set([agentDir, protocolDir]);
+  const binds = new Set([agentDir]);
+  // The agent's workspace dependencies (protocol, client) are links out of node_modules: bind what they point at.
+  const fromAgent = createRequire(path.join(agentDir, 'package.json'));
+  const manifest = JSON.parse(fs.readFileSync(path.join(agentDir, 'package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>;
+  };
+  for (const name of Object.keys(manifest.dependencies ?? {})) {
+    if (name.startsWith('@rclaude/'))
+      binds.add(fs.realpathSync(path.dirname(fromAgent.resolve(`${name}/package.json`))));
+  }
   // Every node_modules from the agent up to the filesystem root may hold its dependencies.
   for (let dir = agentDir; ; dir = path.dirname(dir)) {
     const nm = path.join(dir, 'node_modules');

@@ -1,3 +1,4 @@
+import { createSocketTerminalTransport } from '@rclaude/client';
 import type { Task } from '@rclaude/protocol';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { type KeyboardEvent, lazy, type ReactNode, Suspense, useEffect, useId, useMemo, useState } from 'react';
@@ -25,7 +26,6 @@ import { TaskTimeline } from '../modules/tasks/task-timeline.js';
 import { useLiveTasks } from '../modules/tasks/use-live-tasks.js';
 import { useNow } from '../modules/tasks/use-now.js';
 import { useTheme } from '../modules/theme/theme.js';
-import { createSocketTerminalTransport } from '../realtime/socket-terminal-transport.js';
 
 const Terminal = lazy(() => import('../modules/terminal/terminal.js').then((m) => ({ default: m.Terminal })));
 

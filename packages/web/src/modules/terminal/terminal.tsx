@@ -1,13 +1,12 @@
 import '@xterm/xterm/css/xterm.css';
+import { TerminalConnection, type TerminalConnectionState, type TerminalTransport } from '@rclaude/client';
 import { FitAddon } from '@xterm/addon-fit';
 import { WebLinksAddon } from '@xterm/addon-web-links';
 import { type IDisposable, Terminal as XTerm } from '@xterm/xterm';
 import { useEffect, useRef, useState } from 'react';
 import { IconButton } from '../../components/button.js';
 import { ClipboardIcon, CopyIcon } from '../../components/icons.js';
-import { TerminalConnection, type TerminalConnectionState } from './terminal-connection.js';
 import { terminalThemes } from './terminal-themes.js';
-import type { TerminalTransport } from './terminal-transport.js';
 
 export interface TerminalProps {
   transport: TerminalTransport;
@@ -27,6 +26,9 @@ export interface TerminalProps {
   renderer?: 'auto' | 'dom';
   onStateChange?: (state: TerminalConnectionState) => void;
 }
+
+/** Input held while the session cannot take it; xterm itself takes no input while detached. */
+const HELD_INPUT_MAX_CHARS = 64 * 1024;
 
 const FONT_FAMILY =
   '"JetBrains Mono Variable", ui-monospace, "SF Mono", Menlo, Consolas, "DejaVu Sans Mono", monospace';
@@ -98,6 +100,8 @@ export function Terminal({
     const connection = new TerminalConnection({
       transport,
       readOnly: readOnlyRef.current,
+      // Typed while attached but before the process exists, or while the sandbox is away: sent once it can be.
+      maxHeldInputChars: HELD_INPUT_MAX_CHARS,
       size: () => ({ cols: term.cols, rows: term.rows }),
       sink: {
         reset: () => term.reset(),

@@ -1,11 +1,14 @@
-import { AppError, type ErrorCode, OffsetAssembler } from '@rclaude/protocol';
+import { AppError, type ErrorCode, OffsetAssembler, type PtySignal } from '@rclaude/protocol';
 import type { TerminalExit, TerminalLink, TerminalLinkEvents, TerminalTransport } from './terminal-transport.js';
 
-/** Where the terminal's output goes: the xterm instance, or a recorder in tests. */
+/** Where the terminal's output goes: xterm in the browser, stdout in the CLI, a recorder in tests. */
 export interface TerminalSink {
-  /** Clears the screen and scrollback before a fresh screen snapshot is drawn. */
+  /**
+   * Clears the screen (and scrollback) before a screen snapshot is drawn, or before output starts over
+   * after a hole in what was already drawn. Never called before a plain first attach.
+   */
   reset(): void;
-  /** Writes output; `rendered` runs once it is on screen (xterm's write callback). */
+  /** Writes output; `rendered` runs once it is on screen (xterm's write callback, stdout's flush). */
   write(data: string | Uint8Array, rendered: () => void): void;
 }
 
@@ -17,26 +20,48 @@ export interface TerminalConnectionState {
   attempt: number;
   /** Why the last attempt failed, or why the terminal gave up (for the banner). */
   error: string | null;
+  /** The code of that error when the server gave one (the CLI maps it to an exit code). */
+  errorCode: ErrorCode | null;
   /** False while the sandbox's agent is away (output paused). */
   agentConnected: boolean;
   agentReason: string | null;
   exit: TerminalExit | null;
+  /** The session has exited and everything it wrote has been rendered: nothing more will come. */
+  complete: boolean;
   readOnly: boolean;
 }
 
 export interface TerminalConnectionOptions {
   transport: TerminalTransport;
   sink: TerminalSink;
-  /** The terminal's current size, read on every (re)attach. */
-  size: () => { cols: number; rows: number };
+  /** The terminal's current size, read on every (re)attach; null when it has none (output to a pipe). */
+  size: () => { cols: number; rows: number } | null;
   readOnly: boolean;
+  /**
+   * Where the first attach starts: `screen` (the default) draws the current screen then live output; a byte
+   * offset replays from there (0 for everything a task printed since it started). A reconnect always resumes
+   * from the next offset not yet seen, and falls back to the screen when the server no longer holds it.
+   */
+  from?: number | 'screen';
+  /**
+   * Input typed while the session cannot take it (before the attach is answered, before its process exists,
+   * while its agent or this connection is away) waits, up to this many UTF-16 units, and goes out in order
+   * once the session can take it. 0 (the default) refuses such input instead.
+   */
+  maxHeldInputChars?: number;
   /** Delay before reconnect attempt `attempt` (1, 2, ...). Defaults to capped exponential backoff. */
   backoffMs?: (attempt: number) => number;
   onChange?: (state: TerminalConnectionState) => void;
 }
 
 /** Errors that retrying cannot fix. */
-const fatalCodes: ReadonlySet<ErrorCode> = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'NOT_FOUND', 'BAD_REQUEST']);
+const fatalCodes: ReadonlySet<ErrorCode> = new Set([
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'ORIGIN_REFUSED',
+  'NOT_FOUND',
+  'BAD_REQUEST',
+]);
 
 /** Send a flow-control ack at least every this many rendered bytes, and whenever rendering catches up. */
 const ACK_EVERY_BYTES = 64 * 1024;
@@ -54,33 +79,49 @@ export function defaultBackoffMs(attempt: number): number {
  * Keeps one terminal attached to one session through any number of reconnects, with nothing lost and
  * nothing doubled: output is numbered by byte offset, duplicates are dropped by an OffsetAssembler, and a
  * reconnect resumes from the next offset not yet seen. A fresh attach (or one whose history was trimmed
- * away) draws the server's screen snapshot instead. Output is acknowledged only after it is rendered, so
- * the server paces a flooding task to what this tab can draw.
+ * away, or lost by the server) draws the server's screen snapshot instead. Output is acknowledged only after
+ * it is rendered, so the server paces a flooding task to what this terminal can draw. The web terminal and
+ * `rclaude attach` both run on it, each with its own transport options and sink.
  */
 export class TerminalConnection {
   readonly #options: TerminalConnectionOptions;
   readonly #backoffMs: (attempt: number) => number;
+  readonly #maxHeldChars: number;
   #state: TerminalConnectionState;
+  /** Where the next attach starts when there is no stream yet. */
+  #firstFrom: number | 'screen';
   #assembler: OffsetAssembler | null = null;
+  /** Output was drawn and then its stream was dropped: the next stream starts on a cleared screen. */
+  #restarted = false;
   #link: TerminalLink | null = null;
   /** Bumped for every link so events of a superseded link are ignored. */
   #generation = 0;
+  /** Bumped for every new stream (assembler) so render callbacks of an abandoned one are ignored. */
+  #epoch = 0;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #written = 0;
   #rendered = 0;
   #acked = 0;
   #size: { cols: number; rows: number } | null = null;
+  /** The session's process exists and its agent serves it. */
+  #running = false;
+  #held: string[] = [];
+  #heldChars = 0;
 
   constructor(options: TerminalConnectionOptions) {
     this.#options = options;
     this.#backoffMs = options.backoffMs ?? defaultBackoffMs;
+    this.#maxHeldChars = options.maxHeldInputChars ?? 0;
+    this.#firstFrom = options.from ?? 'screen';
     this.#state = {
       status: 'connecting',
       attempt: 0,
       error: null,
+      errorCode: null,
       agentConnected: true,
       agentReason: null,
       exit: null,
+      complete: false,
       readOnly: options.readOnly,
     };
   }
@@ -98,11 +139,29 @@ export class TerminalConnection {
     void this.#connect();
   }
 
-  /** Sends keystrokes or pasted text. Returns false (and drops them) unless attached and writable. */
+  /**
+   * Sends keystrokes or pasted text, or holds them until the session can take them (see
+   * `maxHeldInputChars`). Returns false when they were dropped: read-only, ended, or nothing may be held.
+   */
   input(data: string): boolean {
-    const link = this.#link;
-    if (!link || this.#state.status !== 'connected' || this.#state.readOnly) return false;
-    for (const chunk of chunkInput(data)) link.input(chunk);
+    const { status, readOnly } = this.#state;
+    if (readOnly || status === 'exited' || status === 'failed' || status === 'disposed') return false;
+    if (this.#inputReady()) {
+      this.#send(data);
+      return true;
+    }
+    if (this.#heldChars + data.length > this.#maxHeldChars) return false;
+    if (data.length > 0) {
+      this.#held.push(data);
+      this.#heldChars += data.length;
+    }
+    return true;
+  }
+
+  /** Sends a signal to the session's foreground process. Returns false unless attached and writable. */
+  signal(signal: PtySignal): boolean {
+    if (!this.#link || this.#state.status !== 'connected' || this.#state.readOnly) return false;
+    this.#link.signal(signal);
     return true;
   }
 
@@ -117,6 +176,7 @@ export class TerminalConnection {
 
   /** Turns input and resizes off (e.g. once the task has ended); the attachment stays for viewing. */
   setReadOnly(readOnly: boolean): void {
+    if (readOnly) this.#dropHeld();
     if (readOnly !== this.#state.readOnly) this.#setState({ readOnly });
   }
 
@@ -125,6 +185,7 @@ export class TerminalConnection {
     this.#generation += 1;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
+    this.#dropHeld();
     this.#link?.close();
     this.#link = null;
     this.#setState({ status: 'disposed' });
@@ -134,7 +195,7 @@ export class TerminalConnection {
     this.#timer = null;
     if (this.#state.status === 'disposed') return;
     const generation = ++this.#generation;
-    const from = this.#assembler ? this.#assembler.next : 'screen';
+    const from = this.#assembler ? this.#assembler.next : this.#firstFrom;
     const size = this.#options.size();
     const pending: [number, Uint8Array][] = [];
     let attached = false;
@@ -149,7 +210,7 @@ export class TerminalConnection {
         if (current()) this.#onExit(exit);
       },
       agent: (status) => {
-        if (current()) this.#setState({ agentConnected: status.connected, agentReason: status.reason });
+        if (current()) this.#onAgent(status.connected, status.reason);
       },
       closed: (reason) => {
         if (current()) this.#onClosed(reason);
@@ -162,19 +223,31 @@ export class TerminalConnection {
     } catch (error) {
       if (!current()) return;
       const message = error instanceof Error ? error.message : String(error);
-      if (error instanceof AppError && error.code === 'SESSION_EXITED') {
+      const code = error instanceof AppError ? error.code : null;
+      if (code === 'SESSION_EXITED') {
+        this.#dropHeld();
         this.#setState({
           status: 'exited',
           error: null,
+          errorCode: null,
           exit: this.#state.exit ?? { exitCode: null, signal: null, endOffset: null },
         });
+        this.#checkComplete();
         return;
       }
-      if (error instanceof AppError && fatalCodes.has(error.code)) {
-        this.#setState({ status: 'failed', error: message });
+      if (code === 'BAD_REQUEST' && typeof from === 'number') {
+        // The server holds less than we asked to resume from (its log restarted empty): start over from
+        // its screen. A refusal of that attach is final.
+        this.#dropStream();
+        void this.#connect();
         return;
       }
-      this.#scheduleReconnect(message);
+      if (code !== null && fatalCodes.has(code)) {
+        this.#dropHeld();
+        this.#setState({ status: 'failed', error: message, errorCode: code });
+        return;
+      }
+      this.#scheduleReconnect(message, code);
       return;
     }
     if (!current()) {
@@ -187,42 +260,67 @@ export class TerminalConnection {
       // The bytes between what we have and what the server still holds were trimmed from its log:
       // replaying would leave a hole in the screen, so start over from a snapshot.
       link.close();
-      this.#assembler = null;
+      this.#dropStream();
       void this.#connect();
       return;
     }
 
     this.#link = link;
-    if (from === 'screen' || attachment.screen) {
-      this.#options.sink.reset();
-      this.#assembler = new OffsetAssembler(attachment.from);
-      this.#written = attachment.from;
-      const screen = attachment.screen;
+    if (!this.#assembler || attachment.screen) {
+      // An empty snapshot (a session that has printed nothing yet) leaves the terminal as it is.
+      const screen = attachment.screen?.data ? attachment.screen : null;
+      if (screen || this.#restarted) this.#options.sink.reset();
+      this.#restarted = false;
+      const epoch = this.#beginStream(attachment.from);
       if (screen) {
         const end = attachment.from;
-        this.#options.sink.write(screen.data, () => this.#onRendered(end));
+        this.#options.sink.write(screen.data, () => this.#onRendered(epoch, end));
       }
     }
     attached = true;
+    this.#running = attachment.running;
     const exit = attachment.exit ?? this.#state.exit;
     this.#setState({
       status: exit ? 'exited' : 'connected',
       attempt: 0,
       error: null,
+      errorCode: null,
       agentConnected: true,
       agentReason: null,
       exit,
     });
+    if (exit) this.#dropHeld();
     if (!this.#state.readOnly && !exit) {
-      // The pane may have changed size while disconnected; the session gets the size it is shown at.
+      // The terminal may have changed size while disconnected; the session gets the size it is shown at.
       const now = this.#options.size();
-      this.#size = now;
-      link.resize(now.cols, now.rows);
+      if (now) {
+        this.#size = now;
+        link.resize(now.cols, now.rows);
+      }
     }
+    this.#flushHeld();
     for (const [offset, data] of pending) {
       if (!current()) break;
       this.#onOutput(offset, data);
     }
+    this.#checkComplete();
+  }
+
+  /** Starts a new numbered stream at `from`; what was rendered before belongs to the old one. */
+  #beginStream(from: number): number {
+    this.#epoch += 1;
+    this.#assembler = new OffsetAssembler(from);
+    this.#written = from;
+    this.#rendered = from;
+    this.#acked = from;
+    return this.#epoch;
+  }
+
+  /** Forgets the stream so the next attach asks for the screen. */
+  #dropStream(): void {
+    if (this.#assembler) this.#restarted = true;
+    this.#assembler = null;
+    this.#firstFrom = 'screen';
   }
 
   #onOutput(offset: number, data: Uint8Array): void {
@@ -234,45 +332,88 @@ export class TerminalConnection {
       // server that keeps skipping cannot spin this into a tight loop.
       this.#link?.close();
       this.#link = null;
+      this.#running = false;
       this.#generation += 1;
-      this.#scheduleReconnect('output arrived out of order');
+      this.#scheduleReconnect('output arrived out of order', null);
       return;
     }
     if (fresh.byteLength === 0) return;
     const end = assembler.next;
+    const epoch = this.#epoch;
     this.#written = end;
-    this.#options.sink.write(fresh, () => this.#onRendered(end));
+    this.#options.sink.write(fresh, () => this.#onRendered(epoch, end));
   }
 
-  #onRendered(offset: number): void {
+  #onRendered(epoch: number, offset: number): void {
+    if (epoch !== this.#epoch) return;
     if (offset > this.#rendered) this.#rendered = offset;
     const caughtUp = this.#rendered >= this.#written;
     if (this.#rendered > this.#acked && (caughtUp || this.#rendered - this.#acked >= ACK_EVERY_BYTES)) {
       this.#acked = this.#rendered;
       this.#link?.ack(this.#rendered);
     }
+    this.#checkComplete();
   }
 
   #onExit(exit: TerminalExit): void {
+    this.#dropHeld();
     this.#setState({ status: 'exited', exit });
+    this.#checkComplete();
+  }
+
+  #onAgent(connected: boolean, reason: string | null): void {
+    // The agent serving the session again also means a session that was starting now has its process.
+    this.#running = connected;
+    this.#setState({ agentConnected: connected, agentReason: reason });
+    this.#flushHeld();
   }
 
   #onClosed(reason: string): void {
     this.#link = null;
+    this.#running = false;
     this.#generation += 1;
     const exit = this.#state.exit;
     const complete = exit !== null && (exit.endOffset === null || (this.#assembler?.next ?? 0) >= exit.endOffset);
     if (this.#state.status === 'exited' && complete) return;
-    this.#scheduleReconnect(reason);
+    this.#scheduleReconnect(reason, null);
   }
 
-  #scheduleReconnect(reason: string): void {
+  #checkComplete(): void {
+    const exit = this.#state.exit;
+    if (!exit || this.#state.complete) return;
+    const rendered = this.#assembler !== null && this.#rendered >= (exit.endOffset ?? 0);
+    if (exit.endOffset === null || rendered) this.#setState({ complete: true });
+  }
+
+  #scheduleReconnect(reason: string, code: ErrorCode | null): void {
     if (this.#state.status === 'disposed') return;
     const attempt = this.#state.attempt + 1;
     const status = this.#state.status === 'exited' ? 'exited' : this.#assembler ? 'reconnecting' : 'connecting';
-    this.#setState({ status, attempt, error: reason });
+    this.#setState({ status, attempt, error: reason, errorCode: code });
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => void this.#connect(), this.#backoffMs(attempt));
+  }
+
+  #inputReady(): boolean {
+    return this.#link !== null && this.#state.status === 'connected' && !this.#state.readOnly && this.#running;
+  }
+
+  #send(data: string): void {
+    const link = this.#link;
+    if (!link) return;
+    for (const chunk of chunkInput(data)) link.input(chunk);
+  }
+
+  #flushHeld(): void {
+    if (this.#held.length === 0 || !this.#inputReady()) return;
+    const queued = this.#held;
+    this.#dropHeld();
+    for (const data of queued) this.#send(data);
+  }
+
+  #dropHeld(): void {
+    this.#held = [];
+    this.#heldChars = 0;
   }
 
   #setState(patch: Partial<TerminalConnectionState>): void {

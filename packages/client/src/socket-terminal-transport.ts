@@ -1,13 +1,16 @@
 import { AppError, type AttachResult, type ExitInfo, type SessionStatusInfo } from '@rclaude/protocol';
-import type { TerminalAttachment, TerminalLink, TerminalTransport } from '../modules/terminal/terminal-transport.js';
-import { type ClientSocket, toBytes, waitForConnection } from './client-socket.js';
+import { type ClientSocket, toBytes, waitForConnection } from './socket-client.js';
+import type { TerminalAttachment, TerminalLink, TerminalTransport } from './terminal-transport.js';
 
 export interface SocketTerminalTransportOptions {
   /** How long one attach may wait for the connection and the server's answer. */
   attachTimeoutMs?: number;
 }
 
-/** A TerminalTransport over the app's Socket.io connection, for one session. */
+/**
+ * A TerminalTransport over a Socket.io connection to `/client`, for one session. The socket is the
+ * caller's: it may carry other sessions and task subscriptions, and outlives every link.
+ */
 export function createSocketTerminalTransport(
   socket: ClientSocket,
   sessionId: string,
@@ -51,21 +54,22 @@ export function createSocketTerminalTransport(
           sessionId,
           from: request.from,
           readOnly: request.readOnly,
-          cols: request.cols,
-          rows: request.rows,
+          ...(request.cols && request.rows ? { cols: request.cols, rows: request.rows } : {}),
         });
       } catch (error) {
         removeListeners();
         throw error;
       }
 
+      const { session } = result;
       const attachment: TerminalAttachment = {
         screen: result.screen,
         from: result.from,
         exit:
-          result.session.status === 'exited'
-            ? { exitCode: result.session.exitCode, signal: null, endOffset: result.session.outputEnd }
+          session.status === 'exited'
+            ? { exitCode: session.exitCode, signal: null, endOffset: session.outputEnd }
             : null,
+        running: session.status === 'running' && session.agentConnected,
       };
       let open = true;
       const link: TerminalLink = {
@@ -75,6 +79,9 @@ export function createSocketTerminalTransport(
         },
         resize: (cols, rows) => {
           if (open) socket.emit('pty:resize', { sessionId, cols, rows });
+        },
+        signal: (signal) => {
+          if (open) socket.emit('pty:signal', { sessionId, signal });
         },
         ack: (offset) => {
           if (open) socket.emit('pty:ack', { sessionId, offset });
@@ -94,7 +101,7 @@ export function createSocketTerminalTransport(
 function attach(
   socket: ClientSocket,
   timeoutMs: number,
-  request: { sessionId: string; from: number | 'screen'; readOnly: boolean; cols: number; rows: number },
+  request: { sessionId: string; from: number | 'screen'; readOnly: boolean; cols?: number; rows?: number },
 ): Promise<AttachResult> {
   return new Promise((resolve, reject) => {
     socket.timeout(timeoutMs).emit('session:attach', request, (error, ack) => {

@@ -1,8 +1,9 @@
-import { AppError } from '@rclaude/protocol';
-import { afterEach, describe, expect, it } from 'vitest';
+import { AppError, type PtySignal } from '@rclaude/protocol';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   chunkInput,
   TerminalConnection,
+  type TerminalConnectionOptions,
   type TerminalConnectionState,
   type TerminalSink,
 } from './terminal-connection.js';
@@ -22,6 +23,7 @@ interface FakeLink {
   events: TerminalLinkEvents;
   inputs: string[];
   resizes: [number, number][];
+  signals: PtySignal[];
   acks: number[];
   closed: boolean;
 }
@@ -37,12 +39,13 @@ class FakeTransport implements TerminalTransport {
     const answer = this.answers.shift();
     if (!answer) throw new AppError('TIMEOUT', 'no answer queued');
     if (answer instanceof AppError) throw answer;
-    const link: FakeLink = { request, events, inputs: [], resizes: [], acks: [], closed: false };
+    const link: FakeLink = { request, events, inputs: [], resizes: [], signals: [], acks: [], closed: false };
     this.links.push(link);
     return {
       attachment: answer,
       input: (data) => link.inputs.push(data),
       resize: (cols, rows) => link.resizes.push([cols, rows]),
+      signal: (signal) => link.signals.push(signal),
       ack: (offset) => link.acks.push(offset),
       close: () => {
         link.closed = true;
@@ -84,29 +87,30 @@ const screenAttach = (data: string, offset: number): TerminalAttachment => ({
   screen: { data, offset, cols: 80, rows: 24 },
   from: offset,
   exit: null,
+  running: true,
 });
-const replayAttach = (from: number): TerminalAttachment => ({ screen: null, from, exit: null });
+const replayAttach = (from: number): TerminalAttachment => ({ screen: null, from, exit: null, running: true });
 
+/** Waits for the connection's asynchronous steps (the fake answers on the next microtask, backoff is 1 ms). */
 async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i += 1) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  await vi.waitUntil(check, { timeout: 2000, interval: 2 }).catch(() => {
+    throw new Error(`timed out waiting for ${what}`);
+  });
 }
 
 let connection: TerminalConnection | null = null;
 afterEach(() => connection?.dispose());
 
-function setup(readOnly = false) {
+function setup(options: Partial<Pick<TerminalConnectionOptions, 'readOnly' | 'from' | 'maxHeldInputChars'>> = {}) {
   const transport = new FakeTransport();
   const sink = new RecordingSink();
   const states: TerminalConnectionState[] = [];
-  let size = { cols: 100, rows: 30 };
+  let size: { cols: number; rows: number } | null = { cols: 100, rows: 30 };
   connection = new TerminalConnection({
     transport,
     sink,
-    readOnly,
+    readOnly: false,
+    ...options,
     size: () => size,
     backoffMs: () => 1,
     onChange: (s) => states.push(s),
@@ -116,8 +120,8 @@ function setup(readOnly = false) {
     sink,
     states,
     conn: connection,
-    setSize: (cols: number, rows: number) => {
-      size = { cols, rows };
+    setSize: (next: { cols: number; rows: number } | null) => {
+      size = next;
     },
   };
 }
@@ -169,7 +173,7 @@ describe('TerminalConnection', () => {
     await until(() => transport.links.length === 2 && conn.state.status === 'connected', 'second attach');
 
     expect(transport.last.request.from).toBe(3);
-    expect(sink.resets).toBe(1); // only the first, fresh attach cleared the screen
+    expect(sink.resets).toBe(0); // neither a plain first attach nor a resume clears the screen
     transport.last.events.output(1, text('bcdef'));
     expect(sink.screen).toBe('abcdef');
     expect(states.some((s) => s.status === 'reconnecting')).toBe(true);
@@ -248,7 +252,7 @@ describe('TerminalConnection', () => {
   });
 
   it('never sends input or resizes when read-only', async () => {
-    const { transport, conn } = setup(true);
+    const { transport, conn } = setup({ readOnly: true });
     transport.answers.push(screenAttach('done', 4));
     conn.start();
     await until(() => conn.state.status === 'connected', 'attach');
@@ -273,7 +277,7 @@ describe('TerminalConnection', () => {
       [120, 40],
     ]);
 
-    setSize(90, 20);
+    setSize({ cols: 90, rows: 20 });
     transport.answers.push(replayAttach(0));
     transport.last.events.closed('drop');
     await until(() => transport.links.length === 2 && conn.state.status === 'connected', 're-attach');
@@ -304,6 +308,7 @@ describe('TerminalConnection', () => {
     await until(() => conn.state.status === 'exited', 'exited');
     expect(sink.screen).toBe('final screen');
     expect(transport.last.resizes).toEqual([]);
+    expect(conn.state.complete).toBe(true);
   });
 
   it('reports the agent going away and coming back', async () => {
@@ -329,6 +334,140 @@ describe('TerminalConnection', () => {
     await new Promise((r) => setTimeout(r, 20));
     expect(transport.links).toHaveLength(1);
     expect(conn.state.status).toBe('disposed');
+  });
+
+  it('starts from a byte offset when asked, appending to what the terminal shows', async () => {
+    const { transport, sink, conn } = setup({ from: 0 });
+    transport.answers.push(replayAttach(0));
+    conn.start();
+    await until(() => conn.state.status === 'connected', 'attach');
+    expect(transport.last.request.from).toBe(0);
+    transport.last.events.output(0, text('hello'));
+    expect(sink.resets).toBe(0);
+    expect(sink.screen).toBe('hello');
+    expect(transport.last.acks).toEqual([5]);
+  });
+
+  it('draws the screen when the offset it starts from was already trimmed away', async () => {
+    const { transport, sink, conn } = setup({ from: 0 });
+    transport.answers.push(replayAttach(500), screenAttach('[now]', 600));
+    conn.start();
+    await until(() => transport.links.length === 2 && conn.state.status === 'connected', 'screen attach');
+    expect(transport.links[0]?.closed).toBe(true);
+    expect(transport.last.request.from).toBe('screen');
+    expect(sink.screen).toBe('[now]');
+    expect(conn.nextOffset).toBe(600);
+  });
+
+  it('falls back to the screen when the server holds less than it resumes from, and acks the new stream', async () => {
+    const { transport, sink, conn } = setup();
+    transport.answers.push(replayAttach(0));
+    conn.start();
+    await until(() => conn.state.status === 'connected', 'attach');
+    transport.last.events.output(0, text('abcdefgh'));
+    expect(transport.last.acks).toEqual([8]);
+
+    // The server lost its log (restarted empty): offset 8 is beyond what it stores.
+    transport.answers.push(new AppError('BAD_REQUEST', 'offset 8 is beyond the stored output (2 bytes)'));
+    transport.answers.push(screenAttach('[redrawn]', 2));
+    transport.last.events.closed('transport close');
+    await until(() => transport.links.length === 2 && conn.state.status === 'connected', 'screen attach');
+
+    expect(transport.last.request.from).toBe('screen');
+    expect(sink.resets).toBe(1);
+    expect(sink.screen).toBe('[redrawn]');
+    transport.last.events.output(2, text('xy'));
+    expect(sink.screen).toBe('[redrawn]xy');
+    // Numbering restarted below what was acknowledged before; acks follow the new stream.
+    expect(transport.last.acks).toEqual([4]);
+  });
+
+  it('gives up when even a screen attach is refused as a bad request', async () => {
+    const { transport, conn } = setup();
+    transport.answers.push(new AppError('BAD_REQUEST', 'not a session id'));
+    conn.start();
+    await until(() => conn.state.status === 'failed', 'failure');
+    expect(conn.state).toMatchObject({ error: 'not a session id', errorCode: 'BAD_REQUEST' });
+    expect(transport.links).toHaveLength(0);
+  });
+
+  it('holds typed input until the session can take it, then sends it in order', async () => {
+    const { transport, conn } = setup({ maxHeldInputChars: 10 });
+    expect(conn.input('a')).toBe(true); // before any attach
+    transport.answers.push({ ...replayAttach(0), running: false }); // the process does not exist yet
+    conn.start();
+    await until(() => conn.state.status === 'connected', 'attach');
+    expect(conn.input('b')).toBe(true);
+    expect(transport.last.inputs).toEqual([]);
+
+    transport.last.events.agent({ connected: true, reason: null }); // the process started
+    expect(transport.last.inputs).toEqual(['a', 'b']);
+    expect(conn.input('c')).toBe(true);
+    expect(transport.last.inputs).toEqual(['a', 'b', 'c']);
+
+    transport.last.events.agent({ connected: false, reason: 'sandbox reconnecting' });
+    expect(conn.input('d')).toBe(true);
+    transport.answers.push(replayAttach(0));
+    transport.last.events.closed('transport close');
+    expect(conn.input('e')).toBe(true);
+    expect(conn.input('far too long')).toBe(false); // the hold is bounded
+    await until(() => transport.links.length === 2 && conn.state.status === 'connected', 're-attach');
+    expect(transport.links[0]?.inputs).toEqual(['a', 'b', 'c']);
+    expect(transport.last.inputs).toEqual(['d', 'e']);
+  });
+
+  it('refuses held input once the session has exited', async () => {
+    const { transport, conn } = setup({ maxHeldInputChars: 10 });
+    transport.answers.push({ ...replayAttach(0), running: false });
+    conn.start();
+    await until(() => conn.state.status === 'connected', 'attach');
+    expect(conn.input('x')).toBe(true);
+    transport.last.events.exit({ exitCode: 0, signal: null, endOffset: 0 });
+    expect(conn.input('y')).toBe(false);
+    transport.last.events.agent({ connected: true, reason: null });
+    expect(transport.last.inputs).toEqual([]);
+  });
+
+  it('is complete only once the last byte before the exit is rendered', async () => {
+    const { transport, sink, conn } = setup();
+    transport.answers.push(replayAttach(0));
+    conn.start();
+    await until(() => conn.state.status === 'connected', 'attach');
+    sink.hold = true;
+    transport.last.events.output(0, text('bye'));
+    transport.last.events.exit({ exitCode: 7, signal: null, endOffset: 3 });
+    expect(conn.state).toMatchObject({ status: 'exited', complete: false });
+    sink.flush();
+    expect(conn.state).toMatchObject({ status: 'exited', complete: true, exit: { exitCode: 7 } });
+  });
+
+  it('sends signals only while attached and writable', async () => {
+    const writable = setup();
+    expect(writable.conn.signal('SIGINT')).toBe(false);
+    writable.transport.answers.push(replayAttach(0));
+    writable.conn.start();
+    await until(() => writable.conn.state.status === 'connected', 'attach');
+    expect(writable.conn.signal('SIGINT')).toBe(true);
+    expect(writable.transport.last.signals).toEqual(['SIGINT']);
+    writable.conn.dispose();
+
+    const viewer = setup({ readOnly: true });
+    viewer.transport.answers.push(replayAttach(0));
+    viewer.conn.start();
+    await until(() => viewer.conn.state.status === 'connected', 'attach');
+    expect(viewer.conn.signal('SIGINT')).toBe(false);
+    expect(viewer.transport.last.signals).toEqual([]);
+  });
+
+  it('attaches without a size when the terminal has none, and never resizes then', async () => {
+    const { transport, conn, setSize } = setup();
+    setSize(null);
+    transport.answers.push(replayAttach(0));
+    conn.start();
+    await until(() => conn.state.status === 'connected', 'attach');
+    expect(transport.last.request).not.toHaveProperty('cols');
+    expect(transport.last.request).not.toHaveProperty('rows');
+    expect(transport.last.resizes).toEqual([]);
   });
 });
 

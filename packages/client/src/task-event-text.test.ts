@@ -1,0 +1,141 @@
+import type { TaskEventType } from '@rclaude/protocol';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ansiStyle, formatRunDuration, formatUsd, taskEventLines, taskEventText } from './task-event-text.js';
+
+const text = (type: TaskEventType, data: Record<string, unknown>, taskId?: string) =>
+  taskEventText({ type, data }, taskId ? { taskId } : {});
+
+/** Reads a formatted duration back, in ms. */
+function parseRunDuration(formatted: string): number {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(\d+(?:\.\d)?)s$/.exec(formatted);
+  if (!m) throw new Error(`not a run duration: ${formatted}`);
+  return ((Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0)) * 60 + Number(m[3])) * 1000;
+}
+
+const usage = { inputTokens: 100, outputTokens: 20, cacheReadTokens: 5, cacheCreationTokens: 0 };
+
+describe('formatRunDuration', () => {
+  it('prints 2m00s for 119.6 s, not 1m60s (regression: the CLI rounded the seconds apart from the minutes)', () => {
+    expect(formatRunDuration(119_600)).toBe('2m00s');
+    expect(text('result', { ok: true, turns: 3, durationMs: 119_600, costUsd: 0, usage })).toBe(
+      '✓ done 3 turns · 2m00s · 105 in / 20 out tokens · $0.0000\n',
+    );
+  });
+
+  it.each([
+    [0, '0.0s'],
+    [500, '0.5s'],
+    [1234, '1.2s'],
+    [59_949, '59.9s'],
+    [59_950, '1m00s'],
+    [65_000, '1m05s'],
+    [3_599_499, '59m59s'],
+    [3_599_500, '1h00m00s'],
+    [3_723_000, '1h02m03s'],
+    [-5, '0.0s'],
+    [Number.NaN, '0.0s'],
+  ])('%d ms is %s', (ms, expected) => {
+    expect(formatRunDuration(ms)).toBe(expected);
+  });
+
+  const durations = fc.double({ min: 0, max: 400 * 3_600_000, noNaN: true });
+
+  it('never prints 60 in a seconds or minutes field', () => {
+    fc.assert(
+      fc.property(durations, (ms) => {
+        expect(formatRunDuration(ms)).toMatch(/^(\d|[1-5]\d)\.\ds$|^([1-5]?\d)m[0-5]\ds$|^\d+h[0-5]\dm[0-5]\ds$/);
+      }),
+    );
+  });
+
+  it('reads back within its rounding: a tenth under a minute, half a second above', () => {
+    fc.assert(
+      fc.property(durations, (ms) => {
+        const error = Math.abs(parseRunDuration(formatRunDuration(ms)) - ms);
+        expect(error).toBeLessThanOrEqual(ms < 59_950 ? 50 : 500);
+      }),
+    );
+  });
+
+  it('never goes down as the duration goes up', () => {
+    fc.assert(
+      fc.property(durations, durations, (a, b) => {
+        const [lo, hi] = a <= b ? [a, b] : [b, a];
+        expect(parseRunDuration(formatRunDuration(lo))).toBeLessThanOrEqual(parseRunDuration(formatRunDuration(hi)));
+      }),
+    );
+  });
+});
+
+describe('formatUsd', () => {
+  it('shows cents from a dollar on and tenths of a cent below', () => {
+    expect(formatUsd(1.234)).toBe('$1.23');
+    expect(formatUsd(0.00031)).toBe('$0.0003');
+    expect(formatUsd(-1)).toBe('$0.0000');
+  });
+});
+
+describe('taskEventText', () => {
+  it('shows text, one line per tool call, failed tools, the summary, the diff and the branch', () => {
+    expect(text('assistant_text', { text: 'Hello\nworld' })).toBe('● Hello\n  world\n');
+    expect(text('tool_use', { name: 'Write', summary: 'Write proof.txt' })).toBe('→ Write proof.txt\n');
+    expect(text('tool_use', { name: 'Mystery', summary: '' })).toBe('→ Mystery\n');
+    expect(text('tool_result', { ok: true, summary: 'fine' })).toBe('');
+    expect(text('tool_result', { ok: false, summary: 'Exit code 1' })).toBe('  ✗ Exit code 1\n');
+    expect(text('result', { ok: true, turns: 1, durationMs: 65_000, costUsd: 1.234, usage })).toBe(
+      '✓ done 1 turn · 1m05s · 105 in / 20 out tokens · $1.23\n',
+    );
+    expect(text('result', { ok: false, text: 'API Error: 400', turns: 2, durationMs: 500, costUsd: 0, usage })).toBe(
+      '✗ API Error: 400\n2 turns · 0.5s · 105 in / 20 out tokens · $0.0000\n',
+    );
+    expect(
+      text('result', { ok: false, subtype: 'error_max_turns', text: '', turns: 9, durationMs: 0, costUsd: 0 }),
+    ).toBe('✗ error_max_turns\n9 turns · 0.0s · 0 in / 0 out tokens · $0.0000\n');
+    const diff = { summary: '2 files changed, +3 -1', filesChanged: 2, diffPath: '.rclaude/changes.diff' };
+    expect(text('diff', diff, 'abc123')).toBe(
+      'changes: 2 files changed, +3 -1 · full diff: rclaude cp abc123:.rclaude/changes.diff .\n',
+    );
+    expect(text('diff', diff)).toBe('changes: 2 files changed, +3 -1 · full diff: .rclaude/changes.diff\n');
+    expect(text('diff', { summary: 'no changes', filesChanged: 0, diffPath: '.rclaude/changes.diff' }, 'a')).toBe(
+      'changes: no changes\n',
+    );
+    const commit = '0123456789abcdef0123456789abcdef01234567';
+    expect(text('push', { branch: 'rclaude/x', commit, pushedTo: '/srv/app' })).toBe(
+      'pushed branch rclaude/x (0123456789ab) to /srv/app\n',
+    );
+    expect(text('push', { branch: 'rclaude/x', commit, pushedTo: null })).toBe(
+      'committed to branch rclaude/x (0123456789ab), not pushed\n',
+    );
+    expect(text('error', { message: 'could not clone' })).toBe('error: could not clone\n');
+    expect(text('info', { message: 'cloned https://example.com/app.git' })).toBe(
+      'cloned https://example.com/app.git\n',
+    );
+    expect(text('activity', { activity: 'waiting', message: 'may I?' })).toBe('\x07? waiting for input: may I?\n');
+  });
+
+  it('shows nothing for status changes, output, working or done, and types it does not know', () => {
+    expect(text('status', { status: 'running' })).toBe('');
+    expect(text('output', {})).toBe('');
+    expect(text('activity', { activity: 'working' })).toBe('');
+    expect(text('activity', { activity: 'done' })).toBe('');
+    expect(taskEventLines({ type: 'from-the-future' as TaskEventType, data: {} })).toEqual([]);
+  });
+
+  it('reads malformed data as empty instead of throwing', () => {
+    expect(text('result', { ok: true, usage: 'none', durationMs: 'long', costUsd: null })).toBe(
+      '✓ done 0 turns · 0.0s · 0 in / 0 out tokens · $0.0000\n',
+    );
+    expect(text('assistant_text', {})).toBe('● \n');
+  });
+
+  it('gives lines without line breaks, and colours only through the style', () => {
+    expect(taskEventLines({ type: 'assistant_text', data: { text: 'a\nb' } })).toEqual(['● a', '  b']);
+    expect(taskEventText({ type: 'error', data: { message: 'x' } }, { style: ansiStyle })).toBe(
+      '\x1b[31merror: x\x1b[0m\n',
+    );
+    expect(taskEventText({ type: 'result', data: { ok: true, turns: 1, usage } }, { style: ansiStyle })).toBe(
+      '\x1b[32m✓ done\x1b[0m \x1b[2m1 turn · 0.0s · 105 in / 20 out tokens · $0.0000\x1b[0m\n',
+    );
+  });
+});

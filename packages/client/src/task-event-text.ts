@@ -1,0 +1,139 @@
+import type { TaskEventType } from '@rclaude/protocol';
+
+/**
+ * How a renderer marks up parts of a line. {@link plainStyle} leaves text as is; {@link ansiStyle} paints it
+ * with SGR escapes for a terminal. A web view could wrap parts in its own markers.
+ */
+export interface TextStyle {
+  dim(text: string): string;
+  bold(text: string): string;
+  red(text: string): string;
+  green(text: string): string;
+  cyan(text: string): string;
+}
+
+const keep = (text: string) => text;
+
+export const plainStyle: TextStyle = { dim: keep, bold: keep, red: keep, green: keep, cyan: keep };
+
+const sgr = (code: number) => (text: string) => `\x1b[${code}m${text}\x1b[0m`;
+
+export const ansiStyle: TextStyle = { dim: sgr(2), bold: sgr(1), red: sgr(31), green: sgr(32), cyan: sgr(36) };
+
+/**
+ * A prompt's run time as the terminal shows it: tenths of a second under a minute (`0.5s`, `59.9s`), then
+ * whole seconds (`1m05s`, `2m00s`, `1h02m03s`). Every field is rounded once, from the total, so a carry
+ * moves into the next field instead of printing `1m60s` or `60.0s`. Negative or non-finite input is 0.
+ */
+export function formatRunDuration(ms: number): string {
+  const safe = Number.isFinite(ms) && ms > 0 ? ms : 0;
+  const tenths = Math.round(safe / 100);
+  if (tenths < 600) return `${(tenths / 10).toFixed(1)}s`;
+  const total = Math.round(safe / 1000);
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = pad(total % 60);
+  return hours > 0 ? `${hours}h${pad(minutes)}m${seconds}s` : `${minutes}m${seconds}s`;
+}
+
+/** Dollars: cents from $1 on (`$1.23`), tenths of a cent below (`$0.0003`), where a prompt's cost usually is. */
+export function formatUsd(usd: number): string {
+  const safe = Number.isFinite(usd) && usd > 0 ? usd : 0;
+  return safe >= 1 ? `$${safe.toFixed(2)}` : `$${safe.toFixed(4)}`;
+}
+
+/** An event of a task's timeline, as stored (`TaskEvent`) or as the agent makes it (`AgentTaskEvent`). */
+export interface TaskEventLike {
+  type: TaskEventType;
+  data: Record<string, unknown>;
+}
+
+export interface TaskEventTextOptions {
+  /** Default: {@link plainStyle}. */
+  style?: TextStyle;
+  /** The task the event belongs to; with it, a diff's line names the command that downloads the full diff. */
+  taskId?: string;
+}
+
+/**
+ * The lines (without line breaks) one event adds to a terminal view of a prompt task: Claude's text as it
+ * arrives, one line per tool call and one per failed tool, the closing summary with turns, time, tokens and
+ * cost, the diff summary, the branch, a question Claude waits on. Empty for events that add nothing (status
+ * changes, output, working or done). The one renderer behind the agent's PTY view of `claude -p` and
+ * `rclaude run -p`; data is read defensively, as stored events are only as well-formed as their sender.
+ */
+export function taskEventLines(event: TaskEventLike, options: TaskEventTextOptions = {}): string[] {
+  const c = options.style ?? plainStyle;
+  const d = event.data;
+  switch (event.type) {
+    case 'info':
+      return [c.dim(str(d.message))];
+    case 'assistant_text': {
+      const [first = '', ...rest] = str(d.text).split('\n');
+      return [`${c.bold('●')} ${first}`, ...rest.map((line) => `  ${line}`)];
+    }
+    case 'tool_use':
+      return [`${c.cyan('→')} ${str(d.summary) || str(d.name)}`];
+    case 'tool_result':
+      return d.ok === false ? [`  ${c.red('✗')} ${str(d.summary)}`] : [];
+    case 'result': {
+      const usage = (typeof d.usage === 'object' && d.usage !== null ? d.usage : {}) as Record<string, unknown>;
+      const input = num(usage.inputTokens) + num(usage.cacheReadTokens) + num(usage.cacheCreationTokens);
+      const turns = num(d.turns);
+      const facts = [
+        `${turns} turn${turns === 1 ? '' : 's'}`,
+        formatRunDuration(num(d.durationMs)),
+        `${input} in / ${num(usage.outputTokens)} out tokens`,
+        formatUsd(num(d.costUsd)),
+      ].join(' · ');
+      return d.ok === true
+        ? [`${c.green('✓ done')} ${c.dim(facts)}`]
+        : [c.red(`✗ ${str(d.text) || str(d.subtype) || 'error'}`), c.dim(facts)];
+    }
+    case 'diff': {
+      const path = str(d.diffPath);
+      const where = options.taskId ? `rclaude cp ${options.taskId}:${path} .` : path;
+      const full = num(d.filesChanged) > 0 && path ? ` · full diff: ${where}` : '';
+      return [c.dim(`changes: ${str(d.summary)}${full}`)];
+    }
+    case 'push': {
+      const branch = str(d.branch);
+      const commit = str(d.commit).slice(0, 12);
+      const to = d.pushedTo;
+      return [
+        c.dim(
+          typeof to === 'string'
+            ? `pushed branch ${branch} (${commit}) to ${to}`
+            : `committed to branch ${branch} (${commit}), not pushed`,
+        ),
+      ];
+    }
+    case 'activity':
+      // The bell makes a terminal in another window or tab flag the question.
+      return d.activity === 'waiting' ? [`\x07${c.bold('?')} waiting for input: ${str(d.message)}`] : [];
+    case 'error':
+      return [c.red(`error: ${str(d.message)}`)];
+    default:
+      // `status` and `output`, and types newer than this client.
+      return [];
+  }
+}
+
+/** {@link taskEventLines} as text for a terminal: each line ended by `\n`; '' when the event adds nothing. */
+export function taskEventText(event: TaskEventLike, options: TaskEventTextOptions = {}): string {
+  return taskEventLines(event, options)
+    .map((line) => `${line}\n`)
+    .join('');
+}
+
+function str(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}
+
+function num(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : 0;
+}
+
+function pad(n: number): string {
+  return String(n).padStart(2, '0');
+}
