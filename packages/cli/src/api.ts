@@ -1,5 +1,5 @@
 import { type FetchLike, ApiClient as RestClient } from '@rclaude/client';
-import { AppError, type RouteName, type RouteSpec, routeNames, routes, type Task } from '@rclaude/protocol';
+import { AppError, type Task } from '@rclaude/protocol';
 import { CliError } from './errors.js';
 import { resolveTarget } from './settings.js';
 
@@ -29,23 +29,6 @@ export class ApiClient extends RestClient {
     return { events: await this.listTaskEvents(id, after) };
   }
 
-  /**
-   * A route of the table called by method and path, its answer parsed with the route's schema. Only for
-   * callers not yet on {@link RestClient.call} (`terminal/prompt-view.ts`); use `call` or a named method.
-   */
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const [pathname = '', search = ''] = path.split('?');
-    for (const name of routeNames) {
-      const route: RouteSpec = routes[name];
-      const params = route.method === method ? matchPath(route.path, pathname) : null;
-      if (!params) continue;
-      const query = Object.fromEntries(new URLSearchParams(search));
-      const input = { params, query, ...(body === undefined ? {} : { body }) };
-      return (await this.call(name as RouteName, input as never)) as T;
-    }
-    throw new AppError('NOT_FOUND', `no route ${method} ${pathname}`);
-  }
-
   /** Finds a task by id or unique id prefix (like Docker), or by exact name. */
   async resolveTask(ref: string): Promise<Task> {
     if (/^[a-z0-9]{10}$/.test(ref)) {
@@ -69,18 +52,6 @@ export class ApiClient extends RestClient {
       'give more characters of the id',
     );
   }
-}
-
-/** The path parameters of `pathname` for the Express-style `pattern`, or null when it does not match. */
-function matchPath(pattern: string, pathname: string): Record<string, string> | null {
-  const names: string[] = [];
-  const source = pattern.replace(/:(\w+)/g, (_m, name: string) => {
-    names.push(name);
-    return '([^/]+)';
-  });
-  const match = new RegExp(`^${source}$`).exec(pathname);
-  if (!match) return null;
-  return Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(match[i + 1] ?? '')]));
 }
 
 /** A client for the server and token a command should use (see {@link resolveTarget}). */

@@ -1,5 +1,5 @@
 import { ansiStyle, createClientSocket, plainStyle, taskEventText } from '@rclaude/client';
-import { AppError, isTerminal, type SessionInfo, type Task, type TaskEvent } from '@rclaude/protocol';
+import { AppError, isTerminal, type Task, type TaskEvent } from '@rclaude/protocol';
 import type { ApiClient } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
 import { StatusLine } from './status-line.js';
@@ -178,7 +178,7 @@ export async function sessionForAttach(
     return { sessionId: task.mainSessionId, continued: false };
   }
   try {
-    const session = await api.request<SessionInfo>('POST', `/api/tasks/${encodeURIComponent(task.id)}/continue`, size);
+    const session = await api.continueTask(task.id, size);
     return { sessionId: session.id, continued: true };
   } catch (e) {
     // The prompt is still running: watch it.

@@ -6,8 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import type { SessionStatusInfo, Task, TaskEvent } from '@rclaude/protocol';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Database } from '../db/database.js';
 import { createTestDatabase } from '../../test/test-database.js';
+import type { Database } from '../db/database.js';
 import { createMetrics } from '../metrics.js';
 import { MemorySessionStore } from '../stores/memory-session-store.js';
 import { PgSandboxStore } from '../stores/pg-sandbox-store.js';
