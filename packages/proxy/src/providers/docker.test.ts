@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { standInCommand } from '@rclaude/testkit';
+import Docker from 'dockerode';
 import { Server } from 'socket.io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentSocketListener, listenAgentSocket } from '../realtime/agent-socket-listener.js';
@@ -218,6 +219,18 @@ describe('docker provider: the sandbox boundary', () => {
       await removeAll(other.installation);
       await rm(other.dir, { recursive: true, force: true });
     }
+  });
+
+  it('says the engine is unreachable, as PROVIDER_UNAVAILABLE, when its socket answers nobody', async () => {
+    const gone = createDockerProvider({
+      ...s.options,
+      docker: new Docker({ socketPath: path.join(s.dir, 'no-engine.sock') }),
+    });
+    await expect(gone.start(makeSpec())).rejects.toMatchObject({
+      code: 'PROVIDER_UNAVAILABLE',
+      message: expect.stringMatching(/Docker engine is not reachable/),
+    });
+    await expect(gone.list()).rejects.toMatchObject({ code: 'PROVIDER_UNAVAILABLE' });
   });
 
   it('fails a start with an image that is not there, naming docker/build.sh, and leaves nothing', async () => {

@@ -26,10 +26,11 @@ export interface DockerProviderOptions {
   entrypoint?: string[];
   /** Seconds `stop()` gives the agent after SIGTERM before SIGKILL. Default 5. */
   stopGraceSeconds?: number;
-  /** A ready client; default one from DOCKER_HOST or /var/run/docker.sock. */
+  /** A ready client; default one from DOCKER_HOST or /var/run/docker.sock (creation fails when neither is there). */
   docker?: Docker;
 }
 
+const DEFAULT_ENGINE_SOCKET = '/var/run/docker.sock';
 /** Where the agent socket's folder appears inside a sandbox. */
 export const SANDBOX_SOCKET_DIR = '/run/rclaude';
 const WORKSPACE = '/workspace';
@@ -59,6 +60,13 @@ export function createDockerProvider(options: DockerProviderOptions): Provider {
     throw new AppError(
       'PROVIDER_UNAVAILABLE',
       `RCLAUDE_DOCKER_AGENT_SOCKET must be an absolute path (got "${options.agentSocket}")`,
+    );
+  }
+  if (!options.docker && !process.env.DOCKER_HOST && !fs.existsSync(DEFAULT_ENGINE_SOCKET)) {
+    // Not an error of this server: it is simply not set up for Docker (checked locally, no connection made).
+    throw new AppError(
+      'PROVIDER_UNAVAILABLE',
+      `no Docker engine here (${DEFAULT_ENGINE_SOCKET} does not exist and DOCKER_HOST is not set): install and start Docker to use the docker provider (see docs/docker.md)`,
     );
   }
   const docker = options.docker ?? new Docker();
