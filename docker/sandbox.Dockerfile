@@ -23,6 +23,7 @@ WORKDIR /src
 COPY package.json package-lock.json tsconfig.base.json ./
 # Every workspace manifest, so the lockfile matches; only protocol and agent are installed.
 COPY packages/protocol/package.json packages/protocol/
+COPY packages/client/package.json packages/client/
 COPY packages/agent/package.json packages/agent/
 COPY packages/proxy/package.json packages/proxy/
 COPY packages/cli/package.json packages/cli/
@@ -37,7 +38,9 @@ RUN npx tsc -b packages/agent
 # ---- runtime dependencies only ---------------------------------------------------------------------
 FROM build AS deps
 RUN rm -rf node_modules packages/*/node_modules \
- && npm ci --omit=dev --workspace @rclaude/protocol --workspace @rclaude/agent
+ && npm ci --omit=dev --workspace @rclaude/protocol --workspace @rclaude/agent \
+ # node-pty ships macOS and Windows binaries (about 60 MB); on Linux it loads the one built above.
+ && rm -rf node_modules/node-pty/prebuilds
 
 # ---- the image ------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE}
