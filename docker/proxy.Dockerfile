@@ -24,16 +24,24 @@ COPY packages/web/package.json packages/web/
 COPY infra/package.json infra/
 RUN npm ci
 COPY packages/ packages/
-RUN npx turbo run build --filter=rclaude... --filter=@rclaude/web --output-logs=errors-only
-# RDS presents certificates of Amazon's RDS CA, which Node does not trust by default.
-RUN curl --fail --silent --show-error --location --output /rds-global-bundle.pem \
-      https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+RUN TURBO_TELEMETRY_DISABLED=1 npx turbo run build --filter=rclaude... --filter=@rclaude/web --output-logs=errors-only \
+ # Test scaffolding that lives next to the sources compiles into dist/; the image ships none of it.
+ && find packages/*/dist \( -name '*.test.*' -o -name 'test-*' -o -name 'provider-contract.*' \) -delete
+# RDS presents certificates of Amazon's RDS CA, which Node does not trust by default. `optional` (for builds
+# without internet, e.g. docker/build.sh in CI) leaves an empty bundle when the download fails.
+ARG RDS_CA_BUNDLE=required
+RUN curl --fail --silent --show-error --location --max-time 60 --output /rds-global-bundle.pem \
+      https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem \
+ || { [ "${RDS_CA_BUNDLE}" = optional ] && echo "RDS CA bundle not downloaded (RDS_CA_BUNDLE=optional)" && : > /rds-global-bundle.pem; }
 
 # ---- prune: production dependencies of the server's workspaces only -------------------------------
 FROM build AS deps
 RUN rm -rf node_modules packages/*/node_modules \
  && npm ci --omit=dev --workspace rclaude --workspace @rclaude/proxy --workspace @rclaude/agent --workspace @rclaude/client --workspace @rclaude/protocol \
- && ln -sfn ../../packages/web node_modules/@rclaude/web
+ && ln -sfn ../../packages/web node_modules/@rclaude/web \
+ # The server image runs no sandbox itself (the local provider needs bubblewrap, which it lacks): Claude Code
+ # (~360 MB), a dependency of the agent package, and node-pty's macOS/Windows binaries are not needed here.
+ && rm -rf node_modules/@anthropic-ai node_modules/.bin/claude node_modules/node-pty/prebuilds
 
 # ---- the image ------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE}

@@ -39,7 +39,9 @@ RUN npx tsc -b packages/agent
 # ---- runtime dependencies only ---------------------------------------------------------------------
 FROM build AS deps
 RUN rm -rf node_modules packages/*/node_modules \
- && npm ci --omit=dev --workspace @rclaude/protocol --workspace @rclaude/client --workspace @rclaude/agent
+ && npm ci --omit=dev --workspace @rclaude/protocol --workspace @rclaude/client --workspace @rclaude/agent \
+ # node-pty ships macOS and Windows binaries (about 60 MB); on Linux it loads the one built above.
+ && rm -rf node_modules/node-pty/prebuilds
 
 # ---- the image ------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE}

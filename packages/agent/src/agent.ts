@@ -1,3 +1,5 @@
+import http from 'node:http';
+import net from 'node:net';
 import {
   type Ack,
   type AgentHelloResult,
@@ -20,7 +22,13 @@ import { defaultFlowLimits, type FlowLimits, PtySession } from './pty/pty-sessio
 export const AGENT_VERSION = '0.1.0';
 
 export interface AgentOptions {
+  /** The proxy's URL (`http(s)://host[:port][/prefix]`), or `unix:/path/to/socket` for a proxy on a Unix socket. */
   proxyUrl: string;
+  /**
+   * Dial the proxy through this Unix socket instead of the URL's host (a sandbox with no network of its own, as
+   * the docker provider starts them); the URL still names the path. Default: from a `unix:` proxyUrl, else none.
+   */
+  socketPath?: string;
   sandboxId: string;
   token: string;
   /** Absolute path of the workspace; sessions start here and file operations are confined to it. */
@@ -44,6 +52,20 @@ export const DEFAULT_ORPHAN_TIMEOUT_MS = 60 * 60 * 1000;
 
 type AgentSocket = Socket<ProxyToAgentEvents, AgentToProxyEvents>;
 
+/** Where to dial: `unix:/run/x.sock` means that socket, with the proxy's paths under http://localhost. */
+export function dialTarget(proxyUrl: string, socketPath?: string): { url: string; socketPath: string | undefined } {
+  if (proxyUrl.startsWith('unix:')) {
+    return { url: 'http://localhost', socketPath: socketPath ?? new URL(proxyUrl).pathname };
+  }
+  return { url: proxyUrl, socketPath };
+}
+
+function unixSocketAgent(socketPath: string): http.Agent {
+  const agent = new http.Agent({ keepAlive: false });
+  agent.createConnection = () => net.connect(socketPath);
+  return agent;
+}
+
 /**
  * The agent: dials out to the proxy, runs PTY sessions, and streams their output with byte offsets. Output
  * is kept until the proxy has stored it, so any reconnect resumes exactly where storage stopped.
@@ -61,8 +83,11 @@ export class Agent {
 
   constructor(private readonly opts: AgentOptions) {
     this.token = opts.token;
-    this.socket = io(`${opts.proxyUrl.replace(/\/$/, '')}/agent`, {
+    const { url, socketPath } = dialTarget(opts.proxyUrl, opts.socketPath);
+    this.socket = io(`${url.replace(/\/$/, '')}/agent`, {
       transports: ['websocket'],
+      // engine.io hands `agent` to ws, whose HTTP request then connects through the socket.
+      ...(socketPath ? { agent: unixSocketAgent(socketPath) as unknown as string } : {}),
       auth: (cb) => cb({ sandboxId: opts.sandboxId, token: this.token, version: AGENT_VERSION }),
       reconnectionDelay: 200,
       reconnectionDelayMax: 3000,

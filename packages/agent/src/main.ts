@@ -8,7 +8,7 @@ import process from 'node:process';
 import { pino } from 'pino';
 import { Agent } from './agent.js';
 
-const CREDENTIAL_VARS = ['RCLAUDE_PROXY_URL', 'RCLAUDE_SANDBOX_ID', 'RCLAUDE_AGENT_TOKEN'];
+const CREDENTIAL_VARS = ['RCLAUDE_PROXY_URL', 'RCLAUDE_PROXY_SOCKET', 'RCLAUDE_SANDBOX_ID', 'RCLAUDE_AGENT_TOKEN'];
 
 function required(name: string): string {
   const value = process.env[name];
@@ -39,6 +39,8 @@ for (const [k, v] of Object.entries(process.env)) {
 
 const agent = new Agent({
   proxyUrl: required('RCLAUDE_PROXY_URL'),
+  // Set by providers whose sandboxes have no network: the proxy's Unix socket, bound into the sandbox.
+  ...(process.env.RCLAUDE_PROXY_SOCKET ? { socketPath: process.env.RCLAUDE_PROXY_SOCKET } : {}),
   sandboxId: required('RCLAUDE_SANDBOX_ID'),
   token: required('RCLAUDE_AGENT_TOKEN'),
   workspace: process.env.RCLAUDE_WORKSPACE ?? process.cwd(),

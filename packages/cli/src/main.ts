@@ -57,7 +57,7 @@ program
   .description('start the rclaude server (proxy + web app)')
   .option('--port <port>', 'port to listen on (PORT, default 7878; 0 picks a free one)')
   .option('--host <host>', 'address to listen on (HOST, default 127.0.0.1)')
-  .option('--provider <name>', 'default sandbox provider: local, ecs or e2b (RCLAUDE_PROVIDER)')
+  .option('--provider <name>', 'default sandbox provider: local, docker, ecs or e2b (RCLAUDE_PROVIDER)')
   .option('--unconfined', 'run local sandboxes without bubblewrap (NOT isolated; for machines without it)')
   .option('--json', 'print one JSON line {url, loginUrl, token} when ready, and only warnings in the log')
   .action(action(() => import('./commands/server.js'), 'serverCommand'));
@@ -75,7 +75,7 @@ program
   .description('start a task in a new sandbox and attach this terminal (default command: claude)')
   .argument('[command...]', 'program and arguments to run instead of claude (put them after --)')
   .addOption(serverOption())
-  .option('--provider <name>', 'sandbox provider: local, ecs or e2b (default: the server default)')
+  .option('--provider <name>', 'sandbox provider: local, docker, ecs or e2b (default: the server default)')
   .option('--repo <url>', 'git repository to clone into the workspace first')
   .option('--branch <name>', 'branch of --repo to check out')
   .option(

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** Sandbox providers a task can run on. */
-export const providerNames = ['local', 'ecs', 'e2b'] as const;
+export const providerNames = ['local', 'ecs', 'e2b', 'docker'] as const;
 export const providerNameSchema = z.enum(providerNames);
 export type ProviderName = z.infer<typeof providerNameSchema>;
 

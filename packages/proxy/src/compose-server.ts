@@ -32,6 +32,7 @@ import { ProviderRegistry } from './providers/registry.js';
 import type { Provider } from './providers/types.js';
 import { registerAgentGateway } from './realtime/agent-gateway.js';
 import { createAgentRpc } from './realtime/agent-rpc.js';
+import { listenAgentSocket } from './realtime/agent-socket-listener.js';
 import { registerClientGateway } from './realtime/client-gateway.js';
 import { RoomPublisher } from './realtime/room-publisher.js';
 import { composeTasks, type TaskParts } from './services/compose-tasks.js';
@@ -204,6 +205,11 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     onClose('providers', () => providers.close());
     // Fail at start-up, not at the first task, when the default provider cannot work here.
     providers.get(config.RCLAUDE_PROVIDER);
+    // Docker sandboxes have no network: their agents dial this server through a Unix socket bound into them.
+    if (providers.active().some((p) => p.name === 'docker')) {
+      const agentSocket = await listenAgentSocket(io, config.RCLAUDE_DOCKER_AGENT_SOCKET);
+      onClose('agent-socket', () => agentSocket.close());
+    }
 
     const rpc = createAgentRpc(agents);
     let publicUrl = config.RCLAUDE_PUBLIC_URL ?? '';

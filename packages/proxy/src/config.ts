@@ -99,12 +99,21 @@ const envSchema = z.object({
   E2B_TEMPLATE: z.string().default('rclaude-sandbox'),
   E2B_API_URL: z.string().optional(),
   E2B_SANDBOX_URL: z.string().optional(),
+  // Docker provider (docs/docker.md). The engine comes from DOCKER_HOST, else /var/run/docker.sock.
+  RCLAUDE_DOCKER_IMAGE: z.string().default('rclaude-sandbox:0.1.0'),
+  /** Host path of the Unix socket agents dial; default `<data dir>/run/agent.sock`. */
+  RCLAUDE_DOCKER_AGENT_SOCKET: z.string().optional(),
+  RCLAUDE_DOCKER_CPUS: z.coerce.number().positive().max(256).default(2),
+  RCLAUDE_DOCKER_MEMORY_MIB: z.coerce.number().int().min(256).default(4096),
+  RCLAUDE_DOCKER_MAX_PROCESSES: z.coerce.number().int().min(32).default(1024),
+  RCLAUDE_DOCKER_TMP_MIB: z.coerce.number().int().min(16).default(512),
 });
 
 export type Env = z.infer<typeof envSchema>;
 
 export interface Config extends Env {
   dataDir: string;
+  RCLAUDE_DOCKER_AGENT_SOCKET: string;
 }
 
 /**
@@ -124,7 +133,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   } as Env;
   const dataDir =
     merged.RCLAUDE_DATA_DIR ?? path.join(env.XDG_DATA_HOME ?? path.join(os.homedir(), '.local', 'share'), 'rclaude');
-  return { ...merged, dataDir: path.resolve(dataDir) };
+  const resolved = path.resolve(dataDir);
+  return {
+    ...merged,
+    dataDir: resolved,
+    RCLAUDE_DOCKER_AGENT_SOCKET: merged.RCLAUDE_DOCKER_AGENT_SOCKET ?? path.join(resolved, 'run', 'agent.sock'),
+  };
 }
 
 export class ConfigError extends Error {

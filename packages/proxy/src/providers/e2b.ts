@@ -1,4 +1,3 @@
-import { AppError, type ErrorCode } from '@rclaude/protocol';
 import {
   AuthenticationError,
   CommandExitError,
@@ -11,7 +10,8 @@ import {
   ServiceBusyError,
   TemplateError,
   TimeoutError,
-} from 'e2b';
+} from '@e2b/code-interpreter';
+import { AppError, type ErrorCode } from '@rclaude/protocol';
 import type { Provider, SandboxHandle, SandboxSize, SandboxSpec, SandboxStatus } from './types.js';
 
 export interface E2bProviderOptions {

@@ -1,6 +1,7 @@
 import type { ProviderName } from '@rclaude/protocol';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { createDockerProvider } from './docker.js';
 import { createE2bProvider } from './e2b.js';
 import { createEcsProvider } from './ecs.js';
 import type { Provider } from './types.js';
@@ -35,6 +36,16 @@ export function createProviderFactories(
         installation: config.RCLAUDE_INSTALLATION,
         ...(config.E2B_API_URL ? { apiUrl: config.E2B_API_URL } : {}),
         ...(config.E2B_SANDBOX_URL ? { sandboxUrl: config.E2B_SANDBOX_URL } : {}),
+      }),
+    docker: () =>
+      createDockerProvider({
+        image: config.RCLAUDE_DOCKER_IMAGE,
+        agentSocket: config.RCLAUDE_DOCKER_AGENT_SOCKET,
+        cpus: config.RCLAUDE_DOCKER_CPUS,
+        memoryMiB: config.RCLAUDE_DOCKER_MEMORY_MIB,
+        maxProcesses: config.RCLAUDE_DOCKER_MAX_PROCESSES,
+        tmpMiB: config.RCLAUDE_DOCKER_TMP_MIB,
+        installation: config.RCLAUDE_INSTALLATION,
       }),
   };
 }

@@ -29,6 +29,7 @@ describe('ProviderRegistry', () => {
       },
       ecs: () => fakeProvider('ecs'),
       e2b: notConfigured,
+      docker: notConfigured,
     });
     expect(made).toBe(0);
     expect(registry.get('local')).toBe(registry.get('local'));
@@ -44,6 +45,7 @@ describe('ProviderRegistry', () => {
         attempts++;
         return notConfigured();
       },
+      docker: notConfigured,
     });
     for (let i = 0; i < 2; i++) {
       expect(() => registry.get('e2b')).toThrow(/set E2B_API_KEY/);
@@ -58,6 +60,7 @@ describe('ProviderRegistry', () => {
       local: () => fakeProvider('local'),
       ecs: () => fakeProvider('ecs'),
       e2b: notConfigured,
+      docker: notConfigured,
     });
     expect(registry.active().map((p) => p.name)).toEqual(['local', 'ecs']);
   });
@@ -69,6 +72,7 @@ describe('ProviderRegistry', () => {
       },
       ecs: () => fakeProvider('ecs'),
       e2b: () => fakeProvider('e2b'),
+      docker: notConfigured,
     });
     expect(registry.active().map((p) => p.name)).toEqual(['ecs', 'e2b']);
   });

@@ -39,7 +39,7 @@ describe('RCLAUDE_PRICE_TABLE', () => {
       local: { usdPerHour: 1, usdPerVcpuHour: 0, usdPerGbHour: 0 },
     });
     expect(() => loadConfig({ RCLAUDE_PRICE_TABLE: '{oops' })).toThrow(/RCLAUDE_PRICE_TABLE: not JSON/);
-    expect(() => loadConfig({ RCLAUDE_PRICE_TABLE: '{"docker":{}}' })).toThrow(/RCLAUDE_PRICE_TABLE/);
+    expect(() => loadConfig({ RCLAUDE_PRICE_TABLE: '{"nomad":{}}' })).toThrow(/RCLAUDE_PRICE_TABLE/);
     expect(() => loadConfig({ RCLAUDE_PRICE_TABLE: '{"ecs":{"usdPerVcpuHour":-1}}' })).toThrow(/RCLAUDE_PRICE_TABLE/);
     expect(() => loadConfig({ RCLAUDE_MONTHLY_BUDGET_USD: 'lots' })).toThrow(/RCLAUDE_MONTHLY_BUDGET_USD/);
   });

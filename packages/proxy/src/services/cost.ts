@@ -35,6 +35,7 @@ export const defaultPriceTable: Record<ProviderName, Price> = {
   local: { usdPerHour: 0, usdPerVcpuHour: 0, usdPerGbHour: 0 },
   ecs: { usdPerHour: 0, usdPerVcpuHour: 0.03238, usdPerGbHour: 0.00356 },
   e2b: { usdPerHour: 0, usdPerVcpuHour: 0.0504, usdPerGbHour: 0.0162 },
+  docker: { usdPerHour: 0, usdPerVcpuHour: 0, usdPerGbHour: 0 },
 };
 
 const MS_PER_HOUR = 3_600_000;

@@ -5,6 +5,7 @@ export const providerLabels: Record<ProviderName, string> = {
   local: 'Local',
   ecs: 'AWS ECS',
   e2b: 'E2B',
+  docker: 'Docker',
 };
 
 /** Colour family of a status badge; the badge component maps each to light and dark colours. */
