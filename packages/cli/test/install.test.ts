@@ -72,10 +72,12 @@ describe('a fresh clone, as the README says', () => {
     // The bin is linked at install time, before anything is built.
     expect(fs.existsSync(path.join(clone, 'node_modules', '.bin', 'rclaude'))).toBe(true);
 
-    // `npm start` builds, then serves; PORT=0 only keeps this test off a port something else may hold.
+    // `npm start` builds, then serves; PORT=0 only keeps this test off a port something else may hold. The
+    // build reads turbo's cache of this checkout, so the packages `npm test` just built are restored instead of
+    // compiled a second time (same inputs, same outputs: turbo keys its cache by content).
     const server: ChildProcess = spawn('npm', ['start'], {
       cwd: clone,
-      env: { ...env, PORT: '0' },
+      env: { ...env, PORT: '0', TURBO_CACHE_DIR: turboCacheDir() },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
@@ -186,4 +188,13 @@ function workspaceClosure(dir: string, seen = new Set<string>()): string[] {
     if (name.startsWith('@rclaude/')) workspaceClosure(`packages/${name.slice('@rclaude/'.length)}`, seen);
   }
   return [...seen];
+}
+
+/** Turbo's local cache of this checkout (of its main worktree, when this is a `git worktree`). */
+function turboCacheDir(): string {
+  const common = execFileSync('git', ['rev-parse', '--path-format=absolute', '--git-common-dir'], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  }).trim();
+  return path.join(path.dirname(common), '.turbo', 'cache');
 }

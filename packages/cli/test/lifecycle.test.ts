@@ -1,13 +1,12 @@
 /**
  * Task lifecycle end to end with short configured times: idle stop (no client, no output, Claude not
- * working), the maximum lifetime, compute cost from the price table, and the monthly budget. Real server
- * (embedded, and on Postgres + Redis), agents in bubblewrap sandboxes, the real Claude Code against the fake
- * Anthropic API.
+ * working), the maximum lifetime, compute cost from the price table, and the monthly budget. Real server on
+ * embedded storage (the policy on Postgres + Redis stores is covered by the proxy's LifecycleService tests, on
+ * both), agents in bubblewrap sandboxes, the real Claude Code against the fake Anthropic API.
  *
  * Runs from the built dist: `npx tsc -b packages/cli` first.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import type { Task, TaskEvent, UsageResponse } from '@rclaude/protocol';
 import {
@@ -21,8 +20,6 @@ import {
   textReply,
   until,
 } from '@rclaude/testkit';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const IDLE_MS = 2000;
@@ -30,15 +27,10 @@ const LIFETIME_MS = 20_000;
 /** $3.60 per hour of a local sandbox: $0.001 per second. */
 const USD_PER_SECOND = 0.001;
 
-const DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-describe.each(['embedded', 'postgres+redis'] as const)('on %s', (kind) => {
+describe('on embedded storage', () => {
   let server: RclaudeServer;
   let fake: FakeAnthropic;
   const children: ChildProcess[] = [];
-  /** Postgres schema and Redis prefix of the postgres+redis server, removed after. */
-  const isolation = `lc_${randomBytes(4).toString('hex')}`;
 
   beforeAll(async () => {
     fake = await startFakeAnthropic({
@@ -60,9 +52,6 @@ describe.each(['embedded', 'postgres+redis'] as const)('on %s', (kind) => {
         TASK_MAX_LIFETIME_MS: String(LIFETIME_MS),
         RCLAUDE_PRICE_TABLE: JSON.stringify({ local: { usdPerHour: USD_PER_SECOND * 3600 } }),
         RCLAUDE_MONTHLY_BUDGET_USD: '20',
-        ...(kind === 'postgres+redis'
-          ? { DATABASE_URL, RCLAUDE_DATABASE_SCHEMA: isolation, REDIS_URL, RCLAUDE_REDIS_PREFIX: isolation }
-          : {}),
       },
       timeoutMs: 60_000,
     });
@@ -70,23 +59,9 @@ describe.each(['embedded', 'postgres+redis'] as const)('on %s', (kind) => {
 
   afterAll(async () => {
     for (const c of children) c.kill('SIGKILL');
-    if (process.env.RCLAUDE_TEST_LOG) fs.writeFileSync(`${process.env.RCLAUDE_TEST_LOG}.${kind}`, server?.log() ?? '');
+    if (process.env.RCLAUDE_TEST_LOG) fs.writeFileSync(process.env.RCLAUDE_TEST_LOG, server?.log() ?? '');
     await server?.stop();
     await fake?.close();
-    if (kind === 'postgres+redis') {
-      const client = new pg.Client({ connectionString: DATABASE_URL });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS ${isolation} CASCADE`);
-      await client.end();
-      const redis = new Redis(REDIS_URL);
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${isolation}:*`, 'COUNT', 500);
-        if (keys.length) await redis.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
-      redis.disconnect();
-    }
   });
 
   const cli = (args: string[], env: Record<string, string> = {}) =>
