@@ -148,6 +148,19 @@ describe.each(['embedded', 'postgres+redis'] as const)('LifecycleService on %s',
     expect(stops[0]?.reason).toBe('idle for 1 min: no client attached, no output, Claude waiting for input');
   });
 
+  it('never stops a prompt task before its prompt has finished, even before a hook says Claude is working', async () => {
+    // Regression: `claude -p` starting up on a loaded machine (no output, no client, no hook yet) was stopped.
+    const task = await runningTask();
+    await db.pool.query('UPDATE tasks SET prompt = $2 WHERE id = $1', [task.id, 'think slowly']);
+    await lifecycle.sweep();
+    advance(5 * IDLE);
+    expect((await lifecycle.sweep()).idle).toEqual([]);
+    await tasks.update(task.id, { exitCode: 0 });
+    await lifecycle.sweep();
+    advance(IDLE);
+    expect((await lifecycle.sweep()).idle).toEqual([task.id]);
+  });
+
   it('idles out a finished prompt task (status idle) too, but leaves starting and stopping tasks alone', async () => {
     const idle = await runningTask('idle');
     const starting = await runningTask('starting');

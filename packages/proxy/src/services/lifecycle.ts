@@ -35,7 +35,7 @@ export function formatSpan(ms: number): string {
  * Idle stop and maximum lifetime. Every sweep looks at the live tasks:
  * - one older than `maxLifetimeMs` is stopped, whatever it is doing;
  * - a `running` or `idle` one is stopped once it has had no attached client, no new output and no working
- *   Claude (hook activity `working`) for `idleTimeoutMs`. Output is noticed as the end offsets of its
+ *   Claude (hook activity `working`, or a prompt that has not finished) for `idleTimeoutMs`. Output is noticed as the end offsets of its
  *   sessions' logs moving; a waiting Claude has already notified its owner when it started waiting.
  * The idle clock lives in this process's memory: after a restart a task gets the full timeout again, which
  * errs on the side of keeping work. Several proxies may sweep the same tasks; the store's atomic transitions
@@ -114,7 +114,10 @@ export class LifecycleService {
     }
     const fingerprint = `${task.status}|${ends.join(',')}`;
     const prev = this.seen.get(task.id);
-    if (!prev || prev.fingerprint !== fingerprint || clients > 0 || task.activity === 'working') {
+    // A prompt still running (`claude -p` has not exited: no exit code yet) is Claude working, also in the
+    // seconds before its first hook says so.
+    const promptRunning = task.prompt !== null && task.exitCode === null;
+    if (!prev || prev.fingerprint !== fingerprint || clients > 0 || task.activity === 'working' || promptRunning) {
       this.seen.set(task.id, { fingerprint, since: now });
       return null;
     }
