@@ -29,7 +29,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type AppDeps, createApp } from '../../proxy/src/app.js';
 import { createAuthHandlers } from '../../proxy/src/auth/routes.js';
-import { createFilesRouter } from '../../proxy/src/http/files-routes.js';
+import { createFileHandlers } from '../../proxy/src/http/files-routes.js';
 import { createMetrics } from '../../proxy/src/metrics.js';
 
 const Ajv = AjvModule.default;
@@ -481,7 +481,7 @@ function routingTable(): string[] {
     auth: { middleware: (_req: unknown, _res: unknown, next: () => void) => next(), handlers: authHandlers } as never,
     metrics: createMetrics(),
     log: inert,
-    files: createFilesRouter({ resolveSandbox: async () => ({ sandboxId: 'x' }), rpc: inert }),
+    files: createFileHandlers({ resolveSandbox: async () => ({ sandboxId: 'x' }), rpc: inert }),
     openapi: () => ({}),
     ready: async () => ({}),
     webDir: null,

@@ -22,7 +22,7 @@ import { loadOrCreateSecretKey } from './auth/secret-key.js';
 import type { Config } from './config.js';
 import type { HealthCheck } from './db/health.js';
 import { requireAuth } from './http/context.js';
-import { createFilesRouter } from './http/files-routes.js';
+import { createFileHandlers } from './http/files-routes.js';
 import { buildOpenApi } from './http/openapi.js';
 import { readLocalState, writeLocalState } from './local-state.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -321,7 +321,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       auth,
       metrics,
       log,
-      files: createFilesRouter({
+      files: createFileHandlers({
         resolveSandbox: (req, taskId) => taskService.runningSandbox(requireAuth(req), taskId),
         rpc,
       }),

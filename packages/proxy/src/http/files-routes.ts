@@ -392,6 +392,3 @@ export function createFileHandlers(deps: FilesRouterDeps): FileHandlers {
     },
   };
 }
-
-/** The name main.ts (and its test copies) build the file handlers with; same as {@link createFileHandlers}. */
-export const createFilesRouter = createFileHandlers;
