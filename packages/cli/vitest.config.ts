@@ -7,7 +7,10 @@ export default defineProject({
   test: {
     name: 'cli',
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // End-to-end tests start real servers (embedded Postgres), sandboxes and the real Claude Code, several
+    // files at once on two cores: a server restart inside one test can take a minute there. A limit only
+    // matters when something hangs.
+    testTimeout: 180_000,
+    hookTimeout: 180_000,
   },
 });
