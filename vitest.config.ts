@@ -6,9 +6,5 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     projects: ['packages/*', 'infra'],
-    // Most of the suite's time is spent waiting on real processes (servers starting, sandboxes, terminals,
-    // the real Claude Code), not computing: vitest's default of one worker per core but one ran a single file
-    // at a time on two cores while they sat half idle. Twice the cores keeps them busy.
-    maxWorkers: 4,
   },
 });
