@@ -702,7 +702,22 @@ describe('reconciliation after a server restart', () => {
   });
 
   it('stops ECS tasks and E2B sandboxes of this installation that no task record knows', async () => {
-    const before = { ecs: ecs.tasks().filter((t) => t.desiredStatus === 'RUNNING'), e2b: e2b.sandboxes() };
+    // Sandboxes of tasks that ended earlier in this file can still be on their way out (a kill the old server
+    // sent a moment ago); wait until every sandbox left belongs to a running task, so the orphans counted here
+    // are exactly the ones the new server has to find.
+    const before = await until(
+      'only running tasks to hold sandboxes',
+      async () => {
+        const live = { ecs: ecs.tasks().filter((t) => t.desiredStatus === 'RUNNING'), e2b: e2b.sandboxes() };
+        const owners = [
+          ...live.ecs.map((t) => t.tags['rclaude:task-id']),
+          ...live.e2b.map((s) => s.metadata.rclaudeTaskId),
+        ];
+        const statuses = await Promise.all(owners.map(async (id) => (id ? (await getTask(id)).status : 'none')));
+        return statuses.every((s) => s === 'running') ? live : null;
+      },
+      60_000,
+    );
     expect(before.ecs.length).toBeGreaterThanOrEqual(1);
     expect(before.e2b.length).toBeGreaterThanOrEqual(1);
     await server.stop({ keepData: true });
