@@ -59,7 +59,10 @@ program
   .option('--host <host>', 'address to listen on (HOST, default 127.0.0.1)')
   .option('--provider <name>', 'default sandbox provider: local, docker, ecs or e2b (RCLAUDE_PROVIDER)')
   .option('--unconfined', 'run local sandboxes without bubblewrap (NOT isolated; for machines without it)')
-  .option('--json', 'print one JSON line {url, loginUrl, token} when ready, and only warnings in the log')
+  .option(
+    '--json',
+    'print one JSON line {url, stateFile} when ready (and a one-time loginUrl if stdout is a terminal), and only warnings in the log',
+  )
   .action(action(() => import('./commands/server.js'), 'serverCommand'));
 
 program

@@ -102,7 +102,9 @@ describe('a fresh clone, as the README says', () => {
       throw new Error(`${err.message}; npm start printed:\n${out}`);
     });
     expect(out, out).toContain('rclaude server is running at');
-    expect(out).toMatch(/\/login#token=|\/\?token=/);
+    // stdout is a pipe here, as in a log: no sign-in link in it, only where to get one.
+    expect(out).toContain('rclaude web');
+    expect(out).not.toMatch(/token=|rct_|rcl_/);
 
     // A second terminal on the same machine: no flags, no login; the CLI finds the local server.
     const t = new TmuxTerminal(

@@ -383,7 +383,15 @@ const bodySamples: Record<string, unknown[]> = {
     { username: 'a'.repeat(65), password: 'x' },
     { username: 'admin' },
   ],
-  'POST /api/auth/session': [{ token: 'rct_abc' }, { token: '' }, { token: 5 }],
+  'POST /api/auth/session': [
+    { token: 'rcl_abc' },
+    { token: 'rcl_abc', switchAccount: true },
+    { token: 'rcl_abc', switchAccount: 'yes' },
+    { username: 'admin', password: 'x' },
+    { username: 'admin', password: 'x', token: 'rcl_abc' },
+    { token: '' },
+    { token: 5 },
+  ],
   'POST /api/users': [
     { username: 'bob', password: '12345678' },
     { username: 'bob', password: '12345678', role: 'admin' },
@@ -470,6 +478,8 @@ function routingTable(): string[] {
   const inert = {} as never;
   const authHandlers = createAuthHandlers({
     login: inert,
+    signIn: inert,
+    links: inert,
     users: inert,
     tokens: inert,
     sessions: inert,

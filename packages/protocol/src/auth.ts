@@ -23,10 +23,58 @@ export const loginResponseSchema = z.object({ token: z.string(), user: userSchem
 export type LoginResponse = z.infer<typeof loginResponseSchema>;
 
 /**
- * Browser sign-in: exchanges a token (from the login URL, or a login) for an httpOnly session cookie.
+ * Browser sign-in, to an httpOnly session cookie: with the one-time token of a login link, or with a
+ * username and password (which leaves no API token behind). An API token is not accepted here: a link
+ * that could carry one would be a permanent credential in a URL.
+ *
+ * With a link while the browser is signed in as someone else, the server answers CONFLICT (details
+ * {@link AccountSwitchDetails}) and keeps the link unused, unless `switchAccount` is true: a page can then
+ * ask the person first, so a link someone else sent cannot silently swap their session.
+ *
  * The answer carries the CSRF token the browser sends back in `x-csrf-token` on every mutating request.
  */
-export const createBrowserSessionRequestSchema = z.object({ token: z.string().min(1).max(512) }).strict();
+export const createBrowserSessionRequestSchema = z.union([
+  z.object({ token: z.string().min(1).max(512), switchAccount: z.boolean().optional() }).strict(),
+  z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024) }).strict(),
+]);
+export type CreateBrowserSessionRequest = z.infer<typeof createBrowserSessionRequestSchema>;
+
+/** `details` of the CONFLICT answer to a login link for another account than the signed-in one. */
+export const accountSwitchDetailsSchema = z.object({
+  /** Username of the browser's current session. */
+  signedInAs: z.string(),
+  /** Username the link signs in as. */
+  linkFor: z.string(),
+});
+export type AccountSwitchDetails = z.infer<typeof accountSwitchDetailsSchema>;
+
+/** Why a login link was refused: `details.reason` of its UNAUTHENTICATED answer. */
+export const loginLinkRefusalSchema = z.object({ reason: z.enum(['used', 'expired', 'invalid']) });
+export type LoginLinkRefusal = z.infer<typeof loginLinkRefusalSchema>;
+
+/**
+ * `POST /api/auth/login-links`: a one-time login link token for the caller. It signs a browser in once,
+ * within `expiresAt`, as the user who asked for it; the server stores only its hash.
+ */
+export const loginLinkSchema = z.object({
+  /** `rcl_` and 43 base64url characters. Put it in a URL with {@link loginLinkUrl}. */
+  token: z.string(),
+  /** ISO time after which the link no longer works. */
+  expiresAt: z.string(),
+});
+export type LoginLink = z.infer<typeof loginLinkSchema>;
+
+/** The address-bar fragment key a login link carries its token in (`https://host/tasks/x#token=rcl_...`). */
+export const LOGIN_LINK_FRAGMENT_KEY = 'token';
+
+/**
+ * The web app's address for `path` (default `/`) that signs in with `token`. The token rides in the
+ * fragment, which browsers never send to a server: it does not reach access logs, load balancers or a
+ * Referer header on its way to the page, which takes it out of the address bar at once.
+ */
+export function loginLinkUrl(baseUrl: string, token: string, path = '/'): string {
+  return `${baseUrl.replace(/\/+$/, '')}${path.startsWith('/') ? path : `/${path}`}#${LOGIN_LINK_FRAGMENT_KEY}=${encodeURIComponent(token)}`;
+}
 export const browserSessionResponseSchema = z.object({ user: userSchema, csrfToken: z.string() });
 export type BrowserSessionResponse = z.infer<typeof browserSessionResponseSchema>;
 

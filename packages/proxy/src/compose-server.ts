@@ -9,7 +9,7 @@ import {
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import type { ProviderName } from '@rclaude/protocol';
+import { loginLinkUrl, type ProviderName } from '@rclaude/protocol';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Express } from 'express';
 import { type Logger, pino } from 'pino';
@@ -77,9 +77,12 @@ export interface ServerDeps {
 export interface ComposedServer {
   /** Where the server listens, e.g. http://127.0.0.1:7878 (RCLAUDE_PUBLIC_URL when set). */
   url: string;
-  /** Opens the web app signed in as the admin (the token is exchanged for a cookie, then dropped). */
-  loginUrl: string;
-  /** The admin's login token (also written to the local state file for CLIs on this machine). */
+  /**
+   * A fresh one-time link that opens the web app signed in as the admin (works once, for 10 minutes).
+   * `rclaude server` prints one only when its stdout is a terminal: logs must not carry sign-ins.
+   */
+  createLoginUrl(): Promise<{ url: string; expiresAt: string }>;
+  /** The admin's API token for CLIs on this machine: written to the 0600 local state file, never printed. */
   token: string;
   proxyId: string;
   config: Config;
@@ -377,7 +380,10 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     );
     return {
       url: publicUrl,
-      loginUrl: `${publicUrl}/?token=${encodeURIComponent(token)}`,
+      createLoginUrl: async () => {
+        const link = await auth.issueLoginLink(admin.id);
+        return { url: loginLinkUrl(publicUrl, link.token), expiresAt: link.expiresAt };
+      },
       token,
       proxyId,
       config,

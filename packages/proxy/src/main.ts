@@ -5,9 +5,9 @@ import type { Config } from './config.js';
 export interface RunningServer {
   /** Where the server listens, e.g. http://127.0.0.1:7878. */
   url: string;
-  /** Opens the web app signed in as the admin (the token is exchanged for a cookie, then dropped). */
-  loginUrl: string;
-  /** The admin's login token (also written to the local state file for CLIs on this machine). */
+  /** A fresh one-time link that opens the web app signed in as the admin (once, for 10 minutes). */
+  createLoginUrl(): Promise<{ url: string; expiresAt: string }>;
+  /** The admin's API token for CLIs on this machine (in the 0600 local state file); never print it. */
   token: string;
   proxyId: string;
   close(): Promise<void>;
@@ -18,7 +18,7 @@ export async function startServer(config: Config, opts: { log?: Logger } = {}): 
   const server = await composeServer(config, opts.log ? { log: opts.log } : {});
   return {
     url: server.url,
-    loginUrl: server.loginUrl,
+    createLoginUrl: server.createLoginUrl,
     token: server.token,
     proxyId: server.proxyId,
     close: server.close,

@@ -4,6 +4,8 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 
+import { loginLinkSchema, loginLinkUrl } from '@rclaude/protocol';
+
 const require = createRequire(import.meta.url);
 
 /**
@@ -17,8 +19,10 @@ export function rclaudeBin(): string {
 
 export interface RclaudeServer {
   url: string;
-  loginUrl: string;
+  /** The admin's API token, read from the server's 0600 server.json as a CLI on this machine does. */
   token: string;
+  /** A fresh one-time login link (works once, for 10 minutes) that opens the web app as the admin. */
+  createLoginUrl(path?: string): Promise<string>;
   dataDir: string;
   process: ChildProcess;
   /** Everything the server wrote to stderr (its log), for assertions and failure messages. */
@@ -41,7 +45,7 @@ export interface StartServerOptions {
 
 /**
  * Starts `rclaude server --port 0 --json` as a real child process on a fresh data dir and resolves once it
- * prints its URL line.
+ * prints its URL line; the admin token comes from the state file that line names (the server never prints it).
  */
 export async function startRclaudeServer(opts: StartServerOptions = {}): Promise<RclaudeServer> {
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'rclaude-test-'));
@@ -59,7 +63,7 @@ export async function startRclaudeServer(opts: StartServerOptions = {}): Promise
   child.stderr?.setEncoding('utf8').on('data', (d: string) => {
     stderr += d;
   });
-  const ready = await new Promise<{ url: string; loginUrl: string; token: string }>((resolve, rejectStart) => {
+  const ready = await new Promise<{ url: string; stateFile: string }>((resolve, rejectStart) => {
     // A server that never became ready must not outlive the test that started it.
     const reject = (err: Error) => {
       child.kill('SIGKILL');
@@ -87,17 +91,20 @@ export async function startRclaudeServer(opts: StartServerOptions = {}): Promise
       reject(new Error(`server exited with ${code} before it was ready:\n${stderr}`));
     });
   });
+  const token = readStateToken(ready.stateFile);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const wait = async (sig: NodeJS.Signals) => {
     if (child.exitCode === null && child.signalCode === null) child.kill(sig);
     await exited;
   };
   return {
-    ...ready,
+    url: ready.url,
+    token,
+    createLoginUrl: (path) => createLoginUrl(ready.url, token, path),
     dataDir,
     process: child,
     log: () => stderr,
-    cliEnv: () => ({ RCLAUDE_SERVER: ready.url, RCLAUDE_TOKEN: ready.token, RCLAUDE_DATA_DIR: dataDir }),
+    cliEnv: () => ({ RCLAUDE_SERVER: ready.url, RCLAUDE_TOKEN: token, RCLAUDE_DATA_DIR: dataDir }),
     async stop(o = {}) {
       await wait('SIGTERM');
       if (!o.keepData && !opts.dataDir) await stopSandboxesAndRemove(dataDir);
@@ -106,6 +113,24 @@ export async function startRclaudeServer(opts: StartServerOptions = {}): Promise
       await wait('SIGKILL');
     },
   };
+}
+
+/** The admin token a running server left in its state file (`server.json`, mode 0600). */
+export function readStateToken(stateFile: string): string {
+  const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { token?: unknown };
+  if (typeof state.token !== 'string') throw new Error(`${stateFile} has no token`);
+  return state.token;
+}
+
+/** Asks the server for a one-time login link for the token's user, as `rclaude web --print` does. */
+export async function createLoginUrl(baseUrl: string, token: string, path = '/'): Promise<string> {
+  const res = await fetch(`${baseUrl}/api/auth/login-links`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}` },
+  });
+  if (res.status !== 201) throw new Error(`POST /api/auth/login-links: ${res.status} ${await res.text()}`);
+  const link = loginLinkSchema.parse(await res.json());
+  return loginLinkUrl(baseUrl, link.token, path);
 }
 
 /** Kills any sandbox a test left behind under `dataDir`, then removes it. */

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { stopSandboxesAndRemove } from '@rclaude/testkit';
+import { createLoginUrl, readStateToken, stopSandboxesAndRemove } from '@rclaude/testkit';
 import { type Browser, type ConsoleMessage, chromium, type Page } from 'playwright-core';
 
 const run = promisify(execFile);
@@ -41,7 +41,9 @@ export async function ensureBuilt(): Promise<void> {
 
 export interface TestServer {
   url: string;
-  loginUrl: string;
+  /** A fresh one-time login link (works once, for 10 minutes) that opens `path` signed in as the admin. */
+  loginUrl(path?: string): Promise<string>;
+  /** The admin's API token, from the server's server.json (the server never prints it). */
   token: string;
   dataDir: string;
   /** The end of the server's log (stderr), for failure messages. */
@@ -74,7 +76,7 @@ export async function startServer(timeoutMs = 120_000): Promise<TestServer> {
     stderr = (stderr + chunk.toString()).slice(-20_000);
   });
 
-  const ready = await new Promise<{ url: string; loginUrl: string; token: string }>((resolve, reject) => {
+  const ready = await new Promise<{ url: string; stateFile: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server not ready after ${timeoutMs} ms:\n${stderr}`)), timeoutMs);
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     let first = true;
@@ -102,9 +104,12 @@ export async function startServer(timeoutMs = 120_000): Promise<TestServer> {
   child.once('exit', (code, signal) => {
     if (!stopping) crash = `server exited unexpectedly (code ${code}, signal ${signal})`;
   });
-  const cliEnv = { ...env, RCLAUDE_SERVER: ready.url, RCLAUDE_TOKEN: ready.token };
+  const token = readStateToken(ready.stateFile);
+  const cliEnv = { ...env, RCLAUDE_SERVER: ready.url, RCLAUDE_TOKEN: token };
   return {
-    ...ready,
+    url: ready.url,
+    token,
+    loginUrl: (pagePath) => createLoginUrl(ready.url, token, pagePath),
     dataDir,
     logTail: () => stderr,
     crashed: () => crash,

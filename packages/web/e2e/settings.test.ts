@@ -31,7 +31,7 @@ describe('settings page, end to end', { timeout: 90_000 }, () => {
 
   it('stores a secret from the Settings page, which the API then lists by name', async () => {
     const value = 'ghp_e2e-value-that-must-not-come-back';
-    await page.goto(server.loginUrl);
+    await page.goto(await server.loginUrl());
     await page.getByRole('heading', { name: 'Tasks', exact: true }).waitFor();
     await page.getByRole('link', { name: 'Settings' }).click();
     await page.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();

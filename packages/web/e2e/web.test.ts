@@ -101,7 +101,7 @@ describe('web app, end to end', { timeout: 90_000 }, () => {
   });
 
   it('signs in through the login URL and drops the token from the address bar', async () => {
-    await page.goto(server.loginUrl);
+    await page.goto(await server.loginUrl());
     await page.getByRole('heading', { name: 'Tasks', exact: true }).waitFor();
     expect(page.url()).not.toContain('token=');
     expect(page.url()).not.toContain(server.token);

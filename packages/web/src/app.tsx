@@ -1,11 +1,12 @@
 import { AppError, type BrowserSessionResponse } from '@rclaude/protocol';
 import { type QueryClient, QueryClientProvider, useQuery } from '@tanstack/react-query';
-import { lazy, Suspense, useRef } from 'react';
+import { lazy, Suspense, useCallback, useState } from 'react';
 import { BrowserRouter, Outlet, Route, Routes } from 'react-router';
 import { queryKeys } from './api/queries.js';
 import { type AppDependencies, AppDependenciesProvider, SocketProvider, useApp } from './app-context.js';
 import { AppShell } from './components/app-shell.js';
 import { Spinner } from './components/states.js';
+import { LoginLinkGate } from './modules/auth/login-link-gate.js';
 import { ThemeProvider } from './modules/theme/theme.js';
 import { DashboardPage } from './pages/dashboard-page.js';
 import { LoginPage } from './pages/login-page.js';
@@ -52,19 +53,22 @@ export function App({ dependencies, queryClient, loginToken }: AppProps) {
 }
 
 /**
- * Signs the browser in before any page shows: with the login URL's token when there is one, otherwise by
- * asking whether the session cookie is still good. Signed out, every address shows the login form.
+ * Signs the browser in before any page shows: with the login link's token when there is one (which may
+ * ask before switching accounts), then by asking whether the session cookie is still good. Signed out,
+ * every address shows the login form.
  */
 function SessionGate({ loginToken }: { loginToken: string | null }) {
+  const [linkToken, setLinkToken] = useState(loginToken);
+  const linkDone = useCallback(() => setLinkToken(null), []);
+  if (linkToken) return <LoginLinkGate token={linkToken} onDone={linkDone} />;
+  return <SignedInGate />;
+}
+
+function SignedInGate() {
   const { api } = useApp();
-  const token = useRef(loginToken);
   const session = useQuery<BrowserSessionResponse | null>({
     queryKey: queryKeys.session,
-    queryFn: () => {
-      const once = token.current;
-      token.current = null;
-      return once ? api.createSession(once) : api.getSession();
-    },
+    queryFn: () => api.getSession(),
     staleTime: Number.POSITIVE_INFINITY,
     retry: (failures, error) => !(error instanceof AppError && error.code !== 'INTERNAL') && failures < 2,
   });

@@ -34,8 +34,14 @@ export async function serverCommand(opts: ServerOptions): Promise<number> {
     );
   }
   const server = await startServer(config);
+  const stateFile = path.join(config.dataDir, 'server.json');
+  // A sign-in link only to a person at a terminal: a piped stdout ends up in logs (docker logs, CloudWatch,
+  // the journal), and whoever reads a log must not get a way in. CLIs on this machine read server.json.
+  const login = process.stdout.isTTY ? await server.createLoginUrl() : null;
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ url: server.url, loginUrl: server.loginUrl, token: server.token })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ url: server.url, stateFile, ...(login ? { loginUrl: login.url, loginUrlExpiresAt: login.expiresAt } : {}) })}\n`,
+    );
   } else {
     const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
     process.stdout.write(
@@ -44,8 +50,9 @@ export async function serverCommand(opts: ServerOptions): Promise<number> {
         `  rclaude server is running at ${bold(server.url)}`,
         `  provider: ${config.RCLAUDE_PROVIDER}  ·  data: ${config.DATABASE_URL ? 'Postgres' : `embedded (${config.dataDir})`}  ·  sessions: ${config.REDIS_URL ? 'Redis' : 'in-process'}`,
         '',
-        '  Open the web app (signed in as admin):',
-        `    ${server.loginUrl}`,
+        ...(login
+          ? ['  Open the web app (signed in as admin; the link works once, for 10 minutes):', `    ${login.url}`]
+          : ['  To open the web app signed in, run on this machine:  rclaude web']),
         '',
         '  From a terminal on this machine:  rclaude run',
         '',

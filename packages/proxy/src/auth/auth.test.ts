@@ -39,6 +39,9 @@ describe.each(['postgres', 'embedded'] as const)('auth over HTTP (%s database)',
     await h?.close();
   });
 
+  /** A fresh one-time login link token for `userId`: what `/api/auth/session` takes from a link. */
+  const link = async (userId: string) => (await h.auth.issueLoginLink(userId)).token;
+
   /** Creates a user through the API (as admin) and signs in as them. */
   async function makeUser(prefix: string): Promise<{ user: User; token: string; password: string }> {
     const username = `${prefix}${randomBytes(3).toString('hex')}`;
@@ -241,8 +244,8 @@ describe.each(['postgres', 'embedded'] as const)('auth over HTTP (%s database)',
   });
 
   describe('browser sessions', () => {
-    it('exchange a token for an httpOnly SameSite=Strict cookie stored hashed, with a CSRF token', async () => {
-      const res = await request(h, 'POST', '/api/auth/session', { body: { token: adminToken } });
+    it('exchange a login link for an httpOnly SameSite=Strict cookie stored hashed, with a CSRF token', async () => {
+      const res = await request(h, 'POST', '/api/auth/session', { body: { token: await link(admin.id) } });
       expect(res.status, res.text).toBe(200);
       expect(res.body).toEqual({ user: admin, csrfToken: expect.any(String) });
       const { cookie, value, attributes } = sessionCookie(res);
@@ -263,8 +266,8 @@ describe.each(['postgres', 'embedded'] as const)('auth over HTTP (%s database)',
     });
 
     it('refuse a mutating cookie request without the CSRF header, or with a wrong one', async () => {
-      const first = await request(h, 'POST', '/api/auth/session', { body: { token: adminToken } });
-      const other = await request(h, 'POST', '/api/auth/session', { body: { token: adminToken } });
+      const first = await request(h, 'POST', '/api/auth/session', { body: { token: await link(admin.id) } });
+      const other = await request(h, 'POST', '/api/auth/session', { body: { token: await link(admin.id) } });
       const { cookie } = sessionCookie(first);
       const body = { name: 'from-browser' };
       expectError(await request(h, 'POST', '/api/tokens', { cookie, body }), 403, 'FORBIDDEN');
@@ -281,14 +284,14 @@ describe.each(['postgres', 'embedded'] as const)('auth over HTTP (%s database)',
     });
 
     it('end on sign-out and on expiry; a forged cookie is refused', async () => {
-      const first = await request(h, 'POST', '/api/auth/session', { body: { token: adminToken } });
+      const first = await request(h, 'POST', '/api/auth/session', { body: { token: await link(admin.id) } });
       const { cookie } = sessionCookie(first);
       const out = await request(h, 'DELETE', '/api/auth/session', { cookie, csrf: first.body.csrfToken });
       expect(out.status).toBe(204);
       expect(out.headers.getSetCookie().join()).toMatch(/rclaude_session=;/);
       expectError(await request(h, 'GET', '/api/me', { cookie }), 401, 'UNAUTHENTICATED');
 
-      const second = await request(h, 'POST', '/api/auth/session', { body: { token: adminToken } });
+      const second = await request(h, 'POST', '/api/auth/session', { body: { token: await link(admin.id) } });
       const live = sessionCookie(second).cookie;
       expect((await request(h, 'GET', '/api/me', { cookie: live })).status).toBe(200);
       h.clock.advance(7 * 24 * 3600_000 + 1);
@@ -323,7 +326,7 @@ describe.each(['postgres', 'embedded'] as const)('auth over HTTP (%s database)',
         'ORIGIN_REFUSED',
       );
       expectError(
-        await request(h, 'POST', '/api/auth/session', { origin: 'null', body: { token: adminToken } }),
+        await request(h, 'POST', '/api/auth/session', { origin: 'null', body: { token: await link(admin.id) } }),
         403,
         'ORIGIN_REFUSED',
       );
@@ -384,7 +387,8 @@ describe.each(['postgres', 'embedded'] as const)('auth over HTTP (%s database)',
     it('never contain a secret, password, token, cookie or CSRF token, even from failed requests', async () => {
       const ivan = await makeUser('ivan');
       const secret = `sk-ant-oat01-${randomBytes(24).toString('hex')}`;
-      const session = await request(h, 'POST', '/api/auth/session', { body: { token: ivan.token } });
+      const ivanLink = await link(ivan.user.id);
+      const session = await request(h, 'POST', '/api/auth/session', { body: { token: ivanLink } });
       const { cookie, value: cookieValue } = sessionCookie(session);
       const csrf = session.body.csrfToken;
 
@@ -401,7 +405,7 @@ describe.each(['postgres', 'embedded'] as const)('auth over HTTP (%s database)',
       const logs = h.logs();
       expect(logs).toContain('/api/secrets/CLAUDE_CODE_OAUTH_TOKEN');
       expect(logs).toContain('[Redacted]');
-      for (const sensitive of [secret, ivan.password, ivan.token, adminToken, cookieValue, csrf]) {
+      for (const sensitive of [secret, ivan.password, ivan.token, adminToken, ivanLink, cookieValue, csrf]) {
         expect(logs).not.toContain(sensitive);
       }
     });
@@ -418,8 +422,15 @@ describe.each(['postgres', 'embedded'] as const)('auth over HTTP (%s database)',
       {
         method: 'POST',
         path: () => '/api/auth/session',
-        good: { token: 'rct_x' },
-        wrong: [{ token: 42 }, { token: '' }, { token: null }],
+        good: { token: 'rcl_x' },
+        wrong: [
+          { token: 42 },
+          { token: '' },
+          { token: null },
+          { token: 'rcl_x', switchAccount: 'yes' },
+          { username: 'admin' },
+          { token: 'rcl_x', password: 'x' },
+        ],
       },
       {
         method: 'POST',
@@ -515,17 +526,18 @@ describe.each(['postgres', 'embedded'] as const)('auth over HTTP (%s database)',
 
 describe('public routes and cookie flags', () => {
   let h: AuthHarness;
-  let token: string;
+  let adminId: string;
+  const link = async () => ({ token: (await h.auth.issueLoginLink(adminId)).token });
   beforeAll(async () => {
     h = await startAuthHarness({ kind: 'postgres', cookieSecure: true });
-    token = await h.auth.issueToken((await h.auth.ensureAdmin()).id, 'flags');
+    adminId = (await h.auth.ensureAdmin()).id;
   });
   afterAll(async () => {
     await h?.close();
   });
 
   it('marks the session cookie Secure when cookieSecure is set', async () => {
-    const res = await request(h, 'POST', '/api/auth/session', { body: { token } });
+    const res = await request(h, 'POST', '/api/auth/session', { body: await link() });
     expect(sessionCookie(res).attributes).toMatch(/(^|; )Secure(;|$)/);
   });
 
@@ -534,10 +546,11 @@ describe('public routes and cookie flags', () => {
       { method: 'POST', path: '/api/auth/login' },
       { method: 'POST', path: '/api/auth/session' },
     ]);
-    expect((await request(h, 'POST', '/api/auth/session/', { body: { token } })).status).toBe(200);
-    expect((await request(h, 'POST', '/api/AUTH/Session', { body: { token } })).status).toBe(200);
+    expect((await request(h, 'POST', '/api/auth/session/', { body: await link() })).status).toBe(200);
+    expect((await request(h, 'POST', '/api/AUTH/Session', { body: await link() })).status).toBe(200);
     expectError(await request(h, 'GET', '/api/auth/login'), 401, 'UNAUTHENTICATED');
-    expectError(await request(h, 'PUT', '/api/auth/session', { body: { token } }), 401, 'UNAUTHENTICATED');
-    expectError(await request(h, 'POST', '/api/auth/session/extra', { body: { token } }), 401, 'UNAUTHENTICATED');
+    expectError(await request(h, 'PUT', '/api/auth/session', { body: await link() }), 401, 'UNAUTHENTICATED');
+    expectError(await request(h, 'POST', '/api/auth/session/extra', { body: await link() }), 401, 'UNAUTHENTICATED');
+    expectError(await request(h, 'POST', '/api/auth/login-links'), 401, 'UNAUTHENTICATED');
   });
 });

@@ -1,7 +1,6 @@
 import { AppError, type BrowserSessionResponse } from '@rclaude/protocol';
 import type { Logger } from 'pino';
 import type { AuthContext } from '../http/context.js';
-import type { ApiTokenService } from './api-tokens.js';
 import { hmacBase64url, randomSecret, safeEqual, sha256Hex } from './crypto.js';
 import { type Queryable, textCol } from './queryable.js';
 import type { UserService } from './users.js';
@@ -21,8 +20,11 @@ const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 export interface BrowserSessionService {
   /** How long a browser session lives, in ms (also the cookie's Max-Age). */
   readonly ttlMs: number;
-  /** Exchanges a token (login URL or login answer) for a new session; UNAUTHENTICATED if the token is not valid. */
-  create(token: string): Promise<{ sessionId: string } & BrowserSessionResponse>;
+  /**
+   * A new session for `userId`, who has just proven who they are (a login link, a password). `replacing`
+   * is the browser's previous session id, ended here so a sign-in never leaves two behind.
+   */
+  start(userId: string, replacing: string | null): Promise<{ sessionId: string } & BrowserSessionResponse>;
   /** Who holds the session, or null when it is malformed, unknown or expired. */
   verify(sessionId: string): Promise<AuthContext | null>;
   /** The user and CSRF token for an existing session (what the web app asks for on load). */
@@ -35,26 +37,23 @@ export interface BrowserSessionService {
 
 export function createBrowserSessionService(deps: {
   db: Queryable;
-  tokens: ApiTokenService;
   users: UserService;
   csrfKey: Buffer;
   ttlMs: number;
   logger: Logger;
   now: () => number;
 }): BrowserSessionService {
-  const { db, tokens, users, csrfKey, ttlMs, logger, now } = deps;
+  const { db, users, csrfKey, ttlMs, logger, now } = deps;
   const csrfFor = (sessionId: string) => hmacBase64url(csrfKey, `csrf:${sessionId}`);
 
   return {
     ttlMs,
 
-    async create(token) {
-      const holder = await tokens.verify(token);
-      if (!holder)
-        throw new AppError('UNAUTHENTICATED', 'that sign-in link or token is not valid (expired or revoked?)');
-      const user = await users.me(holder);
+    async start(userId, replacing) {
+      const user = await users.get(userId);
       const at = now();
       await db.query('DELETE FROM browser_sessions WHERE expires_at <= $1', [new Date(at)]);
+      if (replacing !== null) await db.query('DELETE FROM browser_sessions WHERE id_hash = $1', [sha256Hex(replacing)]);
       const sessionId = randomSecret();
       await db.query(
         'INSERT INTO browser_sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)',

@@ -1,12 +1,14 @@
-import type { User } from '@rclaude/protocol';
+import type { LoginLink, User } from '@rclaude/protocol';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AuthContext } from '../http/context.js';
 import { createApiTokenService } from './api-tokens.js';
 import { createBrowserSessionService } from './browser-sessions.js';
+import { createBrowserSignIn } from './browser-sign-in.js';
 import { deriveServerKeys } from './crypto.js';
 import { createLoginService } from './login.js';
 import { createLoginLimiter, defaultLoginLimits, type LoginLimits } from './login-limiter.js';
+import { createLoginLinkService } from './login-links.js';
 import { type AuthMiddleware, createAuthMiddleware } from './middleware.js';
 import { createOriginCheck, normaliseOrigins } from './origin.js';
 import { createPasswordHasher } from './passwords.js';
@@ -35,6 +37,8 @@ export interface AuthDeps {
   redisKeyPrefix?: string;
   /** Browser session lifetime in ms; default 7 days. */
   sessionTtlMs?: number;
+  /** How long a login link works, in ms; default 10 minutes. */
+  loginLinkTtlMs?: number;
   loginLimits?: Partial<LoginLimits>;
 }
 
@@ -48,8 +52,10 @@ export interface Auth {
   socketMiddleware: SocketAuthMiddleware;
   /** Creates user `admin` (no password) on first start; idempotent, safe when proxies start together. */
   ensureAdmin(): Promise<User>;
-  /** A new API token for `userId` (e.g. the first-start login URL's); shown once, stored hashed. */
+  /** A new API token for `userId` (e.g. the local CLIs' in server.json); shown once, stored hashed. */
   issueToken(userId: string, name: string): Promise<string>;
+  /** A one-time login link token for `userId` (what `rclaude server` prints in a terminal). */
+  issueLoginLink(userId: string): Promise<LoginLink>;
   /** Who holds an API token, or null. */
   verifyToken(token: string): Promise<AuthContext | null>;
   secrets: {
@@ -61,8 +67,9 @@ export interface Auth {
 }
 
 const DEFAULT_SESSION_TTL_MS = 7 * 24 * 3600_000;
+const DEFAULT_LOGIN_LINK_TTL_MS = 10 * 60_000;
 
-/** Composes accounts, tokens, browser sessions, secrets and the login limiter. Starts no timers. */
+/** Composes accounts, tokens, login links, browser sessions, secrets and the login limiter. Starts no timers. */
 export function createAuth(deps: AuthDeps): Auth {
   const now = deps.now ?? Date.now;
   const logger = deps.logger.child({ component: 'auth' });
@@ -71,9 +78,14 @@ export function createAuth(deps: AuthDeps): Auth {
   const passwords = createPasswordHasher();
   const users = createUserService({ db: deps.db, passwords, logger, now });
   const tokens = createApiTokenService({ db: deps.db, logger, now });
+  const links = createLoginLinkService({
+    db: deps.db,
+    ttlMs: deps.loginLinkTtlMs ?? DEFAULT_LOGIN_LINK_TTL_MS,
+    logger,
+    now,
+  });
   const sessions = createBrowserSessionService({
     db: deps.db,
-    tokens,
     users,
     csrfKey: keys.csrfKey,
     ttlMs: deps.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS,
@@ -88,10 +100,20 @@ export function createAuth(deps: AuthDeps): Auth {
     now,
   });
   const login = createLoginService({ users, tokens, passwords, limiter, logger });
+  const signIn = createBrowserSignIn({ links, login, sessions, users });
 
   return {
     middleware: createAuthMiddleware({ tokens, sessions, originAllowed }),
-    handlers: createAuthHandlers({ login, users, tokens, sessions, secrets, cookieSecure: deps.cookieSecure }),
+    handlers: createAuthHandlers({
+      login,
+      signIn,
+      links,
+      users,
+      tokens,
+      sessions,
+      secrets,
+      cookieSecure: deps.cookieSecure,
+    }),
     socketMiddleware: createSocketAuthMiddleware({
       tokens,
       sessions,
@@ -100,6 +122,7 @@ export function createAuth(deps: AuthDeps): Auth {
     }),
     ensureAdmin: () => users.ensureAdmin(),
     issueToken: async (userId, name) => (await tokens.issue(userId, name)).token,
+    issueLoginLink: (userId) => links.issue(userId),
     verifyToken: (token) => tokens.verify(token),
     secrets: { forSandbox: (userId) => secrets.forSandbox(userId) },
     redactPaths,

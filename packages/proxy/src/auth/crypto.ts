@@ -10,6 +10,8 @@ import {
 
 /** Recognisable prefix of API tokens, so a leaked one is easy to spot (and to scan for). */
 export const API_TOKEN_PREFIX = 'rct_';
+/** Prefix of one-time login link tokens, which only `POST /api/auth/session` accepts. */
+export const LOGIN_LINK_PREFIX = 'rcl_';
 
 /** Keys derived from the server's secret key, one per purpose, so no key is used for two things. */
 export interface ServerKeys {

@@ -3,18 +3,18 @@ import type { Logger } from 'pino';
 import type { ApiTokenService } from './api-tokens.js';
 import { addressBucket, type LoginLimiter } from './login-limiter.js';
 import type { PasswordHasher } from './passwords.js';
-import { toUser, type UserService } from './users.js';
+import { toUser, type UserRecord, type UserService } from './users.js';
 
-export type LoginService = (
-  input: { username: string; password: string },
-  address: string | undefined,
-) => Promise<LoginResponse>;
+export interface LoginService {
+  /**
+   * Checks a username and password: throttled per account and per address before any password is
+   * checked, and the same answer for an unknown user, a wrong password and a user without a password.
+   */
+  checkPassword(input: { username: string; password: string }, address: string | undefined): Promise<UserRecord>;
+  /** `POST /api/auth/login` (the CLI's sign-in): a password checked, then a fresh API token, listed and revocable. */
+  login(input: { username: string; password: string }, address: string | undefined): Promise<LoginResponse>;
+}
 
-/**
- * Password sign-in: throttled per account and per address before any password is checked, the same
- * answer for an unknown user, a wrong password and a user without a password, and a fresh API token
- * (listed and revocable like any other) on success.
- */
 export function createLoginService(deps: {
   users: UserService;
   tokens: ApiTokenService;
@@ -23,7 +23,8 @@ export function createLoginService(deps: {
   logger: Logger;
 }): LoginService {
   const { users, tokens, passwords, limiter, logger } = deps;
-  return async (input, address) => {
+
+  const checkPassword: LoginService['checkPassword'] = async (input, address) => {
     const account = input.username.trim().toLowerCase();
     const bucket = addressBucket(address);
     const waitMs = await limiter.attempt(account, bucket);
@@ -41,8 +42,16 @@ export function createLoginService(deps: {
       throw new AppError('UNAUTHENTICATED', 'wrong username or password');
     }
     await limiter.succeeded(account);
-    const { token } = await tokens.issue(record.id, `login from ${bucket}`.slice(0, 100));
     logger.info({ userId: record.id, address: bucket }, 'signed in');
-    return { token, user: toUser(record) };
+    return record;
+  };
+
+  return {
+    checkPassword,
+    async login(input, address) {
+      const record = await checkPassword(input, address);
+      const { token } = await tokens.issue(record.id, `login from ${addressBucket(address)}`.slice(0, 100));
+      return { token, user: toUser(record) };
+    },
   };
 }

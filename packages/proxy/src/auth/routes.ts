@@ -1,7 +1,9 @@
 import type { Handlers, TaggedRouteName } from '../http/mount-routes.js';
 import type { ApiTokenService } from './api-tokens.js';
 import { type BrowserSessionService, SESSION_COOKIE } from './browser-sessions.js';
+import type { BrowserSignIn } from './browser-sign-in.js';
 import type { LoginService } from './login.js';
+import type { LoginLinkService } from './login-links.js';
 import { sessionIdOf } from './middleware.js';
 import type { SecretService } from './secrets.js';
 import type { UserService } from './users.js';
@@ -10,27 +12,33 @@ import type { UserService } from './users.js';
 export type AuthHandlers = Handlers<TaggedRouteName<'accounts'>>;
 
 /**
- * Handlers for accounts: sign-in, browser sessions, users, API tokens, secrets. Each calls one service
+ * Handlers for accounts: sign-in, login links, browser sessions, users, API tokens, secrets. Each calls one service
  * function and maps the answer; input is validated by the route adapter, errors go to the error middleware.
  */
 export function createAuthHandlers(deps: {
   login: LoginService;
+  signIn: BrowserSignIn;
+  links: LoginLinkService;
   users: UserService;
   tokens: ApiTokenService;
   sessions: BrowserSessionService;
   secrets: SecretService;
   cookieSecure: boolean;
 }): AuthHandlers {
-  const { login, users, tokens, sessions, secrets, cookieSecure } = deps;
+  const { login, signIn, links, users, tokens, sessions, secrets, cookieSecure } = deps;
   const cookieOptions = { httpOnly: true, sameSite: 'strict', secure: cookieSecure, path: '/' } as const;
 
   return {
-    login: async ({ body }, { req }) => login(body, req.ip),
-    createBrowserSession: async ({ body }, { res }) => {
-      const { sessionId, user, csrfToken } = await sessions.create(body.token);
+    login: async ({ body }, { req }) => login.login(body, req.ip),
+    createBrowserSession: async ({ body }, { req, res }) => {
+      const { sessionId, user, csrfToken } = await signIn(body, {
+        address: req.ip,
+        currentSessionId: sessionIdOf(req),
+      });
       res.cookie(SESSION_COOKIE, sessionId, { ...cookieOptions, maxAge: sessions.ttlMs });
       return { user, csrfToken };
     },
+    createLoginLink: async (_input, ctx) => links.issue(ctx.auth().userId),
     getBrowserSession: async (_input, ctx) => sessions.describe(ctx.auth(), sessionIdOf(ctx.req)),
     endBrowserSession: async (_input, ctx) => {
       ctx.auth();

@@ -18,6 +18,8 @@ export interface UserService {
   list(actor: AuthContext): Promise<User[]>;
   /** The caller's own record; UNAUTHENTICATED if the user no longer exists. */
   me(actor: AuthContext): Promise<User>;
+  /** A user by id (one who just signed in); UNAUTHENTICATED if the user no longer exists. */
+  get(userId: string): Promise<User>;
   /** Admins may set anyone's password, users only their own. */
   setPassword(actor: AuthContext, userId: string, password: string): Promise<void>;
   findByUsername(username: string): Promise<UserRecord | null>;
@@ -56,6 +58,12 @@ export function createUserService(deps: {
   async function findByUsername(username: string): Promise<UserRecord | null> {
     const { rows } = await db.query(`SELECT ${COLUMNS} FROM users WHERE username = $1`, [username]);
     return rows[0] ? toRecord(rows[0]) : null;
+  }
+
+  async function get(userId: string): Promise<User> {
+    const record = await getById(userId);
+    if (!record) throw new AppError('UNAUTHENTICATED', 'this account no longer exists; sign in again');
+    return toUser(record);
   }
 
   return {
@@ -102,11 +110,8 @@ export function createUserService(deps: {
       return rows.map((row) => toUser(toRecord(row)));
     },
 
-    async me(actor) {
-      const record = await getById(actor.userId);
-      if (!record) throw new AppError('UNAUTHENTICATED', 'this account no longer exists; sign in again');
-      return toUser(record);
-    },
+    me: (actor) => get(actor.userId),
+    get,
 
     async setPassword(actor, userId, password) {
       if (actor.role !== 'admin' && actor.userId !== userId) {

@@ -65,9 +65,21 @@ export class ApiClient {
     }
   }
 
-  /** Exchanges an API/login token for a browser session cookie. */
-  async createSession(token: string): Promise<BrowserSessionResponse> {
-    const session = await this.#rest.call('createBrowserSession', { body: { token } });
+  /**
+   * Signs the browser in with a login link's one-time token. While signed in as someone else the server
+   * answers CONFLICT (details: who is signed in, whom the link is for) and keeps the link unused, unless
+   * `switchAccount` says the person agreed.
+   */
+  async createSession(token: string, options: { switchAccount?: boolean } = {}): Promise<BrowserSessionResponse> {
+    const body = options.switchAccount ? { token, switchAccount: true } : { token };
+    const session = await this.#rest.call('createBrowserSession', { body });
+    this.#rest.setCsrfToken(session.csrfToken);
+    return session;
+  }
+
+  /** Signs the browser in with a password; the session cookie is the only credential it leaves. */
+  async signIn(username: string, password: string): Promise<BrowserSessionResponse> {
+    const session = await this.#rest.call('createBrowserSession', { body: { username, password } });
     this.#rest.setCsrfToken(session.csrfToken);
     return session;
   }
@@ -78,10 +90,6 @@ export class ApiClient {
   }
 
   // ---- tasks ---------------------------------------------------------------------------------
-
-  login(username: string, password: string) {
-    return this.#rest.login(username, password);
-  }
 
   listTasks(options: ListTasksOptions = {}) {
     return this.#rest.listTasks(options);

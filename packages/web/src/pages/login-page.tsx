@@ -5,10 +5,11 @@ import { inputClasses } from '../components/form.js';
 import { Logo } from '../components/logo.js';
 import { InlineError } from '../components/states.js';
 import { ThemeSwitcher } from '../components/theme-switcher.js';
+import { linkRefusalOf, linkRefusalText } from '../modules/auth/link-refusal.js';
 import { useSignIn } from '../modules/auth/use-session.js';
 
 /**
- * Username and password sign-in. `linkError` is set when a login link (`/?token=...`) was refused, so the
+ * Username and password sign-in. `linkError` is set when a login link (`#token=...`) was refused, so the
  * page can say why the person landed here.
  */
 export function LoginPage({ linkError }: { linkError?: unknown }) {
@@ -21,6 +22,7 @@ export function LoginPage({ linkError }: { linkError?: unknown }) {
     signIn.mutate({ username: username.trim(), password });
   };
 
+  const refusal = linkRefusalOf(linkError);
   const linkRefused = linkError instanceof AppError && linkError.code === 'UNAUTHENTICATED';
   return (
     <div className="relative flex min-h-dvh flex-col items-center justify-center bg-zinc-50 px-4 py-12 dark:bg-zinc-950">
@@ -47,8 +49,9 @@ export function LoginPage({ linkError }: { linkError?: unknown }) {
                 role="alert"
                 className="rounded-lg bg-amber-50 px-3 py-2 text-[13px] text-amber-800 dark:bg-amber-950/40 dark:text-amber-200"
               >
-                That login link is no longer valid. Sign in below, or use the link `rclaude server` printed when it last
-                started.
+                {refusal
+                  ? linkRefusalText(refusal)
+                  : 'That sign-in link is no longer valid. Sign in below, or run `rclaude web` for a new one.'}
               </p>
             ) : (
               <InlineError error={linkError} />
@@ -93,7 +96,7 @@ export function LoginPage({ linkError }: { linkError?: unknown }) {
           </Button>
         </form>
         <p className="mt-6 text-center text-[13px] text-zinc-500 dark:text-zinc-400">
-          Started the server yourself? Open the login link it printed.
+          Started the server yourself? Run <code>rclaude web</code> on its machine to open this page signed in.
         </p>
       </main>
     </div>

@@ -4,6 +4,7 @@ import { sql as accounts } from './002-accounts.js';
 import { sql as taskOrder } from './003-task-order.js';
 import { sql as sandboxOrder } from './004-sandbox-order.js';
 import { sql as taskPush } from './005-task-push.js';
+import { sql as loginLinks } from './006-login-links.js';
 
 /**
  * Every schema migration, in order. Adding one is a new numbered file exporting `sql` plus one line
@@ -15,4 +16,5 @@ export const migrations: readonly Migration[] = [
   { id: 3, name: 'task-order', sql: taskOrder },
   { id: 4, name: 'sandbox-order', sql: sandboxOrder },
   { id: 5, name: 'task-push', sql: taskPush },
+  { id: 6, name: 'login-links', sql: loginLinks },
 ];

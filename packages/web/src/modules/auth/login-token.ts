@@ -1,15 +1,25 @@
+import { LOGIN_LINK_FRAGMENT_KEY } from '@rclaude/protocol';
+
 /**
- * Takes the one-time login token from a login URL (`/?token=...`) and removes it from the address bar at
- * once, so it does not linger in history, bookmarks or a copied URL. Returns null when there is none.
+ * Takes the one-time token from a login link (`/tasks/abc#token=rcl_...`; `?token=` from older links) and
+ * removes it from the address bar at once, so it does not linger in history, bookmarks or a copied URL.
+ * The rest of the address (path, query, other fragment) stays. Returns null when there is none.
  */
 export function takeLoginToken(
   location: Pick<Location, 'href'>,
   history: Pick<History, 'replaceState' | 'state'>,
 ): string | null {
   const url = new URL(location.href);
-  const token = url.searchParams.get('token');
-  if (token === null) return null;
-  url.searchParams.delete('token');
+  const fragment = new URLSearchParams(url.hash.slice(1));
+  const fromFragment = url.hash.includes('=') ? fragment.get(LOGIN_LINK_FRAGMENT_KEY) : null;
+  const fromQuery = url.searchParams.get(LOGIN_LINK_FRAGMENT_KEY);
+  if (fromFragment === null && fromQuery === null) return null;
+  url.searchParams.delete(LOGIN_LINK_FRAGMENT_KEY);
+  if (fromFragment !== null) {
+    fragment.delete(LOGIN_LINK_FRAGMENT_KEY);
+    const rest = fragment.toString();
+    url.hash = rest ? `#${rest}` : '';
+  }
   history.replaceState(history.state, '', `${url.pathname}${url.search}${url.hash}`);
-  return token.trim() || null;
+  return (fromFragment ?? fromQuery ?? '').trim() || null;
 }

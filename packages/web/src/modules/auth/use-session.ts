@@ -3,15 +3,12 @@ import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { queryKeys } from '../../api/queries.js';
 import { useApp } from '../../app-context.js';
 
-/** Signs in with a username and password: a login token, exchanged at once for the browser session cookie. */
+/** Signs in with a username and password, straight to the browser session cookie (no API token is made). */
 export function useSignIn() {
   const { api } = useApp();
   const client = useQueryClient();
   return useMutation({
-    mutationFn: async ({ username, password }: { username: string; password: string }) => {
-      const { token } = await api.login(username, password);
-      return api.createSession(token);
-    },
+    mutationFn: ({ username, password }: { username: string; password: string }) => api.signIn(username, password),
     onSuccess: (session) => client.setQueryData<BrowserSessionResponse | null>(queryKeys.session, session),
   });
 }
