@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { describe } from './errors.js';
+import { safeText } from './output.js';
 
 const DETACH_KEYS = 'ctrl-p,ctrl-q';
 
@@ -19,7 +20,8 @@ function action<K extends string, M extends Record<K, CommandFn>>(load: () => Pr
       process.exitCode = typeof code === 'number' ? code : 0;
     } catch (err) {
       const { message, hint, exitCode } = describe(err);
-      process.stderr.write(`rclaude: ${message}\n${hint ? `hint: ${hint}\n` : ''}`);
+      // Messages carry server and sandbox text (a status reason, a name): never raw control characters.
+      process.stderr.write(`rclaude: ${safeText(message)}\n${hint ? `hint: ${safeText(hint)}\n` : ''}`);
       if (process.env.RCLAUDE_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
       process.exitCode = exitCode;
     }
@@ -43,6 +45,7 @@ Examples:
   rclaude run -p "fix the failing test" --repo https://github.com/you/app
   rclaude ls                              your tasks
   rclaude attach 3f2a                     back to a task (any unique id prefix)
+  rclaude web                             the web app, signed in as you
 
 Server and token come from --server, RCLAUDE_SERVER / RCLAUDE_TOKEN, \`rclaude login\`, or a server
 running on this machine. Exit codes: 0 ok, 1 error, 2 cancelled, 4 not signed in; \`run\`, \`attach\`
@@ -64,6 +67,28 @@ program
     'print one JSON line {url, stateFile} when ready (and a one-time loginUrl if stdout is a terminal), and only warnings in the log',
   )
   .action(action(() => import('./commands/server.js'), 'serverCommand'));
+
+program
+  .command('web')
+  .description('open the web app signed in as you (a one-time link: works once, for 10 minutes)')
+  .argument('[task]', "open this task's page (id, unique prefix or name)")
+  .addOption(serverOption())
+  .option('--print', 'print the link instead of opening a browser')
+  .option('--json', 'print {url, expiresAt} and open nothing')
+  .addHelpText(
+    'after',
+    `
+The link signs a browser in once, within 10 minutes, as the user this CLI is signed in as; it is
+printed instead of opened when there is no display (no $DISPLAY or $BROWSER) or no terminal.
+A browser already signed in as someone else asks before switching.
+
+Examples:
+  rclaude web                             the dashboard, in your browser
+  rclaude web 3f2a                        a task's page
+  rclaude web --print                     just the link (e.g. to open on another machine; over ssh)
+  ssh server rclaude web --print          a link from the server's own admin, without a password`,
+  )
+  .action(action(() => import('./commands/web.js'), 'webCommand'));
 
 program
   .command('login')

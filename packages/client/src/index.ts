@@ -15,6 +15,7 @@ export {
   routePath,
   UnexpectedResponseError,
 } from './api-client.js';
+export * from './safe-text.js';
 export * from './socket-client.js';
 export * from './socket-terminal-transport.js';
 export * from './task-event-text.js';
