@@ -59,12 +59,17 @@ export function App({ dependencies, queryClient, loginToken }: AppProps) {
  */
 function SessionGate({ loginToken }: { loginToken: string | null }) {
   const [linkToken, setLinkToken] = useState(loginToken);
-  const linkDone = useCallback(() => setLinkToken(null), []);
+  const [linkError, setLinkError] = useState<unknown>(null);
+  const linkDone = useCallback((error?: unknown) => {
+    setLinkError(error ?? null);
+    setLinkToken(null);
+  }, []);
   if (linkToken) return <LoginLinkGate token={linkToken} onDone={linkDone} />;
-  return <SignedInGate />;
+  return <SignedInGate linkError={linkError} />;
 }
 
-function SignedInGate() {
+/** The app for a signed-in browser; the sign-in form otherwise, saying why a login link did not work. */
+function SignedInGate({ linkError }: { linkError: unknown }) {
   const { api } = useApp();
   const session = useQuery<BrowserSessionResponse | null>({
     queryKey: queryKeys.session,
@@ -81,7 +86,7 @@ function SignedInGate() {
     );
   }
   if (session.isError) return <LoginPage linkError={session.error} />;
-  if (!session.data) return <LoginPage />;
+  if (!session.data) return linkError ? <LoginPage linkError={linkError} /> : <LoginPage />;
   return (
     <SocketProvider key={session.data.user.id}>
       <AppShell username={session.data.user.username}>

@@ -7,7 +7,7 @@ import { ApiClient } from './api/api-client.js';
 import { queryKeys } from './api/queries.js';
 import { App } from './app.js';
 import type { AppDependencies } from './app-context.js';
-import { takeLoginToken } from './modules/auth/login-token.js';
+import { hasLoginToken, takeLoginToken } from './modules/auth/login-token.js';
 import { applyTheme, resolveTheme } from './modules/theme/theme.js';
 import { createClientSocket } from './realtime/client-socket.js';
 
@@ -32,6 +32,11 @@ applyTheme(
 );
 
 const loginToken = takeLoginToken(window.location, window.history);
+// A login link opened in a tab already showing the app changes only the fragment, which loads nothing:
+// start over so the link's token is taken and used like on any other load.
+window.addEventListener('hashchange', () => {
+  if (hasLoginToken(window.location)) window.location.reload();
+});
 const api = new ApiClient({ fetch: (input, init) => window.fetch(input, init) });
 const dependencies: AppDependencies = { api, createSocket: () => createClientSocket(), storage };
 

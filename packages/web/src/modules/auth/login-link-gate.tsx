@@ -11,7 +11,6 @@ import { useApp } from '../../app-context.js';
 import { Button } from '../../components/button.js';
 import { Logo } from '../../components/logo.js';
 import { InlineError, Spinner } from '../../components/states.js';
-import { LoginPage } from '../../pages/login-page.js';
 import { linkRefusalOf, linkRefusalText } from './link-refusal.js';
 
 /** What using a login link came to. */
@@ -27,7 +26,7 @@ type LinkOutcome =
  * (`onDone`). A link for another account than the one signed in asks first, so a link someone else sent
  * cannot silently switch accounts; a used or expired link says so and offers to sign in.
  */
-export function LoginLinkGate({ token, onDone }: { token: string; onDone: () => void }) {
+export function LoginLinkGate({ token, onDone }: { token: string; onDone: (linkError?: unknown) => void }) {
   const { api } = useApp();
   const client = useQueryClient();
   const outcome = useQuery<LinkOutcome>({
@@ -66,24 +65,25 @@ export function LoginLinkGate({ token, onDone }: { token: string; onDone: () => 
   });
 
   const data = outcome.data;
+  const failed = outcome.isError ? outcome.error : null;
   useEffect(() => {
     if (data?.kind === 'signed-in') {
       client.setQueryData<BrowserSessionResponse | null>(queryKeys.session, data.session);
       onDone();
+    } else if (data?.kind === 'refused' && data.current === null) {
+      // Signed out: the sign-in form, saying what happened to the link.
+      onDone(new AppError('UNAUTHENTICATED', linkRefusalText(data.reason), { details: { reason: data.reason } }));
+    } else if (failed) {
+      onDone(failed);
     }
-  }, [data, client, onDone]);
+  }, [data, failed, client, onDone]);
 
-  if (outcome.isError) return <LoginPage linkError={outcome.error} />;
-  if (!data || data.kind === 'signed-in') {
+  if (!data || data.kind === 'signed-in' || (data.kind === 'refused' && data.current === null)) {
     return (
       <div className="flex min-h-dvh items-center justify-center">
         <Spinner label="Signing in" className="size-5" />
       </div>
     );
-  }
-  if (data.kind === 'refused' && data.current === null) {
-    const refusal = new AppError('UNAUTHENTICATED', linkRefusalText(data.reason), { details: { reason: data.reason } });
-    return <LoginPage linkError={refusal} />;
   }
   if (data.kind === 'refused') {
     const current = data.current?.user.username ?? '';
@@ -94,7 +94,7 @@ export function LoginLinkGate({ token, onDone }: { token: string; onDone: () => 
           This browser is still signed in as <strong>{current}</strong>.
         </p>
         <div className="flex justify-end">
-          <Button variant="primary" onClick={onDone}>
+          <Button variant="primary" onClick={() => onDone()}>
             Continue as {current}
           </Button>
         </div>
@@ -111,7 +111,7 @@ export function LoginLinkGate({ token, onDone }: { token: string; onDone: () => 
       </p>
       {switchAccount.error ? <InlineError error={switchAccount.error} /> : null}
       <div className="flex flex-wrap justify-end gap-2">
-        <Button onClick={onDone} disabled={switchAccount.isPending}>
+        <Button onClick={() => onDone()} disabled={switchAccount.isPending}>
           Stay signed in as {data.signedInAs}
         </Button>
         <Button variant="primary" onClick={() => switchAccount.mutate()} disabled={switchAccount.isPending}>

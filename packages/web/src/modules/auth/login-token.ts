@@ -23,3 +23,11 @@ export function takeLoginToken(
   history.replaceState(history.state, '', `${url.pathname}${url.search}${url.hash}`);
   return (fromFragment ?? fromQuery ?? '').trim() || null;
 }
+
+/** Whether the address carries a login link's token (in the fragment, or the query of an older link). */
+export function hasLoginToken(location: Pick<Location, 'href'>): boolean {
+  const url = new URL(location.href);
+  return (
+    new URLSearchParams(url.hash.slice(1)).has(LOGIN_LINK_FRAGMENT_KEY) || url.searchParams.has(LOGIN_LINK_FRAGMENT_KEY)
+  );
+}
