@@ -26,6 +26,11 @@ import {
 } from '@rclaude/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
+/** What a model (or anything in a sandbox) could say to take over the terminal that shows it. */
+const HOSTILE_REPLY = 'Here: \x1b]52;c;cm0gLXJmIH4K\x07; rm -rf ~ \x1b[2J\r end';
+/** Raw control characters; in a pipe the CLI writes none (no colours either). */
+const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/;
+
 let server: RclaudeServer;
 let fake: FakeAnthropic;
 let scratch: string;
@@ -60,6 +65,7 @@ beforeAll(async () => {
       if (text.includes('run the marker command')) {
         return toolUseReply('Bash', { command: 'echo marker > bash-ran.txt', description: 'Write a marker file' });
       }
+      if (text.includes('answer with control characters')) return HOSTILE_REPLY;
       if (text.includes('please fail')) {
         return { error: { status: 400, type: 'invalid_request_error', message: 'fake refusal' } };
       }
@@ -244,6 +250,29 @@ describe('rclaude run -p', () => {
     expect((await getEvents(task.id)).find((e) => e.type === 'result')?.data).toMatchObject({ ok: false });
     await cli(['stop', task.id]);
     expect((await getTask(task.id)).status).toBe('failed');
+  });
+});
+
+describe('strings from the sandbox (issue 16)', () => {
+  it('print with their control characters made visible, in the -p view, ls and ls --json', async () => {
+    const name = 'evil\u009b2J; rm -rf ~\u202e';
+    const r = await cli(['run', '--name', name, '-p', 'answer with control characters']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('Here: \\x1b]52;c;cm0gLXJmIH4K\\x07; rm -rf ~ \\x1b[2J\\r end');
+    expect(r.stdout).not.toMatch(RAW_CONTROL);
+    expect(r.stderr).not.toMatch(RAW_CONTROL);
+    const events = await getEvents((await newestTask()).id);
+    expect(events.some((e) => e.type === 'assistant_text' && e.data.text === HOSTILE_REPLY)).toBe(true);
+
+    const ls = await cli(['ls']);
+    expect(ls.stdout).toContain('evil\\x9b2J; rm -rf ~\\u202e');
+    expect(ls.stdout).not.toMatch(RAW_CONTROL);
+    const json = await cli(['ls', '--json']);
+    expect(json.stdout).not.toMatch(RAW_CONTROL);
+    expect(json.stdout).toContain('evil\\u009b2J; rm -rf ~\\u202e');
+    expect((JSON.parse(json.stdout) as Task[]).map((t) => t.name)).toContain(name);
+    const detached = await cli(['run', '-d', '--json', '--name', name, '--', 'true']);
+    expect(detached.stdout).not.toMatch(RAW_CONTROL);
   });
 });
 

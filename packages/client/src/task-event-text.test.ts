@@ -139,3 +139,42 @@ describe('taskEventText', () => {
     );
   });
 });
+
+describe('strings from the sandbox (issue 16: a sandbox must not drive the terminal of whoever reads its events)', () => {
+  const osc52 = '\x1b]52;c;cm0gLXJmIH4K\x07';
+  const hostile = `x${osc52}; rm -rf ~\r\x9b2J\u202e`;
+  /** No raw control character of the sandbox's: only the renderer's own SGR escapes and its bell. */
+  const raw = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/;
+
+  it('shows every control character of every string field as a visible escape', () => {
+    const events: [TaskEventType, Record<string, unknown>][] = [
+      ['info', { message: hostile }],
+      ['assistant_text', { text: `line one\n${hostile}\tend` }],
+      ['tool_use', { summary: hostile }],
+      ['tool_use', { name: hostile }],
+      ['tool_result', { ok: false, summary: hostile }],
+      ['result', { ok: false, text: hostile }],
+      ['diff', { summary: hostile, filesChanged: 1, diffPath: `.rclaude/${hostile}.diff` }],
+      ['push', { branch: hostile, commit: hostile, pushedTo: hostile }],
+      ['activity', { activity: 'waiting', message: hostile }],
+      ['error', { message: hostile }],
+    ];
+    for (const [type, data] of events) {
+      for (const taskId of [undefined, 'abc123']) {
+        const out = text(type, data, taskId);
+        expect(out.replace(/\n$/, '').replace(/^\x07/, ''), `${type} ${JSON.stringify(data)}`).not.toMatch(raw);
+        expect(out, type).not.toContain(osc52);
+        expect(out, type).toContain('\\x1b]52;c;');
+      }
+    }
+    expect(text('assistant_text', { text: 'a\n\tb\r' })).toBe('● a\n  \tb\\r\n');
+  });
+
+  it('quotes the suggested download command so a diff path cannot add a command', () => {
+    const out = text('diff', { summary: '1 file', filesChanged: 1, diffPath: "x; rm -rf ~ 'q" }, 'abc123');
+    expect(out).toBe(`changes: 1 file · full diff: rclaude cp "abc123:x; rm -rf ~ 'q" .\n`);
+    expect(text('diff', { summary: '1 file', filesChanged: 1, diffPath: '$(touch pwned)' }, 'abc123')).toBe(
+      "changes: 1 file · full diff: rclaude cp 'abc123:$(touch pwned)' .\n",
+    );
+  });
+});

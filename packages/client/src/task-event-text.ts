@@ -1,4 +1,5 @@
 import type { TaskEventType } from '@rclaude/protocol';
+import { escapeControlChars, shellCommand } from './safe-text.js';
 
 /**
  * How a renderer marks up parts of a line. {@link plainStyle} leaves text as is; {@link ansiStyle} paints it
@@ -60,7 +61,9 @@ export interface TaskEventTextOptions {
  * arrives, one line per tool call and one per failed tool, the closing summary with turns, time, tokens and
  * cost, the diff summary, the branch, a question Claude waits on. Empty for events that add nothing (status
  * changes, output, working or done). The one renderer behind the agent's PTY view of `claude -p` and
- * `rclaude run -p`; data is read defensively, as stored events are only as well-formed as their sender.
+ * `rclaude run -p`; data is read defensively, as stored events are only as well-formed as their sender,
+ * and every string in it comes from the sandbox: its control characters are shown as visible escapes
+ * ({@link escapeControlChars}), and a suggested command is shell-quoted ({@link shellCommand}).
  */
 export function taskEventLines(event: TaskEventLike, options: TaskEventTextOptions = {}): string[] {
   const c = options.style ?? plainStyle;
@@ -69,7 +72,9 @@ export function taskEventLines(event: TaskEventLike, options: TaskEventTextOptio
     case 'info':
       return [c.dim(str(d.message))];
     case 'assistant_text': {
-      const [first = '', ...rest] = str(d.text).split('\n');
+      const [first = '', ...rest] = escapeControlChars(typeof d.text === 'string' ? d.text : '', {
+        multiline: true,
+      }).split('\n');
       return [`${c.bold('●')} ${first}`, ...rest.map((line) => `  ${line}`)];
     }
     case 'tool_use':
@@ -91,19 +96,19 @@ export function taskEventLines(event: TaskEventLike, options: TaskEventTextOptio
         : [c.red(`✗ ${str(d.text) || str(d.subtype) || 'error'}`), c.dim(facts)];
     }
     case 'diff': {
-      const path = str(d.diffPath);
-      const where = options.taskId ? `rclaude cp ${options.taskId}:${path} .` : path;
+      const path = typeof d.diffPath === 'string' ? d.diffPath : '';
+      const where = options.taskId ? shellCommand(['rclaude', 'cp', `${options.taskId}:${path}`, '.']) : str(path);
       const full = num(d.filesChanged) > 0 && path ? ` · full diff: ${where}` : '';
       return [c.dim(`changes: ${str(d.summary)}${full}`)];
     }
     case 'push': {
       const branch = str(d.branch);
-      const commit = str(d.commit).slice(0, 12);
+      const commit = str(typeof d.commit === 'string' ? d.commit.slice(0, 12) : '');
       const to = d.pushedTo;
       return [
         c.dim(
           typeof to === 'string'
-            ? `pushed branch ${branch} (${commit}) to ${to}`
+            ? `pushed branch ${branch} (${commit}) to ${str(to)}`
             : `committed to branch ${branch} (${commit}), not pushed`,
         ),
       ];
@@ -126,8 +131,9 @@ export function taskEventText(event: TaskEventLike, options: TaskEventTextOption
     .join('');
 }
 
+/** A string field of the event for one line: '' when missing, control characters made visible. */
 function str(value: unknown): string {
-  return typeof value === 'string' ? value : '';
+  return typeof value === 'string' ? escapeControlChars(value) : '';
 }
 
 function num(value: unknown): number {

@@ -9,6 +9,7 @@ import {
 } from '@rclaude/protocol';
 import { apiClientFor } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
+import { safeJson, safeText } from '../output.js';
 import { age, printTable } from '../table.js';
 import { askHidden } from '../terminal/ask-hidden.js';
 
@@ -44,7 +45,7 @@ export async function secretSetCommand(name: string, opts: Common, cmd: { args: 
 export async function secretLsCommand(opts: Common): Promise<number> {
   const { secrets } = await apiClientFor(opts).call('listSecrets');
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify(secrets, null, 2)}\n`);
+    process.stdout.write(`${safeJson(secrets, 2)}\n`);
     return EXIT.ok;
   }
   if (secrets.length === 0) {
@@ -75,7 +76,7 @@ export async function secretRmCommand(name: string, opts: Common): Promise<numbe
 export async function tokenLsCommand(opts: Common): Promise<number> {
   const { tokens } = await apiClientFor(opts).call('listTokens');
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
+    process.stdout.write(`${safeJson(tokens, 2)}\n`);
     return EXIT.ok;
   }
   if (tokens.length === 0) {
@@ -92,8 +93,8 @@ export async function tokenLsCommand(opts: Common): Promise<number> {
 /** `rclaude token create NAME`: the token goes to stdout alone, so `$(rclaude token create ci)` captures it. */
 export async function tokenCreateCommand(name: string, opts: Common): Promise<number> {
   const res = await apiClientFor(opts).call('createToken', { body: { name } });
-  process.stdout.write(opts.json ? `${JSON.stringify(res)}\n` : `${res.token}\n`);
-  process.stderr.write(`token "${res.info.name}" (id ${res.info.id}) created; it will not be shown again\n`);
+  process.stdout.write(opts.json ? `${safeJson(res)}\n` : `${res.token}\n`);
+  process.stderr.write(`token "${safeText(res.info.name)}" (id ${res.info.id}) created; it will not be shown again\n`);
   return EXIT.ok;
 }
 
@@ -116,7 +117,7 @@ export async function tokenRevokeCommand(id: string, opts: Common): Promise<numb
 export async function userLsCommand(opts: Common): Promise<number> {
   const { users } = await apiClientFor(opts).call('listUsers');
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify(users, null, 2)}\n`);
+    process.stdout.write(`${safeJson(users, 2)}\n`);
     return EXIT.ok;
   }
   printTable(
@@ -138,7 +139,7 @@ export async function userAddCommand(username: string, opts: Common & { admin?: 
     body: { username, password, role: opts.admin ? 'admin' : 'user' },
   });
   process.stdout.write(
-    opts.json ? `${JSON.stringify(user)}\n` : `${user.username} created (${user.role}, id ${user.id})\n`,
+    opts.json ? `${safeJson(user)}\n` : `${safeText(user.username)} created (${user.role}, id ${user.id})\n`,
   );
   return EXIT.ok;
 }

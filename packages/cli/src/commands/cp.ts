@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { apiClientFor } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
+import { safeText } from '../output.js';
 
 /** A `TASK:PATH` argument names a file in a task's workspace; anything else is local. */
 function remote(arg: string): { task: string; path: string } | null {
@@ -35,7 +36,7 @@ export async function cpCommand(source: string, dest: string, opts: { server?: s
       { params: { id: task.id }, query: { path: target }, body },
       { headers: { 'content-length': String(stat.size) } },
     );
-    process.stderr.write(`copied ${stat.size} bytes to ${task.id}:${written.path}\n`);
+    process.stderr.write(`copied ${stat.size} bytes to ${safeText(`${task.id}:${written.path}`)}\n`);
     return EXIT.ok;
   }
   const src = from as { task: string; path: string };
@@ -47,6 +48,6 @@ export async function cpCommand(source: string, dest: string, opts: { server?: s
   const tmp = `${local}.rclaude-partial`;
   await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), fs.createWriteStream(tmp));
   fs.renameSync(tmp, local);
-  process.stderr.write(`copied ${task.id}:${src.path} to ${local}\n`);
+  process.stderr.write(`copied ${safeText(`${task.id}:${src.path}`)} to ${safeText(local)}\n`);
   return EXIT.ok;
 }

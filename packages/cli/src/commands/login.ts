@@ -2,6 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import { AppError, type User } from '@rclaude/protocol';
 import { ApiClient } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
+import { safeText } from '../output.js';
 import { normaliseServer, resolveTarget, saveCredentials } from '../settings.js';
 import { askHidden } from '../terminal/ask-hidden.js';
 
@@ -39,6 +40,8 @@ export async function loginCommand(opts: { server?: string; token?: string; user
     },
   );
   const file = saveCredentials(server, token);
-  process.stderr.write(`logged in to ${server}${version} as ${me.username}; token saved in ${file}\n`);
+  process.stderr.write(
+    `logged in to ${safeText(`${server}${version}`)} as ${safeText(me.username)}; token saved in ${file}\n`,
+  );
   return EXIT.ok;
 }

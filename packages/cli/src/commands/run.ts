@@ -3,6 +3,7 @@ import path from 'node:path';
 import { type CreateTaskRequest, type ProviderName, providerNames } from '@rclaude/protocol';
 import { ApiClient } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
+import { safeJson, safeText, suggestCommand } from '../output.js';
 import { resolveTarget } from '../settings.js';
 import { type AttachOutcome, attachTerminal } from '../terminal/attach.js';
 import { parseDetachKeys } from '../terminal/keys.js';
@@ -43,7 +44,7 @@ export async function runCommand(command: string[], opts: RunOptions): Promise<n
   };
   const task = await api.createTask(req);
   if (opts.detach) {
-    process.stdout.write(opts.json ? `${JSON.stringify(task)}\n` : `${task.id}\n`);
+    process.stdout.write(opts.json ? `${safeJson(task)}\n` : `${safeText(task.id)}\n`);
     return EXIT.ok;
   }
   if (opts.prompt) {
@@ -71,10 +72,14 @@ export function report(outcome: AttachOutcome, taskId: string): number {
     case 'exited':
       return outcome.exitCode;
     case 'detached':
-      process.stderr.write(`\r\ndetached; the task keeps running. Back with: rclaude attach ${taskId}\r\n`);
+      process.stderr.write(
+        `\r\ndetached; the task keeps running. Back with: ${suggestCommand('rclaude', 'attach', taskId)}\r\n`,
+      );
       return EXIT.ok;
     case 'dropped':
-      process.stderr.write(`\r\nconnection closed; the task keeps running. Back with: rclaude attach ${taskId}\r\n`);
+      process.stderr.write(
+        `\r\nconnection closed; the task keeps running. Back with: ${suggestCommand('rclaude', 'attach', taskId)}\r\n`,
+      );
       return EXIT.ok;
     case 'ended': {
       const { task } = outcome;

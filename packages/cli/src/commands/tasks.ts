@@ -1,6 +1,7 @@
 import { isTerminal, type Task, taskStatuses } from '@rclaude/protocol';
 import { apiClientFor } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
+import { safeJson, safeText } from '../output.js';
 import { age, printTable } from '../table.js';
 import { attachTerminal } from '../terminal/attach.js';
 import { parseDetachKeys } from '../terminal/keys.js';
@@ -56,7 +57,7 @@ export async function lsCommand(opts: Common & { all?: boolean; status?: string 
     ...(opts.all ? { all: true } : {}),
   });
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify(tasks, null, 2)}\n`);
+    process.stdout.write(`${safeJson(tasks, 2)}\n`);
     return EXIT.ok;
   }
   if (tasks.length === 0) {
@@ -65,7 +66,7 @@ export async function lsCommand(opts: Common & { all?: boolean; status?: string 
   }
   const rows = tasks.map((t) => [
     t.id,
-    t.name.length > 40 ? `${t.name.slice(0, 39)}…` : t.name,
+    truncate(safeText(t.name), 40),
     t.activity && t.status === 'running' ? `${t.status} (${t.activity})` : t.status,
     t.provider,
     age(t.createdAt),
@@ -82,7 +83,7 @@ export async function stopCommand(ref: string, opts: Common): Promise<number> {
   const api = apiClientFor(opts);
   const task = await api.resolveTask(ref);
   const stopped = await api.stopTask(task.id);
-  process.stdout.write(opts.json ? `${JSON.stringify(stopped)}\n` : `${stopped.id} ${stopped.status}\n`);
+  process.stdout.write(opts.json ? `${safeJson(stopped)}\n` : `${stopped.id} ${stopped.status}\n`);
   return EXIT.ok;
 }
 
@@ -91,7 +92,7 @@ export async function rmCommand(ref: string, opts: Common): Promise<number> {
   const api = apiClientFor(opts);
   const task = await api.resolveTask(ref);
   await api.deleteTask(task.id);
-  process.stdout.write(`${task.id} deleted\n`);
+  process.stdout.write(`${safeText(task.id)} deleted\n`);
   return EXIT.ok;
 }
 
@@ -108,7 +109,7 @@ export async function execCommand(ref: string, argv: string[], opts: Common & { 
     ...(timeoutMs ? { timeoutMs } : {}),
   });
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+    process.stdout.write(`${safeJson(result)}\n`);
     return EXIT.ok;
   }
   process.stdout.write(result.stdout);
@@ -133,6 +134,11 @@ export async function logsCommand(ref: string, opts: Common & { follow?: boolean
     warn: (message) => process.stderr.write(`rclaude: ${message}\n`),
   });
   return EXIT.ok;
+}
+
+/** At most `max` characters, the last one an ellipsis when cut. */
+function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
 export function parseDuration(text: string): number {

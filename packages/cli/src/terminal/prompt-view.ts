@@ -2,6 +2,7 @@ import { ansiStyle, createClientSocket, plainStyle, taskEventText } from '@rclau
 import { AppError, isTerminal, type Task, type TaskEvent } from '@rclaude/protocol';
 import type { ApiClient } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
+import { safeJson, safeText, suggestCommand } from '../output.js';
 import { StatusLine } from './status-line.js';
 
 export interface PromptViewOptions {
@@ -50,7 +51,7 @@ export function viewPrompt(opts: PromptViewOptions): Promise<number> {
     if (event.seq <= last) return;
     last = event.seq;
     if (opts.json) {
-      out.write(`${JSON.stringify(event)}\n`);
+      out.write(`${safeJson(event)}\n`);
       return;
     }
     if (event.type === 'status') {
@@ -96,7 +97,12 @@ export function viewPrompt(opts: PromptViewOptions): Promise<number> {
       reconnectionDelayMaxMs: 4000,
     });
     const onSigint = () => {
-      finish(new CliError(`interrupted; the task keeps running. See it with: rclaude attach ${taskId}`, 130));
+      finish(
+        new CliError(
+          `interrupted; the task keeps running. See it with: ${suggestCommand('rclaude', 'attach', taskId)}`,
+          130,
+        ),
+      );
     };
     const finish = (result: number | Error) => {
       if (done) return;
@@ -115,14 +121,16 @@ export function viewPrompt(opts: PromptViewOptions): Promise<number> {
         if (!opts.json && err.isTTY) {
           err.write(
             ansiStyle.dim(
-              `continue the conversation: rclaude attach ${taskId} · release the sandbox: rclaude stop ${taskId}\n`,
+              `continue the conversation: ${suggestCommand('rclaude', 'attach', taskId)} · release the sandbox: ${suggestCommand('rclaude', 'stop', taskId)}\n`,
             ),
           );
         }
         return finish(task.exitCode);
       }
       if (!opts.json)
-        err.write(`rclaude: task ${taskId} ${task.status}${task.statusReason ? `: ${task.statusReason}` : ''}\n`);
+        err.write(
+          `rclaude: task ${safeText(taskId)} ${task.status}${task.statusReason ? `: ${safeText(task.statusReason)}` : ''}\n`,
+        );
       finish(EXIT.error);
     };
     const fail = (e: unknown) => finish(e instanceof Error ? e : new Error(String(e)));

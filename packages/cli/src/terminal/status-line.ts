@@ -1,6 +1,10 @@
+import { safeText } from '../output.js';
+
 /**
  * One line of status on stderr (progress while a sandbox starts, "reconnecting…"), drawn in place and
- * erased before program output continues. Silent when stderr is not a terminal, except for notes.
+ * erased before program output continues. Silent when stderr is not a terminal, except for notes. Texts
+ * often carry strings from the sandbox or the server (a reason, a question): their control characters are
+ * shown as escapes, never sent to the terminal.
  */
 export class StatusLine {
   private shown = false;
@@ -22,21 +26,22 @@ export class StatusLine {
       this.timer = setInterval(() => this.draw(), 100);
       this.timer.unref();
     }
-    this.text = text;
+    this.text = safeText(text);
     this.draw();
   }
 
   show(text: string): void {
     this.stop();
     if (!this.tty) return;
-    this.out.write(`\r\x1b[2K\x1b[2m${text}\x1b[0m`);
+    this.out.write(`\r\x1b[2K\x1b[2m${safeText(text)}\x1b[0m`);
     this.shown = true;
   }
 
   /** A line that stays (hints, refused input). */
   note(text: string): void {
     this.clear();
-    this.out.write(this.tty ? `\x1b[2m${text}\x1b[0m\r\n` : `${text}\n`);
+    const line = safeText(text);
+    this.out.write(this.tty ? `\x1b[2m${line}\x1b[0m\r\n` : `${line}\n`);
   }
 
   clear(): void {
