@@ -98,7 +98,9 @@ describe.each(['postgres', 'embedded'] as const)('Socket.io /client handshake (%
   });
 
   it('accepts the browser session cookie from the own origin, and refuses it from a foreign one', async () => {
-    const session = await request(h, 'POST', '/api/auth/session', { body: { token } });
+    const session = await request(h, 'POST', '/api/auth/session', {
+      body: { token: (await h.auth.issueLoginLink(admin.id)).token },
+    });
     const cookie = (session.headers.getSetCookie()[0] ?? '').split(';')[0] ?? '';
     expect(cookie).toMatch(/^rclaude_session=/);
     expect(await handshake({ headers: { cookie, origin: h.baseUrl } })).toEqual({
