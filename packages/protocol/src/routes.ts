@@ -340,7 +340,7 @@ export const routes = defineRoutes({
     body: createTaskRequestSchema,
     response: taskSchema,
     status: 201,
-    errors: ['BUDGET_EXCEEDED', 'PROVIDER_UNAVAILABLE', 'SANDBOX_START_FAILED', 'FORBIDDEN'],
+    errors: ['BUDGET_EXCEEDED', 'TOO_MANY_TASKS', 'PROVIDER_UNAVAILABLE', 'SANDBOX_START_FAILED', 'FORBIDDEN'],
   },
   listTasks: {
     method: 'GET',

@@ -4,7 +4,18 @@ import type { Config } from '../config.js';
 import { createDockerProvider } from './docker.js';
 import { createE2bProvider } from './e2b.js';
 import { createEcsProvider } from './ecs.js';
+import type { SandboxLimits } from './limits.js';
 import type { Provider } from './types.js';
+
+/** The per-sandbox limits configured (RCLAUDE_SANDBOX_MEMORY, _CPUS, _PIDS, _DISK). */
+export function sandboxLimits(config: Config): SandboxLimits {
+  return {
+    memoryBytes: config.RCLAUDE_SANDBOX_MEMORY,
+    cpus: config.RCLAUDE_SANDBOX_CPUS,
+    pids: config.RCLAUDE_SANDBOX_PIDS,
+    diskBytes: config.RCLAUDE_SANDBOX_DISK,
+  };
+}
 
 /**
  * Factories of the cloud providers, configured from the environment. Each is called on first use; a
