@@ -10,7 +10,7 @@ import { type CgroupDetection, detectCgroups, type SandboxCgroup } from './cgrou
 import { DiskUsageWalk, ownFilesystemUsage } from './disk-usage.js';
 import { type LaunchPlan, planLaunch, type Rlimits } from './launch-command.js';
 import { DEFAULT_SANDBOX_LIMITS, type LimitKind, limitReason, type SandboxLimits } from './limits.js';
-import { resolveSandboxUser, type SandboxUser } from './sandbox-user.js';
+import { resolveSandboxUser } from './sandbox-user.js';
 import type { Provider, SandboxHandle, SandboxSpec, SandboxStatus } from './types.js';
 
 export interface LocalProviderOptions {
@@ -219,7 +219,7 @@ export function createLocalProvider(opts: LocalProviderOptions): Provider {
 
   async function start(spec: SandboxSpec): Promise<SandboxHandle> {
     const dir = path.join(root, spec.sandboxId);
-    const { workspace, home } = makeDirs(dir);
+    const { workspace } = makeDirs(dir);
     const log = fs.openSync(path.join(dir, 'agent.log'), 'a', 0o600);
     const { RCLAUDE_AGENT_TOKEN: token, ...specEnv } = spec.env;
     let cgroup: SandboxCgroup | null = null;
