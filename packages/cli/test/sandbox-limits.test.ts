@@ -32,11 +32,7 @@ describe('local sandbox limits', () => {
       timeoutMs: 90_000,
     });
     // Streams a numbered line five times a second for the whole file.
-    bystander = await startTask([
-      'bash',
-      '-c',
-      'for i in $(seq 1 3000); do echo "tick-$i"; sleep 0.2; done',
-    ]);
+    bystander = await startTask(['bash', '-c', 'for i in $(seq 1 3000); do echo "tick-$i"; sleep 0.2; done']);
   }, 150_000);
 
   afterAll(async () => {

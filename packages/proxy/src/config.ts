@@ -137,9 +137,10 @@ const envSchema = z.object({
   RCLAUDE_DOCKER_IMAGE: z.string().default('rclaude-sandbox:0.1.0'),
   /** Host path of the Unix socket agents dial; default `<data dir>/run/agent.sock`. */
   RCLAUDE_DOCKER_AGENT_SOCKET: z.string().optional(),
-  RCLAUDE_DOCKER_CPUS: z.coerce.number().positive().max(256).default(2),
-  RCLAUDE_DOCKER_MEMORY_MIB: z.coerce.number().int().min(256).default(4096),
-  RCLAUDE_DOCKER_MAX_PROCESSES: z.coerce.number().int().min(32).default(1024),
+  /** Docker's own limits, over RCLAUDE_SANDBOX_CPUS, _MEMORY and _PIDS (which apply when these are unset). */
+  RCLAUDE_DOCKER_CPUS: z.coerce.number().positive().max(256).optional(),
+  RCLAUDE_DOCKER_MEMORY_MIB: z.coerce.number().int().min(256).optional(),
+  RCLAUDE_DOCKER_MAX_PROCESSES: z.coerce.number().int().min(32).optional(),
   RCLAUDE_DOCKER_TMP_MIB: z.coerce.number().int().min(16).default(512),
 });
 

@@ -85,7 +85,9 @@ describe.runIf(system.ok && system.cgroups.version === 'v1')('cgroup v1 of this 
       expect(cg.counters().pidsMax).toBeGreaterThan(0);
       expect(cg.counters().oomKills).toBe(0);
       const memory = cg.dirs.find((d) => d.includes('/memory/')) as string;
-      expect(fs.readFileSync(path.join(memory, 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(256 * 1024 * 1024));
+      expect(fs.readFileSync(path.join(memory, 'memory.limit_in_bytes'), 'utf8').trim()).toBe(
+        String(256 * 1024 * 1024),
+      );
     } finally {
       cg.kill();
       for (let i = 0; i < 50 && !cg.remove(); i++) await new Promise((r) => setTimeout(r, 100));
