@@ -347,6 +347,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
         return h.redis ? { database: h.db, redis: h.redis } : { database: h.db };
       },
       webDir: findWebDir(),
+      agentBootstrap: (sandboxId, bootstrap) => agentSessions.exchangeBootstrap(sandboxId, bootstrap),
     });
     handler = deps.wrapApp ? deps.wrapApp(app) : app;
     await new Promise<void>((resolve, reject) => {

@@ -99,6 +99,21 @@ export class AgentSessions {
     }
   }
 
+  /**
+   * An agent exchanges the one-time bootstrap reference its provider started it with (the start-up token, as
+   * `RCLAUDE_AGENT_BOOTSTRAP`) for its token, over HTTPS before it dials: the reference passed through a cloud
+   * API (ECS task overrides, kept in its logs) and dies here; the token it gets never did. Refused like a
+   * handshake with that token would be.
+   */
+  async exchangeBootstrap(sandboxId: string, bootstrap: string): Promise<{ token: string }> {
+    const ok = await this.authenticateAgent(sandboxId, bootstrap);
+    if (!ok) {
+      this.deps.log.warn({ sandboxId }, 'agent bootstrap refused');
+      throw new AppError('UNAUTHENTICATED', 'agent bootstrap refused: unknown sandbox, or a used or expired reference');
+    }
+    return { token: ok.nextToken };
+  }
+
   /** An agent connected to this proxy: resume what it runs, forget what we don't know, open what is pending. */
   async agentHello(
     record: SandboxRecord,

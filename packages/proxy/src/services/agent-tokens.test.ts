@@ -63,4 +63,29 @@ describe('an agent presenting its start-up token', () => {
     agent?.disconnect();
     await expect(agent?.connect()).resolves.toBeTruthy();
   });
+
+  it('as a bootstrap reference is exchanged once over HTTP for a token the agent then dials with', async () => {
+    const { sandboxId } = await createTask();
+    const agent = stack.agents.get(sandboxId);
+    if (!agent) throw new Error('no fake agent');
+    const exchange = (body: unknown) => stack.api(null, 'POST', '/api/agent/bootstrap', { body });
+    const first = await exchange({ sandboxId, bootstrap: agent.token });
+    expect(first.status, first.text).toBe(200);
+    const token = first.body.token as string;
+    expect(token).not.toBe(agent.token);
+    // One-time: the same reference again, another sandbox's id, junk and a late one are all refused alike.
+    const again = await exchange({ sandboxId, bootstrap: agent.token });
+    expect(again.status).toBe(401);
+    expect(again.body.error.code).toBe('UNAUTHENTICATED');
+    expect((await exchange({ sandboxId: 'made-up', bootstrap: 'x' })).status).toBe(401);
+    expect((await exchange({ sandboxId, bootstrap: 'x'.repeat(300) })).status).toBe(400);
+    const late = await createTask();
+    await new Promise((r) => setTimeout(r, 2000));
+    const lateAgent = stack.agents.get(late.sandboxId);
+    expect((await exchange({ sandboxId: late.sandboxId, bootstrap: lateAgent?.token })).status).toBe(401);
+    // The exchanged token opens the agent's connection (and is replaced there, as every agent token is).
+    agent.token = token;
+    await expect(agent.connect()).resolves.toBeTruthy();
+    expect(agent.token).not.toBe(token);
+  });
 });
