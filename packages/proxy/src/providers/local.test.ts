@@ -245,6 +245,63 @@ describe.runIf(isRoot)('local provider, server running as root', () => {
   });
 });
 
+describe.runIf(isRoot)('local provider as root, after a restart and unconfined', () => {
+  let proxy: FakeProxy;
+  let dataDir: string;
+  const log = pino({ level: 'silent' });
+
+  beforeAll(async () => {
+    proxy = await startFakeProxy();
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rclaude-local-restart-'));
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('finds a running sandbox and its cgroup again after a server restart, and removes both at stop', async () => {
+    const before = createLocalProvider({ dataDir, confinement: 'bwrap', log });
+    const s = spec(proxy, `tok-${randomBytes(16).toString('hex')}`);
+    const handle = await before.start(s);
+    await before.close();
+    const dirs = JSON.parse(
+      fs.readFileSync(path.join(dataDir, 'sandboxes', s.sandboxId, 'cgroup.json'), 'utf8'),
+    ) as string[];
+    const after = createLocalProvider({ dataDir, confinement: 'bwrap', log });
+    try {
+      expect(await after.list()).toContainEqual(handle);
+      expect((await after.inspect(handle)).state).toBe('running');
+      await after.stop(handle, 'test done');
+      expect((await after.inspect(handle)).state).toBe('stopped');
+      await until('the cgroup to be removed', () => dirs.every((d) => !fs.existsSync(d)));
+    } finally {
+      await after.close();
+    }
+  });
+
+  it('runs an unconfined agent as the sandbox user too, with its token in a file it deletes', async () => {
+    const user = lookupUser('rclaude-sandbox');
+    const provider = createLocalProvider({ dataDir, confinement: 'none', log });
+    const token = `tok-${randomBytes(16).toString('hex')}`;
+    const s = spec(proxy, token);
+    const handle = await provider.start(s);
+    try {
+      const shake = await until('the agent to dial in', () =>
+        proxy.handshakes.find((h) => h.sandboxId === s.sandboxId),
+      );
+      expect(shake.token).toBe(token);
+      expect(uidOf(Number.parseInt(handle.ref, 10))).toBe(user?.uid);
+      expect(fs.readdirSync(path.join(dataDir, 'sandboxes', s.sandboxId, 'run'))).toEqual([]);
+      const environ = fs.readFileSync(`/proc/${Number.parseInt(handle.ref, 10)}/environ`, 'latin1');
+      expect(environ).toContain('RCLAUDE_AGENT_TOKEN_FILE=');
+      expect(environ).not.toContain(token);
+    } finally {
+      await provider.stop(handle, 'test done');
+      await provider.close();
+    }
+  });
+});
+
 describe('local provider, server running as an unprivileged user', () => {
   let proxy: FakeProxy;
   let dataDir: string;
