@@ -384,6 +384,12 @@ const bodySamples: Record<string, unknown[]> = {
     { username: 'admin' },
   ],
   'POST /api/auth/session': [{ token: 'rct_abc' }, { token: '' }, { token: 5 }],
+  'POST /api/agent/bootstrap': [
+    { sandboxId: 'abc', bootstrap: 'st.1.x' },
+    { sandboxId: '', bootstrap: 'x' },
+    { sandboxId: 'abc', bootstrap: 'x'.repeat(257) },
+    { sandboxId: 'abc' },
+  ],
   'POST /api/users': [
     { username: 'bob', password: '12345678' },
     { username: 'bob', password: '12345678', role: 'admin' },
