@@ -50,7 +50,8 @@ const HARD_LIMIT_MS = 15 * 60_000;
 
 const log = (msg) => process.stderr.write(`${msg}\n`);
 const servers = [];
-const serverEnv = { LOG_LEVEL: 'warn', AGENT_RECONNECT_GRACE_MS: '5000' };
+// The sessions scenario holds more live tasks than one user may have by default (RCLAUDE_MAX_TASKS_PER_USER).
+const serverEnv = { LOG_LEVEL: 'warn', AGENT_RECONNECT_GRACE_MS: '5000', RCLAUDE_MAX_TASKS_PER_USER: '0' };
 const databaseUrl = value('database-url');
 const redisUrl = value('redis-url');
 const stores = `${databaseUrl ? 'postgres' : 'embedded pglite'} + ${redisUrl ? 'redis' : 'in-process sessions'}`;

@@ -1,14 +1,24 @@
 #!/usr/bin/env node
 /**
  * Agent entry point, started by a provider inside a sandbox with RCLAUDE_PROXY_URL, RCLAUDE_SANDBOX_ID and
- * RCLAUDE_AGENT_TOKEN in its environment. It dials out to the proxy and waits for work.
+ * its start-up token in its environment: RCLAUDE_AGENT_TOKEN_FILE naming a file that holds it (read once, then
+ * deleted), RCLAUDE_AGENT_BOOTSTRAP (a one-time reference, exchanged over HTTPS for the token), or
+ * RCLAUDE_AGENT_TOKEN itself. It dials out to the proxy and waits for work.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import process from 'node:process';
 import { pino } from 'pino';
 import { Agent } from './agent.js';
 
-const CREDENTIAL_VARS = ['RCLAUDE_PROXY_URL', 'RCLAUDE_PROXY_SOCKET', 'RCLAUDE_SANDBOX_ID', 'RCLAUDE_AGENT_TOKEN'];
+const CREDENTIAL_VARS = [
+  'RCLAUDE_PROXY_URL',
+  'RCLAUDE_PROXY_SOCKET',
+  'RCLAUDE_SANDBOX_ID',
+  'RCLAUDE_AGENT_TOKEN',
+  'RCLAUDE_AGENT_TOKEN_FILE',
+  'RCLAUDE_AGENT_BOOTSTRAP',
+];
 
 function required(name: string): string {
   const value = process.env[name];
@@ -17,6 +27,63 @@ function required(name: string): string {
     process.exit(2);
   }
   return value;
+}
+
+/**
+ * The start-up token. From a file when RCLAUDE_AGENT_TOKEN_FILE names one: it is deleted at once, so nothing
+ * else in the sandbox finds it later (the token is single-use anyway, replaced by the proxy at the handshake).
+ */
+function startupToken(): string {
+  const file = process.env.RCLAUDE_AGENT_TOKEN_FILE;
+  if (!file) return required('RCLAUDE_AGENT_TOKEN');
+  let token = '';
+  try {
+    token = fs.readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    process.stderr.write(`rclaude-agent: cannot read the token file ${file}: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  fs.rmSync(file, { force: true });
+  if (!token) {
+    process.stderr.write(`rclaude-agent: the token file ${file} is empty\n`);
+    process.exit(2);
+  }
+  return token;
+}
+
+/**
+ * The token, when the provider started the agent with a one-time bootstrap reference instead (ECS: its task
+ * overrides stay readable through the cloud API): exchanged once at the proxy over HTTPS. Retried while the
+ * proxy cannot be reached, for ten minutes at most (a reference dies unused sooner).
+ */
+async function exchangeBootstrap(proxyUrl: string, sandboxId: string, bootstrap: string): Promise<string> {
+  const url = `${proxyUrl.replace(/\/$/, '')}/api/agent/bootstrap`;
+  const deadline = Date.now() + 10 * 60_000;
+  for (let delay = 250; ; delay = Math.min(delay * 2, 10_000)) {
+    let why: string;
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ sandboxId, bootstrap }),
+      });
+      const body = (await res.json().catch(() => null)) as { token?: unknown } | null;
+      if (res.ok && typeof body?.token === 'string' && body.token) return body.token;
+      if (res.status === 400 || res.status === 401) {
+        process.stderr.write(`rclaude-agent: the proxy refused the bootstrap reference (${res.status}); exiting\n`);
+        process.exit(3);
+      }
+      why = `HTTP ${res.status}`;
+    } catch (err) {
+      why = (err as Error).message;
+    }
+    if (Date.now() + delay > deadline) {
+      process.stderr.write(`rclaude-agent: could not exchange the bootstrap reference at ${url}: ${why}\n`);
+      process.exit(3);
+    }
+    process.stderr.write(`rclaude-agent: bootstrap exchange failed (${why}); retrying\n`);
+    await new Promise((r) => setTimeout(r, delay));
+  }
 }
 
 /** `RCLAUDE_AGENT_ORPHAN_TIMEOUT_MS`, when set to a positive number of milliseconds. */
@@ -37,12 +104,16 @@ for (const [k, v] of Object.entries(process.env)) {
   if (v !== undefined && !CREDENTIAL_VARS.includes(k)) baseEnv[k] = v;
 }
 
+const proxyUrl = required('RCLAUDE_PROXY_URL');
+const sandboxId = required('RCLAUDE_SANDBOX_ID');
+const bootstrap = process.env.RCLAUDE_AGENT_BOOTSTRAP;
+const token = bootstrap ? await exchangeBootstrap(proxyUrl, sandboxId, bootstrap) : startupToken();
 const agent = new Agent({
-  proxyUrl: required('RCLAUDE_PROXY_URL'),
+  proxyUrl,
   // Set by providers whose sandboxes have no network: the proxy's Unix socket, bound into the sandbox.
   ...(process.env.RCLAUDE_PROXY_SOCKET ? { socketPath: process.env.RCLAUDE_PROXY_SOCKET } : {}),
-  sandboxId: required('RCLAUDE_SANDBOX_ID'),
-  token: required('RCLAUDE_AGENT_TOKEN'),
+  sandboxId,
+  token,
   workspace: process.env.RCLAUDE_WORKSPACE ?? process.cwd(),
   home: process.env.HOME ?? os.homedir(),
   baseEnv,

@@ -22,6 +22,7 @@ const hints: Partial<Record<ErrorCode, string>> = {
   TASK_NOT_RUNNING: 'the task has ended; start a new one with `rclaude run`',
   PROVIDER_UNAVAILABLE: 'check the server configuration (docs/configuration.md)',
   RATE_LIMITED: 'wait a moment and try again',
+  TOO_MANY_TASKS: 'list your live tasks with `rclaude ls` and stop one with `rclaude stop ID`',
 };
 
 /**

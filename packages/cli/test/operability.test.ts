@@ -392,6 +392,12 @@ const bodySamples: Record<string, unknown[]> = {
     { token: '' },
     { token: 5 },
   ],
+  'POST /api/agent/bootstrap': [
+    { sandboxId: 'abc', bootstrap: 'st.1.x' },
+    { sandboxId: '', bootstrap: 'x' },
+    { sandboxId: 'abc', bootstrap: 'x'.repeat(257) },
+    { sandboxId: 'abc' },
+  ],
   'POST /api/users': [
     { username: 'bob', password: '12345678' },
     { username: 'bob', password: '12345678', role: 'admin' },

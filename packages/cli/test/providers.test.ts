@@ -352,7 +352,18 @@ describe.each<Cloud>(['ecs', 'e2b'])('through %s', (cloud) => {
     if (cloud === 'ecs') {
       const emulated = ecsTaskOf(task.id);
       expect(emulated?.env).toMatchObject({ RCLAUDE_PROXY_URL: server.url, RCLAUDE_SANDBOX_ID: expect.any(String) });
-      expect(emulated?.env.RCLAUDE_AGENT_TOKEN?.length).toBeGreaterThanOrEqual(16);
+      // Not the agent token: a one-time bootstrap reference the agent exchanged for it (dead now).
+      expect(emulated?.env.RCLAUDE_AGENT_BOOTSTRAP?.length).toBeGreaterThanOrEqual(16);
+      expect(emulated?.env.RCLAUDE_AGENT_TOKEN).toBeUndefined();
+      const replay = await fetch(`${server.url}/api/agent/bootstrap`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          sandboxId: emulated?.env.RCLAUDE_SANDBOX_ID,
+          bootstrap: emulated?.env.RCLAUDE_AGENT_BOOTSTRAP,
+        }),
+      });
+      expect(replay.status).toBe(401);
       expect(emulated?.tags['rclaude:owner']).toBeTruthy();
     } else {
       const sandbox = e2bSandboxOf(task.id);

@@ -120,6 +120,21 @@ export const versionResponseSchema = z.object({
 });
 export type VersionResponse = z.infer<typeof versionResponseSchema>;
 
+/**
+ * `POST /api/agent/bootstrap`: a sandbox's agent exchanges the one-time bootstrap reference it was started with
+ * (providers whose start-up values pass through a cloud API, e.g. ECS task overrides) for its agent token. The
+ * reference dies at the exchange, or unused after AGENT_TOKEN_TTL_MS.
+ */
+export const agentBootstrapRequestSchema = z
+  .object({ sandboxId: z.string().min(1).max(64), bootstrap: z.string().min(1).max(256) })
+  .strict();
+export type AgentBootstrapRequest = z.infer<typeof agentBootstrapRequestSchema>;
+export const agentBootstrapResponseSchema = z.object({
+  /** The token the agent presents at its Socket.io handshake (single-use too: replaced at that handshake). */
+  token: z.string(),
+});
+export type AgentBootstrapResponse = z.infer<typeof agentBootstrapResponseSchema>;
+
 /** `GET /api/tasks/:id/sessions`. */
 export const listSessionsResponseSchema = z.object({ sessions: z.array(sessionInfoSchema) });
 
@@ -230,6 +245,18 @@ export const routes = defineRoutes({
     response: userSchema,
     status: 200,
     errors: [],
+  },
+  agentBootstrap: {
+    method: 'POST',
+    path: '/api/agent/bootstrap',
+    summary: "A sandbox's agent exchanges its one-time bootstrap reference for its token (agents only)",
+    tag: 'operations',
+    auth: 'public',
+    body: agentBootstrapRequestSchema,
+    maxBodyBytes: 4096,
+    response: agentBootstrapResponseSchema,
+    status: 200,
+    errors: ['UNAUTHENTICATED'],
   },
   version: {
     method: 'GET',
@@ -351,7 +378,7 @@ export const routes = defineRoutes({
     body: createTaskRequestSchema,
     response: taskSchema,
     status: 201,
-    errors: ['BUDGET_EXCEEDED', 'PROVIDER_UNAVAILABLE', 'SANDBOX_START_FAILED', 'FORBIDDEN'],
+    errors: ['BUDGET_EXCEEDED', 'TOO_MANY_TASKS', 'PROVIDER_UNAVAILABLE', 'SANDBOX_START_FAILED', 'FORBIDDEN'],
   },
   listTasks: {
     method: 'GET',

@@ -26,6 +26,8 @@ export interface AppDeps {
   ready: () => Promise<Record<string, { ok: boolean; error?: string }>>;
   /** Built web app to serve at `/`, or null. */
   webDir: string | null;
+  /** Exchanges an agent's one-time bootstrap reference for its token (AgentSessions.exchangeBootstrap). */
+  agentBootstrap?: (sandboxId: string, bootstrap: string) => Promise<{ token: string }>;
 }
 
 /** This server's version, from its package.json (one level above both `src/` and `dist/`). */
@@ -48,6 +50,10 @@ function handlersOf(deps: AppDeps): Handlers {
     },
     openapi: async () => deps.openapi(),
     version: async () => ({ version: serverVersion }),
+    agentBootstrap: async ({ body }) => {
+      if (!deps.agentBootstrap) throw new AppError('UNAUTHENTICATED', 'this server takes no agent bootstraps');
+      return deps.agentBootstrap(body.sandboxId, body.bootstrap);
+    },
     ...deps.auth.handlers,
     ...createTaskHandlers(deps.tasks),
     ...(deps.files ?? noFiles),

@@ -26,7 +26,7 @@ import { createFileHandlers } from './http/files-routes.js';
 import { buildOpenApi } from './http/openapi.js';
 import { readLocalState, writeLocalState } from './local-state.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { createProviderFactories } from './providers/factories.js';
+import { createProviderFactories, sandboxLimits } from './providers/factories.js';
 import { createLocalProvider } from './providers/local.js';
 import { ProviderRegistry } from './providers/registry.js';
 import type { Provider } from './providers/types.js';
@@ -201,7 +201,20 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     clients.use(auth.socketMiddleware as Parameters<typeof clients.use>[0]);
 
     const providers = new ProviderRegistry(config.RCLAUDE_PROVIDER, {
-      local: () => createLocalProvider({ dataDir: config.dataDir, confinement: config.RCLAUDE_LOCAL_SANDBOX, log }),
+      local: () =>
+        createLocalProvider({
+          dataDir: config.dataDir,
+          confinement: config.RCLAUDE_LOCAL_SANDBOX,
+          log,
+          sandboxUser: config.RCLAUDE_SANDBOX_USER,
+          limits: sandboxLimits(config),
+          diskCheckIntervalMs: config.RCLAUDE_SANDBOX_DISK_CHECK_MS,
+          // A sandbox stopped for reaching a limit fails its task with the reason (parts exist by then).
+          onFault: (sandboxId, reason) =>
+            void parts?.launcher
+              .sandboxFault(sandboxId, reason)
+              .catch((err: unknown) => log.error({ err, sandboxId }, 'could not record a sandbox limit')),
+        }),
       ...createProviderFactories(config, log),
       ...deps.providers,
     });
@@ -248,6 +261,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
             sandboxes: stores.sandboxes,
             proxyUrl: () => publicUrl,
             maxLifetimeMs: config.TASK_MAX_LIFETIME_MS,
+            startupTokenTtlMs: config.AGENT_TOKEN_TTL_MS,
             log,
             registry: metrics.registry,
           })
@@ -282,6 +296,8 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       agentConnectTimeoutMs: config.AGENT_CONNECT_TIMEOUT_MS,
       agentReconnectGraceMs: config.AGENT_RECONNECT_GRACE_MS,
       maxLifetimeMs: config.TASK_MAX_LIFETIME_MS,
+      startupTokenTtlMs: config.AGENT_TOKEN_TTL_MS,
+      maxTasksPerUser: config.RCLAUDE_MAX_TASKS_PER_USER,
       cost: new CostService({
         tasks: stores.tasks,
         prices: config.RCLAUDE_PRICE_TABLE ?? {},
@@ -334,6 +350,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
         return h.redis ? { database: h.db, redis: h.redis } : { database: h.db };
       },
       webDir: findWebDir(),
+      agentBootstrap: (sandboxId, bootstrap) => agentSessions.exchangeBootstrap(sandboxId, bootstrap),
     });
     handler = deps.wrapApp ? deps.wrapApp(app) : app;
     await new Promise<void>((resolve, reject) => {

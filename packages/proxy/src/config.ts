@@ -2,12 +2,22 @@ import os from 'node:os';
 import path from 'node:path';
 import { promptPermissionModes, providerNameSchema } from '@rclaude/protocol';
 import { z } from 'zod';
+import { DEFAULT_SANDBOX_LIMITS, parseSize } from './providers/limits.js';
 import { priceTableSchema } from './services/cost.js';
 
 const bool = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no', ''])
   .transform((v) => v === '1' || v === 'true' || v === 'yes');
 const ms = z.coerce.number().int().nonnegative();
+/** A size such as `4GiB`, `512m` or a number of bytes (units are binary); `0` means no limit. */
+const size = z.string().transform((text, ctx) => {
+  const bytes = parseSize(text);
+  if (bytes === null) {
+    ctx.addIssue({ code: 'custom', message: 'not a size (e.g. 4GiB, 512MiB, or a number of bytes)' });
+    return z.NEVER;
+  }
+  return bytes;
+});
 const list = z.string().transform((v) =>
   v
     .split(',')
@@ -43,6 +53,24 @@ const envSchema = z.object({
     .regex(/^[a-z0-9-]{1,32}$/)
     .default('default'),
   RCLAUDE_WARM_POOL_SIZE: z.coerce.number().int().min(0).max(100).default(0),
+  /** Host user of local sandboxes when the server runs as root (default rclaude-sandbox, created if missing). */
+  RCLAUDE_SANDBOX_USER: z.string().optional(),
+  /** Memory per sandbox (local, docker), e.g. 4GiB; 0: no limit. */
+  RCLAUDE_SANDBOX_MEMORY: size.default(DEFAULT_SANDBOX_LIMITS.memoryBytes),
+  /** CPU cores per sandbox (local, docker), fractions allowed; 0: no limit. */
+  RCLAUDE_SANDBOX_CPUS: z.coerce.number().min(0).max(1024).default(DEFAULT_SANDBOX_LIMITS.cpus),
+  /** Processes and threads per sandbox (local, docker); 0: no limit. */
+  RCLAUDE_SANDBOX_PIDS: z.coerce
+    .number()
+    .int()
+    .refine((n) => n === 0 || n >= 16, 'at least 16 (or 0 for no limit)')
+    .default(DEFAULT_SANDBOX_LIMITS.pids),
+  /** Workspace and home on disk per local sandbox, e.g. 10GiB; 0: no limit. */
+  RCLAUDE_SANDBOX_DISK: size.default(DEFAULT_SANDBOX_LIMITS.diskBytes),
+  /** How often a local sandbox's workspace size is checked. */
+  RCLAUDE_SANDBOX_DISK_CHECK_MS: z.coerce.number().int().min(100).default(30_000),
+  /** Live tasks (not yet ended) one user may have at once; 0: no limit. */
+  RCLAUDE_MAX_TASKS_PER_USER: z.coerce.number().int().min(0).default(10),
   RCLAUDE_SECRET_KEY: z.string().optional(),
   RCLAUDE_ALLOWED_ORIGINS: list.default([]),
   RCLAUDE_COOKIE_SECURE: bool.default(false),
@@ -53,6 +81,12 @@ const envSchema = z.object({
     .default(32 * 1024 * 1024),
   AGENT_CONNECT_TIMEOUT_MS: ms.default(60_000),
   AGENT_RECONNECT_GRACE_MS: ms.default(30_000),
+  /** A sandbox's start-up token dies this long after it was issued if no agent used it. */
+  AGENT_TOKEN_TTL_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(5 * 60_000),
   /** A task with no attached client and no output this long (and Claude not working) is stopped; 0: never. */
   IDLE_TIMEOUT_MS: ms.default(30 * 60_000),
   /** Every task is stopped this long after it was created; 0: no limit. */
@@ -103,9 +137,10 @@ const envSchema = z.object({
   RCLAUDE_DOCKER_IMAGE: z.string().default('rclaude-sandbox:0.1.0'),
   /** Host path of the Unix socket agents dial; default `<data dir>/run/agent.sock`. */
   RCLAUDE_DOCKER_AGENT_SOCKET: z.string().optional(),
-  RCLAUDE_DOCKER_CPUS: z.coerce.number().positive().max(256).default(2),
-  RCLAUDE_DOCKER_MEMORY_MIB: z.coerce.number().int().min(256).default(4096),
-  RCLAUDE_DOCKER_MAX_PROCESSES: z.coerce.number().int().min(32).default(1024),
+  /** Docker's own limits, over RCLAUDE_SANDBOX_CPUS, _MEMORY and _PIDS (which apply when these are unset). */
+  RCLAUDE_DOCKER_CPUS: z.coerce.number().positive().max(256).optional(),
+  RCLAUDE_DOCKER_MEMORY_MIB: z.coerce.number().int().min(256).optional(),
+  RCLAUDE_DOCKER_MAX_PROCESSES: z.coerce.number().int().min(32).optional(),
   RCLAUDE_DOCKER_TMP_MIB: z.coerce.number().int().min(16).default(512),
 });
 

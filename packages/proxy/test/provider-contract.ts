@@ -86,9 +86,14 @@ export function describeProviderContract(
       expect(handle.provider).toBe(fixture.provider.name);
       expect(handle.ref).not.toBe('');
       const env = await fixture.started(spec);
-      for (const key of ['RCLAUDE_PROXY_URL', 'RCLAUDE_SANDBOX_ID', 'RCLAUDE_AGENT_TOKEN', 'RCLAUDE_CONTRACT_SECRET']) {
+      for (const key of ['RCLAUDE_PROXY_URL', 'RCLAUDE_SANDBOX_ID', 'RCLAUDE_CONTRACT_SECRET']) {
         expect(env[key], key).toBe(spec.env[key]);
       }
+      // The start-up token: as itself, or as the one-time bootstrap reference the agent exchanges for its token
+      // (providers whose environment passes through a cloud API that keeps it, like ECS).
+      expect(env.RCLAUDE_AGENT_TOKEN ?? env.RCLAUDE_AGENT_BOOTSTRAP, 'the start-up token').toBe(
+        spec.env.RCLAUDE_AGENT_TOKEN,
+      );
       expect(await fixture.provider.inspect(handle)).toEqual({ state: 'running', exitCode: null, reason: null });
     });
 

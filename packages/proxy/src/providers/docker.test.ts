@@ -201,7 +201,8 @@ describe('docker provider: the sandbox boundary', () => {
       const st = await bomb.inspect(handle);
       return st.state === 'stopped' ? st : undefined;
     });
-    expect(status.reason).toMatch(/OOMKilled.*64 MiB/);
+    expect(status.reason).toBe('the sandbox ran out of memory (limit 64 MiB)');
+    expect(status.fault).toBe(status.reason);
     await bomb.stop(handle, 'test');
   });
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AppError, type ErrorCode } from '@rclaude/protocol';
 import Docker from 'dockerode';
+import { DEFAULT_SANDBOX_LIMITS, limitReason } from './limits.js';
 import type { Provider, SandboxHandle, SandboxSize, SandboxSpec, SandboxStatus } from './types.js';
 
 export interface DockerProviderOptions {
@@ -12,11 +13,11 @@ export interface DockerProviderOptions {
    * bound read-only into every sandbox, which has no network: this socket is its only way out.
    */
   agentSocket: string;
-  /** CPUs per sandbox (RCLAUDE_DOCKER_CPUS), fractions allowed. */
+  /** CPUs per sandbox (RCLAUDE_DOCKER_CPUS, else RCLAUDE_SANDBOX_CPUS), fractions allowed; 0: no limit. */
   cpus: number;
-  /** Memory per sandbox, MiB (RCLAUDE_DOCKER_MEMORY_MIB); no swap beyond it. */
+  /** Memory per sandbox, MiB (RCLAUDE_DOCKER_MEMORY_MIB, else RCLAUDE_SANDBOX_MEMORY); no swap beyond it; 0: no limit. */
   memoryMiB: number;
-  /** Most processes (threads included) a sandbox may hold at once (RCLAUDE_DOCKER_MAX_PROCESSES). */
+  /** Most processes (threads included) a sandbox may hold at once (RCLAUDE_DOCKER_MAX_PROCESSES, else RCLAUDE_SANDBOX_PIDS); 0: no limit. */
   maxProcesses: number;
   /** Size of the sandbox's /tmp (memory-backed, counted in memoryMiB), MiB (RCLAUDE_DOCKER_TMP_MIB). */
   tmpMiB: number;
@@ -137,45 +138,12 @@ export function createDockerProvider(options: DockerProviderOptions): Provider {
       }
       throw mapError(error, 'start a sandbox container', 'SANDBOX_START_FAILED');
     }
-    const labels: Record<string, string> = {
-      [LABEL_INSTALLATION]: installation,
-      [LABEL_SANDBOX]: spec.sandboxId,
-      ...(spec.taskId ? { [LABEL_TASK]: spec.taskId } : {}),
-      ...(spec.owner ? { [LABEL_OWNER]: spec.owner } : {}),
-    };
-    const env = { ...spec.env, RCLAUDE_PROXY_SOCKET: socketInSandbox };
     // The engine binds only folders that exist; the agent retries until the proxy listens in it.
     fs.mkdirSync(socketDir, { recursive: true, mode: 0o755 });
     try {
-      for (const volume of [n.workspace, n.home]) await docker.createVolume({ Name: volume, Labels: labels });
-      const container = await docker.createContainer({
-        name: n.container,
-        Image: options.image,
-        ...(options.entrypoint ? { Entrypoint: options.entrypoint, Cmd: [] } : {}),
-        Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-        Labels: labels,
-        User: '1000:1000',
-        WorkingDir: WORKSPACE,
-        Hostname: 'rclaude',
-        HostConfig: {
-          NetworkMode: 'none',
-          CapDrop: ['ALL'],
-          SecurityOpt: ['no-new-privileges'],
-          ReadonlyRootfs: true,
-          Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${options.tmpMiB}m,mode=1777` },
-          Mounts: [
-            { Type: 'volume', Source: n.workspace, Target: WORKSPACE },
-            { Type: 'volume', Source: n.home, Target: HOME },
-            { Type: 'bind', Source: socketDir, Target: SANDBOX_SOCKET_DIR, ReadOnly: true },
-          ],
-          NanoCpus: Math.round(options.cpus * 1e9),
-          Memory: options.memoryMiB * MiB,
-          MemorySwap: options.memoryMiB * MiB,
-          PidsLimit: options.maxProcesses,
-          RestartPolicy: { Name: 'no' },
-          LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
-        },
-      });
+      const create = containerCreateOptions(spec, options, { installation, names: n, socketDir, socketInSandbox });
+      for (const volume of [n.workspace, n.home]) await docker.createVolume({ Name: volume, Labels: create.Labels });
+      const container = await docker.createContainer(create);
       if (signal?.aborted) throw cancelled(signal);
       await container.start();
       if (signal?.aborted) throw cancelled(signal);
@@ -198,13 +166,15 @@ export function createDockerProvider(options: DockerProviderOptions): Provider {
     const s = info.State;
     if (s.Running || s.Restarting) return { state: 'running', exitCode: null, reason: null };
     if (s.Status === 'created') return { state: 'starting', exitCode: null, reason: null };
-    const reason = s.OOMKilled
-      ? `OOMKilled: the sandbox reached its memory limit (${options.memoryMiB} MiB)`
-      : s.Error
-        ? `${s.Error} (exit code ${s.ExitCode})`
-        : s.ExitCode === 137
-          ? 'killed (exit code 137)'
-          : `exited with code ${s.ExitCode}`;
+    if (s.OOMKilled) {
+      const fault = limitReason('memory', { ...DEFAULT_SANDBOX_LIMITS, memoryBytes: options.memoryMiB * MiB });
+      return { state: 'stopped', exitCode: s.ExitCode, reason: fault, fault };
+    }
+    const reason = s.Error
+      ? `${s.Error} (exit code ${s.ExitCode})`
+      : s.ExitCode === 137
+        ? 'killed (exit code 137)'
+        : `exited with code ${s.ExitCode}`;
     return { state: 'stopped', exitCode: s.ExitCode, reason };
   }
 
@@ -240,4 +210,64 @@ export function createDockerProvider(options: DockerProviderOptions): Provider {
 
   const size: SandboxSize = { vcpu: options.cpus, memoryMiB: options.memoryMiB };
   return { name: 'docker', size, start, inspect, stop, list, close: async () => {} };
+}
+
+/** The names of a sandbox's container and volumes, and where its agent socket is. */
+export interface ContainerPlace {
+  installation: string;
+  names: { container: string; workspace: string; home: string };
+  /** Host folder of the agent socket, bound read-only at {@link SANDBOX_SOCKET_DIR}. */
+  socketDir: string;
+  /** The socket's path inside the sandbox (RCLAUDE_PROXY_SOCKET). */
+  socketInSandbox: string;
+}
+
+/**
+ * What `start()` asks the engine to create for `spec`: the sandbox image as uid 1000 with no network, no
+ * capabilities, no privilege gain, a read-only root, and the sandbox limits (memory with no swap beyond it, CPUs,
+ * processes; a 0 leaves that one unlimited). A pure function of its inputs, so the options can be checked
+ * without an engine.
+ */
+export function containerCreateOptions(
+  spec: SandboxSpec,
+  options: Pick<DockerProviderOptions, 'image' | 'entrypoint' | 'cpus' | 'memoryMiB' | 'maxProcesses' | 'tmpMiB'>,
+  place: ContainerPlace,
+): Docker.ContainerCreateOptions & { Labels: Record<string, string> } {
+  const labels: Record<string, string> = {
+    [LABEL_INSTALLATION]: place.installation,
+    [LABEL_SANDBOX]: spec.sandboxId,
+    ...(spec.taskId ? { [LABEL_TASK]: spec.taskId } : {}),
+    ...(spec.owner ? { [LABEL_OWNER]: spec.owner } : {}),
+  };
+  const env = { ...spec.env, RCLAUDE_PROXY_SOCKET: place.socketInSandbox };
+  const memory = Math.max(0, Math.round(options.memoryMiB * MiB));
+  return {
+    name: place.names.container,
+    Image: options.image,
+    ...(options.entrypoint ? { Entrypoint: options.entrypoint, Cmd: [] } : {}),
+    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    Labels: labels,
+    User: '1000:1000',
+    WorkingDir: WORKSPACE,
+    Hostname: 'rclaude',
+    HostConfig: {
+      NetworkMode: 'none',
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      ReadonlyRootfs: true,
+      Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${options.tmpMiB}m,mode=1777` },
+      Mounts: [
+        { Type: 'volume', Source: place.names.workspace, Target: WORKSPACE },
+        { Type: 'volume', Source: place.names.home, Target: HOME },
+        { Type: 'bind', Source: place.socketDir, Target: SANDBOX_SOCKET_DIR, ReadOnly: true },
+      ],
+      NanoCpus: Math.max(0, Math.round(options.cpus * 1e9)),
+      Memory: memory,
+      // Memory + swap at the memory limit: no swap. Both 0: no limit.
+      MemorySwap: memory,
+      PidsLimit: Math.max(0, options.maxProcesses),
+      RestartPolicy: { Name: 'no' },
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
+    },
+  };
 }

@@ -156,7 +156,12 @@ describe('ECS provider against the emulator', () => {
     const override = (run.overrides as { containerOverrides: { name: string; environment: unknown[] }[] })
       .containerOverrides[0];
     expect(override?.name).toBe('agent');
-    expect(override?.environment).toContainEqual({ name: 'RCLAUDE_AGENT_TOKEN', value: spec.env.RCLAUDE_AGENT_TOKEN });
+    // The start-up token is only a one-time bootstrap reference in the overrides; never an agent token.
+    expect(override?.environment).toContainEqual({
+      name: 'RCLAUDE_AGENT_BOOTSTRAP',
+      value: spec.env.RCLAUDE_AGENT_TOKEN,
+    });
+    expect(override?.environment).not.toContainEqual(expect.objectContaining({ name: 'RCLAUDE_AGENT_TOKEN' }));
 
     const statuses = progress.map((p) => p.status);
     expect(statuses[0]).toBe('PROVISIONING');

@@ -125,7 +125,8 @@ const CAPACITY = /capacity|RESOURCE:|insufficient/i;
 /**
  * Sandboxes as AWS ECS Fargate tasks: RunTask (FARGATE, or FARGATE_SPOT with fallback), DescribeTasks
  * polling until RUNNING, StopTask. The task definition's essential container is the agent; the sandbox
- * env goes in as `containerOverrides.environment`.
+ * env goes in as `containerOverrides.environment`, with the start-up token as `RCLAUDE_AGENT_BOOTSTRAP`, a
+ * one-time reference the agent exchanges for its token (never the token itself).
  */
 export function createEcsProvider(options: EcsProviderOptions): Provider {
   const installation = options.installation ?? 'default';
@@ -230,7 +231,12 @@ export function createEcsProvider(options: EcsProviderOptions): Provider {
   };
 
   const runInput = (spec: SandboxSpec, capacity: 'FARGATE_SPOT' | 'FARGATE'): RunTaskCommandInput => {
-    const environment = Object.entries(spec.env).map(([name, value]) => ({ name, value }));
+    // The start-up token goes in as a one-time bootstrap reference the agent exchanges over HTTPS for its token
+    // (POST /api/agent/bootstrap): task overrides stay readable through DescribeTasks and in CloudTrail, and what
+    // they hold is dead once the agent started (or AGENT_TOKEN_TTL_MS after RunTask).
+    const { RCLAUDE_AGENT_TOKEN: bootstrap, ...rest } = spec.env;
+    const env = bootstrap ? { ...rest, RCLAUDE_AGENT_BOOTSTRAP: bootstrap } : rest;
+    const environment = Object.entries(env).map(([name, value]) => ({ name, value }));
     const overrides = {
       containerOverrides: [
         { name: options.containerName, environment, ...(options.command ? { command: options.command } : {}) },

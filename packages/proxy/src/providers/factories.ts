@@ -1,10 +1,30 @@
 import type { ProviderName } from '@rclaude/protocol';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import { createDockerProvider } from './docker.js';
+import { createDockerProvider, type DockerProviderOptions } from './docker.js';
 import { createE2bProvider } from './e2b.js';
 import { createEcsProvider } from './ecs.js';
+import type { SandboxLimits } from './limits.js';
 import type { Provider } from './types.js';
+
+/** Docker sandboxes' limits: RCLAUDE_DOCKER_* where set, else the shared RCLAUDE_SANDBOX_* ones. */
+export function dockerLimits(config: Config): Pick<DockerProviderOptions, 'cpus' | 'memoryMiB' | 'maxProcesses'> {
+  return {
+    cpus: config.RCLAUDE_DOCKER_CPUS ?? config.RCLAUDE_SANDBOX_CPUS,
+    memoryMiB: config.RCLAUDE_DOCKER_MEMORY_MIB ?? Math.floor(config.RCLAUDE_SANDBOX_MEMORY / (1024 * 1024)),
+    maxProcesses: config.RCLAUDE_DOCKER_MAX_PROCESSES ?? config.RCLAUDE_SANDBOX_PIDS,
+  };
+}
+
+/** The per-sandbox limits configured (RCLAUDE_SANDBOX_MEMORY, _CPUS, _PIDS, _DISK). */
+export function sandboxLimits(config: Config): SandboxLimits {
+  return {
+    memoryBytes: config.RCLAUDE_SANDBOX_MEMORY,
+    cpus: config.RCLAUDE_SANDBOX_CPUS,
+    pids: config.RCLAUDE_SANDBOX_PIDS,
+    diskBytes: config.RCLAUDE_SANDBOX_DISK,
+  };
+}
 
 /**
  * Factories of the cloud providers, configured from the environment. Each is called on first use; a
@@ -41,9 +61,7 @@ export function createProviderFactories(
       createDockerProvider({
         image: config.RCLAUDE_DOCKER_IMAGE,
         agentSocket: config.RCLAUDE_DOCKER_AGENT_SOCKET,
-        cpus: config.RCLAUDE_DOCKER_CPUS,
-        memoryMiB: config.RCLAUDE_DOCKER_MEMORY_MIB,
-        maxProcesses: config.RCLAUDE_DOCKER_MAX_PROCESSES,
+        ...dockerLimits(config),
         tmpMiB: config.RCLAUDE_DOCKER_TMP_MIB,
         installation: config.RCLAUDE_INSTALLATION,
       }),

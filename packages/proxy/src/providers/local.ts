@@ -3,8 +3,14 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import type { Writable } from 'node:stream';
 import { AppError } from '@rclaude/protocol';
 import type { Logger } from 'pino';
+import { type CgroupDetection, detectCgroups, type SandboxCgroup } from './cgroups.js';
+import { DiskUsageWalk, ownFilesystemUsage } from './disk-usage.js';
+import { type LaunchPlan, planLaunch, type Rlimits } from './launch-command.js';
+import { DEFAULT_SANDBOX_LIMITS, type LimitKind, limitReason, type SandboxLimits } from './limits.js';
+import { resolveSandboxUser } from './sandbox-user.js';
 import type { Provider, SandboxHandle, SandboxSpec, SandboxStatus } from './types.js';
 
 export interface LocalProviderOptions {
@@ -13,65 +19,259 @@ export interface LocalProviderOptions {
   /** `bwrap` confines each sandbox; `none` runs the agent as a plain process (explicit opt-in). */
   confinement: 'bwrap' | 'none';
   log: Logger;
+  /**
+   * RCLAUDE_SANDBOX_USER: the host user sandboxes run as when the server runs as root (a name, uid or
+   * `uid:gid`); default `rclaude-sandbox`, created if missing. Ignored when the server is not root.
+   */
+  sandboxUser?: string | undefined;
+  /** Memory, CPU, process and disk limits of each sandbox; default {@link DEFAULT_SANDBOX_LIMITS}. */
+  limits?: SandboxLimits;
+  /** How often each sandbox's workspace size is checked, ms. Default 30000. */
+  diskCheckIntervalMs?: number;
+  /** How often the memory and process limit counters are read, ms. Default 1000. */
+  monitorIntervalMs?: number;
+  /**
+   * Called once when a sandbox reached a limit and was stopped for it, with the words for its task's timeline
+   * ("the sandbox ran out of memory (limit 4 GiB)").
+   */
+  onFault?: (sandboxId: string, reason: string) => void;
+  /** Where sandboxes get cgroups; default detected at start-up ({@link detectCgroups}). */
+  cgroups?: CgroupDetection;
 }
 
 const SANDBOX_UID = 1000;
 const WORKSPACE = '/workspace';
 const HOME = '/home/rclaude';
+/** Where bubblewrap writes the agent's start-up token inside the sandbox (from a pipe; never on the host's disk). */
+const TOKEN_IN_SANDBOX = '/run/rclaude-agent-token';
+/** The pipe the token arrives on (after stdin, stdout, stderr and bubblewrap's info fd). */
+const TOKEN_FD = 4;
+/** Time one disk check of one sandbox may take before it goes on at the next check. */
+const DISK_STEP_BUDGET_MS = 200;
+
+/** A running sandbox this provider watches for limits. */
+interface Watched {
+  ref: string;
+  dir: string;
+  cgroup: SandboxCgroup | null;
+  walk: DiskUsageWalk;
+  nextDiskCheck: number;
+  /** Set once the sandbox was stopped for a limit (it is reported once). */
+  fault: string | null;
+}
 
 /**
  * The default provider: each sandbox is the agent under bubblewrap on this machine, with a read-only view
  * of the system, its own writable workspace, home and /tmp, its own PID/IPC/UTS namespaces and an
  * unprivileged uid, and no view of the server's files or other workspaces. Sandboxes are detached from the
  * server (their own session) so a server restart leaves them running; they dial back in.
+ *
+ * A server running as root runs its sandboxes, bubblewrap included, as an unprivileged host user (see
+ * {@link resolveSandboxUser}), never as root. Each sandbox gets a cgroup with memory, process and CPU limits
+ * where one can be created (cgroup v2 or v1), else per-process rlimits; its workspace size is checked
+ * periodically. A sandbox that reaches a limit is stopped and reported through `onFault`.
  */
 export function createLocalProvider(opts: LocalProviderOptions): Provider {
-  if (opts.confinement === 'bwrap') checkBubblewrap();
-  else
+  const confined = opts.confinement === 'bwrap';
+  if (!confined)
     opts.log.warn(
       'local sandboxes run UNCONFINED (RCLAUDE_LOCAL_SANDBOX=none): tasks can read and write everything this user can',
     );
+  const limits = opts.limits ?? DEFAULT_SANDBOX_LIMITS;
+  const user = resolveSandboxUser({
+    configured: opts.sandboxUser,
+    onCreated: (u) => opts.log.info({ user: u }, 'created the host user local sandboxes run as'),
+  });
+  if (!user && opts.sandboxUser) {
+    opts.log.warn('RCLAUDE_SANDBOX_USER applies only to a server running as root; sandboxes run as the server user');
+  }
   const root = path.join(opts.dataDir, 'sandboxes');
   fs.mkdirSync(root, { recursive: true, mode: 0o700 });
   const agent = locateAgent();
+  const stageRoot = fs.existsSync('/mnt') && fs.statSync('/mnt').isDirectory() ? '/mnt' : '/tmp';
+  const cgroups = opts.cgroups ?? detectCgroups();
+  if (cgroups.ok) {
+    opts.log.info({ cgroup: cgroups.cgroups.version, parents: cgroups.cgroups.parents }, 'local sandbox limits');
+    if (cgroups.cgroups.missing.length > 0 && limits.cpus > 0) {
+      opts.log.warn(`no ${cgroups.cgroups.missing.join(', ')} cgroup controller here: sandboxes get no CPU limit`);
+    }
+  } else {
+    opts.log.warn(
+      { reason: cgroups.reason },
+      `no writable cgroup for local sandboxes: falling back to per-process rlimits. Each process may use ${limits.memoryBytes > 0 ? 'up to the memory limit on its own (not the sandbox in total)' : 'any memory'}; the process limit counts every process of the sandbox's host user${user ? ` (${user.name}, shared by all sandboxes)` : ' (the server user)'}; there is no CPU limit, and a sandbox reaching a limit gets no reason on its timeline. Give the server a cgroup it may write (cgroup v2 with Delegate=yes, or run it as root) for real limits.`,
+    );
+  }
+  probeSandbox();
+  const watched = new Map<string, Watched>();
+  const monitorIntervalMs = opts.monitorIntervalMs ?? 1000;
+  const diskCheckIntervalMs = opts.diskCheckIntervalMs ?? 30_000;
+  resumeWatching();
+  let ticking = false;
+  const monitor = setInterval(() => {
+    if (ticking) return;
+    ticking = true;
+    void tick()
+      .catch((err: unknown) => opts.log.error({ err }, 'checking sandbox limits failed'))
+      .finally(() => {
+        ticking = false;
+      });
+  }, monitorIntervalMs);
+  monitor.unref();
+
+  /** Creates the directories of a sandbox; with a sandbox user, its workspace and home are that user's. */
+  function makeDirs(dir: string): { workspace: string; home: string } {
+    const workspace = path.join(dir, 'workspace');
+    const home = path.join(dir, 'home');
+    // The sandbox user reaches its directories through `dir` (bound where it can), never by listing it.
+    fs.mkdirSync(dir, { recursive: true, mode: user ? 0o711 : 0o700 });
+    for (const d of [workspace, home]) {
+      fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+      if (user) fs.chownSync(d, user.uid, user.gid);
+    }
+    writeIdentity(dir);
+    return { workspace, home };
+  }
+
+  /** The launch chain of a sandbox in `dir`: staged directories, cgroup join or rlimits, user switch. */
+  function plan(dir: string, cgroup: SandboxCgroup | null): LaunchPlan {
+    return planLaunch({
+      user,
+      cgroupProcs: cgroup?.procsFiles() ?? [],
+      rlimits: cgroups.ok ? null : fallbackRlimits(),
+      stage: confined ? [dir, ...agent.binds] : [dir],
+      stageRoot,
+    });
+  }
+
+  function fallbackRlimits(): Rlimits | null {
+    const r: Rlimits = {};
+    // RLIMIT_NPROC counts every process of the uid: leave room for those it already runs.
+    if (limits.pids > 0) r.nproc = tasksOfUid(user?.uid ?? process.getuid?.() ?? 0) + limits.pids;
+    if (limits.memoryBytes > 0) r.dataBytes = limits.memoryBytes;
+    return Object.keys(r).length > 0 ? r : null;
+  }
+
+  /** The command that runs `inner` in a sandbox in `dir` (bubblewrap's, after the launch chain). */
+  function command(dir: string, launch: LaunchPlan, env: Record<string, string>, inner: string[]): string[] {
+    const at = launch.at(dir);
+    if (!confined) return launch.wrap(inner);
+    return launch.wrap([
+      'bwrap',
+      ...bwrapArgs(path.join(at, 'workspace'), path.join(at, 'home'), agent.binds, env, launch.at),
+      '--perms',
+      '0600',
+      '--file',
+      String(TOKEN_FD),
+      TOKEN_IN_SANDBOX,
+      ...inner,
+    ]);
+  }
+
+  /**
+   * Starts a throwaway sandbox as sandboxes will be started, checking the agent and node can be run there
+   * (bubblewrap installed and allowed, the sandbox user able to read the agent), so a server that cannot run
+   * sandboxes says so at start-up.
+   */
+  function probeSandbox(): void {
+    if (confined) {
+      const version = spawnSync('bwrap', ['--version'], { encoding: 'utf8', timeout: 10_000 });
+      if (version.error && (version.error as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new AppError(
+          'PROVIDER_UNAVAILABLE',
+          'bubblewrap (bwrap) is not installed; it confines local sandboxes. Install it (Debian/Ubuntu: `sudo apt-get install bubblewrap`, Fedora: `sudo dnf install bubblewrap`), or start the server with `--unconfined` to run tasks without confinement.',
+        );
+      }
+    }
+    if (!confined && !user) return;
+    const dir = path.join(root, `.probe-${process.pid}-${Date.now()}`);
+    try {
+      const { workspace } = makeDirs(dir);
+      const launch = plan(dir, null);
+      const check = ['/bin/sh', '-c', 'test -r "$0" && test -x "$1"', agent.entry, process.execPath];
+      const argv = command(dir, launch, {}, check);
+      // bwrap's info fd and the token's fd: /dev/null will do.
+      const nul = fs.openSync('/dev/null', 'r+');
+      let probe: ReturnType<typeof spawnSync>;
+      try {
+        probe = spawnSync(argv[0] as string, argv.slice(1), {
+          encoding: 'utf8',
+          timeout: 15_000,
+          cwd: workspace,
+          stdio: ['ignore', 'pipe', 'pipe', nul, nul],
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+        });
+      } finally {
+        fs.closeSync(nul);
+      }
+      if (probe.status === 0) return;
+      const detail = `${probe.stderr ?? ''}`.trim() || probe.error?.message || `exit ${probe.status}`;
+      const who = user ? ` as the unprivileged user ${user.name} (uid ${user.uid})` : '';
+      throw new AppError(
+        'PROVIDER_UNAVAILABLE',
+        confined
+          ? `bubblewrap cannot create a sandbox here${who}: ${detail}. Unprivileged user namespaces may be disabled (e.g. kernel.apparmor_restrict_unprivileged_userns=1 on Ubuntu 24.04), or ${user ? 'that user cannot read the agent or node (install rclaude where other users can read it), or' : ''} start the server with \`--unconfined\`.`
+          : `cannot start an unconfined sandbox${who}: ${detail}. That user must be able to read the agent (${agent.entry}) and run node; install rclaude where other users can read it.`,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
 
   async function start(spec: SandboxSpec): Promise<SandboxHandle> {
     const dir = path.join(root, spec.sandboxId);
-    const workspace = path.join(dir, 'workspace');
-    const home = path.join(dir, 'home');
-    fs.mkdirSync(workspace, { recursive: true, mode: 0o700 });
-    fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+    const { workspace } = makeDirs(dir);
     const log = fs.openSync(path.join(dir, 'agent.log'), 'a', 0o600);
-    writeIdentity(dir);
-    const confined = opts.confinement === 'bwrap';
-    const env: Record<string, string> = {
-      PATH: '/usr/local/bin:/usr/bin:/bin',
-      LANG: process.env.LANG ?? 'C.UTF-8',
-      TERM: 'xterm-256color',
-      USER: 'rclaude',
-      HOME: confined ? HOME : home,
-      RCLAUDE_WORKSPACE: confined ? WORKSPACE : workspace,
-      ...spec.env,
-    };
+    const { RCLAUDE_AGENT_TOKEN: token, ...specEnv } = spec.env;
+    let cgroup: SandboxCgroup | null = null;
     try {
+      if (!token) throw new Error('the sandbox spec has no RCLAUDE_AGENT_TOKEN');
+      if (cgroups.ok) {
+        cgroup = cgroups.cgroups.create(spec.sandboxId, limits);
+        fs.writeFileSync(path.join(dir, 'cgroup.json'), JSON.stringify(cgroup.dirs), { mode: 0o600 });
+      }
+      const launch = plan(dir, cgroup);
+      const at = launch.at(dir);
+      const env: Record<string, string> = {
+        PATH: '/usr/local/bin:/usr/bin:/bin',
+        LANG: process.env.LANG ?? 'C.UTF-8',
+        TERM: 'xterm-256color',
+        USER: 'rclaude',
+        HOME: confined ? HOME : path.join(at, 'home'),
+        RCLAUDE_WORKSPACE: confined ? WORKSPACE : path.join(at, 'workspace'),
+        ...specEnv,
+        RCLAUDE_AGENT_TOKEN_FILE: confined ? TOKEN_IN_SANDBOX : path.join(at, 'run', 'agent-token'),
+      };
       let pid: number;
       if (confined) {
         const info = fs.mkdtempSync(path.join(dir, 'info-'));
         const infoFile = path.join(info, 'info.json');
         const infoFd = fs.openSync(infoFile, 'w', 0o600);
-        const child = spawn('bwrap', [...bwrapArgs(workspace, home, agent.binds, env), process.execPath, agent.entry], {
+        const argv = command(dir, launch, env, [process.execPath, agent.entry]);
+        const child = spawn(argv[0] as string, argv.slice(1), {
           detached: true,
-          stdio: ['ignore', log, log, infoFd],
+          cwd: workspace,
+          stdio: ['ignore', log, log, infoFd, 'pipe'],
           // bwrap itself is PID 1 inside the sandbox, where /proc/1/environ is readable: it must not carry the
-          // server's environment (database URL, server key, cloud credentials). The agent gets `env` via --setenv.
+          // server's environment (database URL, server key, cloud credentials). The agent gets `env` via --setenv,
+          // and its token through a pipe bubblewrap copies into a file only the sandbox sees.
           env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
         });
         fs.closeSync(infoFd);
+        const tokenPipe = child.stdio[TOKEN_FD] as Writable | null;
+        tokenPipe?.on('error', () => undefined);
+        tokenPipe?.end(token);
         child.unref();
         pid = await readChildPid(child, infoFile);
         fs.rmSync(info, { recursive: true, force: true });
       } else {
-        const child = spawn(process.execPath, [agent.entry], {
+        const run = path.join(dir, 'run');
+        fs.mkdirSync(run, { recursive: true, mode: 0o700 });
+        if (user) fs.chownSync(run, user.uid, user.gid);
+        const tokenFile = path.join(run, 'agent-token');
+        fs.writeFileSync(tokenFile, token, { mode: 0o600 });
+        if (user) fs.chownSync(tokenFile, user.uid, user.gid);
+        const argv = command(dir, launch, env, [process.execPath, agent.entry]);
+        const child = spawn(argv[0] as string, argv.slice(1), {
           detached: true,
           cwd: workspace,
           env,
@@ -83,8 +283,13 @@ export function createLocalProvider(opts: LocalProviderOptions): Provider {
       }
       const ref = `${pid}:${startTime(pid) ?? 0}`;
       fs.writeFileSync(path.join(dir, 'ref'), ref, { mode: 0o600 });
+      watch(spec.sandboxId, ref, dir, cgroup);
       return { sandboxId: spec.sandboxId, provider: 'local', ref };
     } catch (err) {
+      if (cgroup) {
+        cgroup.kill();
+        cgroup.remove();
+      }
       throw new AppError('SANDBOX_START_FAILED', `could not start a local sandbox: ${(err as Error).message}`, {
         cause: err,
       });
@@ -93,25 +298,127 @@ export function createLocalProvider(opts: LocalProviderOptions): Provider {
     }
   }
 
+  function watch(sandboxId: string, ref: string, dir: string, cgroup: SandboxCgroup | null): void {
+    watched.set(sandboxId, {
+      ref,
+      dir,
+      cgroup,
+      walk: new DiskUsageWalk([path.join(dir, 'workspace'), path.join(dir, 'home')]),
+      nextDiskCheck: Date.now() + diskCheckIntervalMs,
+      fault: readFault(dir),
+    });
+  }
+
+  /** After a server restart: watch the sandboxes still running, in the cgroups they were started in. */
+  function resumeWatching(): void {
+    for (const id of fs.readdirSync(root)) {
+      const dir = path.join(root, id);
+      let ref: string;
+      try {
+        ref = fs.readFileSync(path.join(dir, 'ref'), 'utf8');
+      } catch {
+        continue;
+      }
+      let cgroup: SandboxCgroup | null = null;
+      try {
+        const dirs = JSON.parse(fs.readFileSync(path.join(dir, 'cgroup.json'), 'utf8')) as string[];
+        if (cgroups.ok) cgroup = cgroups.cgroups.open(dirs);
+      } catch {
+        // Started without a cgroup.
+      }
+      if (alive(ref) || (cgroup && cgroup.pids().length > 0)) watch(id, ref, dir, cgroup);
+      else cgroup?.remove();
+    }
+  }
+
+  /** The limit a sandbox's cgroup reports it reached, if any. */
+  function counterFault(w: Watched): LimitKind | null {
+    if (!w.cgroup) return null;
+    const c = w.cgroup.counters();
+    if (c.oomKills > 0) return 'memory';
+    if (c.pidsMax > 0) return 'pids';
+    return null;
+  }
+
+  async function tick(): Promise<void> {
+    const now = Date.now();
+    for (const [id, w] of watched) {
+      if (w.fault !== null || !alive(w.ref)) {
+        // Ended (or stopped for a limit): what is left in its cgroup goes, then the cgroup.
+        if (w.cgroup) {
+          w.cgroup.kill();
+          if (!w.cgroup.remove()) continue;
+        }
+        if (!alive(w.ref)) watched.delete(id);
+        continue;
+      }
+      const kind = counterFault(w);
+      if (kind) {
+        fail(id, w, kind);
+        continue;
+      }
+      if (limits.diskBytes > 0 && now >= w.nextDiskCheck) {
+        const used = ownFilesystemUsage(path.join(w.dir, 'workspace'));
+        const { bytes, done } = used !== null ? { bytes: used, done: true } : await w.walk.step(DISK_STEP_BUDGET_MS);
+        if (bytes > limits.diskBytes) fail(id, w, 'disk');
+        else if (done) w.nextDiskCheck = Date.now() + diskCheckIntervalMs;
+      }
+    }
+  }
+
+  /** Stops a sandbox that reached a limit, remembers why (for inspect) and reports it. */
+  function fail(sandboxId: string, w: Watched, kind: LimitKind): void {
+    const reason = limitReason(kind, limits);
+    w.fault = reason;
+    try {
+      fs.writeFileSync(path.join(w.dir, 'fault'), reason, { mode: 0o600 });
+    } catch {
+      // The reason still goes to onFault.
+    }
+    opts.log.warn({ sandboxId, limit: kind }, reason);
+    kill(w.ref);
+    opts.onFault?.(sandboxId, reason);
+  }
+
+  /** Kills the sandbox's first process (its PID namespace's init, or the agent's process group); the next tick
+   * clears its cgroup. */
+  function kill(ref: string): void {
+    const pid = Number.parseInt(ref, 10);
+    if (alive(ref)) signal(confined ? pid : -pid, 'SIGKILL');
+  }
+
   async function inspect(handle: SandboxHandle): Promise<SandboxStatus> {
+    const w = watched.get(handle.sandboxId);
+    const dir = path.join(root, handle.sandboxId);
+    // Read now, not at the next tick: a session killed by the OOM killer must end its task with this reason.
+    const kind = w && w.fault === null ? counterFault(w) : null;
+    const fault = w?.fault ?? readFault(dir) ?? (kind ? limitReason(kind, limits) : null);
+    const withFault = fault ? { fault } : {};
     return alive(handle.ref)
-      ? { state: 'running', exitCode: null, reason: null }
-      : { state: 'stopped', exitCode: null, reason: 'process ended' };
+      ? { state: 'running', exitCode: null, reason: null, ...withFault }
+      : { state: 'stopped', exitCode: null, reason: fault ?? 'process ended', ...withFault };
   }
 
   async function stop(handle: SandboxHandle): Promise<void> {
     const pid = Number.parseInt(handle.ref, 10);
-    if (!alive(handle.ref)) return;
-    if (opts.confinement === 'bwrap') {
-      // `pid` is the init of the sandbox's PID namespace: killing it ends every process inside at once. The
-      // task is already recorded by now, so there is nothing to wait for.
-      signal(pid, 'SIGKILL');
-    } else {
-      signal(-pid, 'SIGTERM');
-      for (let i = 0; i < 30 && alive(handle.ref); i++) await sleep(50);
-      signal(-pid, 'SIGKILL');
+    const w = watched.get(handle.sandboxId);
+    if (alive(handle.ref)) {
+      if (confined) {
+        // `pid` is the init of the sandbox's PID namespace: killing it ends every process inside at once. The
+        // task is already recorded by now, so there is nothing to wait for.
+        signal(pid, 'SIGKILL');
+      } else {
+        signal(-pid, 'SIGTERM');
+        for (let i = 0; i < 30 && alive(handle.ref); i++) await sleep(50);
+        signal(-pid, 'SIGKILL');
+      }
     }
     for (let i = 0; i < 40 && alive(handle.ref); i++) await sleep(25);
+    // Then whatever else is in its cgroup (a process that left the process group), and the cgroup.
+    if (w) {
+      w.cgroup?.kill();
+      if (!alive(handle.ref) && (!w.cgroup || w.cgroup.remove())) watched.delete(handle.sandboxId);
+    }
   }
 
   async function list(): Promise<SandboxHandle[]> {
@@ -128,11 +435,49 @@ export function createLocalProvider(opts: LocalProviderOptions): Provider {
     return out;
   }
 
-  return { name: 'local', size: { vcpu: 0, memoryMiB: 0 }, start, inspect, stop, list, close: async () => {} };
+  return {
+    name: 'local',
+    size: { vcpu: 0, memoryMiB: 0 },
+    start,
+    inspect,
+    stop,
+    list,
+    close: async () => clearInterval(monitor),
+  };
+}
+
+function readFault(dir: string): string | null {
+  try {
+    return fs.readFileSync(path.join(dir, 'fault'), 'utf8') || null;
+  } catch {
+    return null;
+  }
+}
+
+/** Tasks (processes and threads) of a uid now, as RLIMIT_NPROC counts them. */
+function tasksOfUid(uid: number): number {
+  let n = 0;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const status = fs.readFileSync(`/proc/${entry}/status`, 'utf8');
+      if (Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) !== uid) continue;
+      n += Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? 1);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return n;
 }
 
 /** The sandbox's view of the machine. Network is shared: the agent dials the proxy on loopback. */
-function bwrapArgs(workspace: string, home: string, binds: string[], env: Record<string, string>): string[] {
+function bwrapArgs(
+  workspace: string,
+  home: string,
+  binds: string[],
+  env: Record<string, string>,
+  hostPath: (dir: string) => string = (dir) => dir,
+): string[] {
   const args = [
     '--unshare-all',
     '--share-net',
@@ -184,7 +529,7 @@ function bwrapArgs(workspace: string, home: string, binds: string[], env: Record
     if (target) args.push('--symlink', target, `/${link}`);
     else if (fs.existsSync(`/${link}`)) args.push('--ro-bind', `/${link}`, `/${link}`);
   }
-  for (const dir of binds) args.push('--ro-bind', dir, dir);
+  for (const dir of binds) args.push('--ro-bind', hostPath(dir), dir);
   for (const [k, v] of Object.entries(env)) args.push('--setenv', k, v);
   return args;
 }
@@ -230,29 +575,6 @@ function locateAgent(): { entry: string; binds: string[] } {
   return { entry, binds: [...binds].filter((d) => !d.startsWith('/usr/')) };
 }
 
-function checkBubblewrap(): void {
-  const probe = spawnSync(
-    'bwrap',
-    ['--unshare-all', '--share-net', '--uid', String(SANDBOX_UID), '--ro-bind', '/', '/', 'true'],
-    {
-      encoding: 'utf8',
-      timeout: 10_000,
-    },
-  );
-  if (probe.error && (probe.error as NodeJS.ErrnoException).code === 'ENOENT') {
-    throw new AppError(
-      'PROVIDER_UNAVAILABLE',
-      'bubblewrap (bwrap) is not installed; it confines local sandboxes. Install it (Debian/Ubuntu: `sudo apt-get install bubblewrap`, Fedora: `sudo dnf install bubblewrap`), or start the server with `--unconfined` to run tasks without confinement.',
-    );
-  }
-  if (probe.status !== 0) {
-    throw new AppError(
-      'PROVIDER_UNAVAILABLE',
-      `bubblewrap cannot create a sandbox here: ${(probe.stderr || '').trim() || `exit ${probe.status}`}. Unprivileged user namespaces may be disabled (e.g. kernel.apparmor_restrict_unprivileged_userns=1 on Ubuntu 24.04); enable them, or start the server with \`--unconfined\`.`,
-    );
-  }
-}
-
 async function readChildPid(child: ReturnType<typeof spawn>, infoFile: string): Promise<number> {
   // bwrap writes {"child-pid": N} to --info-fd once the sandbox's init exists.
   const exited = once(child, 'exit').then(([code]) => {
@@ -275,8 +597,11 @@ async function readChildPid(child: ReturnType<typeof spawn>, infoFile: string): 
 function startTime(pid: number): string | null {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22 (starttime) after the parenthesised command name, which may itself contain spaces.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+    // After the parenthesised command name, which may itself contain spaces: field 3 (state), field 22
+    // (starttime). A zombie has ended: its parent merely has not collected it yet.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || fields[0] === 'X') return null;
+    return fields[19] ?? null;
   } catch {
     return null;
   }

@@ -31,6 +31,11 @@ export interface SandboxStatus {
   exitCode: number | null;
   /** Provider's words for why it stopped ("UserInitiated", "EssentialContainerExited", ...). */
   reason: string | null;
+  /**
+   * A resource limit the sandbox reached, in words for its task's timeline ("the sandbox ran out of memory
+   * (limit 4 GiB)"); set while it runs too (a process was killed for it). Absent when none, or not known.
+   */
+  fault?: string;
 }
 
 /** Facts needed to price a sandbox: its size. Price per second comes from configuration. */

@@ -21,6 +21,7 @@ import type {
   TaskStore,
 } from '../stores/types.js';
 import type { AgentRpc } from './agent-rpc.js';
+import { startupTokenExpiry } from './agent-tokens.js';
 import { promptCommand, promptDoneReason } from './claude-commands.js';
 import { newToken, sha256 } from './ids.js';
 import { uploadLocalRepo } from './repo-source.js';
@@ -49,6 +50,8 @@ export interface AgentSessionsDeps {
   sandboxControl: Pick<SandboxControl, 'inspect'>;
   moves: TaskMoves & Pick<TaskTimeline, 'publish'>;
   recorder: Pick<TaskRecorder, 'recorded'>;
+  /** Clock for start-up token expiry, ms since the epoch; default Date.now. */
+  now?: () => number;
 }
 
 /**
@@ -63,7 +66,8 @@ export class AgentSessions {
 
   /**
    * Authenticates an agent handshake and rotates its token (agent tokens are single-use). Refuses (null) an
-   * unknown sandbox, a wrong or already-used token, a stopped sandbox, and a sandbox whose task has ended.
+   * unknown sandbox, a wrong or already-used token, an expired start-up token, a stopped sandbox, and a sandbox
+   * whose task has ended.
    */
   async authenticateAgent(
     sandboxId: string,
@@ -76,6 +80,11 @@ export class AgentSessions {
       .then(async () => {
         const record = await this.deps.sandboxes.get(sandboxId);
         if (!record || record.state === 'stopped' || record.tokenHash !== sha256(token)) return null;
+        const expires = startupTokenExpiry(token);
+        if (expires !== null && (this.deps.now ?? Date.now)() > expires) {
+          this.deps.log.warn({ sandboxId }, 'refused an agent: its start-up token expired unused');
+          return null;
+        }
         const task = record.taskId ? await this.deps.tasks.get(record.taskId) : null;
         if (record.taskId && (!task || isTerminal(task.status))) return null;
         const nextToken = newToken();
@@ -88,6 +97,21 @@ export class AgentSessions {
     } finally {
       if (this.agentAuthQueue.get(sandboxId) === run) this.agentAuthQueue.delete(sandboxId);
     }
+  }
+
+  /**
+   * An agent exchanges the one-time bootstrap reference its provider started it with (the start-up token, as
+   * `RCLAUDE_AGENT_BOOTSTRAP`) for its token, over HTTPS before it dials: the reference passed through a cloud
+   * API (ECS task overrides, kept in its logs) and dies here; the token it gets never did. Refused like a
+   * handshake with that token would be.
+   */
+  async exchangeBootstrap(sandboxId: string, bootstrap: string): Promise<{ token: string }> {
+    const ok = await this.authenticateAgent(sandboxId, bootstrap);
+    if (!ok) {
+      this.deps.log.warn({ sandboxId }, 'agent bootstrap refused');
+      throw new AppError('UNAUTHENTICATED', 'agent bootstrap refused: unknown sandbox, or a used or expired reference');
+    }
+    return { token: ok.nextToken };
   }
 
   /** An agent connected to this proxy: resume what it runs, forget what we don't know, open what is pending. */
@@ -240,8 +264,9 @@ export class AgentSessions {
       const main = await this.deps.sessions.get(task.mainSessionId);
       if (main?.holder) return; // It came back, maybe to another proxy.
       const status = await this.deps.sandboxControl.inspect(record).catch(() => null);
-      const reason =
-        status && status.state !== 'running'
+      const reason = status?.fault
+        ? status.fault
+        : status && status.state !== 'running'
           ? `the sandbox stopped${status.reason ? ` (${status.reason})` : ''}`
           : `the sandbox agent lost its connection and did not come back within ${Math.round(this.deps.agentReconnectGraceMs / 1000)}s`;
       await this.deps.moves.endTask(taskId, 'failed', { statusReason: reason });
@@ -261,6 +286,14 @@ export class AgentSessions {
       task = (await this.deps.moves.transition(task.id, 'running', { startedAt: new Date() }, 'running')) ?? task;
     }
     const stopping = task.status === 'stopping';
+    if (!stopping && (info.signal !== null || info.exitCode >= 128)) {
+      // Killed: by the kernel because the sandbox reached its memory or process limit? Then that is the reason.
+      const fault = await this.limitFault(state.sandboxId);
+      if (fault) {
+        await this.deps.moves.endTask(task.id, 'failed', { exitCode: info.exitCode, statusReason: fault });
+        return;
+      }
+    }
     if (task.prompt !== null && !stopping) {
       // A finished prompt keeps its sandbox, so the conversation can be continued (`rclaude attach`) until
       // the task is stopped or idles out; its outcome (exit code) decides its final status then.
@@ -283,6 +316,14 @@ export class AgentSessions {
       exitCode: info.exitCode,
       statusReason: stopping ? task.statusReason : reason,
     });
+  }
+
+  /** The resource limit the sandbox reached, in its provider's words, or null (none, or not known). */
+  private async limitFault(sandboxId: string): Promise<string | null> {
+    const record = await this.deps.sandboxes.get(sandboxId);
+    if (!record?.ref) return null;
+    const status = await this.deps.sandboxControl.inspect(record).catch(() => null);
+    return status?.fault ?? null;
   }
 
   /**

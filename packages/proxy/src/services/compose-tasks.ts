@@ -36,6 +36,10 @@ export interface ComposeTasksDeps {
   agentConnectTimeoutMs: number;
   agentReconnectGraceMs: number;
   maxLifetimeMs: number;
+  /** How long a start-up token stays valid unused (AGENT_TOKEN_TTL_MS); default 5 minutes. */
+  startupTokenTtlMs?: number;
+  /** Live tasks one user may have at once (RCLAUDE_MAX_TASKS_PER_USER); default no limit. */
+  maxTasksPerUser?: number;
   /** Task costs and the monthly budget. Default: the default price table and no budget. */
   cost?: CostService;
   /** Claude Code permission mode of prompt tasks. Default `bypassPermissions` (docs/tasks.md says why). */
@@ -124,6 +128,8 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
     proxyUrl: deps.proxyUrl,
     agentConnectTimeoutMs: deps.agentConnectTimeoutMs,
     maxLifetimeMs: deps.maxLifetimeMs,
+    ...(deps.startupTokenTtlMs !== undefined ? { startupTokenTtlMs: deps.startupTokenTtlMs } : {}),
+    ...(deps.maxTasksPerUser !== undefined ? { maxTasksPerUser: deps.maxTasksPerUser } : {}),
     ...(deps.warmPool ? { warmPool: deps.warmPool } : {}),
     timers,
     sandboxControl,

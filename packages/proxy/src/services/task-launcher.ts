@@ -4,7 +4,8 @@ import type { Metrics } from '../metrics.js';
 import type { Provider } from '../providers/types.js';
 import type { SandboxStore, SessionStore, TaskStore } from '../stores/types.js';
 import type { AgentSessions } from './agent-sessions.js';
-import { newToken, sha256 } from './ids.js';
+import { DEFAULT_STARTUP_TOKEN_TTL_MS, newStartupToken } from './agent-tokens.js';
+import { sha256 } from './ids.js';
 import type { SandboxControl } from './sandbox-control.js';
 import type { TaskTimers } from './task-timers.js';
 import type { TaskMoves } from './task-transitions.js';
@@ -22,6 +23,10 @@ export interface TaskLauncherDeps {
   proxyUrl: () => string;
   agentConnectTimeoutMs: number;
   maxLifetimeMs: number;
+  /** How long a start-up token stays valid unused (AGENT_TOKEN_TTL_MS); default 5 minutes. */
+  startupTokenTtlMs?: number;
+  /** Live tasks one user may have at once (RCLAUDE_MAX_TASKS_PER_USER); 0 or absent: no limit. */
+  maxTasksPerUser?: number;
   /** Pre-started sandboxes a task claims instead of starting one; none when absent. */
   warmPool?: SandboxClaims;
   timers: TaskTimers;
@@ -36,6 +41,23 @@ export interface TaskLauncherDeps {
  */
 export class TaskLauncher {
   constructor(private readonly deps: TaskLauncherDeps) {}
+
+  /**
+   * Refuses (TOO_MANY_TASKS) a new task of a user who already has the most live tasks (queued to idle: each
+   * holds or is getting a sandbox) one user may have. Checked as a task is created, so requests racing on
+   * several proxies may go over by a few; a sandbox is not started for a refused task.
+   */
+  async assertTaskQuota(owner: string): Promise<void> {
+    const max = this.deps.maxTasksPerUser ?? 0;
+    if (max <= 0) return;
+    const live = await this.deps.tasks.list({ owner, live: true, limit: max });
+    if (live.length < max) return;
+    throw new AppError(
+      'TOO_MANY_TASKS',
+      `you already have ${live.length} live tasks, the most one user may have at once (RCLAUDE_MAX_TASKS_PER_USER=${max}): stop one you no longer need (\`rclaude ls\` lists them, \`rclaude stop ID\` stops one), then try again`,
+      { details: { limit: max, live: live.map((t) => t.id) } },
+    );
+  }
 
   /**
    * Starts the sandbox of a newly created task in the background; a failure ends the task with the reason.
@@ -61,7 +83,7 @@ export class TaskLauncher {
       await after();
       return;
     }
-    const token = newToken();
+    const token = newStartupToken(this.deps.startupTokenTtlMs ?? DEFAULT_STARTUP_TOKEN_TTL_MS);
     await this.deps.sandboxes.create({
       sandboxId,
       taskId: task.id,
@@ -101,6 +123,21 @@ export class TaskLauncher {
         });
       }
     });
+  }
+
+  /**
+   * A provider stopped a sandbox because it reached a resource limit: its task fails with the provider's words
+   * for it (the timeline shows them); a sandbox with no live task is only recorded stopped.
+   */
+  async sandboxFault(sandboxId: string, reason: string): Promise<void> {
+    const record = await this.deps.sandboxes.get(sandboxId);
+    if (!record) return;
+    const task = record.taskId ? await this.deps.tasks.get(record.taskId) : null;
+    if (task && !isTerminal(task.status)) {
+      await this.deps.moves.endTask(task.id, 'failed', { statusReason: reason });
+      return;
+    }
+    await this.deps.sandboxControl.stop(record, reason);
   }
 
   private async failStart(taskId: string, err: unknown): Promise<void> {

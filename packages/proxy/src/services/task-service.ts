@@ -38,7 +38,7 @@ export interface TaskServiceDeps {
   /** Claude Code permission mode of prompt tasks. */
   promptPermissionMode: PromptPermissionMode;
   timeline: TaskTimeline & Pick<TaskTransitions, 'stopTask'>;
-  launcher: Pick<TaskLauncher, 'start'>;
+  launcher: Pick<TaskLauncher, 'start' | 'assertTaskQuota'>;
   agents: Pick<AgentSessions, 'resolveSessionState' | 'openSession'>;
 }
 
@@ -68,6 +68,7 @@ export class TaskService {
       throw new AppError('BAD_REQUEST', `--push needs a new branch, not the one the task starts from (${req.branch})`);
     }
     await this.deps.cost.assertWithinBudget(auth.userId);
+    await this.deps.launcher.assertTaskQuota(auth.userId);
     const id = newId();
     const command = req.prompt ? null : (req.command ?? ['claude']);
     const task = await this.deps.tasks.create({

@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Provider } from '../providers/types.js';
 import type { SandboxRecord, SandboxStore } from '../stores/types.js';
-import { newId, newToken, sha256 } from './ids.js';
+import { DEFAULT_STARTUP_TOKEN_TTL_MS, newStartupToken } from './agent-tokens.js';
+import { newId, sha256 } from './ids.js';
 
 export interface WarmPoolDeps {
   /** Sandboxes to keep started and waiting (RCLAUDE_WARM_POOL_SIZE). */
@@ -14,6 +15,8 @@ export interface WarmPoolDeps {
   /** The URL agents dial. */
   proxyUrl: () => string;
   maxLifetimeMs: number;
+  /** How long a start-up token stays valid unused (AGENT_TOKEN_TTL_MS); default 5 minutes. */
+  startupTokenTtlMs?: number;
   log: Logger;
   /** Where the pool's gauges and counters go (`rclaude_warm_pool_*`). */
   registry?: Registry;
@@ -165,7 +168,7 @@ export class WarmPool implements SandboxClaims {
 
   private async startOne(entry: Entry): Promise<void> {
     const { sandboxId } = entry;
-    const token = newToken();
+    const token = newStartupToken(this.deps.startupTokenTtlMs ?? DEFAULT_STARTUP_TOKEN_TTL_MS);
     const { provider } = this.deps;
     try {
       await this.deps.sandboxes.create({

@@ -14,6 +14,7 @@ const adviceByCode: Partial<Record<ErrorCode, string>> = {
   NOT_FOUND: 'It may have been deleted. Go back to the dashboard.',
   RATE_LIMITED: 'Wait a moment before trying again.',
   BUDGET_EXCEEDED: 'This month’s budget is spent; ask an administrator to raise it.',
+  TOO_MANY_TASKS: 'Stop a task you no longer need, then try again.',
   SANDBOX_START_FAILED: 'Check the provider settings of the server, then start a new task.',
   PROVIDER_UNAVAILABLE: 'The sandbox provider is not reachable; try again in a minute.',
   AGENT_UNAVAILABLE: 'The sandbox is not answering; it may still be starting. Try again shortly.',
