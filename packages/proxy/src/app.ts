@@ -9,6 +9,7 @@ import type { Auth } from './auth/create-auth.js';
 import { errorMiddleware, toAppError } from './auth/error-middleware.js';
 import type { FileHandlers } from './http/files-routes.js';
 import { type Handlers, mountRoutes } from './http/mount-routes.js';
+import { securityHeaders } from './http/security-headers.js';
 import { createTaskHandlers } from './http/task-handlers.js';
 import type { Metrics } from './metrics.js';
 import type { TaskService } from './services/task-service.js';
@@ -26,6 +27,8 @@ export interface AppDeps {
   ready: () => Promise<Record<string, { ok: boolean; error?: string }>>;
   /** Built web app to serve at `/`, or null. */
   webDir: string | null;
+  /** Send Strict-Transport-Security: the server is reached over https (RCLAUDE_COOKIE_SECURE). Default false. */
+  hsts?: boolean;
 }
 
 /** This server's version, from its package.json (one level above both `src/` and `dist/`). */
@@ -74,6 +77,8 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   const handlers = handlersOf(deps);
+
+  app.use(securityHeaders({ hsts: deps.hsts ?? false }));
 
   app.use('/api', requestLog(deps.log));
   // Health, readiness, metrics and the OpenAPI document answer before (and without) authentication; the

@@ -331,6 +331,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
         return h.redis ? { database: h.db, redis: h.redis } : { database: h.db };
       },
       webDir: findWebDir(),
+      hsts: config.RCLAUDE_COOKIE_SECURE,
     });
     handler = deps.wrapApp ? deps.wrapApp(app) : app;
     await new Promise<void>((resolve, reject) => {
