@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Auth } from './auth/create-auth.js';
 import { errorMiddleware, toAppError } from './auth/error-middleware.js';
+import type { TrustProxy } from './config.js';
 import type { FileHandlers } from './http/files-routes.js';
 import { type Handlers, mountRoutes } from './http/mount-routes.js';
 import { securityHeaders } from './http/security-headers.js';
@@ -29,6 +30,11 @@ export interface AppDeps {
   webDir: string | null;
   /** Send Strict-Transport-Security: the server is reached over https (RCLAUDE_COOKIE_SECURE). Default false. */
   hsts?: boolean;
+  /**
+   * Peers trusted to name the client in X-Forwarded-For (RCLAUDE_TRUST_PROXY). Default false: `req.ip` is the
+   * peer's own address, whatever headers it sends.
+   */
+  trustProxy?: TrustProxy;
 }
 
 /** This server's version, from its package.json (one level above both `src/` and `dist/`). */
@@ -75,10 +81,15 @@ const noFiles: FileHandlers = (() => {
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  // Who the client is (`req.ip`, which the sign-in limiter counts by) comes from X-Forwarded-For only when the
+  // peer is a trusted proxy. Never by default: a local sandbox reaches this server over loopback, so trusting
+  // loopback would let it pose as any address.
+  const trustProxy = deps.trustProxy ?? false;
+  app.set('trust proxy', trustProxy);
   const handlers = handlersOf(deps);
 
   app.use(securityHeaders({ hsts: deps.hsts ?? false }));
+  if (trustProxy === false) app.use(warnForwardedOnce(deps.log));
 
   app.use('/api', requestLog(deps.log));
   // Health, readiness, metrics and the OpenAPI document answer before (and without) authentication; the
@@ -115,6 +126,25 @@ function countErrors(metrics: Metrics): ErrorRequestHandler {
   return (err, _req, _res, next) => {
     metrics.errors.inc({ code: toAppError(err)?.code ?? 'INTERNAL' });
     next(err);
+  };
+}
+
+/**
+ * Says once that requests arrive through a proxy this server does not trust: behind a load balancer every
+ * client then has the balancer's address, and sign-in throttling by address counts them all as one.
+ */
+function warnForwardedOnce(log: Logger): RequestHandler {
+  let warned = false;
+  return (req, _res, next) => {
+    if (!warned && req.headers['x-forwarded-for'] !== undefined) {
+      warned = true;
+      log.warn(
+        { peer: req.socket.remoteAddress },
+        "a request carries X-Forwarded-For but RCLAUDE_TRUST_PROXY is off: client addresses are the peer's own " +
+          '(behind a load balancer, set RCLAUDE_TRUST_PROXY to its CIDR)',
+      );
+    }
+    next();
   };
 }
 
