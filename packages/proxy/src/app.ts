@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -24,7 +25,7 @@ export interface AppDeps {
   files: FileHandlers | null;
   /** The OpenAPI document. */
   openapi: () => unknown;
-  /** Resolves when Postgres and Redis answer; rejects with what is down. */
+  /** Each dependency's check (Postgres, Redis); `error` is logged, never sent. */
   ready: () => Promise<Record<string, { ok: boolean; error?: string }>>;
   /** Built web app to serve at `/`, or null. */
   webDir: string | null;
@@ -35,6 +36,8 @@ export interface AppDeps {
    * peer's own address, whatever headers it sends.
    */
   trustProxy?: TrustProxy;
+  /** The bearer token `/metrics` asks for (RCLAUDE_METRICS_TOKEN); null or absent: `/metrics` answers 404. */
+  metricsToken?: string | null;
 }
 
 /** This server's version, from its package.json (one level above both `src/` and `dist/`). */
@@ -42,17 +45,46 @@ const serverVersion = z
   .object({ version: z.string() })
   .parse(createRequire(import.meta.url)('../package.json')).version;
 
+/**
+ * `/metrics` is for a scraper holding RCLAUDE_METRICS_TOKEN (as `Authorization: Bearer <token>`). Without a
+ * token configured the route answers 404 like an unknown one: metrics name tasks' providers, counts and timings,
+ * nothing a stranger (or a sandbox, which reaches this port) needs to see.
+ */
+function metricsTokenCheck(token: string | null): (authorization: string | undefined) => void {
+  const expected = token === null ? null : createHash('sha256').update(token).digest();
+  return (authorization) => {
+    if (expected === null) throw new AppError('NOT_FOUND', 'no route GET /metrics');
+    const presented = /^Bearer (\S+)$/i.exec(authorization ?? '')?.[1] ?? '';
+    // Compared as digests: equal lengths, and the time taken says nothing about the token.
+    if (!timingSafeEqual(createHash('sha256').update(presented).digest(), expected)) {
+      throw new AppError('UNAUTHENTICATED', 'GET /metrics needs Authorization: Bearer <RCLAUDE_METRICS_TOKEN>');
+    }
+  };
+}
+
 /** Every route of the protocol's table has its handler here; a missing one does not compile. */
 function handlersOf(deps: AppDeps): Handlers {
+  const checkMetricsToken = metricsTokenCheck(deps.metricsToken ?? null);
   return {
     health: async () => ({ ok: true }) as const,
     ready: async (_input, ctx) => {
       const checks = await deps.ready();
-      const ok = Object.values(checks).every((c) => c.ok);
-      if (!ok) ctx.status(503);
-      return { ok, checks };
+      const failed = Object.entries(checks).filter(([, c]) => !c.ok);
+      if (failed.length > 0) {
+        // What failed and why goes to the log; the unauthenticated answer says only which part is not ready.
+        deps.log.warn(
+          { checks: Object.fromEntries(failed.map(([name, c]) => [name, c.error ?? 'not ready'])) },
+          'not ready',
+        );
+        ctx.status(503);
+      }
+      return {
+        ok: failed.length === 0,
+        checks: Object.fromEntries(Object.entries(checks).map(([name, c]) => [name, { ok: c.ok }])),
+      };
     },
-    metrics: async (_input, { res }) => {
+    metrics: async (_input, { req, res }) => {
+      checkMetricsToken(req.get('authorization'));
       res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
     },
     openapi: async () => deps.openapi(),

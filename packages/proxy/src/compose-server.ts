@@ -333,6 +333,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       webDir: findWebDir(),
       hsts: config.RCLAUDE_COOKIE_SECURE,
       trustProxy: config.RCLAUDE_TRUST_PROXY,
+      metricsToken: config.RCLAUDE_METRICS_TOKEN ?? null,
     });
     handler = deps.wrapApp ? deps.wrapApp(app) : app;
     await new Promise<void>((resolve, reject) => {

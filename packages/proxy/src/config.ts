@@ -102,6 +102,8 @@ const envSchema = z.object({
   RCLAUDE_COOKIE_SECURE: bool.default(false),
   /** Peers trusted to name the client in X-Forwarded-For (docs/configuration.md); default: none. */
   RCLAUDE_TRUST_PROXY: trustProxySchema.default(false),
+  /** Bearer token of `/metrics`; unset: `/metrics` answers 404. */
+  RCLAUDE_METRICS_TOKEN: z.string().min(16, 'at least 16 characters (e.g. openssl rand -hex 32)').optional(),
   OUTPUT_LOG_MAX_BYTES: z.coerce
     .number()
     .int()
