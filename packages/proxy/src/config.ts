@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promptPermissionModes, providerNameSchema } from '@rclaude/protocol';
 import { z } from 'zod';
+import { defaultAgentLimits } from './realtime/agent-limits.js';
 import { priceTableSchema } from './services/cost.js';
 
 const bool = z
@@ -137,6 +138,20 @@ const envSchema = z.object({
     .int()
     .positive()
     .default(1024 * 1024),
+  // What one sandbox's agent connection may send (docs/configuration.md); over a limit it is disconnected.
+  AGENT_MAX_MESSAGES_PER_SEC: z.coerce.number().int().positive().default(defaultAgentLimits.messagesPerSec),
+  AGENT_MAX_BYTES_PER_SEC: z.coerce
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .default(defaultAgentLimits.bytesPerSec),
+  AGENT_MAX_EVENT_BYTES: z.coerce.number().int().min(1024).default(defaultAgentLimits.eventMaxBytes),
+  AGENT_MAX_PENDING_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .default(defaultAgentLimits.pendingMaxBytes),
+  AGENT_MAX_QUEUED_EVENTS: z.coerce.number().int().positive().default(defaultAgentLimits.queuedEventsMax),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Model credentials passed to sandboxes when the user has none stored.
   ANTHROPIC_API_KEY: z.string().optional(),
