@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -123,6 +123,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(securityHeaders({ hsts: deps.hsts ?? false }));
   if (trustProxy === false) app.use(warnForwardedOnce(deps.log));
 
+  app.use(requestId());
   app.use('/api', requestLog(deps.log));
   // Health, readiness, metrics and the OpenAPI document answer before (and without) authentication; the
   // auth middleware lets the public sign-in routes through itself.
@@ -148,9 +149,32 @@ export function createApp(deps: AppDeps): Express {
     });
   }
 
+  app.use(clientErrors());
   app.use(countErrors(deps.metrics));
   app.use(errorMiddleware(deps.log));
   return app;
+}
+
+/**
+ * Express's own 4xx failures (a path parameter that is not valid percent-encoding, a file the static middleware
+ * refuses) are the client's: they become BAD_REQUEST or NOT_FOUND in the error shape, not internal errors
+ * logged as failures. Body-parser's are already mapped by toAppError.
+ */
+function clientErrors(): ErrorRequestHandler {
+  return (err, _req, _res, next) => {
+    if (typeof err !== 'object' || err === null || err instanceof AppError || toAppError(err)) return next(err);
+    const { status, expose } = err as { status?: unknown; expose?: unknown };
+    // Only the router's (a URIError with a status) and http-errors' (with `expose`): a provider SDK's error
+    // carrying its upstream's 4xx is still ours to answer as internal.
+    if (!(err instanceof URIError) && typeof expose !== 'boolean') return next(err);
+    const code = status;
+    if (typeof code !== 'number' || code < 400 || code >= 500) return next(err);
+    next(
+      code === 404
+        ? new AppError('NOT_FOUND', 'not found')
+        : new AppError('BAD_REQUEST', 'the request could not be read (a malformed path or header)'),
+    );
+  };
 }
 
 /** Counts every error a request ends with, by the code its answer carries, then hands it to the error middleware. */
@@ -180,15 +204,28 @@ function warnForwardedOnce(log: Logger): RequestHandler {
   };
 }
 
+/**
+ * Gives every request an id (`res.locals.requestId`, answered as `X-Request-Id`): the caller's own when it is a
+ * plain token, else a new one. Logs carry it, and an internal error's answer names it, so a report can be matched
+ * with the log.
+ */
+function requestId(): RequestHandler {
+  return (req, res, next) => {
+    const given = req.get('x-request-id');
+    const id = given && /^[A-Za-z0-9._:-]{1,64}$/.test(given) ? given : randomUUID();
+    res.locals.requestId = id;
+    res.setHeader('x-request-id', id);
+    next();
+  };
+}
+
 function requestLog(log: Logger): RequestHandler {
   return (req, res, next) => {
     const started = performance.now();
-    const id = req.get('x-request-id')?.slice(0, 64) ?? crypto.randomUUID();
-    res.setHeader('x-request-id', id);
     res.on('finish', () => {
       log.info(
         {
-          reqId: id,
+          reqId: res.locals.requestId,
           method: req.method,
           path: req.path,
           status: res.statusCode,
