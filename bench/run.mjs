@@ -171,7 +171,7 @@ async function main() {
     const warmCtx = { ...ctx, api: new Api(warmServer.url, warmServer.token), viewer: warmViewer, server: warmServer };
     const warm = await tti(warmCtx, {
       rounds: opts.ttiRounds,
-      beforeEach: () => waitPoolFull(warmServer.url, opts.poolSize),
+      beforeEach: () => waitPoolFull(warmServer, opts.poolSize),
     });
     figures.tti_warm_p50_ms = warm.p50;
     warmViewer.close();

@@ -54,7 +54,7 @@ export async function sessionsHeld(ctx) {
         if (!samples || p99(next.latencies) < p99(samples.latencies)) samples = next;
       }
       const rss = await rssKiB(pid);
-      const heap = await gauge(server.url, 'rclaude_nodejs_heap_size_used_bytes');
+      const heap = await gauge(server, 'rclaude_nodejs_heap_size_used_bytes');
       const step = {
         sessions: held.length,
         echo_p50_ms: p50(samples.latencies),

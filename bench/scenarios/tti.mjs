@@ -22,13 +22,18 @@ export async function tti(ctx, { rounds, beforeEach }) {
   return { p50: p50(times), all: times };
 }
 
-/** Reads a gauge from /metrics (the warm pool reports how many sandboxes wait ready). */
-export async function gauge(url, name) {
-  const text = await (await fetch(`${url}/metrics`)).text();
+/** Reads a gauge from a server's /metrics (the warm pool reports how many sandboxes wait ready). */
+export async function gauge(server, name) {
+  const text = await server.metrics();
   const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
   return m ? Number(m[1]) : Number.NaN;
 }
 
-export async function waitPoolFull(url, size) {
-  await until('the warm pool to fill', async () => (await gauge(url, 'rclaude_warm_pool_ready')) >= size, 60_000, 50);
+export async function waitPoolFull(server, size) {
+  await until(
+    'the warm pool to fill',
+    async () => (await gauge(server, 'rclaude_warm_pool_ready')) >= size,
+    60_000,
+    50,
+  );
 }

@@ -137,6 +137,31 @@ describe('ECS', () => {
     expect((container.Command as string[]).join(' ')).toContain('exec rclaude server');
   });
 
+  it('trusts X-Forwarded-For from the VPC only, which reaches the proxy through the load balancer only', () => {
+    const [, task] =
+      resourcesOf(template, 'AWS::ECS::TaskDefinition').find(([, r]) => props(r).Family === 'rclaude-proxy') ?? [];
+    const env = containerEnv((props(task ?? {}).ContainerDefinitions as Json[])[0] ?? {});
+    const vpc = logicalIdOf(template, 'AWS::EC2::VPC', () => true);
+    expect(env.RCLAUDE_TRUST_PROXY).toEqual({ 'Fn::GetAtt': [vpc, 'CidrBlock'] });
+    const proxySg = logicalIdOf(
+      template,
+      'AWS::EC2::SecurityGroup',
+      (p) => p.GroupDescription === 'rclaude proxy tasks',
+    );
+    const albSg = logicalIdOf(
+      template,
+      'AWS::EC2::SecurityGroup',
+      (p) => p.GroupDescription === 'rclaude load balancer',
+    );
+    const proxyIngress = resourcesOf(template, 'AWS::EC2::SecurityGroupIngress')
+      .map(([, r]) => props(r))
+      .filter((i) => JSON.stringify(i.GroupId).includes(proxySg));
+    expect(proxyIngress).toHaveLength(1);
+    expect(proxyIngress[0]?.SourceSecurityGroupId).toEqual({ 'Fn::GetAtt': [albSg, 'GroupId'] });
+    const proxyGroup = resourcesOf(template, 'AWS::EC2::SecurityGroup').find(([id]) => id === proxySg)?.[1] ?? {};
+    expect(props(proxyGroup).SecurityGroupIngress).toBeUndefined();
+  });
+
   it('runs the proxy service in private subnets behind the load balancer with rollback', () => {
     template.hasResourceProperties('AWS::ECS::Service', {
       DesiredCount: 2,

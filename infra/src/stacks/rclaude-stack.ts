@@ -249,6 +249,10 @@ export class RclaudeStack extends Stack {
         RCLAUDE_ECS_ASSIGN_PUBLIC_IP: 'false',
         RCLAUDE_ECS_CAPACITY: settings.sandboxCapacity,
         RCLAUDE_COOKIE_SECURE: https ? 'true' : 'false',
+        // The load balancer's nodes have addresses in the VPC and append the client's address to
+        // X-Forwarded-For; nothing else in the VPC reaches the proxy (its security group admits the load
+        // balancer only), so a forged header from anywhere else is never believed.
+        RCLAUDE_TRUST_PROXY: vpc.vpcCidrBlock,
       },
       secrets: {
         DB_USER: ecs.Secret.fromSecretsManager(databaseSecret, 'username'),

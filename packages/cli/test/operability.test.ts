@@ -179,10 +179,11 @@ function parsePrometheus(text: string): Scrape {
 }
 
 async function scrape(server: RclaudeServer): Promise<Scrape> {
-  const res = await http(server, 'GET', '/metrics', { auth: false });
-  expect(res.status).toBe(200);
-  expect(res.type).toMatch(/^text\/plain; version=0\.0\.4/);
-  return parsePrometheus(res.text);
+  const res = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${server.metricsToken}` } });
+  const text = await res.text();
+  expect(res.status, text).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  return parsePrometheus(text);
 }
 
 function value(s: Scrape, name: string, labels: Record<string, string> = {}): number {
@@ -223,13 +224,17 @@ describe('a server on Postgres and its own Redis', () => {
     expect(health.json()).toEqual({ ok: true });
     const ready = await http(server, 'GET', '/readyz', { auth: false });
     expect(ready.status).toBe(200);
-    expect(ready.json()).toEqual({
-      ok: true,
-      checks: {
-        database: { ok: true, latencyMs: expect.any(Number) },
-        redis: { ok: true, latencyMs: expect.any(Number) },
-      },
-    });
+    expect(ready.json()).toEqual({ ok: true, checks: { database: { ok: true }, redis: { ok: true } } });
+  });
+
+  it('serves /metrics only to the holder of RCLAUDE_METRICS_TOKEN', async () => {
+    for (const authorization of [undefined, `Bearer ${server.token}`, 'Bearer wrong-token-of-some-length', 'Basic x']) {
+      const res = await fetch(`${server.url}/metrics`, { headers: authorization ? { authorization } : {} });
+      const text = await res.text();
+      expect(res.status, String(authorization)).toBe(401);
+      expect(errorBodySchema.parse(JSON.parse(text)).error.code).toBe('UNAUTHENTICATED');
+      expect(text).not.toContain('rclaude_');
+    }
   });
 
   it('serves rclaude_* metrics in Prometheus text that move as a task runs', async () => {
@@ -326,8 +331,10 @@ describe('a server on Postgres and its own Redis', () => {
     const body = down.json() as { ok: boolean; checks: Record<string, { ok: boolean; error?: string }> };
     expect(body.ok).toBe(false);
     expect(body.checks.database?.ok).toBe(true);
-    expect(body.checks.redis?.ok).toBe(false);
-    expect(body.checks.redis?.error).toMatch(/\S/);
+    expect(body.checks.redis).toEqual({ ok: false });
+    // Why is for the operator's log, not for whoever asks: the answer carries no error text.
+    expect(down.text).not.toMatch(/error|ECONNREFUSED|within/i);
+    await until('the log to say why', () => /"msg":"not ready"/.test(server.log()) && server.log().includes('redis'));
     // Liveness is not readiness: the process is still up.
     expect((await http(server, 'GET', '/healthz', { auth: false })).status).toBe(200);
 
@@ -526,7 +533,7 @@ describe('the OpenAPI document of an embedded server', () => {
     expect((await http(server, 'GET', '/healthz', { auth: false })).json()).toEqual({ ok: true });
     const ready = await http(server, 'GET', '/readyz', { auth: false });
     expect(ready.status).toBe(200);
-    expect(ready.json()).toEqual({ ok: true, checks: { database: { ok: true, latencyMs: expect.any(Number) } } });
+    expect(ready.json()).toEqual({ ok: true, checks: { database: { ok: true } } });
   });
 
   it('is a valid OpenAPI 3 document', async () => {

@@ -321,7 +321,7 @@ async function startUpgradeGate(target: string): Promise<{ url: string; release(
 }
 
 async function sandboxStartSeconds(cloud: Cloud): Promise<{ sum: number; count: number }> {
-  const text = await api<string>('GET', '/metrics');
+  const text = await server.metrics();
   const read = (suffix: string) =>
     Number(
       new RegExp(`^rclaude_sandbox_start_seconds_${suffix}\\{provider="${cloud}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0,

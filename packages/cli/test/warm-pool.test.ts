@@ -37,7 +37,7 @@ async function api(token: string, method: string, route: string, body?: unknown)
 }
 
 async function metric(name: string): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const text = await server.metrics();
   const m = new RegExp(`^${name.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text);
   return m ? Number(m[1]) : 0;
 }
@@ -113,15 +113,15 @@ describe('warm pool', () => {
     await server.kill();
     // Sandboxes outlive their server (they reconnect to the next one): the pooled one is still there.
     expect(running()).toEqual(left);
-    restarted = await startRclaudeServer({
+    const next = await startRclaudeServer({
       dataDir: server.dataDir,
       env: { RCLAUDE_WARM_POOL_SIZE: '1' },
       timeoutMs: 120_000,
     });
-    const url = restarted.url;
+    restarted = next;
     await until('a new pooled sandbox, and the old one gone', async () => {
       const now = running();
-      const text = await (await fetch(`${url}/metrics`)).text();
+      const text = await next.metrics();
       return now.length === 1 && now[0] !== left[0] && /^rclaude_warm_pool_ready 1$/m.test(text);
     });
   }, 180_000);

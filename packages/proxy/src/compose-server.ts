@@ -31,6 +31,7 @@ import { createLocalProvider } from './providers/local.js';
 import { ProviderRegistry } from './providers/registry.js';
 import type { Provider } from './providers/types.js';
 import { registerAgentGateway } from './realtime/agent-gateway.js';
+import { defaultAgentLimits } from './realtime/agent-limits.js';
 import { createAgentRpc } from './realtime/agent-rpc.js';
 import { listenAgentSocket } from './realtime/agent-socket-listener.js';
 import { registerClientGateway } from './realtime/client-gateway.js';
@@ -324,7 +325,23 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       log,
     });
     onClose('lifecycle', async () => lifecycle.close());
-    registerAgentGateway({ ns: agents, agentSessions, recorder, sessions: stores.sessions, hub, log, metrics });
+    registerAgentGateway({
+      ns: agents,
+      agentSessions,
+      recorder,
+      sessions: stores.sessions,
+      hub,
+      log,
+      metrics,
+      limits: {
+        ...defaultAgentLimits,
+        messagesPerSec: config.AGENT_MAX_MESSAGES_PER_SEC,
+        bytesPerSec: config.AGENT_MAX_BYTES_PER_SEC,
+        eventMaxBytes: config.AGENT_MAX_EVENT_BYTES,
+        pendingMaxBytes: config.AGENT_MAX_PENDING_BYTES,
+        queuedEventsMax: config.AGENT_MAX_QUEUED_EVENTS,
+      },
+    });
     registerClientGateway({
       ns: clients,
       tasks: taskService,
@@ -351,6 +368,9 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       },
       webDir: findWebDir(),
       agentBootstrap: (sandboxId, bootstrap) => agentSessions.exchangeBootstrap(sandboxId, bootstrap),
+      hsts: config.RCLAUDE_COOKIE_SECURE,
+      trustProxy: config.RCLAUDE_TRUST_PROXY,
+      metricsToken: config.RCLAUDE_METRICS_TOKEN ?? null,
     });
     handler = deps.wrapApp ? deps.wrapApp(app) : app;
     await new Promise<void>((resolve, reject) => {

@@ -1,8 +1,10 @@
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promptPermissionModes, providerNameSchema } from '@rclaude/protocol';
 import { z } from 'zod';
 import { DEFAULT_SANDBOX_LIMITS, parseSize } from './providers/limits.js';
+import { defaultAgentLimits } from './realtime/agent-limits.js';
 import { priceTableSchema } from './services/cost.js';
 
 const bool = z
@@ -24,6 +26,59 @@ const list = z.string().transform((v) =>
     .map((s) => s.trim())
     .filter(Boolean),
 );
+
+/**
+ * Which peers may say who the client is (X-Forwarded-For), as Express's `trust proxy` takes it: nobody
+ * (`false`), the nearest `n` hops, or peers at these addresses, CIDRs or named ranges (`loopback`, `linklocal`,
+ * `uniquelocal`).
+ */
+export type TrustProxy = false | number | string[];
+
+const trustProxyNames = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** An address or CIDR Express's `trust proxy` accepts (the named ranges aside). */
+function isAddressOrCidr(entry: string): boolean {
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = net.isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/** RCLAUDE_TRUST_PROXY: `off` (the default), a hop count, or the proxies' addresses and CIDRs, comma-separated. */
+const trustProxySchema = z.string().transform((value, ctx): TrustProxy => {
+  const v = value.trim().toLowerCase();
+  if (['off', 'false', 'no', '0', 'none'].includes(v)) return false;
+  if (['on', 'true', 'yes', 'all'].includes(v)) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        "trusting every peer lets any client forge its address; give the load balancer's CIDR (e.g. 10.0.0.0/16) or a hop count",
+    });
+    return z.NEVER;
+  }
+  if (/^\d+$/.test(v)) {
+    const hops = Number(v);
+    if (hops > 32) {
+      ctx.addIssue({ code: 'custom', message: 'a hop count is at most 32' });
+      return z.NEVER;
+    }
+    return hops;
+  }
+  const entries = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = entries.filter((e) => !trustProxyNames.has(e) && !isAddressOrCidr(e));
+  if (bad.length > 0 || entries.length === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `not an address, CIDR, loopback, linklocal or uniquelocal: ${bad.join(', ') || '(empty)'}`,
+    });
+    return z.NEVER;
+  }
+  return entries;
+});
 
 /** Every environment variable the server reads, in one place. docs/configuration.md documents each one. */
 const envSchema = z.object({
@@ -74,6 +129,10 @@ const envSchema = z.object({
   RCLAUDE_SECRET_KEY: z.string().optional(),
   RCLAUDE_ALLOWED_ORIGINS: list.default([]),
   RCLAUDE_COOKIE_SECURE: bool.default(false),
+  /** Peers trusted to name the client in X-Forwarded-For (docs/configuration.md); default: none. */
+  RCLAUDE_TRUST_PROXY: trustProxySchema.default(false),
+  /** Bearer token of `/metrics`; unset: `/metrics` answers 404. */
+  RCLAUDE_METRICS_TOKEN: z.string().min(16, 'at least 16 characters (e.g. openssl rand -hex 32)').optional(),
   OUTPUT_LOG_MAX_BYTES: z.coerce
     .number()
     .int()
@@ -113,6 +172,20 @@ const envSchema = z.object({
     .int()
     .positive()
     .default(1024 * 1024),
+  // What one sandbox's agent connection may send (docs/configuration.md); over a limit it is disconnected.
+  AGENT_MAX_MESSAGES_PER_SEC: z.coerce.number().int().positive().default(defaultAgentLimits.messagesPerSec),
+  AGENT_MAX_BYTES_PER_SEC: z.coerce
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .default(defaultAgentLimits.bytesPerSec),
+  AGENT_MAX_EVENT_BYTES: z.coerce.number().int().min(1024).default(defaultAgentLimits.eventMaxBytes),
+  AGENT_MAX_PENDING_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .default(defaultAgentLimits.pendingMaxBytes),
+  AGENT_MAX_QUEUED_EVENTS: z.coerce.number().int().positive().default(defaultAgentLimits.queuedEventsMax),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Model credentials passed to sandboxes when the user has none stored.
   ANTHROPIC_API_KEY: z.string().optional(),

@@ -64,6 +64,12 @@ export function createMetrics(sources: MetricSources = { viewers: () => 0, sandb
       help: 'Agent connections that resumed existing sessions',
       registers: [registry],
     }),
+    agentLimitDrops: new Counter({
+      name: 'rclaude_agent_limit_drops_total',
+      help: 'Agent connections dropped for going over a limit (AGENT_MAX_*), by limit',
+      labelNames: ['limit'],
+      registers: [registry],
+    }),
     errors: new Counter({
       name: 'rclaude_errors_total',
       help: 'Errors answered to clients, by code',

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -23,8 +24,12 @@ export interface RclaudeServer {
   token: string;
   /** A fresh one-time login link (works once, for 10 minutes) that opens the web app as the admin. */
   createLoginUrl(path?: string): Promise<string>;
+  /** RCLAUDE_METRICS_TOKEN of this server (the caller's, or a random one). */
+  metricsToken: string;
   dataDir: string;
   process: ChildProcess;
+  /** Scrapes `/metrics` with the metrics token; the Prometheus text. Throws unless it answers 200. */
+  metrics(): Promise<string>;
   /** Everything the server wrote to stderr (its log), for assertions and failure messages. */
   log(): string;
   /** Environment for CLI runs against this server. */
@@ -49,10 +54,13 @@ export interface StartServerOptions {
  */
 export async function startRclaudeServer(opts: StartServerOptions = {}): Promise<RclaudeServer> {
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'rclaude-test-'));
+  // `/metrics` answers only with a token configured: every test server gets one, so tests can scrape.
+  const metricsToken = opts.env?.RCLAUDE_METRICS_TOKEN ?? randomBytes(24).toString('hex');
   const env = {
     ...process.env,
     RCLAUDE_DATA_DIR: dataDir,
     LOG_LEVEL: 'info',
+    RCLAUDE_METRICS_TOKEN: metricsToken,
     ...opts.env,
   };
   const child = spawn(rclaudeBin(), ['server', '--port', String(opts.port ?? 0), '--json'], {
@@ -101,8 +109,15 @@ export async function startRclaudeServer(opts: StartServerOptions = {}): Promise
     url: ready.url,
     token,
     createLoginUrl: (path) => createLoginUrl(ready.url, token, path),
+    metricsToken,
     dataDir,
     process: child,
+    async metrics() {
+      const res = await fetch(`${ready.url}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });
+      const text = await res.text();
+      if (res.status !== 200) throw new Error(`GET /metrics: ${res.status} ${text}`);
+      return text;
+    },
     log: () => stderr,
     cliEnv: () => ({ RCLAUDE_SERVER: ready.url, RCLAUDE_TOKEN: token, RCLAUDE_DATA_DIR: dataDir }),
     async stop(o = {}) {

@@ -88,6 +88,12 @@ describe('web app, end to end', { timeout: 90_000 }, () => {
     context = await browser.newContext({ viewport: { width: 1440, height: 900 }, colorScheme: 'light' });
     // The DOM renderer keeps the terminal's text in the page, where the test can read it.
     await context.addInitScript(() => window.localStorage.setItem('rclaude:terminal-renderer', 'dom'));
+    // The server's Content-Security-Policy must not block anything the app does: a violation is a console error.
+    await context.addInitScript(() =>
+      document.addEventListener('securitypolicyviolation', (e) =>
+        console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'}`),
+      ),
+    );
     page = await context.newPage();
     collectPageErrors(page, pageErrors);
   });
@@ -101,7 +107,9 @@ describe('web app, end to end', { timeout: 90_000 }, () => {
   });
 
   it('signs in through the login URL and drops the token from the address bar', async () => {
-    await page.goto(await server.loginUrl());
+    const loaded = await page.goto(await server.loginUrl());
+    // The app runs under the server's CSP (scripts from its own origin only).
+    expect(loaded?.headers()['content-security-policy']).toContain("script-src 'self';");
     await page.getByRole('heading', { name: 'Tasks', exact: true }).waitFor();
     expect(page.url()).not.toContain('token=');
     expect(page.url()).not.toContain(server.token);

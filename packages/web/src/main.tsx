@@ -1,3 +1,5 @@
+// First: configures zod before any module builds a schema.
+import './zod-without-eval.js';
 import './index.css';
 import { AppError } from '@rclaude/protocol';
 import { MutationCache, QueryCache, QueryClient } from '@tanstack/react-query';

@@ -26,8 +26,9 @@ export function toAppError(err: unknown): AppError | null {
 /**
  * The one place errors become responses: an AppError gets its status and `{error:{code,message,details}}`;
  * a body-parser failure (malformed JSON, oversized body) a 4xx in the same shape; anything else a 500
- * INTERNAL whose detail is logged and never sent. RATE_LIMITED answers carry `Retry-After` when the
- * error's details have `retryAfterSeconds`. Logs name the path, never the query string or body.
+ * INTERNAL whose detail is logged and never sent (the answer carries only the request id, as
+ * `details.requestId`). RATE_LIMITED answers carry `Retry-After` when the error's details have
+ * `retryAfterSeconds`. Logs name the path, never the query string or body.
  */
 export function errorMiddleware(logger: Logger): ErrorRequestHandler {
   return (err, req, res, next) => {
@@ -36,10 +37,22 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
       return;
     }
     const appError = toAppError(err);
-    const where = { method: req.method, path: `${req.baseUrl}${req.path}` };
+    // Set by the app for every request; answered with an internal error so a report can be found in the log.
+    const requestId: unknown = res.locals.requestId;
+    const where = {
+      method: req.method,
+      path: `${req.baseUrl}${req.path}`,
+      ...(typeof requestId === 'string' ? { reqId: requestId } : {}),
+    };
     if (!appError) {
       logger.error({ ...where, err }, 'request failed');
-      const body: ErrorBody = { error: { code: 'INTERNAL', message: 'internal error' } };
+      const body: ErrorBody = {
+        error: {
+          code: 'INTERNAL',
+          message: 'internal error',
+          ...(typeof requestId === 'string' ? { details: { requestId } } : {}),
+        },
+      };
       res.status(500).json(body);
       return;
     }

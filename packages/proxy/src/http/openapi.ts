@@ -73,7 +73,14 @@ function errorResponses(op: RouteSpec): Record<string, unknown> {
   return out;
 }
 
+/**
+ * Routes that answer no user credential but a token of their own (the route table marks them public, which
+ * keeps them ahead of the user authentication middleware): `/metrics` takes RCLAUDE_METRICS_TOKEN.
+ */
+const ownCredential: Partial<Record<RouteName, Record<string, string[]>[]>> = { metrics: [{ metricsToken: [] }] };
+
 /** The OpenAPI 3 document, generated from the protocol's route table. */
+
 export function buildOpenApi(): unknown {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const name of routeNames) {
@@ -118,7 +125,7 @@ export function buildOpenApi(): unknown {
       tags: [op.tag],
       ...(params.length ? { parameters: params } : {}),
       ...(requestBody ? { requestBody } : {}),
-      ...(op.auth === 'public' ? { security: [] } : {}),
+      ...(ownCredential[name] ? { security: ownCredential[name] } : op.auth === 'public' ? { security: [] } : {}),
       responses,
     };
   }
@@ -135,6 +142,7 @@ export function buildOpenApi(): unknown {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer' },
         cookie: { type: 'apiKey', in: 'cookie', name: 'rclaude_session' },
+        metricsToken: { type: 'http', scheme: 'bearer', description: 'RCLAUDE_METRICS_TOKEN, for GET /metrics only' },
       },
       schemas: { Error: schema(errorBodySchema, 'output') },
     },

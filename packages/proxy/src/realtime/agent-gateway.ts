@@ -14,6 +14,13 @@ import type { AgentSessions } from '../services/agent-sessions.js';
 import type { AgentNamespace, SessionHub } from '../services/session-hub.js';
 import type { TaskRecorder } from '../services/task-recorder.js';
 import type { SandboxRecord, SessionStore } from '../stores/types.js';
+import {
+  type AgentLimitName,
+  type AgentLimits,
+  AgentMeter,
+  agentLimitMessage,
+  defaultAgentLimits,
+} from './agent-limits.js';
 import { rooms } from './rooms.js';
 
 interface AgentSocketData {
@@ -28,13 +35,16 @@ interface AgentSocketData {
 export function registerAgentGateway(deps: {
   ns: AgentNamespace;
   agentSessions: Pick<AgentSessions, 'authenticateAgent' | 'agentHello' | 'resolveSessionState' | 'agentDisconnected'>;
-  recorder: Pick<TaskRecorder, 'recordAgentEvent'>;
+  recorder: Pick<TaskRecorder, 'recordAgentEvent' | 'queuedEvents' | 'recordAgentDropped'>;
   sessions: SessionStore;
   hub: SessionHub;
   log: Logger;
   metrics: Metrics;
+  /** What one agent connection may send (AGENT_MAX_* settings); default {@link defaultAgentLimits}. */
+  limits?: AgentLimits;
 }): void {
   const { ns, agentSessions, recorder, hub, log, metrics } = deps;
+  const limits = deps.limits ?? defaultAgentLimits;
   /** The live agent socket of each sandbox on this proxy (a reconnect replaces the old one). */
   const live = new Map<string, { id: string; disconnect: (close?: boolean) => unknown }>();
 
@@ -64,11 +74,23 @@ export function registerAgentGateway(deps: {
     live.set(sandboxId, socket);
     void socket.join(rooms.sandbox(sandboxId));
     metrics.connectedAgents.inc();
-    /** Sessions this sandbox may write to, checked once per session against the store. */
+    // Over any limit, the connection is dropped and the task's timeline says why.
+    const meter = new AgentMeter(limits, (limit: AgentLimitName, detail?: number) => {
+      log.warn({ sandboxId, limit, pendingBytes: meter.pendingBytes }, 'agent over a limit: disconnecting it');
+      metrics.agentLimitDrops.inc({ limit });
+      socket.disconnect(true);
+      void recorder.recordAgentDropped(record, limit, agentLimitMessage(limit, limits, detail));
+    });
+    // Every packet is counted as it arrives, before Socket.io decodes it and calls a handler.
+    socket.conn.on('packet', (packet: { type: string; data?: unknown }) => {
+      if (packet.type === 'message') meter.packet(packetBytes(packet.data));
+    });
+    /** Sessions this sandbox may write to, checked once per session against the store (at most sessionsMax). */
     const owned = new Map<string, boolean | Promise<boolean>>();
     const owns = (sessionId: string): boolean | Promise<boolean> => {
       let known = owned.get(sessionId);
       if (known === undefined) {
+        if (owned.size >= limits.sessionsMax) return meter.trip('sessions');
         known = agentSessions.resolveSessionState(sessionId).then((s) => {
           const ok = s?.sandboxId === sandboxId;
           owned.set(sessionId, ok);
@@ -109,11 +131,18 @@ export function registerAgentGateway(deps: {
         log.warn({ sandboxId }, 'malformed pty:output from agent');
         return;
       }
-      const store = () =>
+      // Held (counted against AGENT_MAX_PENDING_BYTES) until stored: an agent that does not wait for
+      // `pty:stored` cannot queue more than that here.
+      const release = meter.hold(data.byteLength);
+      if (!release) return;
+      const store = () => {
         hub.ingestOutput(sessionId, offset, data, (end) => socket.emit('pty:stored', { sessionId, offset: end }));
+        void hub.settled(sessionId).then(release);
+      };
       const ok = owns(sessionId);
       if (ok === true) store();
-      else if (ok !== false) void ok.then((yes) => yes && store());
+      else if (ok === false) release();
+      else void ok.then((yes) => (yes ? store() : release()));
     });
 
     socket.on('pty:exit', (raw) => {
@@ -128,11 +157,15 @@ export function registerAgentGateway(deps: {
     });
 
     socket.on('agent:event', (raw) => {
+      if (meter.over) return;
+      const size = jsonBytes(raw);
+      if (size > limits.eventMaxBytes) return void meter.trip('event_size', size);
       const parsed = agentEventSchema.safeParse(raw);
       if (!parsed.success) return;
-      recorder
-        .recordAgentEvent(record, parsed.data)
-        .catch((err: unknown) => log.warn({ err }, 'recording agent event failed'));
+      if (recorder.queuedEvents(sandboxId) >= limits.queuedEventsMax) return void meter.trip('queued_events');
+      const release = meter.hold(size);
+      if (!release) return;
+      void recorder.recordAgentEvent(record, parsed.data).then(release);
     });
 
     socket.on('disconnect', (reason) => {
@@ -145,6 +178,19 @@ export function registerAgentGateway(deps: {
         .catch((err: unknown) => log.error({ err }, 'handling agent disconnect failed'));
     });
   });
+}
+
+/** Bytes of one Engine.IO packet's payload (text, or a binary attachment). */
+function packetBytes(data: unknown): number {
+  if (typeof data === 'string') return Buffer.byteLength(data);
+  if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) return data.byteLength;
+  return 0;
+}
+
+/** Bytes of a decoded payload as JSON (what an event costs to hold and to store). */
+function jsonBytes(value: unknown): number {
+  const text = JSON.stringify(value);
+  return text === undefined ? 0 : Buffer.byteLength(text);
 }
 
 function refusal(code: string, message: string): Error {

@@ -13,6 +13,9 @@ import { addUsage } from './cost.js';
 import { fetchPushedBranch } from './repo-source.js';
 import type { TaskTimeline } from './task-transitions.js';
 
+/** A sandbox's timeline says its agent was cut off at most this often. */
+const DROP_NOTE_INTERVAL_MS = 60_000;
+
 export interface TaskRecorderDeps {
   tasks: TaskStore;
   sandboxes: SandboxStore;
@@ -26,31 +29,67 @@ export interface TaskRecorderDeps {
  * arrival order per sandbox.
  */
 export class TaskRecorder {
-  /** Per sandbox, the agent events being recorded, in arrival order; an exit waits for them. */
-  private readonly agentEvents = new Map<string, Promise<void>>();
+  /**
+   * Per sandbox, the agent events being recorded, in arrival order (an exit waits for them), and how many are
+   * not recorded yet (the agent gateway refuses more than AGENT_MAX_QUEUED_EVENTS).
+   */
+  private readonly agentEvents = new Map<string, { tail: Promise<void>; queued: number }>();
+  /** When each sandbox's timeline last said its agent was cut off (so a reconnect loop cannot flood it). */
+  private readonly dropsNoted = new Map<string, number>();
 
   constructor(private readonly deps: TaskRecorderDeps) {}
 
   /**
    * Records what an agent reports (prompt-task lines, hook activity, diffs) on its task's timeline, in arrival
    * order per sandbox. A `result` adds its usage and model cost to the task; `activity` sets the task's.
-   * Malformed or unknown events are dropped: the agent runs next to user code.
+   * Malformed or unknown events are dropped: the agent runs next to user code. Never rejects.
    */
   recordAgentEvent(record: SandboxRecord, event: AgentEvent): Promise<void> {
     const key = record.sandboxId;
-    const next = (this.agentEvents.get(key) ?? Promise.resolve())
+    const queue = this.agentEvents.get(key) ?? { tail: Promise.resolve(), queued: 0 };
+    queue.queued++;
+    const next = queue.tail
       .then(() => this.applyAgentEvent(record, event))
-      .catch((err: unknown) => this.deps.log.warn({ err, sandboxId: key }, 'recording an agent event failed'));
-    this.agentEvents.set(key, next);
-    void next.then(() => {
-      if (this.agentEvents.get(key) === next) this.agentEvents.delete(key);
-    });
+      .catch((err: unknown) => this.deps.log.warn({ err, sandboxId: key }, 'recording an agent event failed'))
+      .then(() => {
+        queue.queued--;
+        if (queue.queued === 0 && this.agentEvents.get(key) === queue) this.agentEvents.delete(key);
+      });
+    queue.tail = next;
+    this.agentEvents.set(key, queue);
     return next;
   }
 
   /** Settles once the events a sandbox's agent sent so far are recorded; undefined when none are pending. */
   recorded(sandboxId: string): Promise<void> | undefined {
-    return this.agentEvents.get(sandboxId);
+    return this.agentEvents.get(sandboxId)?.tail;
+  }
+
+  /** How many of a sandbox's agent events are waiting to be recorded. */
+  queuedEvents(sandboxId: string): number {
+    return this.agentEvents.get(sandboxId)?.queued ?? 0;
+  }
+
+  /**
+   * Says on the task's timeline (an `error` event with `limit` and `message`) that its sandbox's agent was
+   * disconnected for going over a limit; at most once a minute per sandbox. Never rejects.
+   */
+  async recordAgentDropped(record: SandboxRecord, limit: string, message: string): Promise<void> {
+    const now = Date.now();
+    const last = this.dropsNoted.get(record.sandboxId);
+    if (last !== undefined && now - last < DROP_NOTE_INTERVAL_MS) return;
+    this.dropsNoted.set(record.sandboxId, now);
+    if (this.dropsNoted.size > 1000) {
+      for (const [id, at] of this.dropsNoted) if (now - at >= DROP_NOTE_INTERVAL_MS) this.dropsNoted.delete(id);
+    }
+    try {
+      const taskId = record.taskId ?? (await this.deps.sandboxes.get(record.sandboxId))?.taskId;
+      const task = taskId ? await this.deps.tasks.get(taskId) : null;
+      if (!task || isTerminal(task.status)) return;
+      await this.deps.timeline.event(task.id, 'error', { message, limit });
+    } catch (err) {
+      this.deps.log.warn({ err, sandboxId: record.sandboxId }, 'recording why an agent was disconnected failed');
+    }
   }
 
   private async applyAgentEvent(record: SandboxRecord, event: AgentEvent): Promise<void> {

@@ -1,0 +1,266 @@
+/**
+ * A hostile sandbox against the `/agent` namespace: its agent (a real Socket.io client holding the sandbox's
+ * real token) floods messages, bytes, oversized events, events faster than the database records them, and
+ * made-up session ids. Each time the proxy holds a bounded amount, disconnects that agent, says why on the
+ * task's timeline and in its metrics, and keeps serving the other sandboxes. Floods are bounded in count and
+ * every wait in time.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Ack, TaskEvent } from '@rclaude/protocol';
+import { until } from '@rclaude/testkit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testDatabaseUrl } from '../../test/test-database.js';
+import { type FakeAgent, startTestStack, type TestStack, type TestUser } from '../../test/test-stack.js';
+import { AgentMeter, agentLimitMessage, defaultAgentLimits } from './agent-limits.js';
+
+describe('AgentMeter', () => {
+  it('lets two seconds of the rate through at once, then refuses, and reports the first limit once', () => {
+    const tripped: string[] = [];
+    const meter = new AgentMeter({ ...defaultAgentLimits, messagesPerSec: 100 }, (limit) => tripped.push(limit));
+    let accepted = 0;
+    for (let i = 0; i < 1000 && meter.packet(10); i++) accepted++;
+    // A little refill while the loop ran is allowed for; never anywhere near the 1000 offered.
+    expect(accepted).toBeGreaterThanOrEqual(200);
+    expect(accepted).toBeLessThan(210);
+    expect(meter.over).toBe('messages');
+    expect(meter.packet(1)).toBe(false);
+    expect(meter.hold(1)).toBeNull();
+    meter.trip('bytes');
+    expect(tripped).toEqual(['messages']);
+  });
+
+  it('counts bytes per second apart from messages', () => {
+    const meter = new AgentMeter({ ...defaultAgentLimits, bytesPerSec: 1024 * 1024 }, () => undefined);
+    expect(meter.packet(2 * 1024 * 1024)).toBe(true);
+    expect(meter.packet(64 * 1024)).toBe(false);
+    expect(meter.over).toBe('bytes');
+  });
+
+  it('holds bytes until released, each release counting once, and refuses what would go over', () => {
+    const meter = new AgentMeter({ ...defaultAgentLimits, pendingMaxBytes: 1000 }, () => undefined);
+    const a = meter.hold(600);
+    expect(a).not.toBeNull();
+    const b = meter.hold(400);
+    expect(meter.pendingBytes).toBe(1000);
+    a?.();
+    a?.();
+    expect(meter.pendingBytes).toBe(400);
+    b?.();
+    expect(meter.pendingBytes).toBe(0);
+    expect(meter.hold(1001)).toBeNull();
+    expect(meter.over).toBe('pending_bytes');
+  });
+
+  it('says on the timeline what happened, which setting it was, and that output is not lost', () => {
+    const text = agentLimitMessage('event_size', defaultAgentLimits, 300_000);
+    expect(text).toContain('300000 bytes');
+    expect(text).toContain('AGENT_MAX_EVENT_BYTES');
+    expect(text).toContain('without losing output');
+  });
+});
+
+/** The timeline entries of a task that say its agent was cut off. */
+async function dropEvents(stack: TestStack, token: string, taskId: string): Promise<TaskEvent[]> {
+  const res = await stack.api(token, 'GET', `/api/tasks/${taskId}/events`);
+  expect(res.status).toBe(200);
+  return (res.body.events as TaskEvent[]).filter((e) => e.type === 'error' && typeof e.data.limit === 'string');
+}
+
+async function countOf(stack: TestStack, limit: string): Promise<number> {
+  const metric = await stack.server.metrics.registry.getSingleMetric('rclaude_agent_limit_drops_total')?.get();
+  return metric?.values.find((v) => v.labels.limit === limit)?.value ?? 0;
+}
+
+/** Waits until `agent` is cut off, its task's timeline names `limit`, and the drop is counted. */
+async function expectDropped(stack: TestStack, user: TestUser, taskId: string, agent: FakeAgent, limit: string) {
+  await until(`the agent to be disconnected (${limit})`, () => !agent.connected, 15_000);
+  const [event] = await until(
+    `the timeline to say why (${limit})`,
+    async () => {
+      const events = await dropEvents(stack, user.token, taskId);
+      return events.length > 0 ? events : null;
+    },
+    15_000,
+  );
+  expect(event?.data.limit).toBe(limit);
+  expect(String(event?.data.message)).toMatch(/^the sandbox's agent .* so the server disconnected it/);
+  expect(await countOf(stack, limit)).toBeGreaterThanOrEqual(1);
+  expect(stack.logs()).toContain('agent over a limit');
+}
+
+/** Another user's sandbox keeps working: its output reaches a viewer and its agent stays connected. */
+async function expectServed(stack: TestStack, user: TestUser, sessionId: string, agent: FakeAgent) {
+  const viewer = await stack.client(user.token);
+  const seen: string[] = [];
+  viewer.on('pty:output', (_s: string, _o: number, data: Buffer) => seen.push(Buffer.from(data).toString()));
+  const attached = (await viewer.timeout(5000).emitWithAck('session:attach', { sessionId })) as Ack<unknown>;
+  expect(attached.ok).toBe(true);
+  const marker = `still-served-${randomBytes(3).toString('hex')}`;
+  agent.output(sessionId, marker);
+  await until('the other sandbox to be served', () => seen.join('').includes(marker), 10_000);
+  expect(agent.connected).toBe(true);
+  viewer.disconnect();
+}
+
+describe('agent floods, rate and size limits (embedded)', () => {
+  let stack: TestStack;
+  let alice: TestUser;
+  let bob: TestUser;
+
+  beforeAll(async () => {
+    stack = await startTestStack('embedded', {
+      env: {
+        AGENT_MAX_MESSAGES_PER_SEC: '500',
+        AGENT_MAX_BYTES_PER_SEC: String(1024 * 1024),
+        AGENT_MAX_EVENT_BYTES: '4096',
+      },
+    });
+    alice = await stack.createUser('alice');
+    bob = await stack.createUser('bob');
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('drops an agent that sends more messages per second than allowed; it may reconnect and resume', async () => {
+    const a = await stack.startTask(alice.token);
+    const b = await stack.startTask(bob.token);
+    const session = a.task.mainSessionId;
+    for (let i = 0; i < 5000 && a.agent.connected; i++) a.agent.output(session, 'x');
+    await expectDropped(stack, alice, a.task.id, a.agent, 'messages');
+    await expectServed(stack, bob, b.task.mainSessionId, b.agent);
+    // Not fatal: the agent comes back (with its rotated token) and its task still runs.
+    await a.agent.connect();
+    expect((await stack.api(alice.token, 'GET', `/api/tasks/${a.task.id}`)).body.status).toBe('running');
+  });
+
+  it('drops an agent that sends more bytes per second than allowed', async () => {
+    const a = await stack.startTask(alice.token);
+    const b = await stack.startTask(bob.token);
+    const frame = 'y'.repeat(256 * 1024);
+    for (let i = 0; i < 40 && a.agent.connected; i++) a.agent.output(a.task.mainSessionId, frame);
+    await expectDropped(stack, alice, a.task.id, a.agent, 'bytes');
+    await expectServed(stack, bob, b.task.mainSessionId, b.agent);
+  });
+
+  it('refuses an event over AGENT_MAX_EVENT_BYTES, records nothing of it, and drops the agent', async () => {
+    const a = await stack.startTask(alice.token);
+    const text = `oversized-${'z'.repeat(8000)}`;
+    a.agent.emitRaw('agent:event', { sessionId: null, type: 'assistant_text', data: { text } });
+    await expectDropped(stack, alice, a.task.id, a.agent, 'event_size');
+    const events = (await stack.api(alice.token, 'GET', `/api/tasks/${a.task.id}/events`)).body.events as TaskEvent[];
+    expect(events.some((e) => e.type === 'assistant_text')).toBe(false);
+    const [drop] = await dropEvents(stack, alice.token, a.task.id);
+    expect(String(drop?.data.message)).toMatch(/an event of \d+ bytes, over the limit of 4096/);
+  });
+});
+
+describe('agent floods, queues (Postgres + Redis)', () => {
+  let stack: TestStack;
+  let alice: TestUser;
+  let bob: TestUser;
+  const QUEUED = 50;
+
+  beforeAll(async () => {
+    stack = await startTestStack('postgres+redis', {
+      env: { AGENT_MAX_QUEUED_EVENTS: String(QUEUED), AGENT_MAX_PENDING_BYTES: String(1024 * 1024) },
+    });
+    alice = await stack.createUser('alice');
+    bob = await stack.createUser('bob');
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  /**
+   * Holds the task's row locked, as a slow database would: every timeline write of that task (each bumps the
+   * row's event counter) waits, so the agent's events pile up in the proxy. Other tasks are not held.
+   */
+  async function lockTask(taskId: string): Promise<() => Promise<void>> {
+    const client = new pg.Client({ connectionString: testDatabaseUrl() });
+    await client.connect();
+    await client.query(`SET search_path TO "${stack.server.schema}"`);
+    await client.query('BEGIN');
+    const locked = await client.query('SELECT id FROM tasks WHERE id = $1 FOR UPDATE', [taskId]);
+    expect(locked.rowCount).toBe(1);
+    return async () => {
+      await client.query('ROLLBACK');
+      await client.end();
+    };
+  }
+
+  async function recordedOf(token: string, taskId: string, type: string): Promise<number> {
+    const events = (await stack.api(token, 'GET', `/api/tasks/${taskId}/events`)).body.events as TaskEvent[];
+    return events.filter((e) => e.type === type).length;
+  }
+
+  it('queues at most AGENT_MAX_QUEUED_EVENTS events of a sandbox, then drops its agent', async () => {
+    const a = await stack.startTask(alice.token);
+    const b = await stack.startTask(bob.token);
+    const unlock = await lockTask(a.task.id);
+    const sent = 2000;
+    try {
+      for (let i = 0; i < sent && a.agent.connected; i++) {
+        a.agent.emitRaw('agent:event', { sessionId: null, type: 'assistant_text', data: { text: `flood ${i}` } });
+      }
+      await until('the agent to be disconnected', () => !a.agent.connected, 15_000);
+      // While the first event waits on the database, the others wait in the proxy: the sandbox's queue.
+      await expectServed(stack, bob, b.task.mainSessionId, b.agent);
+    } finally {
+      await unlock();
+    }
+    await expectDropped(stack, alice, a.task.id, a.agent, 'queued_events');
+    // Everything accepted gets recorded once the database answers; nothing beyond the queue was accepted.
+    const recorded = await recordedOf(alice.token, a.task.id, 'assistant_text');
+    expect(recorded).toBeGreaterThan(0);
+    expect(recorded).toBeLessThanOrEqual(QUEUED);
+  });
+
+  it('holds at most AGENT_MAX_PENDING_BYTES of events not yet recorded, then drops the agent', async () => {
+    const a = await stack.startTask(alice.token);
+    const b = await stack.startTask(bob.token);
+    // A valid `diff` event of about 100 KiB (under AGENT_MAX_EVENT_BYTES, 256 KiB by default).
+    const files = Array.from({ length: 100 }, (_, i) => ({
+      path: `${String(i).padStart(4, '0')}/${'p'.repeat(1000)}`,
+      additions: 1,
+      deletions: 0,
+    }));
+    const diff = {
+      files,
+      filesChanged: files.length,
+      additions: files.length,
+      deletions: 0,
+      diffPath: '.rclaude/diff.patch',
+      diffBytes: 1,
+      summary: `${files.length} files changed`,
+    };
+    const unlock = await lockTask(a.task.id);
+    try {
+      for (let i = 0; i < 100 && a.agent.connected; i++) {
+        a.agent.emitRaw('agent:event', { sessionId: null, type: 'diff', data: diff });
+      }
+      await until('the agent to be disconnected', () => !a.agent.connected, 15_000);
+      await expectServed(stack, bob, b.task.mainSessionId, b.agent);
+    } finally {
+      await unlock();
+    }
+    await expectDropped(stack, alice, a.task.id, a.agent, 'pending_bytes');
+    // About 1 MiB of 100 KiB events: ten or so, never the hundred sent.
+    const recorded = await recordedOf(alice.token, a.task.id, 'diff');
+    expect(recorded).toBeGreaterThan(0);
+    expect(recorded).toBeLessThanOrEqual(11);
+  });
+
+  it('drops an agent that names more sessions than it could hold, and keeps others served', async () => {
+    const a = await stack.startTask(alice.token);
+    const b = await stack.startTask(bob.token);
+    const prefix = randomBytes(4).toString('hex');
+    const bytes = new Uint8Array([120]);
+    for (let i = 0; i <= defaultAgentLimits.sessionsMax + 10 && a.agent.connected; i++) {
+      a.agent.emitRaw('pty:output', `${prefix}_${i}`, 0, bytes);
+    }
+    await expectDropped(stack, alice, a.task.id, a.agent, 'sessions');
+    await expectServed(stack, bob, b.task.mainSessionId, b.agent);
+  });
+});
