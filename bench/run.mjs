@@ -52,7 +52,7 @@ const opts = {
   idleSettleMs: quick ? 2000 : 5000,
 };
 /** The whole run stops by itself after this long, whatever state it is in. */
-const HARD_LIMIT_MS = 15 * 60_000;
+const HARD_LIMIT_MS = 20 * 60_000;
 
 const log = (msg) => process.stderr.write(`${msg}\n`);
 const servers = [];
