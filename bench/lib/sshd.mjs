@@ -89,6 +89,7 @@ export async function startSshd({ log, timeoutMs = 10_000 }) {
     fs.copyFileSync(`${clientKey}.pub`, path.join(dir, 'authorized_keys'));
     const home = path.join(dir, 'home');
     fs.mkdirSync(home, { mode: 0o700 });
+    fs.mkdirSync(path.join(dir, 'remote-home'), { mode: 0o700 });
     if (process.getuid?.() === 0 && !fs.existsSync(PRIVSEP_DIR)) {
       fs.mkdirSync(PRIVSEP_DIR, { mode: 0o755 });
       createdPrivsep = true;
@@ -115,6 +116,9 @@ export async function startSshd({ log, timeoutMs = 10_000 }) {
         'PrintLastLog no',
         'UseDNS no',
         'LogLevel INFO',
+        // The remote shell's HOME is an empty dir, so the figures are ssh's, not the rc files of the user the
+        // bench runs as (on our machines root's ~/.bashrc runs `pyenv init`, seconds under load).
+        `SetEnv HOME=${path.join(dir, 'remote-home')}`,
         '',
       ].join('\n'),
     );
