@@ -107,7 +107,10 @@ export async function cli(ctx) {
   figures.cli_ls_tasks = (await api.listTasks({ limit: 500 })).length;
   log(`  rclaude ls --json (${figures.cli_ls_tasks} tasks), ${opts.cliRounds} runs, then peak RSS...`);
   figures.cli_ls_ms = p50(await timedRuns(opts.cliRounds, () => rclaude(server, ['ls', '--json'])));
-  figures.cli_ls_peak_mib = (await lsPeakKiB(cliEnv(server), opts.cliRounds)) / 1024;
+  const peaks = [];
+  for (let i = 0; i < opts.cliRounds; i++) peaks.push(await peakRss(rclaudeBin(), ['ls', '--json'], cliEnv(server)));
+  figures.cli_ls_peak_mib = Math.max(...peaks.map((p) => p.kib)) / 1024;
+  figures.cli_ls_peak_from = peaks[0].how;
 
   await ctx.stopServer(server);
 
@@ -200,30 +203,37 @@ async function timedRuns(rounds, open) {
 }
 
 /**
- * Peak RSS of `rclaude ls --json` in KiB: GNU time's maximum resident set size (the kernel's figure at
- * exit) where /usr/bin/time exists, else the process's VmHWM polled until it exits; the largest of `rounds`.
+ * Peak RSS of a program in KiB and how it was read: GNU time's maximum resident set size (the kernel's
+ * figure at exit) where /usr/bin/time exists, else the process's VmHWM polled every 2 ms until it exits.
+ * Runs in a terminal like the rest; the program must exit 0 within two minutes.
  */
-async function lsPeakKiB(env, rounds) {
-  const peaks = [];
-  for (let i = 0; i < rounds; i++) {
-    if (fs.existsSync(TIME)) {
-      const out = path.join(env.HOME, `ls-time-${i}`);
-      const term = new Terminal(TIME, ['-f', '%M', '-o', out, rclaudeBin(), 'ls', '--json'], { env });
+export async function peakRss(file, args, env, { useTime = fs.existsSync(TIME) } = {}) {
+  if (useTime) {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rclaude-bench-time-')), 'rss');
+    try {
+      const term = new Terminal(TIME, ['-f', '%M', '-o', out, file, ...args], { env });
       const exit = await term.waitExit(120_000);
-      if (exit.exitCode !== 0) throw new Error(`rclaude ls exited ${exit.exitCode}:\n${term.printable()}`);
-      peaks.push(Number(fs.readFileSync(out, 'utf8').trim().split('\n').at(-1)));
-    } else {
-      const term = new Terminal(rclaudeBin(), ['ls', '--json'], { env });
-      let peak = 0;
-      while (!term.exit) {
-        const v = peakKiB(term.pid);
-        if (Number.isFinite(v)) peak = Math.max(peak, v);
-        await sleep(2);
-      }
-      peaks.push(peak);
+      if (exit.exitCode !== 0) throw new Error(`${term.describe()} exited ${exit.exitCode}:\n${term.printable()}`);
+      return { kib: Number(fs.readFileSync(out, 'utf8').trim().split('\n').at(-1)), how: `${TIME} -f %M` };
+    } finally {
+      fs.rmSync(path.dirname(out), { recursive: true, force: true });
     }
   }
-  return Math.max(...peaks);
+  const term = new Terminal(file, args, { env });
+  let kib = 0;
+  const deadline = Date.now() + 120_000;
+  while (!term.exit) {
+    if (Date.now() > deadline) {
+      term.kill();
+      throw new Error(`${term.describe()} did not exit within 120 s`);
+    }
+    const v = peakKiB(term.pid);
+    if (Number.isFinite(v)) kib = Math.max(kib, v);
+    await sleep(2);
+  }
+  if (term.exit.exitCode !== 0)
+    throw new Error(`${term.describe()} exited ${term.exit.exitCode}:\n${term.printable()}`);
+  return { kib, how: 'VmHWM polled every 2 ms' };
 }
 
 /** Stops every task still running on a server (the CLI was killed, its task goes on) and waits. */
