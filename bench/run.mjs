@@ -118,7 +118,17 @@ async function stopServer(server) {
   await server.stop();
 }
 
-async function cleanup() {
+/** The cleanup under way: a second caller (a signal while a failure cleans up) waits for the same one. */
+let cleaning = null;
+
+function cleanup() {
+  cleaning ??= cleanupOnce().finally(() => {
+    cleaning = null;
+  });
+  return cleaning;
+}
+
+async function cleanupOnce() {
   killTerminals();
   for (const s of stoppers.splice(0).reverse()) {
     await Promise.resolve()
@@ -250,8 +260,11 @@ process.on('exit', () => {
   for (const s of servers) s.process.kill('SIGKILL');
 });
 
+/** Set by a signal: what fails after it (a terminal killed by the cleanup) is not news. */
+let signalled = false;
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
+    signalled = true;
     log(`bench: ${sig}; cleaning up`);
     void cleanup().finally(() => process.exit(130));
   });
@@ -263,10 +276,12 @@ main().then(
     process.exit(0);
   },
   async (err) => {
-    log(`bench failed: ${err?.stack ?? err}`);
-    const tail = servers.map((s) => s.log().slice(-4000)).join('\n');
-    if (tail) log(`server log tail:\n${tail}`);
+    if (!signalled) {
+      log(`bench failed: ${err?.stack ?? err}`);
+      const tail = servers.map((s) => s.log().slice(-4000)).join('\n');
+      if (tail) log(`server log tail:\n${tail}`);
+    }
     await cleanup();
-    process.exit(1);
+    process.exit(signalled ? 130 : 1);
   },
 );
