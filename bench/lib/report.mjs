@@ -32,6 +32,7 @@ const ROWS = [
   ['cli_run_true_warm_ms', '`rclaude run -- true`, warm pool, p50', 'ms'],
   ['ssh_true_ms', '`ssh host true`, p50', 'ms'],
   ['cli_start_ms', '`rclaude --version`, p50', 'ms'],
+  ['node_start_ms', '`node -e 0`, p50', 'ms'],
   ['cli_ls_ms', '`rclaude ls --json`, p50', 'ms'],
   ['cli_ls_peak_mib', '`rclaude ls --json`, peak RSS', 'MiB'],
   ['first_start_ms', '`rclaude server`, empty data dir to ready', 'ms'],

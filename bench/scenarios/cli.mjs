@@ -65,7 +65,11 @@ export async function cli(ctx) {
   const rclaude = (s, args) => new Terminal(rclaudeBin(), args, { env: cliEnv(s) });
   const sshTerm = (command, tty) => new Terminal(ssh.ssh, ssh.args(command, { tty }), { env: ssh.env });
 
-  // `rclaude --version`: the CLI's own start (Node, its modules), the floor under every command below.
+  // `rclaude --version`: the CLI's own start (Node, its modules), the floor under every command below; and
+  // Node's own start under it, on the same machine at the same time.
+  figures.node_start_ms = p50(
+    await timedRuns(opts.cliRounds, () => new Terminal(process.execPath, ['-e', '0'], { env: cliEnv(server) })),
+  );
   figures.cli_start_ms = p50(await timedRuns(opts.cliRounds, () => rclaude(server, ['--version'])));
 
   log(`  echo (${opts.echoKeys} keys each, CLI and ssh, alternating blocks)...`);
