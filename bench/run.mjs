@@ -6,7 +6,7 @@
  * time, and is cleaned up on every way out. Progress goes to stderr.
  *
  * Options: --json, --write-docs, --quick (smaller figures for a smoke run), --only=a,b (scenarios:
- * throughput, echo, interrupt, reattach, tti, sessions), --flood-mib=N, --max-sessions=N, and
+ * throughput, echo, interrupt, reattach, tti, sessions, cli), --flood-mib=N, --max-sessions=N, and
  * --database-url=postgres://... / --redis-url=redis://... to run the servers on Postgres and Redis (a fresh
  * schema and key prefix per server, dropped afterwards) instead of the embedded defaults.
  */
@@ -16,6 +16,8 @@ import { startRclaudeServer } from '@rclaude/testkit';
 import { Api, Viewer } from './lib/client.mjs';
 import { renderTable, writeDocs } from './lib/report.mjs';
 import { round } from './lib/stats.mjs';
+import { killTerminals } from './lib/terminal.mjs';
+import { cli } from './scenarios/cli.mjs';
 import { echo } from './scenarios/echo.mjs';
 import { interrupt } from './scenarios/interrupt.mjs';
 import { reattach } from './scenarios/reattach.mjs';
@@ -44,9 +46,13 @@ const opts = {
   sessionsPerSandbox: 50,
   sessionsMeasureMs: quick ? 3000 : 5000,
   sessionsBudgetMs: quick ? 60_000 : 240_000,
+  cliFloodMiB: quick ? 8 : 32,
+  cliRounds: 5,
+  echoBudgetMs: quick ? 60_000 : 180_000,
+  idleSettleMs: quick ? 2000 : 5000,
 };
 /** The whole run stops by itself after this long, whatever state it is in. */
-const HARD_LIMIT_MS = 15 * 60_000;
+const HARD_LIMIT_MS = 20 * 60_000;
 
 const log = (msg) => process.stderr.write(`${msg}\n`);
 const servers = [];
@@ -57,6 +63,8 @@ const redisUrl = value('redis-url');
 const stores = `${databaseUrl ? 'postgres' : 'embedded pglite'} + ${redisUrl ? 'redis' : 'in-process sessions'}`;
 /** Schemas and key prefixes created for this run, removed by cleanup(). */
 const scratch = { schemas: [], prefixes: [] };
+/** What scenarios started besides servers (sshd, temp dirs): `run` on cleanup, `sync` at process exit. */
+const stoppers = [];
 
 function storesEnv() {
   const env = {};
@@ -105,7 +113,29 @@ async function startServer(extraEnv = {}) {
   return server;
 }
 
-async function cleanup() {
+async function stopServer(server) {
+  const i = servers.indexOf(server);
+  if (i >= 0) servers.splice(i, 1);
+  await server.stop();
+}
+
+/** The cleanup under way: a second caller (a signal while a failure cleans up) waits for the same one. */
+let cleaning = null;
+
+function cleanup() {
+  cleaning ??= cleanupOnce().finally(() => {
+    cleaning = null;
+  });
+  return cleaning;
+}
+
+async function cleanupOnce() {
+  killTerminals();
+  for (const s of stoppers.splice(0).reverse()) {
+    await Promise.resolve()
+      .then(s.run)
+      .catch((err) => log(`bench: cleanup step failed: ${err.message}`));
+  }
   await Promise.all(servers.splice(0).map((s) => s.stop().catch(() => undefined)));
   await dropScratch().catch((err) => log(`bench: could not remove its schemas or keys: ${err.message}`));
 }
@@ -125,10 +155,11 @@ async function main() {
   const figures = {};
   const started = performance.now();
 
-  const server = await startServer({ RCLAUDE_WARM_POOL_SIZE: '0' });
-  const api = new Api(server.url, server.token);
-  const viewer = new Viewer(server.url, server.token);
-  await viewer.connected();
+  const chainScenarios = ['throughput', 'echo', 'interrupt', 'reattach', 'tti'].filter(wants);
+  const server = chainScenarios.length ? await startServer({ RCLAUDE_WARM_POOL_SIZE: '0' }) : null;
+  const api = server && new Api(server.url, server.token);
+  const viewer = server && new Viewer(server.url, server.token);
+  await viewer?.connected();
   const ctx = { api, viewer, server, opts, log };
 
   if (wants('throughput')) {
@@ -152,7 +183,7 @@ async function main() {
     const cold = await tti(ctx, { rounds: opts.ttiRounds });
     figures.tti_cold_p50_ms = cold.p50;
   }
-  viewer.close();
+  viewer?.close();
   await cleanup();
 
   if (wants('sessions')) {
@@ -175,6 +206,19 @@ async function main() {
     });
     figures.tti_warm_p50_ms = warm.p50;
     warmViewer.close();
+    await cleanup();
+  }
+
+  if (wants('cli')) {
+    log('the rclaude CLI in a terminal, beside OpenSSH on loopback...');
+    const cliCtx = {
+      opts,
+      log,
+      startServer,
+      stopServer,
+      onCleanup: (run, sync = run) => stoppers.push({ run, sync }),
+    };
+    Object.assign(figures, await cli(cliCtx));
     await cleanup();
   }
 
@@ -204,8 +248,24 @@ const watchdog = setTimeout(() => {
 }, HARD_LIMIT_MS);
 watchdog.unref();
 
+// Last resort (an exit from anywhere): nothing the bench started outlives it.
+process.on('exit', () => {
+  killTerminals();
+  for (const s of stoppers.splice(0)) {
+    try {
+      s.sync();
+    } catch {
+      // Best effort at exit.
+    }
+  }
+  for (const s of servers) s.process.kill('SIGKILL');
+});
+
+/** Set by a signal: what fails after it (a terminal killed by the cleanup) is not news. */
+let signalled = false;
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
+    signalled = true;
     log(`bench: ${sig}; cleaning up`);
     void cleanup().finally(() => process.exit(130));
   });
@@ -217,10 +277,12 @@ main().then(
     process.exit(0);
   },
   async (err) => {
-    log(`bench failed: ${err?.stack ?? err}`);
-    const tail = servers.map((s) => s.log().slice(-4000)).join('\n');
-    if (tail) log(`server log tail:\n${tail}`);
+    if (!signalled) {
+      log(`bench failed: ${err?.stack ?? err}`);
+      const tail = servers.map((s) => s.log().slice(-4000)).join('\n');
+      if (tail) log(`server log tail:\n${tail}`);
+    }
     await cleanup();
-    process.exit(1);
+    process.exit(signalled ? 130 : 1);
   },
 );

@@ -22,6 +22,21 @@ const ROWS = [
   ['sessions_echo_p99_ms', 'echo p99 at that many sessions', 'ms'],
   ['proxy_kib_per_session', 'proxy RSS growth per session', 'KiB'],
   ['proxy_heap_kib_per_session', 'proxy JS heap growth per session', 'KiB'],
+  ['cli_echo_p50_ms', '`rclaude run` in a terminal: echo p50', 'ms'],
+  ['ssh_echo_p50_ms', '`ssh -tt` on loopback: echo p50', 'ms'],
+  ['cli_echo_p99_ms', '`rclaude run` in a terminal: echo p99', 'ms'],
+  ['ssh_echo_p99_ms', '`ssh -tt` on loopback: echo p99', 'ms'],
+  ['cli_throughput_mb_s', '`rclaude run` in a terminal: throughput', 'MB/s'],
+  ['ssh_throughput_mb_s', '`ssh -tt` on loopback: throughput', 'MB/s'],
+  ['cli_run_true_ms', '`rclaude run -- true`, no warm pool, p50', 'ms'],
+  ['cli_run_true_warm_ms', '`rclaude run -- true`, warm pool, p50', 'ms'],
+  ['ssh_true_ms', '`ssh host true`, p50', 'ms'],
+  ['cli_start_ms', '`rclaude --version`, p50', 'ms'],
+  ['node_start_ms', '`node -e 0`, p50', 'ms'],
+  ['cli_ls_ms', '`rclaude ls --json`, p50', 'ms'],
+  ['cli_ls_peak_mib', '`rclaude ls --json`, peak RSS', 'MiB'],
+  ['first_start_ms', '`rclaude server`, empty data dir to ready', 'ms'],
+  ['proxy_rss_idle_mib', '`rclaude server` RSS, idle', 'MiB'],
 ];
 
 export function renderTable(result) {

@@ -22,9 +22,17 @@ export async function tti(ctx, { rounds, beforeEach }) {
   return { p50: p50(times), all: times };
 }
 
-/** Reads a gauge from a server's /metrics (the warm pool reports how many sandboxes wait ready). */
+/**
+ * Reads a gauge from a server's /metrics (the warm pool reports how many sandboxes wait ready); NaN when the
+ * request fails (a kept-alive socket the server closed just then), so a poll asks again.
+ */
 export async function gauge(server, name) {
-  const text = await server.metrics();
+  let text;
+  try {
+    text = await server.metrics();
+  } catch {
+    return Number.NaN;
+  }
   const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
   return m ? Number(m[1]) : Number.NaN;
 }
