@@ -197,17 +197,29 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     const agents = io.of('/agent') as AgentNamespace;
     clients.use(auth.socketMiddleware as Parameters<typeof clients.use>[0]);
 
+    const localAgentSocket = path.join(config.dataDir, 'run', 'agent.sock');
     const providers = new ProviderRegistry(config.RCLAUDE_PROVIDER, {
-      local: () => createLocalProvider({ dataDir: config.dataDir, confinement: config.RCLAUDE_LOCAL_SANDBOX, log }),
+      local: () =>
+        createLocalProvider({
+          dataDir: config.dataDir,
+          confinement: config.RCLAUDE_LOCAL_SANDBOX,
+          agentSocket: localAgentSocket,
+          log,
+        }),
       ...createProviderFactories(config, log),
       ...deps.providers,
     });
     onClose('providers', () => providers.close());
     // Fail at start-up, not at the first task, when the default provider cannot work here.
     providers.get(config.RCLAUDE_PROVIDER);
-    // Docker sandboxes have no network: their agents dial this server through a Unix socket bound into them.
-    if (providers.active().some((p) => p.name === 'docker')) {
-      const agentSocket = await listenAgentSocket(io, config.RCLAUDE_DOCKER_AGENT_SOCKET);
+    // Docker and confined local sandboxes have no network: their agents dial this server through a Unix socket
+    // bound into them (one socket when both use the same path).
+    const active = providers.active().map((p) => p.name);
+    const agentSockets = new Set<string>();
+    if (active.includes('local') && config.RCLAUDE_LOCAL_SANDBOX === 'bwrap') agentSockets.add(localAgentSocket);
+    if (active.includes('docker')) agentSockets.add(path.resolve(config.RCLAUDE_DOCKER_AGENT_SOCKET));
+    for (const socketPath of agentSockets) {
+      const agentSocket = await listenAgentSocket(io, socketPath);
       onClose('agent-socket', () => agentSocket.close());
     }
 

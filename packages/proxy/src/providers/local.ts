@@ -12,12 +12,19 @@ export interface LocalProviderOptions {
   dataDir: string;
   /** `bwrap` confines each sandbox; `none` runs the agent as a plain process (explicit opt-in). */
   confinement: 'bwrap' | 'none';
+  /**
+   * Host path of the proxy's agent Unix socket. A confined sandbox has no network (its own namespace, loopback
+   * only): the socket's folder is bound read-only at {@link SANDBOX_SOCKET_DIR} and is its only way out.
+   */
+  agentSocket: string;
   log: Logger;
 }
 
 const SANDBOX_UID = 1000;
 const WORKSPACE = '/workspace';
 const HOME = '/home/rclaude';
+/** Where the agent socket's folder appears inside a confined sandbox (as in docker sandboxes). */
+const SANDBOX_SOCKET_DIR = '/run/rclaude';
 
 /**
  * The default provider: each sandbox is the agent under bubblewrap on this machine, with a read-only view
@@ -52,6 +59,9 @@ export function createLocalProvider(opts: LocalProviderOptions): Provider {
       HOME: confined ? HOME : home,
       RCLAUDE_WORKSPACE: confined ? WORKSPACE : workspace,
       ...spec.env,
+      ...(confined
+        ? { RCLAUDE_PROXY_SOCKET: path.posix.join(SANDBOX_SOCKET_DIR, path.basename(opts.agentSocket)) }
+        : {}),
     };
     try {
       let pid: number;
@@ -59,13 +69,23 @@ export function createLocalProvider(opts: LocalProviderOptions): Provider {
         const info = fs.mkdtempSync(path.join(dir, 'info-'));
         const infoFile = path.join(info, 'info.json');
         const infoFd = fs.openSync(infoFile, 'w', 0o600);
-        const child = spawn('bwrap', [...bwrapArgs(workspace, home, agent.binds, env), process.execPath, agent.entry], {
-          detached: true,
-          stdio: ['ignore', log, log, infoFd],
-          // bwrap itself is PID 1 inside the sandbox, where /proc/1/environ is readable: it must not carry the
-          // server's environment (database URL, server key, cloud credentials). The agent gets `env` via --setenv.
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-        });
+        // bwrap binds only folders that exist; the agent retries until the proxy listens in it.
+        fs.mkdirSync(path.dirname(opts.agentSocket), { recursive: true, mode: 0o755 });
+        const child = spawn(
+          'bwrap',
+          [
+            ...bwrapArgs(workspace, home, path.dirname(opts.agentSocket), agent.binds, env),
+            process.execPath,
+            agent.entry,
+          ],
+          {
+            detached: true,
+            stdio: ['ignore', log, log, infoFd],
+            // bwrap itself is PID 1 inside the sandbox, where /proc/1/environ is readable: it must not carry the
+            // server's environment (database URL, server key, cloud credentials). The agent gets `env` via --setenv.
+            env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+          },
+        );
         fs.closeSync(infoFd);
         child.unref();
         pid = await readChildPid(child, infoFile);
@@ -131,11 +151,20 @@ export function createLocalProvider(opts: LocalProviderOptions): Provider {
   return { name: 'local', size: { vcpu: 0, memoryMiB: 0 }, start, inspect, stop, list, close: async () => {} };
 }
 
-/** The sandbox's view of the machine. Network is shared: the agent dials the proxy on loopback. */
-function bwrapArgs(workspace: string, home: string, binds: string[], env: Record<string, string>): string[] {
+/**
+ * The sandbox's view of the machine. No network: `--unshare-all` gives it its own network namespace with only
+ * `lo`, so neither the host's loopback services nor its abstract Unix sockets are reachable; the agent dials
+ * the proxy through the agent socket, whose folder (`socketDir`) is bound read-only.
+ */
+function bwrapArgs(
+  workspace: string,
+  home: string,
+  socketDir: string,
+  binds: string[],
+  env: Record<string, string>,
+): string[] {
   const args = [
     '--unshare-all',
-    '--share-net',
     '--uid',
     String(SANDBOX_UID),
     '--gid',
@@ -160,6 +189,9 @@ function bwrapArgs(workspace: string, home: string, binds: string[], env: Record
     '/tmp',
     '--tmpfs',
     '/run',
+    '--ro-bind',
+    socketDir,
+    SANDBOX_SOCKET_DIR,
     // The sandbox user is `rclaude` (uid 1000), whatever uid 1000 is called on the host.
     '--ro-bind',
     path.join(path.dirname(workspace), 'passwd'),
@@ -231,14 +263,10 @@ function locateAgent(): { entry: string; binds: string[] } {
 }
 
 function checkBubblewrap(): void {
-  const probe = spawnSync(
-    'bwrap',
-    ['--unshare-all', '--share-net', '--uid', String(SANDBOX_UID), '--ro-bind', '/', '/', 'true'],
-    {
-      encoding: 'utf8',
-      timeout: 10_000,
-    },
-  );
+  const probe = spawnSync('bwrap', ['--unshare-all', '--uid', String(SANDBOX_UID), '--ro-bind', '/', '/', 'true'], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
   if (probe.error && (probe.error as NodeJS.ErrnoException).code === 'ENOENT') {
     throw new AppError(
       'PROVIDER_UNAVAILABLE',
