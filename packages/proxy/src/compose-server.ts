@@ -9,6 +9,7 @@ import {
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import type { Duplex } from 'node:stream';
 import type { ProviderName } from '@rclaude/protocol';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Express } from 'express';
@@ -21,6 +22,9 @@ import { redactPaths } from './auth/redact.js';
 import { loadOrCreateSecretKey } from './auth/secret-key.js';
 import type { Config } from './config.js';
 import type { HealthCheck } from './db/health.js';
+import { createEgressGateway, type EgressGateway } from './egress/egress-gateway.js';
+import { deriveEgressSecret, egressKeyFor } from './egress/egress-key.js';
+import { DEFAULT_MODEL_UPSTREAM, pickModelCredential } from './egress/model-endpoint.js';
 import { requireAuth } from './http/context.js';
 import { createFileHandlers } from './http/files-routes.js';
 import { buildOpenApi } from './http/openapi.js';
@@ -169,6 +173,23 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       ...(deps.loginLimits ? { loginLimits: deps.loginLimits } : {}),
     });
 
+    // The sandboxes' one way out besides their agent's channel (on the HTTP port and on every agent socket).
+    const egressSecret = deriveEgressSecret(secretKey);
+    const egress: EgressGateway = createEgressGateway({
+      secret: egressSecret,
+      sandboxes: stores.sandboxes,
+      tasks: stores.tasks,
+      modelCredential: async (owner) => pickModelCredential(await auth.secrets.forSandbox(owner), config),
+      modelUpstream: new URL(config.ANTHROPIC_BASE_URL ?? DEFAULT_MODEL_UPSTREAM),
+      log,
+    });
+    onClose('egress', () => egress.close());
+    const egressUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): boolean => {
+      if (!egress.handles(req)) return false;
+      egress.handleUpgrade(req, socket, head);
+      return true;
+    };
+
     // The app is handed to the server before Socket.io attaches, so Socket.io keeps `/socket.io/` to itself
     // (a request listener added after it would also see, and answer, its polling requests).
     let handler: RequestListener | null = null;
@@ -182,6 +203,11 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       pingInterval: 10_000,
       pingTimeout: 10_000,
       serveClient: false,
+      // Upgrades on other paths are the egress gateway's (below), which may take a moment to authenticate.
+      destroyUpgrade: false,
+    });
+    httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (!egressUpgrade(req, socket, head) && !req.url?.startsWith(`${io.path()}/`)) socket.destroy();
     });
     if (stores.redis) {
       const pub = stores.redis.duplicate();
@@ -219,7 +245,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     if (active.includes('local') && config.RCLAUDE_LOCAL_SANDBOX === 'bwrap') agentSockets.add(localAgentSocket);
     if (active.includes('docker')) agentSockets.add(path.resolve(config.RCLAUDE_DOCKER_AGENT_SOCKET));
     for (const socketPath of agentSockets) {
-      const agentSocket = await listenAgentSocket(io, socketPath);
+      const agentSocket = await listenAgentSocket(io, socketPath, { upgrade: egressUpgrade });
       onClose('agent-socket', () => agentSocket.close());
     }
 
@@ -243,11 +269,6 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     onClose('hub', () => hub.close());
     hubRef = hub;
     sandboxStore = stores.sandboxes;
-    const modelEnv = Object.fromEntries(
-      (['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'CLAUDE_CODE_OAUTH_TOKEN'] as const)
-        .filter((k) => config[k])
-        .map((k) => [k, config[k] as string]),
-    );
     // Warm pool: local sandboxes started ahead of demand, each claimed by the next task (started after reconcile).
     const warmPool =
       config.RCLAUDE_WARM_POOL_SIZE > 0 && config.RCLAUDE_PROVIDER === 'local'
@@ -287,7 +308,8 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       log,
       metrics,
       proxyUrl: () => publicUrl,
-      sessionEnv: async (userId) => ({ ...modelEnv, ...(await auth.secrets.forSandbox(userId)) }),
+      // Model credentials never enter a sandbox: the egress gateway adds them to each model request.
+      sessionEnv: async (userId) => withoutModelCredentials(await auth.secrets.forSandbox(userId)),
       agentConnectTimeoutMs: config.AGENT_CONNECT_TIMEOUT_MS,
       agentReconnectGraceMs: config.AGENT_RECONNECT_GRACE_MS,
       maxLifetimeMs: config.TASK_MAX_LIFETIME_MS,
@@ -317,7 +339,16 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       log,
     });
     onClose('lifecycle', async () => lifecycle.close());
-    registerAgentGateway({ ns: agents, agentSessions, recorder, sessions: stores.sessions, hub, log, metrics });
+    registerAgentGateway({
+      ns: agents,
+      agentSessions,
+      recorder,
+      sessions: stores.sessions,
+      hub,
+      log,
+      metrics,
+      egressKey: (sandboxId) => egressKeyFor(egressSecret, sandboxId),
+    });
     registerClientGateway({
       ns: clients,
       tasks: taskService,
@@ -411,6 +442,13 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     await close();
     throw err;
   }
+}
+
+/** Secrets that are the gateway's to use, never a sandbox's: the model credentials and endpoint. */
+const MODEL_SECRET_NAMES = new Set(['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_BASE_URL']);
+
+function withoutModelCredentials(secrets: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(secrets).filter(([name]) => !MODEL_SECRET_NAMES.has(name)));
 }
 
 function findWebDir(): string | null {

@@ -80,9 +80,10 @@ const envSchema = z.object({
     .positive()
     .default(1024 * 1024),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  // Model credentials passed to sandboxes when the user has none stored.
+  // Model credentials the egress gateway adds to a sandbox's model requests when the user has none stored.
   ANTHROPIC_API_KEY: z.string().optional(),
-  ANTHROPIC_BASE_URL: z.string().optional(),
+  /** Where the egress gateway forwards model requests; default https://api.anthropic.com. */
+  ANTHROPIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   CLAUDE_CODE_OAUTH_TOKEN: z.string().optional(),
   // ECS provider.
   RCLAUDE_ECS_CLUSTER: z.string().optional(),

@@ -33,6 +33,8 @@ export function registerAgentGateway(deps: {
   hub: SessionHub;
   log: Logger;
   metrics: Metrics;
+  /** The sandbox's egress key, given to its agent in the hello result (see egress/egress-key.ts). */
+  egressKey?: (sandboxId: string) => string;
 }): void {
   const { ns, agentSessions, recorder, hub, log, metrics } = deps;
   /** The live agent socket of each sandbox on this proxy (a reconnect replaces the old one). */
@@ -89,7 +91,9 @@ export function registerAgentGateway(deps: {
         .then(async ({ result, after }) => {
           if (parsed.data.sessions.length > 0) metrics.agentReconnects.inc();
           for (const s of result.sessions) owned.set(s.sessionId, true);
-          ack(ackOk({ ...result, token: nextToken }));
+          ack(
+            ackOk({ ...result, token: nextToken, ...(deps.egressKey ? { egressKey: deps.egressKey(sandboxId) } : {}) }),
+          );
           await after();
         })
         .catch((err: unknown) => {
