@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import type { ProviderName } from '@rclaude/protocol';
+import { AppError, type ProviderName } from '@rclaude/protocol';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Express } from 'express';
 import { type Logger, pino } from 'pino';
@@ -25,6 +25,7 @@ import type { HealthCheck } from './db/health.js';
 import { createEgressGateway, type EgressGateway } from './egress/egress-gateway.js';
 import { deriveEgressSecret, egressKeyFor } from './egress/egress-key.js';
 import { DEFAULT_MODEL_UPSTREAM, pickModelCredential } from './egress/model-endpoint.js';
+import { ModelMeter } from './egress/model-meter.js';
 import { requireAuth } from './http/context.js';
 import { createFileHandlers } from './http/files-routes.js';
 import { buildOpenApi } from './http/openapi.js';
@@ -173,6 +174,20 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       ...(deps.loginLimits ? { loginLimits: deps.loginLimits } : {}),
     });
 
+    let parts: TaskParts | null = null;
+    let providersRef: ProviderRegistry | null = null;
+    const cost = new CostService({
+      tasks: stores.tasks,
+      prices: config.RCLAUDE_PRICE_TABLE ?? {},
+      sizeOf: (name) => {
+        try {
+          return providersRef?.get(name).size ?? null;
+        } catch {
+          return null;
+        }
+      },
+      monthlyBudgetUsd: config.RCLAUDE_MONTHLY_BUDGET_USD ?? null,
+    });
     // The sandboxes' one way out besides their agent's channel (on the HTTP port and on every agent socket).
     const egressSecret = deriveEgressSecret(secretKey);
     const egress: EgressGateway = createEgressGateway({
@@ -181,6 +196,23 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       tasks: stores.tasks,
       modelCredential: async (owner) => pickModelCredential(await auth.secrets.forSandbox(owner), config),
       modelUpstream: new URL(config.ANTHROPIC_BASE_URL ?? DEFAULT_MODEL_UPSTREAM),
+      meter: new ModelMeter({
+        tasks: stores.tasks,
+        overBudget: async (owner) => {
+          try {
+            await cost.assertWithinBudget(owner);
+            return null;
+          } catch (err) {
+            if (err instanceof AppError && err.code === 'BUDGET_EXCEEDED') return err.message;
+            throw err;
+          }
+        },
+        timeline: {
+          event: async (taskId, type, data) => parts?.transitions.event(taskId, type, data),
+          publish: (task) => parts?.transitions.publish(task),
+        },
+        log,
+      }),
       log,
     });
     onClose('egress', () => egress.close());
@@ -235,6 +267,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       ...createProviderFactories(config, log),
       ...deps.providers,
     });
+    providersRef = providers;
     onClose('providers', () => providers.close());
     // Fail at start-up, not at the first task, when the default provider cannot work here.
     providers.get(config.RCLAUDE_PROVIDER);
@@ -251,7 +284,6 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
 
     const rpc = createAgentRpc(agents);
     let publicUrl = config.RCLAUDE_PUBLIC_URL ?? '';
-    let parts: TaskParts | null = null;
     const hub = new SessionHub({
       proxyId,
       sessions: stores.sessions,
@@ -313,18 +345,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       agentConnectTimeoutMs: config.AGENT_CONNECT_TIMEOUT_MS,
       agentReconnectGraceMs: config.AGENT_RECONNECT_GRACE_MS,
       maxLifetimeMs: config.TASK_MAX_LIFETIME_MS,
-      cost: new CostService({
-        tasks: stores.tasks,
-        prices: config.RCLAUDE_PRICE_TABLE ?? {},
-        sizeOf: (name) => {
-          try {
-            return providers.get(name).size;
-          } catch {
-            return null;
-          }
-        },
-        monthlyBudgetUsd: config.RCLAUDE_MONTHLY_BUDGET_USD ?? null,
-      }),
+      cost,
       promptPermissionMode: config.RCLAUDE_PROMPT_PERMISSION_MODE,
     });
     const { tasks: taskService, agentSessions, recorder, transitions, launcher, close: closeTasks } = parts;

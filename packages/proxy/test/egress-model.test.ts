@@ -6,13 +6,23 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ExecuteResult, Task } from '@rclaude/protocol';
-import { type FakeAnthropic, startFakeAnthropic, until } from '@rclaude/testkit';
+import {
+  DEFAULT_FAKE_USAGE,
+  type FakeAnthropic,
+  lastToolResults,
+  lastUserText,
+  startFakeAnthropic,
+  toolUseReply,
+  until,
+} from '@rclaude/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { modelCostUsd } from '../src/egress/usage-meter.js';
 import { startTestServer, type TestServer } from './test-server.js';
 
 const SERVER_KEY = `sk-ant-api03-server-${randomBytes(12).toString('hex')}`;
 const USER_KEY = `sk-ant-api03-user-${randomBytes(12).toString('hex')}`;
 const PLACEHOLDER = 'sk-ant-rclaude-gateway';
+const BUDGET_USD = 5;
 
 let fake: FakeAnthropic;
 let server: TestServer;
@@ -53,9 +63,24 @@ function callsAbout(marker: string) {
 }
 
 beforeAll(async () => {
-  fake = await startFakeAnthropic({ defaultText: 'Hello through the gateway.' });
+  fake = await startFakeAnthropic({
+    defaultText: 'Hello through the gateway.',
+    // One answer that costs far more than the budget (5M output tokens), asking for a tool: the next call is over.
+    responder: ({ body }) =>
+      lastUserText(body).includes('spend it all') && lastToolResults(body).length === 0
+        ? toolUseReply(
+            'Bash',
+            { command: 'echo spent', description: 'Say spent' },
+            { usage: { outputTokens: 5_000_000 } },
+          )
+        : undefined,
+  });
   server = await startTestServer('embedded', {
-    env: { ANTHROPIC_BASE_URL: fake.url, ANTHROPIC_API_KEY: SERVER_KEY },
+    env: {
+      ANTHROPIC_BASE_URL: fake.url,
+      ANTHROPIC_API_KEY: SERVER_KEY,
+      RCLAUDE_MONTHLY_BUDGET_USD: String(BUDGET_USD),
+    },
   });
 }, 60_000);
 
@@ -72,6 +97,7 @@ afterAll(async () => {
 describe('the model endpoint', () => {
   it('carries a prompt task to the model with the server key, while the sandbox holds only a placeholder', async () => {
     const marker = `marker-${randomBytes(4).toString('hex')}`;
+    const before = fake.requests.length;
     const created = await api<Task>('POST', '/api/tasks', { prompt: `say hello ${marker}` });
     const done = await waitFor(created.id, ['idle', 'succeeded']);
     expect(done.exitCode, done.statusReason ?? '').toBe(0);
@@ -81,6 +107,36 @@ describe('the model endpoint', () => {
       expect(call.headers['x-api-key']).toBe(SERVER_KEY);
       expect(call.headers.authorization).toBeUndefined();
     }
+    // Metered at the gateway: every answer the model gave this task (side calls too), priced by its model.
+    const answeredNow = () =>
+      fake.requests.slice(before).filter((r) => r.method === 'POST' && r.path === '/v1/messages');
+    const metered = await until('every answer to be metered', async () => {
+      const t = await api<Task>('GET', `/api/tasks/${created.id}`);
+      return t.usage?.inputTokens === answeredNow().length * DEFAULT_FAKE_USAGE.inputTokens ? t : null;
+    });
+    const answered = answeredNow();
+    const expectedCost = answered.reduce(
+      (sum, r) =>
+        sum +
+        modelCostUsd({
+          model: (r.body as { model: string }).model,
+          usage: {
+            inputTokens: DEFAULT_FAKE_USAGE.inputTokens,
+            outputTokens: DEFAULT_FAKE_USAGE.outputTokens,
+            cacheReadTokens: 0,
+            cacheCreationTokens: 0,
+          },
+        }),
+      0,
+    );
+    expect(metered.usage).toEqual({
+      inputTokens: answered.length * DEFAULT_FAKE_USAGE.inputTokens,
+      outputTokens: answered.length * DEFAULT_FAKE_USAGE.outputTokens,
+      cacheReadTokens: 0,
+      cacheCreationTokens: 0,
+    });
+    expect(metered.modelCostUsd).toBeCloseTo(expectedCost, 6);
+    expect(metered.modelCostUsd).toBeGreaterThan(0);
     const events = await api<{ events: { type: string; data: Record<string, unknown> }[] }>(
       'GET',
       `/api/tasks/${created.id}/events`,
@@ -142,5 +198,29 @@ describe('the model endpoint', () => {
     } finally {
       await api('DELETE', '/api/secrets/ANTHROPIC_API_KEY');
     }
+  });
+
+  // Last: it spends the user's month.
+  it('refuses model requests once the monthly budget is spent, and the task says why', async () => {
+    const created = await api<Task>('POST', '/api/tasks', { prompt: 'spend it all' });
+    const done = await waitFor(created.id, ['idle', 'succeeded', 'failed']);
+    // The one expensive answer went through; the call after the tool ran did not reach the model.
+    const mains = fake.requests.filter((r) => r.kind === 'main' && JSON.stringify(r.body).includes('spend it all'));
+    expect(mains).toHaveLength(1);
+    const events = await api<{ events: { type: string; data: Record<string, unknown> }[] }>(
+      'GET',
+      `/api/tasks/${created.id}/events`,
+    );
+    const refusals = events.events.filter((e) => e.type === 'error');
+    expect(refusals).toHaveLength(1);
+    expect(String(refusals[0]?.data.message)).toMatch(
+      new RegExp(
+        `^model request refused: monthly budget reached: you have spent \\$\\d+\\.\\d\\d of your \\$${BUDGET_USD}\\.00`,
+      ),
+    );
+    // Claude Code showed the refusal as the prompt's error.
+    const result = events.events.find((e) => e.type === 'result');
+    expect(JSON.stringify(result?.data ?? {})).toContain('monthly budget reached');
+    expect(done.modelCostUsd).toBeGreaterThan(BUDGET_USD);
   });
 });

@@ -3,6 +3,7 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerRespon
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { AGENT_EGRESS_PATH, EGRESS_SANDBOX_HEADER, type Task } from '@rclaude/protocol';
+import { until } from '@rclaude/testkit';
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createWebSocketStream, WebSocket } from 'ws';
@@ -10,11 +11,15 @@ import type { SandboxRecord } from '../stores/types.js';
 import { createEgressGateway, type EgressGateway } from './egress-gateway.js';
 import { deriveEgressSecret, egressKeyFor } from './egress-key.js';
 import type { ModelCredential } from './model-endpoint.js';
+import type { ModelUsage } from './usage-meter.js';
 
 const secret = deriveEgressSecret(Buffer.alloc(32, 7));
 const sandboxes = new Map<string, Pick<SandboxRecord, 'state' | 'taskId'>>();
 const tasks = new Map<string, Pick<Task, 'id' | 'owner' | 'status'>>();
 const credentials = new Map<string, ModelCredential>();
+/** What the meter was told, and who is over budget. */
+const metered: { taskId: string; used: ModelUsage }[] = [];
+const overBudget = new Set<string>();
 
 /** The upstream model API, on loopback: records what it gets; `/v1/messages` streams until `release` is called. */
 const upstream = {
@@ -34,14 +39,20 @@ beforeAll(async () => {
     upstream.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
     if (req.url?.startsWith('/base/v1/messages?stream')) {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write('event: message_start\ndata: {"type":"message_start"}\n\n');
+      res.write(
+        'event: message_start\ndata: {"type":"message_start","message":{"model":"claude-x","usage":{"input_tokens":7,"output_tokens":1}}}\n\n',
+      );
       await new Promise<void>((resolve) => {
         upstream.release = resolve;
       });
-      res.end('event: message_stop\ndata: {"type":"message_stop"}\n\n');
+      res.end(
+        'event: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":3}}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n',
+      );
       return;
     }
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, url: req.url }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ ok: true, url: req.url, model: 'claude-y', usage: { input_tokens: 2, output_tokens: 1 } }));
   });
   upstream.server.listen(0, '127.0.0.1');
   await once(upstream.server, 'listening');
@@ -52,6 +63,12 @@ beforeAll(async () => {
     tasks: { get: async (id) => tasks.get(id) ?? null },
     modelCredential: async (owner) => credentials.get(owner) ?? null,
     modelUpstream: new URL(upstream.url),
+    meter: {
+      admit: async (ctx) => (overBudget.has(ctx.owner) ? 'monthly budget reached' : null),
+      record: async (ctx, used) => {
+        metered.push({ taskId: ctx.taskId, used });
+      },
+    },
     log: pino({ level: 'silent' }),
   });
   front = http.createServer((_req, res) => res.writeHead(404).end());
@@ -76,6 +93,8 @@ beforeEach(() => {
   tasks.clear();
   credentials.clear();
   upstream.seen.length = 0;
+  metered.length = 0;
+  overBudget.clear();
   sandboxes.set('sbx-live', { state: 'claimed', taskId: 'task-live' });
   tasks.set('task-live', { id: 'task-live', owner: 'alice', status: 'running' });
   credentials.set('alice', { kind: 'api-key', value: 'sk-ant-REAL-alice' });
@@ -169,7 +188,7 @@ describe('the egress gateway', () => {
       body: '{"model":"m"}',
     });
     expect(r.status).toBe(200);
-    expect(JSON.parse(await text(r.res))).toEqual({ ok: true, url: '/base/v1/messages?beta=true' });
+    expect(JSON.parse(await text(r.res))).toMatchObject({ ok: true, url: '/base/v1/messages?beta=true' });
     const seen = upstream.seen[0];
     expect(seen?.body).toBe('{"model":"m"}');
     expect(seen?.headers['x-api-key']).toBe('sk-ant-REAL-alice');
@@ -201,8 +220,34 @@ describe('the egress gateway', () => {
     expect(first).toContain('message_start');
     // The upstream has not finished: it waits for this release.
     expect(upstream.release).not.toBeNull();
+    expect(metered).toEqual([]);
     upstream.release?.();
     expect(await text(r.res)).toContain('message_stop');
+    await until('the answer to be metered', () => metered.length === 1, 5000, 10);
+    expect(metered[0]).toEqual({
+      taskId: 'task-live',
+      used: {
+        model: 'claude-x',
+        usage: { inputTokens: 7, outputTokens: 3, cacheReadTokens: 0, cacheCreationTokens: 0 },
+      },
+    });
+  });
+
+  it('meters Messages answers only, and refuses them once the budget is spent, without retries', async () => {
+    await text((await request('sbx-live', { method: 'POST', path: '/v1/messages', body: '{}' })).res);
+    await text((await request('sbx-live', { method: 'GET', path: '/v1/models' })).res);
+    await text((await request('sbx-live', { method: 'POST', path: '/v1/messages/count_tokens', body: '{}' })).res);
+    await until('the answer to be metered', () => metered.length >= 1, 5000, 10);
+    expect(metered.map((m) => m.used.model)).toEqual(['claude-y']);
+    overBudget.add('alice');
+    const refused = await request('sbx-live', { method: 'POST', path: '/v1/messages', body: '{}' });
+    expect(refused.status).toBe(402);
+    expect(refused.headers['x-should-retry']).toBe('false');
+    expect(JSON.parse(await text(refused.res))).toEqual({
+      type: 'error',
+      error: { type: 'billing_error', message: 'rclaude: monthly budget reached' },
+    });
+    expect(upstream.seen).toHaveLength(3);
   });
 
   it('answers in the Anthropic error shape: no credential, a path it does not forward', async () => {

@@ -6,6 +6,8 @@ import { createWebSocketStream, type WebSocket, WebSocketServer } from 'ws';
 import type { SandboxRecord } from '../stores/types.js';
 import { verifyEgressKey } from './egress-key.js';
 import { forwardModelRequest, type ModelCredential, modelRequestAllowed, sendModelError } from './model-endpoint.js';
+import type { ModelMeter } from './model-meter.js';
+import { UsageReader } from './usage-meter.js';
 
 /** Whom one tunnelled connection serves, fixed when its WebSocket is accepted. */
 export interface EgressContext {
@@ -24,6 +26,8 @@ export interface EgressGatewayDeps {
   modelCredential: (owner: string) => Promise<ModelCredential | null>;
   /** The model API requests are forwarded to (the server's ANTHROPIC_BASE_URL, default the Anthropic API). */
   modelUpstream: URL;
+  /** Meters model answers into their tasks and enforces the monthly budget; none: neither. */
+  meter?: Pick<ModelMeter, 'admit' | 'record'>;
   log: Logger;
 }
 
@@ -43,7 +47,8 @@ export interface EgressGateway {
  * endpoint. It authenticates with the sandbox id and that sandbox's egress key, is refused unless the sandbox
  * is active and its task live, and becomes a connection of an in-process HTTP server (listening on no port)
  * that knows which sandbox, task and user it serves. Its requests:
- * - origin-form (`POST /v1/messages`): the model endpoint, forwarded to the model API with the real credential.
+ * - origin-form (`POST /v1/messages`): the model endpoint, forwarded to the model API with the real credential,
+ *   metered into the task and refused once the owner's monthly budget is spent.
  */
 export function createEgressGateway(deps: EgressGatewayDeps): EgressGateway {
   const log = deps.log.child({ component: 'egress' });
@@ -95,7 +100,36 @@ export function createEgressGateway(deps: EgressGatewayDeps): EgressGateway {
       );
       return;
     }
-    forwardModelRequest(req, res, { upstream: deps.modelUpstream, credential, log });
+    const metered = method === 'POST' && url.split('?')[0] === '/v1/messages' && deps.meter;
+    if (metered) {
+      const refusal = await metered.admit(ctx);
+      if (refusal !== null) {
+        res.setHeader('x-should-retry', 'false');
+        sendModelError(res, 402, 'billing_error', `rclaude: ${refusal}`);
+        return;
+      }
+    }
+    forwardModelRequest(req, res, {
+      upstream: deps.modelUpstream,
+      credential,
+      log,
+      ...(metered
+        ? {
+            observe: (status, headers) => {
+              if (status !== 200) return null;
+              const reader = new UsageReader(headers['content-type']);
+              return (chunk) => {
+                if (chunk) {
+                  reader.push(chunk);
+                  return;
+                }
+                const used = reader.finish();
+                if (used) void metered.record(ctx, used);
+              };
+            },
+          }
+        : {}),
+    });
   }
 
   /** Who the upgrade is for, or why it is refused (status and message). */

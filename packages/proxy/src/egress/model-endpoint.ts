@@ -153,10 +153,18 @@ export function forwardModelRequest(req: IncomingMessage, res: ServerResponse, f
         res.once('drain', () => upRes.resume());
       }
     });
-    upRes.once('end', () => {
+    // An answer cut short still used what it reported so far: the sink hears the end either way, once.
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
       sink?.(null);
+    };
+    upRes.once('end', () => {
+      end();
       res.end();
     });
+    upRes.once('close', end);
     upRes.once('error', () => res.destroy());
   });
   upReq.on('error', (err: NodeJS.ErrnoException) => {
