@@ -13,7 +13,9 @@ import {
 } from '@rclaude/protocol';
 import type { Logger } from 'pino';
 import { io, type Socket } from 'socket.io-client';
+import { withGateway } from './claude/claude-env.js';
 import { HooksRelay } from './claude/hooks-relay.js';
+import { EgressTunnel } from './egress/egress-tunnel.js';
 import { runCommand } from './exec.js';
 import { createFileService, registerFileHandlers } from './files/index.js';
 import { prepareCommand } from './prepare-command.js';
@@ -46,6 +48,11 @@ export interface AgentOptions {
    * is gone for good would otherwise run (and, on a cloud provider, bill) forever.
    */
   orphanTimeoutMs?: number;
+  /**
+   * Loopback port of the egress tunnel (the sessions' model endpoint). Default 0: a free one, so unconfined
+   * sandboxes sharing the host's network never collide; sessions are told the real port.
+   */
+  egressPort?: number;
 }
 
 export const DEFAULT_ORPHAN_TIMEOUT_MS = 60 * 60 * 1000;
@@ -80,10 +87,25 @@ export class Agent {
   private readonly relay: Promise<HooksRelay | null>;
   /** Runs while the proxy is unreachable; see {@link AgentOptions.orphanTimeoutMs}. */
   private orphanTimer: NodeJS.Timeout | undefined;
+  /** Tunnels the sandbox's outbound connections to the proxy's egress gateway. */
+  private readonly egress: EgressTunnel;
+  /** The tunnel's loopback port, or null if it could not listen (sessions then get no gateway). */
+  private readonly egressPort: Promise<number | null>;
 
   constructor(private readonly opts: AgentOptions) {
     this.token = opts.token;
     const { url, socketPath } = dialTarget(opts.proxyUrl, opts.socketPath);
+    this.egress = new EgressTunnel({
+      proxyUrl: url,
+      socketPath,
+      sandboxId: opts.sandboxId,
+      log: opts.log,
+      ...(opts.egressPort !== undefined ? { port: opts.egressPort } : {}),
+    });
+    this.egressPort = this.egress.listen().catch((err: unknown) => {
+      opts.log.error({ err }, 'the egress tunnel cannot listen: sessions get no model endpoint');
+      return null;
+    });
     this.socket = io(`${url.replace(/\/$/, '')}/agent`, {
       transports: ['websocket'],
       // engine.io hands `agent` to ws, whose HTTP request then connects through the socket.
@@ -151,7 +173,9 @@ export class Agent {
     );
     s.on('pty:viewer-gone', ({ sessionId, viewerId }) => this.sessions.get(sessionId)?.viewerGone(viewerId));
     s.on('exec:run', (req, ack) =>
-      this.reply(ack, () => runCommand(req, { workspace: this.opts.workspace, env: this.opts.baseEnv })),
+      this.reply(ack, async () =>
+        runCommand({ ...req, env: {} }, { workspace: this.opts.workspace, env: await this.sessionEnv(req.env) }),
+      ),
     );
     s.on('agent:shutdown', () => this.shutdown(0));
   }
@@ -169,6 +193,7 @@ export class Agent {
         return;
       }
       if (res.data.token) this.token = res.data.token;
+      if (res.data.egressKey) this.egress.setKey(res.data.egressKey);
       for (const id of res.data.forget) {
         this.sessions.get(id)?.dispose();
         this.sessions.delete(id);
@@ -189,7 +214,7 @@ export class Agent {
     if (!valid(req.cols) || !valid(req.rows) || !Array.isArray(req.command) || req.command.length === 0) {
       throw new AppError('BAD_REQUEST', 'invalid session:open request');
     }
-    const env = { ...this.opts.baseEnv, ...req.env };
+    const env = await this.sessionEnv(req.env);
     const relay = await this.relay;
     const prepared = await prepareCommand(
       req.command,
@@ -220,6 +245,17 @@ export class Agent {
     this.sessions.set(req.sessionId, session);
     this.opts.log.info({ sessionId: req.sessionId, command: req.command[0], pid: session.pid }, 'session started');
     return { pid: session.pid };
+  }
+
+  /**
+   * The environment a process in the sandbox starts with: the agent's, then `extra` (the session's), then,
+   * once the proxy has given the egress key, the gateway's model endpoint and placeholder key over any model
+   * credential (the real ones never enter the sandbox).
+   */
+  private async sessionEnv(extra: Record<string, string> | undefined): Promise<Record<string, string>> {
+    const env = { ...this.opts.baseEnv, ...extra };
+    const port = await this.egressPort;
+    return port !== null && this.egress.hasKey ? withGateway(env, port) : env;
   }
 
   private pump(session: PtySession): void {
@@ -264,6 +300,7 @@ export class Agent {
   shutdown(code: number): void {
     clearTimeout(this.orphanTimer);
     void this.relay.then((relay) => relay?.close());
+    this.egress.close();
     for (const s of this.sessions.values()) s.dispose();
     this.sessions.clear();
     this.socket.disconnect();

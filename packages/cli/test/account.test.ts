@@ -96,7 +96,7 @@ describe('rclaude secret', () => {
     expect(t.exitStatus()).toBe(0);
   });
 
-  it('puts the exact values in the sandbox environment (one trailing newline dropped)', async () => {
+  it('puts the exact values in the sandbox environment (one trailing newline dropped), model keys excepted', async () => {
     const run = await cli(['run', '--detach', '--json', '--', 'sleep', '600']);
     expect(run.code, run.stderr).toBe(0);
     const id = (JSON.parse(run.stdout) as { id: string }).id;
@@ -108,7 +108,8 @@ describe('rclaude secret', () => {
       return r.code === 0 ? r : null;
     });
     expect(exec.stdout.split('\n').map((l) => l.split(' ')[0])).toEqual([
-      sha256(pipedValue),
+      // A model key stays with the server's egress gateway; the sandbox holds a placeholder.
+      sha256('sk-ant-rclaude-gateway'),
       sha256(multilineValue),
       sha256(typedValue),
       '',

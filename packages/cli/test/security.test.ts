@@ -569,9 +569,13 @@ describe.each(['embedded', 'postgres+redis'] as const)('security of a running se
   });
 
   describe('secrets', () => {
-    it('reach the sandbox environment and nothing else: no answer, event or log line holds them', async () => {
-      const value = `sk-ant-api03-${randomBytes(24).toString('hex')}`;
-      const stored = await api(bob.token, 'PUT', '/api/secrets/ANTHROPIC_API_KEY', { body: { value } });
+    it('reach the sandbox environment (model keys only the gateway) and nothing else: no answer, event or log line holds them', async () => {
+      const modelKey = `sk-ant-api03-${randomBytes(24).toString('hex')}`;
+      const value = `ghp_${randomBytes(20).toString('hex')}`;
+      expect(
+        (await api(bob.token, 'PUT', '/api/secrets/ANTHROPIC_API_KEY', { body: { value: modelKey } })).status,
+      ).toBe(200);
+      const stored = await api(bob.token, 'PUT', '/api/secrets/GITHUB_TOKEN', { body: { value } });
       expect(stored.status).toBe(200);
       const watcher = await connected(bob.token);
       const pushed: unknown[] = [];
@@ -583,12 +587,14 @@ describe.each(['embedded', 'postgres+redis'] as const)('security of a running se
       });
       const task = await startTask(bob, ['sh', '-c', 'echo started; sleep 600'], 'bob-with-secret');
 
-      const printed = await runCli(['exec', task.id, '--', 'printenv', 'ANTHROPIC_API_KEY'], {
+      const printed = await runCli(['exec', task.id, '--', 'printenv', 'GITHUB_TOKEN', 'ANTHROPIC_API_KEY'], {
         env: { ...server.cliEnv(), RCLAUDE_TOKEN: bob.token },
       });
-      expect(printed.stdout).toBe(`${value}\n`);
+      // The model key stays with the egress gateway: every process in the sandbox sees a placeholder.
+      expect(printed.stdout).toBe(`${value}\nsk-ant-rclaude-gateway\n`);
+      expect((await exec(bob, task.id, "cat /proc/[0-9]*/environ | tr '\\0' '\\n'")).stdout).not.toContain(modelKey);
       // Only Bob's sandboxes get Bob's secret.
-      expect((await exec(admin, adminTask.id, 'printenv ANTHROPIC_API_KEY; echo end')).stdout).toBe('end\n');
+      expect((await exec(admin, adminTask.id, 'printenv GITHUB_TOKEN; echo end')).stdout).toBe('end\n');
 
       const { out } = await attach(watcher, task.mainSessionId, { from: 0 });
       await until('the output', () => out.text.includes('started'));
@@ -607,7 +613,10 @@ describe.each(['embedded', 'postgres+redis'] as const)('security of a running se
         await api(null, 'GET', '/metrics'),
         await api(bob.token, 'POST', `/api/tasks/${task.id}/stop`),
       ];
-      for (const a of answers) expect(a.text).not.toContain(value);
+      for (const a of answers) {
+        expect(a.text).not.toContain(value);
+        expect(a.text).not.toContain(modelKey);
+      }
       const cliViews = [
         await runCli(['ls', '--json'], { env: { ...server.cliEnv(), RCLAUDE_TOKEN: bob.token } }),
         await runCli(['logs', task.id], { env: { ...server.cliEnv(), RCLAUDE_TOKEN: bob.token } }),
@@ -617,6 +626,7 @@ describe.each(['embedded', 'postgres+redis'] as const)('security of a running se
       expect(JSON.stringify(pushed)).not.toContain(value);
       expect(pushed.length).toBeGreaterThan(0);
       expect(server.log()).not.toContain(value);
+      expect(server.log()).not.toContain(modelKey);
       expect(server.log()).not.toContain(secretKey);
       const sandboxes = path.join(server.dataDir, 'sandboxes');
       for (const id of fs.readdirSync(sandboxes)) {

@@ -153,13 +153,30 @@ export interface AgentHelloResult {
    * this one and the old one is dead.
    */
   token?: string;
+  /**
+   * The sandbox's egress key: the agent presents it (with the sandbox id) on each tunnelled connection to the
+   * proxy's egress gateway (`/agent/egress`), which adds the real model credential. Stable for the sandbox's
+   * life; absent from a proxy without a gateway.
+   */
+  egressKey?: string;
 }
+
+/**
+ * The egress gateway: each TCP connection a sandbox process opens to its agent's loopback endpoint becomes one
+ * WebSocket to this path of the proxy (over the agent socket, or the proxy URL), authenticated by the headers
+ * {@link EGRESS_SANDBOX_HEADER} (the sandbox id) and `authorization: Bearer <egressKey>`.
+ */
+export const AGENT_EGRESS_PATH = '/agent/egress';
+export const EGRESS_SANDBOX_HEADER = 'x-rclaude-sandbox';
 
 export interface OpenSessionRequest {
   sessionId: string;
   kind: SessionKind;
   command: string[];
-  /** Added to the agent's environment (user secrets, ANTHROPIC_* pass-through, task env). */
+  /**
+   * Added to the agent's environment (user secrets, task env). Model credentials are never here: the agent
+   * points sessions at its egress tunnel with a placeholder key instead.
+   */
   env: Record<string, string>;
   /** Working directory relative to the workspace root. */
   cwd: string | null;

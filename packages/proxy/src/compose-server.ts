@@ -9,7 +9,8 @@ import {
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { loginLinkUrl, type ProviderName } from '@rclaude/protocol';
+import type { Duplex } from 'node:stream';
+import { AppError, loginLinkUrl, type ProviderName } from '@rclaude/protocol';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Express } from 'express';
 import { type Logger, pino } from 'pino';
@@ -21,6 +22,10 @@ import { redactPaths } from './auth/redact.js';
 import { loadOrCreateSecretKey } from './auth/secret-key.js';
 import type { Config } from './config.js';
 import type { HealthCheck } from './db/health.js';
+import { createEgressGateway, type EgressGateway } from './egress/egress-gateway.js';
+import { deriveEgressSecret, egressKeyFor } from './egress/egress-key.js';
+import { DEFAULT_MODEL_UPSTREAM, pickModelCredential } from './egress/model-endpoint.js';
+import { ModelMeter } from './egress/model-meter.js';
 import { requireAuth } from './http/context.js';
 import { createFileHandlers } from './http/files-routes.js';
 import { buildOpenApi } from './http/openapi.js';
@@ -173,6 +178,54 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       ...(deps.loginLimits ? { loginLimits: deps.loginLimits } : {}),
     });
 
+    let parts: TaskParts | null = null;
+    let providersRef: ProviderRegistry | null = null;
+    const cost = new CostService({
+      tasks: stores.tasks,
+      prices: config.RCLAUDE_PRICE_TABLE ?? {},
+      sizeOf: (name) => {
+        try {
+          return providersRef?.get(name).size ?? null;
+        } catch {
+          return null;
+        }
+      },
+      monthlyBudgetUsd: config.RCLAUDE_MONTHLY_BUDGET_USD ?? null,
+    });
+    // The sandboxes' one way out besides their agent's channel (on the HTTP port and on every agent socket).
+    const egressSecret = deriveEgressSecret(secretKey);
+    const egress: EgressGateway = createEgressGateway({
+      secret: egressSecret,
+      sandboxes: stores.sandboxes,
+      tasks: stores.tasks,
+      modelCredential: async (owner) => pickModelCredential(await auth.secrets.forSandbox(owner), config),
+      modelUpstream: new URL(config.ANTHROPIC_BASE_URL ?? DEFAULT_MODEL_UPSTREAM),
+      meter: new ModelMeter({
+        tasks: stores.tasks,
+        overBudget: async (owner) => {
+          try {
+            await cost.assertWithinBudget(owner);
+            return null;
+          } catch (err) {
+            if (err instanceof AppError && err.code === 'BUDGET_EXCEEDED') return err.message;
+            throw err;
+          }
+        },
+        timeline: {
+          event: async (taskId, type, data) => parts?.transitions.event(taskId, type, data),
+          publish: (task) => parts?.transitions.publish(task),
+        },
+        log,
+      }),
+      log,
+    });
+    onClose('egress', () => egress.close());
+    const egressUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): boolean => {
+      if (!egress.handles(req)) return false;
+      egress.handleUpgrade(req, socket, head);
+      return true;
+    };
+
     // The app is handed to the server before Socket.io attaches, so Socket.io keeps `/socket.io/` to itself
     // (a request listener added after it would also see, and answer, its polling requests).
     let handler: RequestListener | null = null;
@@ -186,6 +239,11 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       pingInterval: 10_000,
       pingTimeout: 10_000,
       serveClient: false,
+      // Upgrades on other paths are the egress gateway's (below), which may take a moment to authenticate.
+      destroyUpgrade: false,
+    });
+    httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (!egressUpgrade(req, socket, head) && !req.url?.startsWith(`${io.path()}/`)) socket.destroy();
     });
     if (stores.redis) {
       const pub = stores.redis.duplicate();
@@ -201,11 +259,13 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     const agents = io.of('/agent') as AgentNamespace;
     clients.use(auth.socketMiddleware as Parameters<typeof clients.use>[0]);
 
+    const localAgentSocket = path.join(config.dataDir, 'run', 'agent.sock');
     const providers = new ProviderRegistry(config.RCLAUDE_PROVIDER, {
       local: () =>
         createLocalProvider({
           dataDir: config.dataDir,
           confinement: config.RCLAUDE_LOCAL_SANDBOX,
+          agentSocket: localAgentSocket,
           log,
           sandboxUser: config.RCLAUDE_SANDBOX_USER,
           limits: sandboxLimits(config),
@@ -219,18 +279,23 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       ...createProviderFactories(config, log),
       ...deps.providers,
     });
+    providersRef = providers;
     onClose('providers', () => providers.close());
     // Fail at start-up, not at the first task, when the default provider cannot work here.
     providers.get(config.RCLAUDE_PROVIDER);
-    // Docker sandboxes have no network: their agents dial this server through a Unix socket bound into them.
-    if (providers.active().some((p) => p.name === 'docker')) {
-      const agentSocket = await listenAgentSocket(io, config.RCLAUDE_DOCKER_AGENT_SOCKET);
+    // Docker and confined local sandboxes have no network: their agents dial this server through a Unix socket
+    // bound into them (one socket when both use the same path).
+    const active = providers.active().map((p) => p.name);
+    const agentSockets = new Set<string>();
+    if (active.includes('local') && config.RCLAUDE_LOCAL_SANDBOX === 'bwrap') agentSockets.add(localAgentSocket);
+    if (active.includes('docker')) agentSockets.add(path.resolve(config.RCLAUDE_DOCKER_AGENT_SOCKET));
+    for (const socketPath of agentSockets) {
+      const agentSocket = await listenAgentSocket(io, socketPath, { upgrade: egressUpgrade });
       onClose('agent-socket', () => agentSocket.close());
     }
 
     const rpc = createAgentRpc(agents);
     let publicUrl = config.RCLAUDE_PUBLIC_URL ?? '';
-    let parts: TaskParts | null = null;
     const hub = new SessionHub({
       proxyId,
       sessions: stores.sessions,
@@ -248,11 +313,6 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     onClose('hub', () => hub.close());
     hubRef = hub;
     sandboxStore = stores.sandboxes;
-    const modelEnv = Object.fromEntries(
-      (['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'CLAUDE_CODE_OAUTH_TOKEN'] as const)
-        .filter((k) => config[k])
-        .map((k) => [k, config[k] as string]),
-    );
     // Warm pool: local sandboxes started ahead of demand, each claimed by the next task (started after reconcile).
     const warmPool =
       config.RCLAUDE_WARM_POOL_SIZE > 0 && config.RCLAUDE_PROVIDER === 'local'
@@ -293,24 +353,14 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       log,
       metrics,
       proxyUrl: () => publicUrl,
-      sessionEnv: async (userId) => ({ ...modelEnv, ...(await auth.secrets.forSandbox(userId)) }),
+      // Model credentials never enter a sandbox: the egress gateway adds them to each model request.
+      sessionEnv: async (userId) => withoutModelCredentials(await auth.secrets.forSandbox(userId)),
       agentConnectTimeoutMs: config.AGENT_CONNECT_TIMEOUT_MS,
       agentReconnectGraceMs: config.AGENT_RECONNECT_GRACE_MS,
       maxLifetimeMs: config.TASK_MAX_LIFETIME_MS,
       startupTokenTtlMs: config.AGENT_TOKEN_TTL_MS,
       maxTasksPerUser: config.RCLAUDE_MAX_TASKS_PER_USER,
-      cost: new CostService({
-        tasks: stores.tasks,
-        prices: config.RCLAUDE_PRICE_TABLE ?? {},
-        sizeOf: (name) => {
-          try {
-            return providers.get(name).size;
-          } catch {
-            return null;
-          }
-        },
-        monthlyBudgetUsd: config.RCLAUDE_MONTHLY_BUDGET_USD ?? null,
-      }),
+      cost,
       promptPermissionMode: config.RCLAUDE_PROMPT_PERMISSION_MODE,
     });
     const { tasks: taskService, agentSessions, recorder, transitions, launcher, close: closeTasks } = parts;
@@ -341,6 +391,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
         pendingMaxBytes: config.AGENT_MAX_PENDING_BYTES,
         queuedEventsMax: config.AGENT_MAX_QUEUED_EVENTS,
       },
+      egressKey: (sandboxId) => egressKeyFor(egressSecret, sandboxId),
     });
     registerClientGateway({
       ns: clients,
@@ -442,6 +493,13 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     await close();
     throw err;
   }
+}
+
+/** Secrets that are the gateway's to use, never a sandbox's: the model credentials and endpoint. */
+const MODEL_SECRET_NAMES = new Set(['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_BASE_URL']);
+
+function withoutModelCredentials(secrets: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(secrets).filter(([name]) => !MODEL_SECRET_NAMES.has(name)));
 }
 
 function findWebDir(): string | null {

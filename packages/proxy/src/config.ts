@@ -187,9 +187,10 @@ const envSchema = z.object({
     .default(defaultAgentLimits.pendingMaxBytes),
   AGENT_MAX_QUEUED_EVENTS: z.coerce.number().int().positive().default(defaultAgentLimits.queuedEventsMax),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  // Model credentials passed to sandboxes when the user has none stored.
+  // Model credentials the egress gateway adds to a sandbox's model requests when the user has none stored.
   ANTHROPIC_API_KEY: z.string().optional(),
-  ANTHROPIC_BASE_URL: z.string().optional(),
+  /** Where the egress gateway forwards model requests; default https://api.anthropic.com. */
+  ANTHROPIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   CLAUDE_CODE_OAUTH_TOKEN: z.string().optional(),
   // ECS provider.
   RCLAUDE_ECS_CLUSTER: z.string().optional(),

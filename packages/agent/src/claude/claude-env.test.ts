@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { claudeEnv } from './claude-env.js';
+import { claudeEnv, GATEWAY_PLACEHOLDER_KEY, withGateway } from './claude-env.js';
 
 describe('claudeEnv', () => {
   it('adds the sandbox defaults and keeps the credentials', () => {
@@ -54,5 +54,25 @@ describe('claudeEnv', () => {
     const base = { RCLAUDE_AGENT_TOKEN: 't' };
     claudeEnv(base, { asRoot: true });
     expect(base).toEqual({ RCLAUDE_AGENT_TOKEN: 't' });
+  });
+});
+
+describe('withGateway', () => {
+  it('points at the tunnel with the placeholder key and drops every real model credential', () => {
+    const env = withGateway(
+      {
+        PATH: '/usr/bin',
+        ANTHROPIC_API_KEY: 'sk-ant-real',
+        ANTHROPIC_BASE_URL: 'https://api.example.test',
+        CLAUDE_CODE_OAUTH_TOKEN: 'sk-ant-oat-real',
+        ANTHROPIC_AUTH_TOKEN: 'bearer-real',
+      },
+      4321,
+    );
+    expect(env).toEqual({
+      PATH: '/usr/bin',
+      ANTHROPIC_API_KEY: GATEWAY_PLACEHOLDER_KEY,
+      ANTHROPIC_BASE_URL: 'http://127.0.0.1:4321',
+    });
   });
 });

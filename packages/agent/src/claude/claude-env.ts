@@ -52,3 +52,24 @@ export function claudeEnv(
   }
   return env;
 }
+
+/**
+ * The API key every process in a sandbox sees: a placeholder, because the egress gateway adds the real
+ * credential to each model request and the real one never enters the sandbox.
+ */
+export const GATEWAY_PLACEHOLDER_KEY = 'sk-ant-rclaude-gateway';
+
+/** Credentials the gateway replaces: they are removed from a session's environment when it is on. */
+const GATEWAY_REPLACED_VARS = ['CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_AUTH_TOKEN'];
+
+/**
+ * `env` pointed at the agent's egress tunnel on `port` (127.0.0.1): ANTHROPIC_BASE_URL there, the placeholder
+ * ANTHROPIC_API_KEY, and no other model credential, whatever `env` held.
+ */
+export function withGateway(env: Record<string, string>, port: number): Record<string, string> {
+  const out: Record<string, string> = { ...env };
+  for (const name of GATEWAY_REPLACED_VARS) delete out[name];
+  out.ANTHROPIC_BASE_URL = `http://127.0.0.1:${port}`;
+  out.ANTHROPIC_API_KEY = GATEWAY_PLACEHOLDER_KEY;
+  return out;
+}

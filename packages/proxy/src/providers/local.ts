@@ -18,6 +18,11 @@ export interface LocalProviderOptions {
   dataDir: string;
   /** `bwrap` confines each sandbox; `none` runs the agent as a plain process (explicit opt-in). */
   confinement: 'bwrap' | 'none';
+  /**
+   * Host path of the proxy's agent Unix socket. A confined sandbox has no network (its own namespace, loopback
+   * only): the socket's folder is bound read-only at {@link SANDBOX_SOCKET_DIR} and is its only way out.
+   */
+  agentSocket: string;
   log: Logger;
   /**
    * RCLAUDE_SANDBOX_USER: the host user sandboxes run as when the server runs as root (a name, uid or
@@ -59,6 +64,8 @@ interface Watched {
   /** Set once the sandbox was stopped for a limit (it is reported once). */
   fault: string | null;
 }
+/** Where the agent socket's folder appears inside a confined sandbox (as in docker sandboxes). */
+const SANDBOX_SOCKET_DIR = '/run/rclaude';
 
 /**
  * The default provider: each sandbox is the agent under bubblewrap on this machine, with a read-only view
@@ -88,6 +95,9 @@ export function createLocalProvider(opts: LocalProviderOptions): Provider {
   const root = path.join(opts.dataDir, 'sandboxes');
   fs.mkdirSync(root, { recursive: true, mode: 0o700 });
   const agent = locateAgent();
+  // bwrap binds only folders that exist; an agent retries until the proxy listens in this one.
+  const socketDir = path.dirname(opts.agentSocket);
+  fs.mkdirSync(socketDir, { recursive: true, mode: 0o755 });
   const stageRoot = fs.existsSync('/mnt') && fs.statSync('/mnt').isDirectory() ? '/mnt' : '/tmp';
   const cgroups = opts.cgroups ?? detectCgroups();
   if (cgroups.ok) {
@@ -138,7 +148,7 @@ export function createLocalProvider(opts: LocalProviderOptions): Provider {
       user,
       cgroupProcs: cgroup?.procsFiles() ?? [],
       rlimits: cgroups.ok ? null : fallbackRlimits(),
-      stage: confined ? [dir, ...agent.binds] : [dir],
+      stage: confined ? [dir, socketDir, ...agent.binds] : [dir],
       stageRoot,
     });
   }
@@ -157,7 +167,7 @@ export function createLocalProvider(opts: LocalProviderOptions): Provider {
     if (!confined) return launch.wrap(inner);
     return launch.wrap([
       'bwrap',
-      ...bwrapArgs(path.join(at, 'workspace'), path.join(at, 'home'), agent.binds, env, launch.at),
+      ...bwrapArgs(path.join(at, 'workspace'), path.join(at, 'home'), launch.at(socketDir), agent.binds, env, launch.at),
       '--perms',
       '0600',
       '--file',
@@ -240,6 +250,9 @@ export function createLocalProvider(opts: LocalProviderOptions): Provider {
         RCLAUDE_WORKSPACE: confined ? WORKSPACE : path.join(at, 'workspace'),
         ...specEnv,
         RCLAUDE_AGENT_TOKEN_FILE: confined ? TOKEN_IN_SANDBOX : path.join(at, 'run', 'agent-token'),
+        ...(confined
+          ? { RCLAUDE_PROXY_SOCKET: path.posix.join(SANDBOX_SOCKET_DIR, path.basename(opts.agentSocket)) }
+          : {}),
       };
       let pid: number;
       if (confined) {
@@ -470,17 +483,21 @@ function tasksOfUid(uid: number): number {
   return n;
 }
 
-/** The sandbox's view of the machine. Network is shared: the agent dials the proxy on loopback. */
+/**
+ * The sandbox's view of the machine. No network: `--unshare-all` gives it its own network namespace with only
+ * `lo`, so neither the host's loopback services nor its abstract Unix sockets are reachable; the agent dials
+ * the proxy through the agent socket, whose folder (`socketDir`) is bound read-only.
+ */
 function bwrapArgs(
   workspace: string,
   home: string,
+  socketDir: string,
   binds: string[],
   env: Record<string, string>,
   hostPath: (dir: string) => string = (dir) => dir,
 ): string[] {
   const args = [
     '--unshare-all',
-    '--share-net',
     '--uid',
     String(SANDBOX_UID),
     '--gid',
@@ -505,6 +522,9 @@ function bwrapArgs(
     '/tmp',
     '--tmpfs',
     '/run',
+    '--ro-bind',
+    socketDir,
+    SANDBOX_SOCKET_DIR,
     // The sandbox user is `rclaude` (uid 1000), whatever uid 1000 is called on the host.
     '--ro-bind',
     path.join(path.dirname(workspace), 'passwd'),

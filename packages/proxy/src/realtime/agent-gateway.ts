@@ -42,6 +42,8 @@ export function registerAgentGateway(deps: {
   metrics: Metrics;
   /** What one agent connection may send (AGENT_MAX_* settings); default {@link defaultAgentLimits}. */
   limits?: AgentLimits;
+  /** The sandbox's egress key, given to its agent in the hello result (see egress/egress-key.ts). */
+  egressKey?: (sandboxId: string) => string;
 }): void {
   const { ns, agentSessions, recorder, hub, log, metrics } = deps;
   const limits = deps.limits ?? defaultAgentLimits;
@@ -111,7 +113,9 @@ export function registerAgentGateway(deps: {
         .then(async ({ result, after }) => {
           if (parsed.data.sessions.length > 0) metrics.agentReconnects.inc();
           for (const s of result.sessions) owned.set(s.sessionId, true);
-          ack(ackOk({ ...result, token: nextToken }));
+          ack(
+            ackOk({ ...result, token: nextToken, ...(deps.egressKey ? { egressKey: deps.egressKey(sandboxId) } : {}) }),
+          );
           await after();
         })
         .catch((err: unknown) => {

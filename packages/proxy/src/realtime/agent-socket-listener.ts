@@ -1,7 +1,8 @@
 import fs from 'node:fs';
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import type { Duplex } from 'node:stream';
 import type { Server } from 'socket.io';
 
 /** A Unix socket on which the proxy's Socket.io server also accepts connections. */
@@ -18,12 +19,18 @@ export interface AgentSocketOptions {
    * and must be able to connect; what it connects to still asks for its single-use token.
    */
   mode?: number;
+  /**
+   * Other WebSocket upgrades served here besides Socket.io's (the egress gateway): returns true when it took
+   * the request. Default: none.
+   */
+  upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
 }
 
 /**
  * Serves `io` (the same Socket.io server, namespaces and middleware as the HTTP port) on a Unix socket too, for
- * sandboxes without a network of their own: the docker provider binds the socket's folder into each container.
- * Only Socket.io's path is answered here, nothing else of the HTTP API. A stale socket file left by a crash is
+ * sandboxes without a network of their own: the docker and local providers bind the socket's folder into each
+ * sandbox. Only Socket.io's path (and the upgrades `options.upgrade` takes) is answered here, nothing else of the
+ * HTTP API. A stale socket file left by a crash is
  * replaced; one that another live server answers on is not.
  */
 export async function listenAgentSocket(
@@ -45,7 +52,7 @@ export async function listenAgentSocket(
   });
   server.on('upgrade', (req, socket, head) => {
     if (req.url?.startsWith(prefix)) engine.handleUpgrade(req, socket, head);
-    else socket.destroy();
+    else if (!options.upgrade?.(req, socket, head)) socket.destroy();
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -9,7 +9,6 @@ import {
 import type { Logger } from 'pino';
 import type { SandboxRecord, SandboxStore, TaskPatch, TaskStore } from '../stores/types.js';
 import type { AgentRpc } from './agent-rpc.js';
-import { addUsage } from './cost.js';
 import { fetchPushedBranch } from './repo-source.js';
 import type { TaskTimeline } from './task-transitions.js';
 
@@ -41,7 +40,7 @@ export class TaskRecorder {
 
   /**
    * Records what an agent reports (prompt-task lines, hook activity, diffs) on its task's timeline, in arrival
-   * order per sandbox. A `result` adds its usage and model cost to the task; `activity` sets the task's.
+   * order per sandbox. `activity` sets the task's (model cost is metered by the egress gateway).
    * Malformed or unknown events are dropped: the agent runs next to user code. Never rejects.
    */
   recordAgentEvent(record: SandboxRecord, event: AgentEvent): Promise<void> {
@@ -111,13 +110,10 @@ export class TaskRecorder {
       parsed.type,
       event.sessionId ? { ...data, sessionId: event.sessionId } : data,
     );
+    // A `result`'s usage and cost stay on its event only: the task's are what the egress gateway metered,
+    // which code in the sandbox cannot forge.
     let patch: TaskPatch | null = null;
-    if (parsed.type === 'result') {
-      patch = {
-        usage: addUsage(task.usage, parsed.data.usage),
-        modelCostUsd: Math.round((task.modelCostUsd + parsed.data.costUsd) * 1e6) / 1e6,
-      };
-    } else if (parsed.type === 'activity' && task.activity !== parsed.data.activity) {
+    if (parsed.type === 'activity' && task.activity !== parsed.data.activity) {
       patch = { activity: parsed.data.activity };
     }
     const updated = patch ? await this.deps.tasks.update(taskId, patch) : null;

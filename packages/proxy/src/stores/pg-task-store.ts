@@ -130,6 +130,20 @@ export class PgTaskStore implements TaskStore {
     return res.rows[0] ? toTask(res.rows[0]) : null;
   }
 
+  async addModelUsage(id: string, usage: TaskUsage, costUsd: number): Promise<Task | null> {
+    // One statement, so answers metered at once (on one proxy or several) all count.
+    const add = (field: keyof TaskUsage, param: number) =>
+      `'${field}', coalesce((usage->>'${field}')::bigint, 0) + $${param}::bigint`;
+    const res = await this.pool.query<TaskRow>(
+      `UPDATE tasks SET model_cost_usd = round((model_cost_usd + $2::float8)::numeric, 6)::float8,
+         usage = jsonb_build_object(${add('inputTokens', 3)}, ${add('outputTokens', 4)},
+           ${add('cacheReadTokens', 5)}, ${add('cacheCreationTokens', 6)})
+       WHERE id = $1 RETURNING ${TASK_COLUMNS}`,
+      [id, costUsd, usage.inputTokens, usage.outputTokens, usage.cacheReadTokens, usage.cacheCreationTokens],
+    );
+    return res.rows[0] ? toTask(res.rows[0]) : null;
+  }
+
   async delete(id: string): Promise<boolean> {
     const res = await this.pool.query('DELETE FROM tasks WHERE id = $1', [id]);
     return (res.rowCount ?? 0) > 0;

@@ -145,6 +145,17 @@ describe.each(kinds)('TaskStore contract (%s)', (kind) => {
     expect(await store.update('nosuchtask', { activity: 'done' })).toBeNull();
   });
 
+  it('adds model usage and cost atomically, from none, under concurrent answers', async () => {
+    const task = await store.create(newTask());
+    const one = { inputTokens: 10, outputTokens: 5, cacheReadTokens: 2, cacheCreationTokens: 1 };
+    await Promise.all(Array.from({ length: 20 }, () => store.addModelUsage(task.id, one, 0.000105)));
+    expect(await store.get(task.id)).toMatchObject({
+      modelCostUsd: 0.0021,
+      usage: { inputTokens: 200, outputTokens: 100, cacheReadTokens: 40, cacheCreationTokens: 20 },
+    });
+    expect(await store.addModelUsage('nosuchtask', one, 1)).toBeNull();
+  });
+
   it('lists by owner, status, name substring and liveness, newest first, up to the limit', async () => {
     const owner = `owner-${randomBytes(4).toString('hex')}`;
     const a = await store.create(newTask({ owner, name: 'Alpha 100% done' }));

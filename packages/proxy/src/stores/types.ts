@@ -60,6 +60,8 @@ export interface TaskStore {
   transition(id: string, to: TaskStatus, patch?: TaskPatch): Promise<Task | null>;
   /** Updates fields without a status change (activity, cost). Returns null if missing. */
   update(id: string, patch: TaskPatch): Promise<Task | null>;
+  /** Adds to the task's token usage and model cost atomically (the egress gateway's metering). Null if missing. */
+  addModelUsage(id: string, usage: TaskUsage, costUsd: number): Promise<Task | null>;
   delete(id: string): Promise<boolean>;
   appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent>;
   listEvents(taskId: string, afterSeq?: number, limit?: number): Promise<TaskEvent[]>;
