@@ -169,6 +169,8 @@ describe('ECS', () => {
       DeploymentConfiguration: Match.objectLike({ DeploymentCircuitBreaker: { Enable: true, Rollback: true } }),
       NetworkConfiguration: { AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'DISABLED' }) },
       LoadBalancers: [Match.objectLike({ ContainerName: 'proxy', ContainerPort: 7878 })],
+      // The first sign-in link is minted inside a proxy task (docs/deploy-aws.md › First login).
+      EnableExecuteCommand: true,
     });
   });
 });

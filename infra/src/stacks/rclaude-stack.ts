@@ -325,6 +325,9 @@ export class RclaudeStack extends Stack {
       maxHealthyPercent: 200,
       circuitBreaker: { rollback: true },
       healthCheckGracePeriod: Duration.seconds(60),
+      // ECS Exec: the first admin's sign-in link is minted inside a proxy task (`rclaude web --print`), never
+      // written to the log. CDK grants the task role the ssmmessages channel this needs.
+      enableExecuteCommand: true,
     });
 
     const targetGroup = new elbv2.ApplicationTargetGroup(this, 'ProxyTargets', {
