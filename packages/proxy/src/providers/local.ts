@@ -167,7 +167,14 @@ export function createLocalProvider(opts: LocalProviderOptions): Provider {
     if (!confined) return launch.wrap(inner);
     return launch.wrap([
       'bwrap',
-      ...bwrapArgs(path.join(at, 'workspace'), path.join(at, 'home'), launch.at(socketDir), agent.binds, env, launch.at),
+      ...bwrapArgs(
+        path.join(at, 'workspace'),
+        path.join(at, 'home'),
+        launch.at(socketDir),
+        agent.binds,
+        env,
+        launch.at,
+      ),
       '--perms',
       '0600',
       '--file',
