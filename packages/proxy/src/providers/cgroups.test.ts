@@ -116,7 +116,10 @@ describe.runIf(system.ok && system.cgroups.version === 'v1')('cgroup v1 of this 
       await new Promise((r) => setTimeout(r, 300));
       expect(busy.pids()).toContain(child.pid);
       system.cgroups.sweep(60_000);
-      expect(left.dirs.every((d) => fs.existsSync(d)), 'a fresh empty one is not touched').toBe(true);
+      expect(
+        left.dirs.every((d) => fs.existsSync(d)),
+        'a fresh empty one is not touched',
+      ).toBe(true);
       // Made ten minutes ago, as far as the sweep can tell (a zero age would race other servers' fresh cgroups).
       const then = new Date(Date.now() - 600_000);
       for (const d of [...left.dirs, ...busy.dirs]) fs.utimesSync(d, then, then);
