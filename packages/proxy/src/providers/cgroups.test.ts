@@ -94,4 +94,43 @@ describe.runIf(system.ok && system.cgroups.version === 'v1')('cgroup v1 of this 
     }
     expect(cg.dirs.some((d) => fs.existsSync(d))).toBe(false);
   });
+
+  it('sweeps only empty sandbox cgroups older than asked', async () => {
+    if (!system.ok) return;
+    const left = system.cgroups.create(`test-left-${process.pid}-${Date.now()}`, limits);
+    const busy = system.cgroups.create(`test-busy-${process.pid}-${Date.now()}`, limits);
+    const child = spawn(
+      'sh',
+      [
+        '-c',
+        `${busy
+          .procsFiles()
+          .map((f) => `echo $$ > ${f}`)
+          .join('; ')}; exec sleep 30`,
+      ],
+      {
+        stdio: 'ignore',
+      },
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      expect(busy.pids()).toContain(child.pid);
+      system.cgroups.sweep(60_000);
+      expect(
+        left.dirs.every((d) => fs.existsSync(d)),
+        'a fresh empty one is not touched',
+      ).toBe(true);
+      // Made ten minutes ago, as far as the sweep can tell (a zero age would race other servers' fresh cgroups).
+      const then = new Date(Date.now() - 600_000);
+      for (const d of [...left.dirs, ...busy.dirs]) fs.utimesSync(d, then, then);
+      expect(system.cgroups.sweep(60_000)).toBeGreaterThanOrEqual(1);
+      expect(left.dirs.some((d) => fs.existsSync(d))).toBe(false);
+      expect(busy.dirs.every((d) => fs.existsSync(d))).toBe(true);
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      for (let i = 0; i < 50 && !busy.remove(); i++) await new Promise((r) => setTimeout(r, 100));
+      left.remove();
+    }
+  });
 });

@@ -34,6 +34,12 @@ export interface Cgroups {
   create(sandboxId: string, limits: SandboxLimits): SandboxCgroup;
   /** A cgroup created earlier (by this or a previous server process), from its directories. */
   open(dirs: string[]): SandboxCgroup;
+  /**
+   * Removes sandbox cgroups left empty for at least `olderThanMs` (their sandbox ended while no server was
+   * running to remove them), whichever server made them; returns how many. A sandbox's cgroup holds its
+   * processes from its first instant to its end, so an old empty one belongs to nobody.
+   */
+  sweep(olderThanMs: number): number;
 }
 
 export type CgroupDetection = { ok: true; cgroups: Cgroups } | { ok: false; reason: string };
@@ -194,6 +200,7 @@ function detectV2(mounts: Mount[], memberships: Membership[], pid: number): Cgro
         return cg;
       },
       open: openV2,
+      sweep: (olderThanMs) => sweepParents([parent], olderThanMs),
     },
   };
 }
@@ -284,6 +291,7 @@ function detectV1(mounts: Mount[], memberships: Membership[]): CgroupDetection {
         return cg;
       },
       open: openV1,
+      sweep: (olderThanMs) => sweepParents(parents, olderThanMs),
     },
   };
 }
@@ -307,6 +315,31 @@ function openV1(dirs: string[]): SandboxCgroup {
     kill: () => killAll(pidsNow()),
     remove: () => removeDirs(dirs),
   };
+}
+
+function sweepParents(parents: string[], olderThanMs: number): number {
+  let removed = 0;
+  const cutoff = Date.now() - olderThanMs;
+  for (const parent of parents) {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(parent, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      if (!entry.isDirectory()) continue;
+      const dir = path.join(parent, entry.name);
+      try {
+        if (fs.statSync(dir).mtimeMs > cutoff || readPids(dir).length > 0) continue;
+        fs.rmdirSync(dir);
+        removed++;
+      } catch {
+        // In use again, or gone: not ours to force.
+      }
+    }
+  }
+  return removed;
 }
 
 function hasControllers(dir: string, wanted: string[]): boolean {

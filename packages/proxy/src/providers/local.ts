@@ -101,7 +101,8 @@ export function createLocalProvider(opts: LocalProviderOptions): Provider {
   const stageRoot = fs.existsSync('/mnt') && fs.statSync('/mnt').isDirectory() ? '/mnt' : '/tmp';
   const cgroups = opts.cgroups ?? detectCgroups();
   if (cgroups.ok) {
-    opts.log.info({ cgroup: cgroups.cgroups.version, parents: cgroups.cgroups.parents }, 'local sandbox limits');
+    const swept = cgroups.cgroups.sweep(60_000);
+    opts.log.info({ cgroup: cgroups.cgroups.version, parents: cgroups.cgroups.parents, swept }, 'local sandbox limits');
     if (cgroups.cgroups.missing.length > 0 && limits.cpus > 0) {
       opts.log.warn(`no ${cgroups.cgroups.missing.join(', ')} cgroup controller here: sandboxes get no CPU limit`);
     }
@@ -434,10 +435,16 @@ export function createLocalProvider(opts: LocalProviderOptions): Provider {
       }
     }
     for (let i = 0; i < 40 && alive(handle.ref); i++) await sleep(25);
-    // Then whatever else is in its cgroup (a process that left the process group), and the cgroup.
-    if (w) {
-      w.cgroup?.kill();
-      if (!alive(handle.ref) && (!w.cgroup || w.cgroup.remove())) watched.delete(handle.sandboxId);
+    // Then whatever else is in its cgroup (a process that left the process group, bubblewrap's outer process
+    // on its way out), and the cgroup once empty.
+    if (w && !alive(handle.ref)) {
+      let removed = !w.cgroup;
+      for (let i = 0; i < 40 && !removed && w.cgroup; i++) {
+        w.cgroup.kill();
+        removed = w.cgroup.remove();
+        if (!removed) await sleep(25);
+      }
+      if (removed) watched.delete(handle.sandboxId);
     }
   }
 
@@ -462,7 +469,11 @@ export function createLocalProvider(opts: LocalProviderOptions): Provider {
     inspect,
     stop,
     list,
-    close: async () => clearInterval(monitor),
+    close: async () => {
+      clearInterval(monitor);
+      // Sandboxes that ended meanwhile: their cgroups go now (running ones are left, with their cgroups).
+      for (const w of watched.values()) if (!alive(w.ref)) w.cgroup?.remove();
+    },
   };
 }
 
