@@ -22,10 +22,12 @@ import { redactPaths } from './auth/redact.js';
 import { loadOrCreateSecretKey } from './auth/secret-key.js';
 import type { Config } from './config.js';
 import type { HealthCheck } from './db/health.js';
+import { DEFAULT_EGRESS_ALLOW, parseAllowList } from './egress/allow-list.js';
 import { createEgressGateway, type EgressGateway } from './egress/egress-gateway.js';
 import { deriveEgressSecret, egressKeyFor } from './egress/egress-key.js';
 import { DEFAULT_MODEL_UPSTREAM, pickModelCredential } from './egress/model-endpoint.js';
 import { ModelMeter } from './egress/model-meter.js';
+import { OutboundProxy } from './egress/outbound-proxy.js';
 import { requireAuth } from './http/context.js';
 import { createFileHandlers } from './http/files-routes.js';
 import { buildOpenApi } from './http/openapi.js';
@@ -200,6 +202,18 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       tasks: stores.tasks,
       modelCredential: async (owner) => pickModelCredential(await auth.secrets.forSandbox(owner), config),
       modelUpstream: new URL(config.ANTHROPIC_BASE_URL ?? DEFAULT_MODEL_UPSTREAM),
+      outbound: new OutboundProxy({
+        allow: parseAllowList([
+          ...(config.RCLAUDE_EGRESS_DEFAULT_ALLOW ? DEFAULT_EGRESS_ALLOW : []),
+          ...config.RCLAUDE_EGRESS_ALLOW,
+        ]).list,
+        log: log.child({ component: 'egress' }),
+      }),
+      report: (ctx, message) => {
+        parts?.transitions
+          .event(ctx.taskId, 'error', { message })
+          .catch((err: unknown) => log.warn({ err, taskId: ctx.taskId }, 'recording an egress refusal failed'));
+      },
       meter: new ModelMeter({
         tasks: stores.tasks,
         overBudget: async (owner) => {

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promptPermissionModes, providerNameSchema } from '@rclaude/protocol';
 import { z } from 'zod';
+import { parseAllowList } from './egress/allow-list.js';
 import { DEFAULT_SANDBOX_LIMITS, parseSize } from './providers/limits.js';
 import { defaultAgentLimits } from './realtime/agent-limits.js';
 import { priceTableSchema } from './services/cost.js';
@@ -192,6 +193,18 @@ const envSchema = z.object({
   /** Where the egress gateway forwards model requests; default https://api.anthropic.com. */
   ANTHROPIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   CLAUDE_CODE_OAUTH_TOKEN: z.string().optional(),
+  /**
+   * Hosts sandboxes may reach through the egress gateway's HTTP proxy, added to the default list: names,
+   * `*.domain`, IP addresses or CIDR ranges (only these open non-public addresses), each with an optional
+   * `:port`, or `*` (every public host). See docs/configuration.md.
+   */
+  RCLAUDE_EGRESS_ALLOW: list
+    .superRefine((items, ctx) => {
+      for (const error of parseAllowList(items).errors) ctx.addIssue({ code: 'custom', message: error });
+    })
+    .default([]),
+  /** Whether the default list (source hosting, package registries) is allowed; false keeps only RCLAUDE_EGRESS_ALLOW. */
+  RCLAUDE_EGRESS_DEFAULT_ALLOW: bool.default(true),
   // ECS provider.
   RCLAUDE_ECS_CLUSTER: z.string().optional(),
   RCLAUDE_ECS_TASK_DEFINITION: z.string().optional(),

@@ -4,8 +4,13 @@
  * Code in the sandbox cannot reach the host's loopback services nor its abstract Unix sockets, and the task
  * still works (PTY, files, exec). Every packet stays on this machine's loopback or in the sandbox's namespace.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import type { ExecuteResult, Task } from '@rclaude/protocol';
 import { until } from '@rclaude/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -79,15 +84,59 @@ async function hostListener(where: { port: 0 } | { abstract: string }) {
   };
 }
 
+/**
+ * A git repository served over git's "dumb" HTTP protocol (static files) on 127.0.0.1: what the sandbox clones
+ * through the egress gateway's HTTP proxy, the address allowed by RCLAUDE_EGRESS_ALLOW.
+ */
+async function gitHttpServer() {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'egress-git-'));
+  const work = path.join(root, 'work');
+  const git = (args: string[], cwd: string) => execFileSync('git', args, { cwd, stdio: 'pipe' });
+  fs.mkdirSync(work);
+  git(['init', '-q', '-b', 'main'], work);
+  fs.writeFileSync(path.join(work, 'README.md'), 'cloned through the egress gateway\n');
+  git(['add', '.'], work);
+  git(['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', 'commit', '-qm', 'first'], work);
+  git(['clone', '-q', '--bare', work, path.join(root, 'repo.git')], root);
+  git(['update-server-info'], path.join(root, 'repo.git'));
+  let requests = 0;
+  const server = http.createServer((req, res) => {
+    requests++;
+    const file = path.join(root, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+    if (!file.startsWith(path.join(root, 'repo.git')) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200).end(fs.readFileSync(file));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : 0,
+    requests: () => requests,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      fs.rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('a confined local sandbox', () => {
   let server: TestServer;
   let task: Task;
+  let gitServer: Awaited<ReturnType<typeof gitHttpServer>>;
 
   beforeAll(async () => {
-    server = await startTestServer('embedded');
+    gitServer = await gitHttpServer();
+    server = await startTestServer('embedded', {
+      env: { RCLAUDE_EGRESS_ALLOW: `127.0.0.1:${gitServer.port}`, RCLAUDE_EGRESS_DEFAULT_ALLOW: 'false' },
+    });
     task = await startTask(server, ['sh', '-c', 'echo pty-$((20+22)); exec sleep 600']);
   }, 60_000);
-  afterAll(() => closeServer(server));
+  afterAll(async () => {
+    await closeServer(server);
+    await gitServer?.close();
+  });
 
   it('cannot reach a TCP service on the host loopback, nor the proxy itself', async () => {
     const host = await hostListener({ port: 0 });
@@ -160,6 +209,54 @@ describe('a confined local sandbox', () => {
       headers: { authorization: `Bearer ${server.token}` },
     });
     expect(await got.text()).toBe('written through the file API\n');
+  });
+
+  it('reaches an allowed host through the egress HTTP proxy: git clones from it', async () => {
+    // 127.0.0.1 is in NO_PROXY (the sandbox's own loopback); the host's loopback is only reachable through the
+    // gateway, so this clone drops NO_PROXY for itself.
+    const url = `http://127.0.0.1:${gitServer.port}/repo.git`;
+    const r = await exec(
+      server,
+      task,
+      `env -u NO_PROXY -u no_proxy git clone -q ${url} /workspace/cloned && cat /workspace/cloned/README.md`,
+    );
+    expect(r.stdout, r.stderr).toBe('cloned through the egress gateway\n');
+    expect(gitServer.requests()).toBeGreaterThan(0);
+    // Without the proxy the same address is the sandbox's own loopback, where nothing listens.
+    const direct = await exec(server, task, ['node', '-e', PROBE, String(gitServer.port)]);
+    expect(direct.stdout.trim()).toBe('ECONNREFUSED');
+  });
+
+  it('refuses a host not on the allow-list, and the task says why', async () => {
+    const seen = gitServer.requests();
+    const script = `
+      const http = require('http');
+      const u = new URL(process.env.HTTPS_PROXY);
+      http.request({ host: u.hostname, port: u.port, method: 'CONNECT', path: 'example.org:443' })
+        .on('connect', (res, socket) => { console.log(res.statusCode); socket.destroy(); })
+        .on('error', (e) => console.log(e.code)).end();`;
+    const r = await exec(server, task, ['node', '-e', script]);
+    expect(r.stdout.trim(), r.stderr).toBe('403');
+    const other = await exec(
+      server,
+      task,
+      `env -u NO_PROXY -u no_proxy curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:${new URL(server.url).port}/healthz`,
+    );
+    expect(other.stdout).toBe('403');
+    expect(gitServer.requests()).toBe(seen);
+    const events = await until('the refusal on the timeline', async () => {
+      const { events } = await api<{ events: { type: string; data: { message?: string } }[] }>(
+        server,
+        'GET',
+        `/api/tasks/${task.id}/events`,
+      );
+      const refusals = events.filter((e) => e.type === 'error').map((e) => e.data.message ?? '');
+      return refusals.length >= 2 ? refusals : null;
+    });
+    expect(events).toContain(
+      'connection to example.org:443 refused: example.org:443 is not on the egress allow-list (an admin adds hosts with RCLAUDE_EGRESS_ALLOW)',
+    );
+    expect(events.some((m) => m.startsWith(`connection to 127.0.0.1:${new URL(server.url).port} refused`))).toBe(true);
   });
 });
 

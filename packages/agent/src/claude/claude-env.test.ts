@@ -58,7 +58,7 @@ describe('claudeEnv', () => {
 });
 
 describe('withGateway', () => {
-  it('points at the tunnel with the placeholder key and drops every real model credential', () => {
+  it('points the model and the HTTP proxy at the tunnel, with the placeholder key and no real credential', () => {
     const env = withGateway(
       {
         PATH: '/usr/bin',
@@ -66,13 +66,22 @@ describe('withGateway', () => {
         ANTHROPIC_BASE_URL: 'https://api.example.test',
         CLAUDE_CODE_OAUTH_TOKEN: 'sk-ant-oat-real',
         ANTHROPIC_AUTH_TOKEN: 'bearer-real',
+        ALL_PROXY: 'socks5://elsewhere:1080',
+        https_proxy: 'http://elsewhere:3128',
       },
       4321,
     );
+    const endpoint = 'http://127.0.0.1:4321';
     expect(env).toEqual({
       PATH: '/usr/bin',
       ANTHROPIC_API_KEY: GATEWAY_PLACEHOLDER_KEY,
-      ANTHROPIC_BASE_URL: 'http://127.0.0.1:4321',
+      ANTHROPIC_BASE_URL: endpoint,
+      HTTPS_PROXY: endpoint,
+      HTTP_PROXY: endpoint,
+      https_proxy: endpoint,
+      http_proxy: endpoint,
+      NO_PROXY: '127.0.0.1,localhost',
+      no_proxy: '127.0.0.1,localhost',
     });
   });
 });

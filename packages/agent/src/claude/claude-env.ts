@@ -63,13 +63,18 @@ export const GATEWAY_PLACEHOLDER_KEY = 'sk-ant-rclaude-gateway';
 const GATEWAY_REPLACED_VARS = ['CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_AUTH_TOKEN'];
 
 /**
- * `env` pointed at the agent's egress tunnel on `port` (127.0.0.1): ANTHROPIC_BASE_URL there, the placeholder
- * ANTHROPIC_API_KEY, and no other model credential, whatever `env` held.
+ * `env` pointed at the agent's egress tunnel on `port` (127.0.0.1), whatever `env` held: ANTHROPIC_BASE_URL
+ * there with the placeholder ANTHROPIC_API_KEY and no other model credential, and the same endpoint as the HTTP
+ * proxy for everything else (git, npm, pip, curl and Claude Code honour HTTPS_PROXY), loopback excepted.
  */
 export function withGateway(env: Record<string, string>, port: number): Record<string, string> {
   const out: Record<string, string> = { ...env };
   for (const name of GATEWAY_REPLACED_VARS) delete out[name];
-  out.ANTHROPIC_BASE_URL = `http://127.0.0.1:${port}`;
+  const endpoint = `http://127.0.0.1:${port}`;
+  out.ANTHROPIC_BASE_URL = endpoint;
   out.ANTHROPIC_API_KEY = GATEWAY_PLACEHOLDER_KEY;
+  for (const name of ['HTTPS_PROXY', 'HTTP_PROXY', 'https_proxy', 'http_proxy']) out[name] = endpoint;
+  for (const name of ['NO_PROXY', 'no_proxy']) out[name] = '127.0.0.1,localhost';
+  for (const name of ['ALL_PROXY', 'all_proxy']) delete out[name];
   return out;
 }

@@ -7,6 +7,7 @@ import type { SandboxRecord } from '../stores/types.js';
 import { verifyEgressKey } from './egress-key.js';
 import { forwardModelRequest, type ModelCredential, modelRequestAllowed, sendModelError } from './model-endpoint.js';
 import type { ModelMeter } from './model-meter.js';
+import type { OutboundProxy } from './outbound-proxy.js';
 import { UsageReader } from './usage-meter.js';
 
 /** Whom one tunnelled connection serves, fixed when its WebSocket is accepted. */
@@ -26,6 +27,10 @@ export interface EgressGatewayDeps {
   modelCredential: (owner: string) => Promise<ModelCredential | null>;
   /** The model API requests are forwarded to (the server's ANTHROPIC_BASE_URL, default the Anthropic API). */
   modelUpstream: URL;
+  /** Hosts the HTTP proxy (CONNECT, absolute-form HTTP) lets through; none: no proxying at all. */
+  outbound?: OutboundProxy;
+  /** Tells a task's timeline why its connection was refused (once per task and target). */
+  report?: (ctx: EgressContext, message: string) => void;
   /** Meters model answers into their tasks and enforces the monthly budget; none: neither. */
   meter?: Pick<ModelMeter, 'admit' | 'record'>;
   log: Logger;
@@ -49,6 +54,8 @@ export interface EgressGateway {
  * that knows which sandbox, task and user it serves. Its requests:
  * - origin-form (`POST /v1/messages`): the model endpoint, forwarded to the model API with the real credential,
  *   metered into the task and refused once the owner's monthly budget is spent.
+ * - `CONNECT host:port` and absolute-form HTTP: the sandbox's HTTP proxy, to allowed hosts only
+ *   ({@link OutboundProxy}).
  */
 export function createEgressGateway(deps: EgressGatewayDeps): EgressGateway {
   const log = deps.log.child({ component: 'egress' });
@@ -69,14 +76,37 @@ export function createEgressGateway(deps: EgressGatewayDeps): EgressGateway {
   });
   // Claude Code keeps its connections to the model open between turns; each is a WebSocket here.
   inner.keepAliveTimeout = 60_000;
-  inner.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-    socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+  inner.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const ctx = contexts.get(socket);
+    if (!ctx || !deps.outbound) {
+      socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      return;
+    }
+    deps.outbound.handleConnect(req, socket, head, refusedFor(ctx));
   });
+
+  /** Tasks' refused targets already reported, so a tool retrying does not flood the timeline. */
+  const reported = new Map<string, Set<string>>();
+  const refusedFor =
+    (ctx: EgressContext) =>
+    (target: string, reason: string): void => {
+      if (!deps.report) return;
+      let seen = reported.get(ctx.taskId);
+      if (!seen) {
+        if (reported.size >= 10_000) reported.clear();
+        seen = new Set();
+        reported.set(ctx.taskId, seen);
+      }
+      if (seen.has(target) || seen.size >= 50) return;
+      seen.add(target);
+      deps.report(ctx, `connection to ${target} refused: ${reason}`);
+    };
 
   async function serveRequest(ctx: EgressContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '';
     if (!url.startsWith('/')) {
-      sendModelError(res, 403, 'permission_error', 'rclaude egress: plain HTTP to other hosts is not allowed');
+      if (deps.outbound) await deps.outbound.handleAbsolute(req, res, refusedFor(ctx));
+      else sendModelError(res, 403, 'permission_error', 'rclaude egress: plain HTTP to other hosts is not allowed');
       return;
     }
     const method = req.method ?? 'GET';

@@ -78,6 +78,36 @@ describe('listenAgentSocket', () => {
     expect(status).toBe(404);
   });
 
+  it('hands other WebSocket upgrades to `upgrade` (the egress gateway) and closes those it does not take', async () => {
+    const taken: string[] = [];
+    const listener = await listenAgentSocket(io, path.join(dir, 'agent.sock'), {
+      upgrade: (req, socket) => {
+        if (req.url !== '/agent/egress') return false;
+        taken.push(req.url);
+        socket.end('HTTP/1.1 418 Teapot\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+        return true;
+      },
+    });
+    cleanups.push(() => listener.close());
+    const upgradeTo = (urlPath: string) =>
+      new Promise<number | 'closed'>((resolve) => {
+        const req = request({
+          socketPath: listener.path,
+          path: urlPath,
+          headers: { connection: 'upgrade', upgrade: 'websocket' },
+        });
+        req.on('response', (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', () => resolve('closed'));
+        req.end();
+      });
+    expect(await upgradeTo('/agent/egress')).toBe(418);
+    expect(await upgradeTo('/elsewhere')).toBe('closed');
+    expect(taken).toEqual(['/agent/egress']);
+  });
+
   it('replaces a stale socket file but refuses one a live server answers on, or a file that is no socket', async () => {
     const file = path.join(dir, 'agent.sock');
     // Another process listens there, then dies without cleaning up (as after a crash or kill -9).
