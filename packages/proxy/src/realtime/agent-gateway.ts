@@ -80,7 +80,9 @@ export function registerAgentGateway(deps: {
     const meter = new AgentMeter(limits, (limit: AgentLimitName, detail?: number) => {
       log.warn({ sandboxId, limit, pendingBytes: meter.pendingBytes }, 'agent over a limit: disconnecting it');
       metrics.agentLimitDrops.inc({ limit });
-      socket.disconnect(true);
+      // The transport is closed rather than the socket disconnected: an agent reconnects by itself after a
+      // lost connection (and resumes from what was stored), but not after a disconnect the server asked for.
+      socket.conn.close();
       void recorder.recordAgentDropped(record, limit, agentLimitMessage(limit, limits, detail));
     });
     // Every packet is counted as it arrives, before Socket.io decodes it and calls a handler.

@@ -6,9 +6,14 @@
  * every wait in time.
  */
 import { randomBytes } from 'node:crypto';
-import type { Ack, TaskEvent } from '@rclaude/protocol';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Agent } from '@rclaude/agent';
+import type { Ack, Task, TaskEvent } from '@rclaude/protocol';
 import { until } from '@rclaude/testkit';
 import pg from 'pg';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseUrl } from '../../test/test-database.js';
 import { type FakeAgent, startTestStack, type TestStack, type TestUser } from '../../test/test-stack.js';
@@ -262,5 +267,97 @@ describe('agent floods, queues (Postgres + Redis)', () => {
     }
     await expectDropped(stack, alice, a.task.id, a.agent, 'sessions');
     await expectServed(stack, bob, b.task.mainSessionId, b.agent);
+  });
+});
+
+describe('the real agent over a limit (embedded)', () => {
+  let stack: TestStack;
+  let alice: TestUser;
+  let workspace: string;
+  let agent: Agent | null = null;
+
+  beforeAll(async () => {
+    stack = await startTestStack('embedded', {
+      env: { AGENT_MAX_BYTES_PER_SEC: String(1024 * 1024) },
+      autoConnectAgents: false,
+    });
+    alice = await stack.createUser('alice');
+    workspace = await mkdtemp(path.join(os.tmpdir(), 'rclaude-agent-limits-'));
+  });
+  afterAll(async () => {
+    agent?.shutdown(0);
+    await stack?.close();
+    await rm(workspace, { recursive: true, force: true });
+  });
+
+  it('reconnects by itself after being dropped, and not a byte of its output is lost or doubled', async () => {
+    // About 7.9 MB: several times what 1 MiB/s with two seconds of burst lets through on one connection.
+    const lines = 1_000_000;
+    const created = await stack.api(alice.token, 'POST', '/api/tasks', {
+      body: { command: ['sh', '-c', `seq 1 ${lines}; exec sleep 600`] },
+    });
+    expect(created.status, created.text).toBe(201);
+    const spec = await until('the sandbox to start', () => stack.started.find((s) => s.taskId === created.body.id));
+    agent = new Agent({
+      proxyUrl: stack.url,
+      sandboxId: spec.sandboxId,
+      token: spec.env.RCLAUDE_AGENT_TOKEN ?? '',
+      workspace,
+      home: workspace,
+      baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: workspace, TERM: 'xterm-256color' },
+      log: pino({ level: 'silent' }),
+    });
+    agent.start();
+    const task = await until(
+      'the task to run',
+      async () => {
+        const t = (await stack.api(alice.token, 'GET', `/api/tasks/${created.body.id}`)).body as Task;
+        return t.status === 'running' ? t : null;
+      },
+      30_000,
+    );
+
+    // No viewer while it floods (a viewer's window would pace the PTY below the limit): wait until it is all
+    // stored, then read everything back from offset 0.
+    const expected = Array.from({ length: lines }, (_, i) => `${i + 1}\r\n`).join('');
+    const end = await until(
+      'all of the output to be stored',
+      async () => {
+        const info = (await stack.api(alice.token, 'GET', `/api/sessions/${task.mainSessionId}`)).body;
+        return info.outputEnd >= expected.length ? (info.outputEnd as number) : null;
+      },
+      120_000,
+      250,
+    );
+    const viewer = await stack.client(alice.token);
+    const chunks: Buffer[] = [];
+    let received = 0;
+    viewer.on('pty:output', (sessionId: string, offset: number, data: Buffer) => {
+      chunks.push(Buffer.from(data));
+      received = offset + data.byteLength;
+      viewer.emit('pty:ack', { sessionId, offset: received });
+    });
+    const attached = (await viewer
+      .timeout(5000)
+      .emitWithAck('session:attach', { sessionId: task.mainSessionId, from: 0 })) as Ack<unknown>;
+    expect(attached.ok).toBe(true);
+
+    await until('all of the output to be read back', () => received >= end, 60_000);
+    const text = Buffer.concat(chunks).toString('latin1');
+    // Exactly once, in order, with nothing missing in between.
+    expect(text.includes(expected)).toBe(true);
+    expect(text.split(`\r\n${Math.floor(lines / 2)}\r\n`).length - 1).toBe(1);
+    expect(text.length - expected.length).toBeLessThan(1024);
+    expect(stack.logs()).not.toContain('output log lost bytes');
+
+    // It was dropped for its byte rate and came back on its own, resuming its session each time.
+    const drops = await countOf(stack, 'bytes');
+    expect(drops).toBeGreaterThanOrEqual(1);
+    const reconnects = await stack.server.metrics.registry.getSingleMetric('rclaude_agent_reconnects_total')?.get();
+    expect(reconnects?.values[0]?.value ?? 0).toBeGreaterThanOrEqual(drops);
+    const [drop] = await dropEvents(stack, alice.token, task.id);
+    expect(drop?.data.limit).toBe('bytes');
+    expect((await stack.api(alice.token, 'GET', `/api/tasks/${task.id}`)).body.status).toBe('running');
+    viewer.disconnect();
   });
 });

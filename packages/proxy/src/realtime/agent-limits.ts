@@ -43,8 +43,8 @@ export function agentLimitMessage(limit: AgentLimitName, limits: AgentLimits, de
     sessions: `named more than ${limits.sessionsMax} sessions`,
   }[limit];
   return (
-    `the sandbox's agent ${what}, so the server disconnected it. An agent that reconnects resumes its ` +
-    'sessions without losing output; if this repeats, something in the sandbox is flooding the server.'
+    `the sandbox's agent ${what}, so the server disconnected it. The agent reconnects by itself and resumes ` +
+    'its sessions without losing output; if this repeats, something in the sandbox is flooding the server.'
   );
 }
 
