@@ -173,10 +173,9 @@ function clientErrors(): ErrorRequestHandler {
     // Only the router's (a URIError with a status) and http-errors' (with `expose`): a provider SDK's error
     // carrying its upstream's 4xx is still ours to answer as internal.
     if (!(err instanceof URIError) && typeof expose !== 'boolean') return next(err);
-    const code = status;
-    if (typeof code !== 'number' || code < 400 || code >= 500) return next(err);
+    if (typeof status !== 'number' || status < 400 || status >= 500) return next(err);
     next(
-      code === 404
+      status === 404
         ? new AppError('NOT_FOUND', 'not found')
         : new AppError('BAD_REQUEST', 'the request could not be read (a malformed path or header)'),
     );
