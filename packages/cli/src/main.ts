@@ -180,7 +180,9 @@ program
 
 const secret = program
   .command('secret')
-  .description('your secrets (e.g. ANTHROPIC_API_KEY), injected into your sandboxes as environment variables')
+  .description(
+    'your secrets, injected into your sandboxes as environment variables (ANTHROPIC_API_KEY and CLAUDE_CODE_OAUTH_TOKEN: into their model requests only)',
+  )
   .addHelpText(
     'after',
     `

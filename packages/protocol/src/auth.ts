@@ -96,7 +96,10 @@ export type ApiToken = z.infer<typeof apiTokenSchema>;
 export const createApiTokenRequestSchema = z.object({ name: z.string().trim().min(1).max(100) }).strict();
 export const createApiTokenResponseSchema = z.object({ token: z.string(), info: apiTokenSchema });
 
-/** Names of per-user secrets injected into sandboxes as environment variables. */
+/**
+ * Names of per-user secrets, injected into sandboxes as environment variables; the model credentials
+ * (ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN) are used by the egress gateway instead and never enter a sandbox.
+ */
 export const secretNameSchema = z
   .string()
   .regex(/^[A-Z_][A-Z0-9_]{0,127}$/, 'a secret name is an environment variable name in capitals');
