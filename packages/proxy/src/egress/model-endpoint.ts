@@ -45,7 +45,8 @@ export function modelRequestAllowed(method: string, url: string): boolean {
   return false;
 }
 
-const HOP_BY_HOP = new Set([
+/** Headers that belong to one hop of a connection (RFC 9110 §7.6.1), never forwarded. */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',

@@ -4,6 +4,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { type AllowList, addressAllowed, hostAllowed, parseConnectTarget } from './allow-list.js';
+import { HOP_BY_HOP } from './model-endpoint.js';
 
 export interface OutboundProxyDeps {
   allow: AllowList;
@@ -18,18 +19,6 @@ export interface OutboundProxyDeps {
 export type Refused = (target: string, reason: string) => void;
 
 type Decision = { ok: true; address: string } | { ok: false; status: number; reason: string };
-
-const HOP_BY_HOP = [
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-];
 
 /**
  * The sandbox's HTTP proxy for everything but the model: `CONNECT host:port` tunnels (HTTPS, and anything
@@ -148,7 +137,7 @@ export class OutboundProxy {
       .split(',')
       .map((h) => h.trim().toLowerCase());
     for (const [name, value] of Object.entries(req.headers)) {
-      if (value !== undefined && !HOP_BY_HOP.includes(name) && !named.includes(name)) headers[name] = value;
+      if (value !== undefined && !HOP_BY_HOP.has(name) && !named.includes(name)) headers[name] = value;
     }
     headers.host = url.host;
     const upReq = http.request({
@@ -165,7 +154,7 @@ export class OutboundProxy {
     upReq.on('response', (upRes) => {
       const out: OutgoingHttpHeaders = {};
       for (const [name, value] of Object.entries(upRes.headers)) {
-        if (value !== undefined && !HOP_BY_HOP.includes(name)) out[name] = value;
+        if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
       }
       res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, out);
       upRes.pipe(res);
