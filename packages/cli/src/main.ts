@@ -110,6 +110,11 @@ program
     '--push [branch]',
     'when the task ends, commit its changes to a new branch of --repo and push it (default: rclaude/<task id>)',
   )
+  .option(
+    '--allow-host <host>',
+    "let the sandbox reach this host (example.com, *.example.com, host:port) besides the server's allow-list; repeat for more",
+    (host: string, hosts: string[] = []) => [...hosts, host],
+  )
   .option('--name <name>', 'a name for the task')
   .option('-p, --prompt <prompt>', 'run Claude Code non-interactively on this prompt and stream its progress')
   .option('-d, --detach', 'start the task and print its id without attaching')

@@ -84,6 +84,28 @@ describe('rclaude run in pipes', () => {
     }
   });
 
+  it("adds hosts to a task's egress allow-list with --allow-host, and refuses addresses", async () => {
+    const refused = await cli(['run', '--detach', '--allow-host', '10.0.0.0/8', '--', 'true']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('"10.0.0.0/8" opens an address');
+    const started = await cli([
+      'run',
+      '--detach',
+      '--json',
+      '--allow-host',
+      'example.com',
+      '--allow-host',
+      '*.example.org',
+      '--',
+      'true',
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    expect((JSON.parse(started.stdout) as { allowHosts: string[] }).allowHosts).toEqual([
+      'example.com',
+      '*.example.org',
+    ]);
+  });
+
   it('runs commands in a running task with exec, which returns their exit code', async () => {
     const started = await cli(['run', '--detach', '--json', '--', 'sleep', '60']);
     expect(started.code).toBe(0);

@@ -85,6 +85,12 @@ export const createTaskRequestSchema = z
     rows: z.number().int().min(1).max(1000).optional(),
     /** Extra environment for the main process (not secrets: those come from the user's stored secrets). */
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(32 * 1024)).optional(),
+    /**
+     * Hosts this task's sandbox may reach through the egress gateway, added to the server's allow-list: names
+     * (`example.com`) or patterns of subdomains (`*.example.com`), each with an optional `:port`. Addresses, ranges
+     * and `*` are for an admin's RCLAUDE_EGRESS_ALLOW only; names still resolve to public addresses only.
+     */
+    allowHosts: z.array(z.string().min(1).max(255)).max(32).optional(),
   })
   .strict()
   .refine((b) => !(b.command && b.prompt), { message: 'give a command or a prompt, not both' });
@@ -110,6 +116,8 @@ export const taskSchema = z.object({
   branch: z.string().nullable(),
   /** The new branch the task's changes are pushed to when it ends, if the user asked for it. */
   pushBranch: z.string().nullable(),
+  /** Hosts added to the server's egress allow-list for this task (see CreateTaskRequest.allowHosts). */
+  allowHosts: z.array(z.string()).optional(),
   status: taskStatusSchema,
   activity: taskActivitySchema.nullable(),
   /** Why the task is in its status, for people: "exited with code 3", "idle for 30 min". */

@@ -254,7 +254,7 @@ describe('a confined local sandbox', () => {
       return refusals.length >= 2 ? refusals : null;
     });
     expect(events).toContain(
-      'connection to example.org:443 refused: example.org:443 is not on the egress allow-list (an admin adds hosts with RCLAUDE_EGRESS_ALLOW)',
+      'connection to example.org:443 refused: example.org:443 is not on the egress allow-list (add it to a task with `rclaude run --allow-host example.org`; an admin adds hosts for everyone with RCLAUDE_EGRESS_ALLOW)',
     );
     expect(events.some((m) => m.startsWith(`connection to 127.0.0.1:${new URL(server.url).port} refused`))).toBe(true);
   });

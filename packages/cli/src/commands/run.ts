@@ -16,6 +16,8 @@ export interface RunOptions {
   branch?: string;
   /** `--push` alone is true; `--push BRANCH` names the branch. */
   push?: boolean | string;
+  /** `--allow-host`, repeated: hosts the task adds to the server's egress allow-list. */
+  allowHost?: string[];
   name?: string;
   prompt?: string;
   detach?: boolean;
@@ -37,6 +39,7 @@ export async function runCommand(command: string[], opts: RunOptions): Promise<n
     ...(opts.repo ? { repo: repoArgument(opts.repo) } : {}),
     ...(opts.branch ? { branch: opts.branch } : {}),
     ...(opts.push ? { push: opts.push } : {}),
+    ...(opts.allowHost?.length ? { allowHosts: opts.allowHost } : {}),
     ...(opts.prompt ? { prompt: opts.prompt } : command.length ? { command } : {}),
     ...(process.stdout.columns && process.stdout.rows
       ? { cols: process.stdout.columns, rows: process.stdout.rows }

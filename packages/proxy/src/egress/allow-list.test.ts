@@ -5,7 +5,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { classifyAddress } from './address-policy.js';
-import { addressAllowed, DEFAULT_EGRESS_ALLOW, hostAllowed, parseAllowList, parseConnectTarget } from './allow-list.js';
+import {
+  addressAllowed,
+  checkTaskAllowHosts,
+  DEFAULT_EGRESS_ALLOW,
+  hostAllowed,
+  parseAllowList,
+  parseConnectTarget,
+  withTaskHosts,
+} from './allow-list.js';
 
 const octet = fc.integer({ min: 0, max: 255 });
 const v4 = (a: number, b: number, c: number, d: number) => `${a}.${b}.${c}.${d}`;
@@ -222,5 +230,42 @@ describe('parseConnectTarget', () => {
     ]) {
       expect([bad, parseConnectTarget(bad)]).toEqual([bad, null]);
     }
+  });
+});
+
+describe("a task's own allowed hosts", () => {
+  it('takes host names and *.patterns with ports, trimmed', () => {
+    expect(checkTaskAllowHosts([' example.com ', '*.example.org', 'git.example.net:8443', ''])).toEqual([
+      'example.com',
+      '*.example.org',
+      'git.example.net:8443',
+    ]);
+  });
+
+  it('refuses addresses, ranges, * and junk, naming each, so a user cannot open private networks', () => {
+    for (const bad of [
+      '10.0.0.0/8',
+      '127.0.0.1',
+      '169.254.169.254:80',
+      '[::1]',
+      '*',
+      '*:22',
+      'not a host',
+      'a.com:99999',
+    ]) {
+      expect(() => checkTaskAllowHosts(['example.com', bad]), bad).toThrow(
+        expect.objectContaining({ code: 'BAD_REQUEST', message: expect.stringContaining(`"${bad}"`) }),
+      );
+    }
+  });
+
+  it('adds only names and patterns to the server list', () => {
+    const server = parseAllowList(['github.com']).list;
+    const merged = withTaskHosts(server, ['example.com', '*.example.org']);
+    expect(hostAllowed(merged, 'example.com', 443)).toBe(true);
+    expect(hostAllowed(merged, 'a.example.org', 80)).toBe(true);
+    expect(hostAllowed(merged, 'github.com', 443)).toBe(true);
+    expect(hostAllowed(server, 'example.com', 443)).toBe(false);
+    expect(withTaskHosts(server, [])).toBe(server);
   });
 });

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { AppError } from '@rclaude/protocol';
 import ipaddr from 'ipaddr.js';
 import { type AddressClass, classifyAddress } from './address-policy.js';
 
@@ -172,4 +173,36 @@ export function parseConnectTarget(target: string): { host: string; port: number
   if (net.isIP(host) !== 0) return { host, port };
   const name = normalizeHostName(host);
   return name ? { host: name, port } : null;
+}
+
+/**
+ * A task's own additions to the allow-list (`rclaude run --allow-host`), checked when the task is created: host
+ * names and `*.` patterns only, each with an optional port. Addresses, ranges and `*` stay an admin's
+ * (RCLAUDE_EGRESS_ALLOW): a user must not open the server's private networks, and names still resolve to public
+ * addresses only. Returns the entries as given (trimmed); refuses the request naming each bad entry.
+ */
+export function checkTaskAllowHosts(items: readonly string[]): string[] {
+  const given = items.map((item) => item.trim()).filter((item) => item.length > 0);
+  const errors: string[] = [];
+  for (const item of given) {
+    const { list, errors: bad } = parseAllowList([item]);
+    const kind = list.entries[0]?.kind;
+    if (bad.length > 0) errors.push(...bad);
+    else if (kind === 'addresses' || kind === 'any') {
+      errors.push(
+        `"${item}" opens ${kind === 'any' ? 'every host' : 'an address'}: a task may add host names or *.patterns only (an admin opens more with RCLAUDE_EGRESS_ALLOW)`,
+      );
+    }
+  }
+  if (errors.length > 0) {
+    throw new AppError('BAD_REQUEST', `allowed hosts refused: ${errors.join('; ')}`, { details: { errors } });
+  }
+  return given;
+}
+
+/** The server's list with a task's additions (already checked by {@link checkTaskAllowHosts}). */
+export function withTaskHosts(list: AllowList, taskHosts: readonly string[]): AllowList {
+  if (taskHosts.length === 0) return list;
+  const extra = parseAllowList(taskHosts).list.entries.filter((e) => e.kind === 'host' || e.kind === 'subdomains');
+  return { entries: [...list.entries, ...extra] };
 }

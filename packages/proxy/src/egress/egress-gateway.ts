@@ -16,13 +16,15 @@ export interface EgressContext {
   taskId: string;
   /** The task's owner: whose credential and budget the requests use. */
   owner: string;
+  /** Hosts the task adds to the server's allow-list (`rclaude run --allow-host`). */
+  allowHosts: readonly string[];
 }
 
 export interface EgressGatewayDeps {
   /** From {@link deriveEgressSecret}. */
   secret: Buffer;
   sandboxes: { get(sandboxId: string): Promise<Pick<SandboxRecord, 'state' | 'taskId'> | null> };
-  tasks: { get(taskId: string): Promise<Pick<Task, 'id' | 'owner' | 'status'> | null> };
+  tasks: { get(taskId: string): Promise<Pick<Task, 'id' | 'owner' | 'status' | 'allowHosts'> | null> };
   /** The credential for the owner's model requests (their own, else the server's); null when none exists. */
   modelCredential: (owner: string) => Promise<ModelCredential | null>;
   /** The model API requests are forwarded to (the server's ANTHROPIC_BASE_URL, default the Anthropic API). */
@@ -82,7 +84,7 @@ export function createEgressGateway(deps: EgressGatewayDeps): EgressGateway {
       socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
       return;
     }
-    deps.outbound.handleConnect(req, socket, head, refusedFor(ctx));
+    deps.outbound.handleConnect(req, socket, head, refusedFor(ctx), ctx.allowHosts);
   });
 
   /** Tasks' refused targets already reported, so a tool retrying does not flood the timeline. */
@@ -105,7 +107,7 @@ export function createEgressGateway(deps: EgressGatewayDeps): EgressGateway {
   async function serveRequest(ctx: EgressContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '';
     if (!url.startsWith('/')) {
-      if (deps.outbound) await deps.outbound.handleAbsolute(req, res, refusedFor(ctx));
+      if (deps.outbound) await deps.outbound.handleAbsolute(req, res, refusedFor(ctx), ctx.allowHosts);
       else sendModelError(res, 403, 'permission_error', 'rclaude egress: plain HTTP to other hosts is not allowed');
       return;
     }
@@ -180,7 +182,7 @@ export function createEgressGateway(deps: EgressGatewayDeps): EgressGateway {
     if (!record.taskId) return { ok: false, status: 403, message: 'the sandbox serves no task yet' };
     const task = await deps.tasks.get(record.taskId);
     if (!task || isTerminal(task.status)) return { ok: false, status: 403, message: 'the task has ended' };
-    return { ok: true, ctx: { sandboxId, taskId: task.id, owner: task.owner } };
+    return { ok: true, ctx: { sandboxId, taskId: task.id, owner: task.owner, allowHosts: task.allowHosts ?? [] } };
   }
 
   return {

@@ -181,3 +181,35 @@ describe('absolute-form HTTP', () => {
     expect(webRequests).toEqual([]);
   });
 });
+
+describe("a task's own hosts", () => {
+  // decide() only resolves (a stand-in resolver) and checks: nothing here opens a connection.
+  const proxy = new OutboundProxy({
+    allow: parseAllowList(['registry.npmjs.org']).list,
+    lookup: async (host) =>
+      ({
+        'task.example.net': ['93.184.216.34'],
+        'registry.npmjs.org': ['104.16.0.35'],
+        'sneaky.example.net': ['10.1.2.3'],
+      })[host] ?? [],
+    log: pino({ level: 'silent' }),
+  });
+
+  it('lets a task reach a host it added, and only that task', async () => {
+    const without = await proxy.decide('task.example.net', 443);
+    expect(without).toMatchObject({ ok: false, status: 403 });
+    expect(without.ok ? '' : without.reason).toContain('rclaude run --allow-host task.example.net');
+    expect(await proxy.decide('task.example.net', 443, ['task.example.net'])).toEqual({
+      ok: true,
+      address: '93.184.216.34',
+    });
+    expect(await proxy.decide('task.example.net', 8443, ['task.example.net'])).toMatchObject({ ok: false });
+    expect(await proxy.decide('registry.npmjs.org', 443, ['task.example.net'])).toMatchObject({ ok: true });
+  });
+
+  it('never lets a task open a private address through a name it added', async () => {
+    const decision = await proxy.decide('sneaky.example.net', 443, ['sneaky.example.net']);
+    expect(decision).toMatchObject({ ok: false, status: 403 });
+    expect(decision.ok ? '' : decision.reason).toContain('10.1.2.3 (private)');
+  });
+});

@@ -3,7 +3,7 @@ import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerRespon
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { type AllowList, addressAllowed, hostAllowed, parseConnectTarget } from './allow-list.js';
+import { type AllowList, addressAllowed, hostAllowed, parseConnectTarget, withTaskHosts } from './allow-list.js';
 import { HOP_BY_HOP } from './model-endpoint.js';
 
 export interface OutboundProxyDeps {
@@ -35,13 +35,17 @@ export class OutboundProxy {
       deps.lookup ?? (async (host) => (await dnsLookup(host, { all: true, verbatim: true })).map((a) => a.address));
   }
 
-  /** Where a connection to `host:port` may go: one checked address, or why not. */
-  async decide(host: string, port: number): Promise<Decision> {
-    if (!hostAllowed(this.deps.allow, host, port)) {
+  /**
+   * Where a connection to `host:port` may go: one checked address, or why not. `taskHosts` are the task's own
+   * additions (host names and patterns only; see checkTaskAllowHosts).
+   */
+  async decide(host: string, port: number, taskHosts: readonly string[] = []): Promise<Decision> {
+    const allow = withTaskHosts(this.deps.allow, taskHosts);
+    if (!hostAllowed(allow, host, port)) {
       return {
         ok: false,
         status: 403,
-        reason: `${host}:${port} is not on the egress allow-list (an admin adds hosts with RCLAUDE_EGRESS_ALLOW)`,
+        reason: `${host}:${port} is not on the egress allow-list (add it to a task with \`rclaude run --allow-host ${host}\`; an admin adds hosts for everyone with RCLAUDE_EGRESS_ALLOW)`,
       };
     }
     let addresses: string[];
@@ -60,7 +64,7 @@ export class OutboundProxy {
     }
     const refused: string[] = [];
     for (const address of addresses) {
-      const verdict = addressAllowed(this.deps.allow, address, port);
+      const verdict = addressAllowed(allow, address, port);
       if (verdict.ok) return { ok: true, address };
       refused.push(`${address} (${verdict.class})`);
     }
@@ -72,7 +76,13 @@ export class OutboundProxy {
   }
 
   /** A `CONNECT host:port` on a tunnelled connection: answer 200 and pipe, or refuse and close. */
-  handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer, refused?: Refused): void {
+  handleConnect(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    refused?: Refused,
+    taskHosts: readonly string[] = [],
+  ): void {
     socket.on('error', () => socket.destroy());
     const target = parseConnectTarget(req.url ?? '');
     if (!target) {
@@ -80,7 +90,7 @@ export class OutboundProxy {
       return;
     }
     const label = `${target.host}:${target.port}`;
-    this.decide(target.host, target.port)
+    this.decide(target.host, target.port, taskHosts)
       .then((decision) => {
         if (socket.destroyed) return;
         if (!decision.ok) {
@@ -115,7 +125,12 @@ export class OutboundProxy {
   }
 
   /** An absolute-form request (`GET http://host/path`): forwarded to the checked address, or refused. */
-  async handleAbsolute(req: IncomingMessage, res: ServerResponse, refused?: Refused): Promise<void> {
+  async handleAbsolute(
+    req: IncomingMessage,
+    res: ServerResponse,
+    refused?: Refused,
+    taskHosts: readonly string[] = [],
+  ): Promise<void> {
     let url: URL;
     try {
       url = new URL(req.url ?? '');
@@ -127,7 +142,7 @@ export class OutboundProxy {
     }
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     const port = url.port ? Number(url.port) : 80;
-    const decision = await this.decide(host, port);
+    const decision = await this.decide(host, port, taskHosts);
     if (!decision.ok) {
       this.refuse(`${host}:${port}`, decision.reason, refused);
       return sendText(res, decision.status, `rclaude egress: ${decision.reason}`);

@@ -13,6 +13,7 @@ import {
   type TaskEvent,
   type UsageResponse,
 } from '@rclaude/protocol';
+import { checkTaskAllowHosts } from '../egress/allow-list.js';
 import type { Provider } from '../providers/types.js';
 import type { OutputLog, SessionState, SessionStore, TaskStore } from '../stores/types.js';
 import type { AgentRpc } from './agent-rpc.js';
@@ -67,6 +68,7 @@ export class TaskService {
     if (req.push === req.branch && req.branch) {
       throw new AppError('BAD_REQUEST', `--push needs a new branch, not the one the task starts from (${req.branch})`);
     }
+    const allowHosts = checkTaskAllowHosts(req.allowHosts ?? []);
     await this.deps.cost.assertWithinBudget(auth.userId);
     await this.deps.launcher.assertTaskQuota(auth.userId);
     const id = newId();
@@ -81,6 +83,7 @@ export class TaskService {
       repo: req.repo ?? null,
       branch: req.branch ?? null,
       pushBranch: req.push === true ? `rclaude/${id}` : (req.push ?? null),
+      allowHosts,
       mainSessionId: `${id}_main`,
     });
     const sandboxId = newId(16);

@@ -14,8 +14,8 @@ import {
 import type pg from 'pg';
 import type { CostTotals, NewTask, TaskFilter, TaskPatch, TaskStore } from './types.js';
 
-const TASK_COLUMNS = `id, name, owner, provider, command, prompt, repo, branch, push_branch, status, activity, status_reason,
-  exit_code, main_session_id, created_at, started_at, ended_at, compute_cost_usd, model_cost_usd, usage`;
+const TASK_COLUMNS = `id, name, owner, provider, command, prompt, repo, branch, push_branch, allow_hosts, status, activity,
+  status_reason, exit_code, main_session_id, created_at, started_at, ended_at, compute_cost_usd, model_cost_usd, usage`;
 
 /** Most events one `listEvents` call returns, whatever the caller asks. */
 export const MAX_EVENTS_PER_PAGE = 10_000;
@@ -30,6 +30,7 @@ interface TaskRow {
   repo: string | null;
   branch: string | null;
   push_branch: string | null;
+  allow_hosts: string[];
   status: TaskStatus;
   activity: TaskActivity | null;
   status_reason: string | null;
@@ -58,8 +59,9 @@ export class PgTaskStore implements TaskStore {
   async create(task: NewTask): Promise<Task> {
     try {
       const res = await this.pool.query<TaskRow>(
-        `INSERT INTO tasks (id, name, owner, provider, command, prompt, repo, branch, push_branch, main_session_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${TASK_COLUMNS}`,
+        `INSERT INTO tasks (id, name, owner, provider, command, prompt, repo, branch, push_branch, main_session_id,
+           allow_hosts)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ${TASK_COLUMNS}`,
         [
           task.id,
           task.name,
@@ -71,6 +73,7 @@ export class PgTaskStore implements TaskStore {
           task.branch,
           task.pushBranch,
           task.mainSessionId,
+          task.allowHosts ?? [],
         ],
       );
       return toTask(firstRow(res));
@@ -235,6 +238,7 @@ function toTask(row: TaskRow): Task {
     repo: row.repo,
     branch: row.branch,
     pushBranch: row.push_branch,
+    allowHosts: row.allow_hosts,
     status: row.status,
     activity: row.activity,
     statusReason: row.status_reason,

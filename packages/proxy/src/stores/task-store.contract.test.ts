@@ -57,6 +57,9 @@ describe.each(kinds)('TaskStore contract (%s)', (kind) => {
       modelCostUsd: 0,
       usage: null,
     });
+    expect(created.allowHosts).toEqual([]);
+    const allowing = await store.create(newTask({ allowHosts: ['example.com', '*.example.org'] }));
+    expect((await store.get(allowing.id))?.allowHosts).toEqual(['example.com', '*.example.org']);
     expect(new Date(created.createdAt).toISOString()).toBe(created.createdAt);
     expect(await store.get(input.id)).toEqual(created);
     expect(await store.get('nosuchtask')).toBeNull();

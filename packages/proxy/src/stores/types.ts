@@ -22,6 +22,8 @@ export interface NewTask {
   branch: string | null;
   /** See `Task.pushBranch`. */
   pushBranch: string | null;
+  /** See `Task.allowHosts`; default none. */
+  allowHosts?: string[];
   mainSessionId: string;
 }
 

@@ -5,6 +5,7 @@ import { sql as taskOrder } from './003-task-order.js';
 import { sql as sandboxOrder } from './004-sandbox-order.js';
 import { sql as taskPush } from './005-task-push.js';
 import { sql as loginLinks } from './006-login-links.js';
+import { sql as taskAllowHosts } from './007-task-allow-hosts.js';
 
 /**
  * Every schema migration, in order. Adding one is a new numbered file exporting `sql` plus one line
@@ -17,4 +18,5 @@ export const migrations: readonly Migration[] = [
   { id: 4, name: 'sandbox-order', sql: sandboxOrder },
   { id: 5, name: 'task-push', sql: taskPush },
   { id: 6, name: 'login-links', sql: loginLinks },
+  { id: 7, name: 'task-allow-hosts', sql: taskAllowHosts },
 ];
