@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.js';
-import { containerCreateOptions, SANDBOX_SOCKET_DIR } from './docker.js';
+import { containerCreateOptions, SANDBOX_SOCKET_DIR, TOKEN_IN_SANDBOX } from './docker.js';
 import { dockerLimits } from './factories.js';
 import type { SandboxSpec } from './types.js';
 
@@ -45,6 +45,9 @@ describe('containerCreateOptions', () => {
       'org.rclaude.owner': 'alice',
     });
     expect(o.Env).toContain(`RCLAUDE_PROXY_SOCKET=${SANDBOX_SOCKET_DIR}/agent.sock`);
+    // The start-up token goes into a file before the container starts; `docker inspect` shows the environment.
+    expect(o.Env).toContain(`RCLAUDE_AGENT_TOKEN_FILE=${TOKEN_IN_SANDBOX}`);
+    expect(o.Env?.filter((e) => e.startsWith('RCLAUDE_AGENT_TOKEN=') || e.endsWith('=tok'))).toEqual([]);
     expect(o.HostConfig?.Mounts).toContainEqual({
       Type: 'bind',
       Source: '/data/run',

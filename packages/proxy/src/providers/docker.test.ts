@@ -105,11 +105,18 @@ describeProviderContract(
     return {
       provider,
       makeSpec: makeSpecFactory(),
-      started: async (spec) =>
-        until('the stand-in marker', async () => {
-          const text = await docker('exec', containerName(s.installation, spec.sandboxId), 'cat', MARKER);
+      started: async (spec) => {
+        const name = containerName(s.installation, spec.sandboxId);
+        const env = await until('the stand-in marker', async () => {
+          const text = await docker('exec', name, 'cat', MARKER);
           return (JSON.parse(text) as { env: Record<string, string> }).env;
-        }),
+        });
+        // The start-up token arrives in a file (0600, the sandbox user's) that the environment names.
+        const file = env.RCLAUDE_AGENT_TOKEN_FILE;
+        if (!file || env.RCLAUDE_AGENT_TOKEN) return env;
+        expect(await docker('exec', name, 'stat', '-c', '%a %u', file)).toBe('600 1000');
+        return { ...env, RCLAUDE_AGENT_TOKEN: await docker('exec', name, 'cat', file) };
+      },
       exitWith: (code) => ({ RCLAUDE_TEST_EXIT_CODE: String(code), RCLAUDE_TEST_EXIT_AFTER_MS: '300' }),
       killExternally: async (handle) => {
         await docker('kill', handle.ref);
@@ -289,6 +296,18 @@ describe('docker provider: the real agent dials the proxy through the bound sock
       expect.objectContaining({ sandboxId: spec.sandboxId, token: spec.env.RCLAUDE_AGENT_TOKEN }),
     );
     const name = containerName(s.installation, spec.sandboxId);
+    // The token reached the agent through a file, not the container's environment (`docker inspect` shows that),
+    // and the agent deleted the file; no process in the container holds it in its environment.
+    const token = spec.env.RCLAUDE_AGENT_TOKEN ?? '';
+    expect(await docker('inspect', '--format', '{{json .Config.Env}}', handle.ref)).not.toContain(token);
+    expect(await docker('exec', name, 'sh', '-c', 'ls -a /home/rclaude')).not.toContain('.rclaude-agent-token');
+    expect(
+      await docker('exec', name, 'sh', '-c', 'cat /proc/[0-9]*/environ 2>/dev/null | tr "\\0" "\\n"'),
+    ).not.toContain(token);
+    // The home the image gives the sandbox user is still its own, with what the image put there.
+    const home = await docker('exec', name, 'sh', '-c', 'touch ~/.written && stat -c %u ~ && ls -A ~');
+    expect(home).toMatch(/^1000\n/);
+    expect(home).toContain('.bashrc');
     expect(await docker('exec', name, 'claude', '--version')).toMatch(/^2\.1\.329 /);
     await provider.stop(handle, 'test');
     expect((await provider.inspect(handle)).state).toBe('missing');

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AppError, type ErrorCode } from '@rclaude/protocol';
 import Docker from 'dockerode';
+import tar from 'tar-stream';
 import { DEFAULT_SANDBOX_LIMITS, limitReason } from './limits.js';
 import type { Provider, SandboxHandle, SandboxSize, SandboxSpec, SandboxStatus } from './types.js';
 
@@ -36,6 +37,12 @@ const DEFAULT_ENGINE_SOCKET = '/var/run/docker.sock';
 export const SANDBOX_SOCKET_DIR = '/run/rclaude';
 const WORKSPACE = '/workspace';
 const HOME = '/home/rclaude';
+/**
+ * Where the agent's start-up token is put (0600, uid 1000) before the container starts: in the home volume, so
+ * the token is in neither the container's environment nor its command line (`docker inspect` shows both). The
+ * agent reads the file and deletes it.
+ */
+export const TOKEN_IN_SANDBOX = `${HOME}/.rclaude-agent-token`;
 const LABEL_INSTALLATION = 'org.rclaude.installation';
 const LABEL_SANDBOX = 'org.rclaude.sandbox-id';
 const LABEL_TASK = 'org.rclaude.task-id';
@@ -145,6 +152,8 @@ export function createDockerProvider(options: DockerProviderOptions): Provider {
       for (const volume of [n.workspace, n.home]) await docker.createVolume({ Name: volume, Labels: create.Labels });
       const container = await docker.createContainer(create);
       if (signal?.aborted) throw cancelled(signal);
+      const token = spec.env.RCLAUDE_AGENT_TOKEN;
+      if (token) await container.putArchive(await tokenArchive(token), { path: HOME });
       await container.start();
       if (signal?.aborted) throw cancelled(signal);
       return { sandboxId: spec.sandboxId, provider: 'docker', ref: container.id };
@@ -239,7 +248,12 @@ export function containerCreateOptions(
     ...(spec.taskId ? { [LABEL_TASK]: spec.taskId } : {}),
     ...(spec.owner ? { [LABEL_OWNER]: spec.owner } : {}),
   };
-  const env = { ...spec.env, RCLAUDE_PROXY_SOCKET: place.socketInSandbox };
+  const { RCLAUDE_AGENT_TOKEN: token, ...specEnv } = spec.env;
+  const env = {
+    ...specEnv,
+    ...(token ? { RCLAUDE_AGENT_TOKEN_FILE: TOKEN_IN_SANDBOX } : {}),
+    RCLAUDE_PROXY_SOCKET: place.socketInSandbox,
+  };
   const memory = Math.max(0, Math.round(options.memoryMiB * MiB));
   return {
     name: place.names.container,
@@ -270,4 +284,14 @@ export function containerCreateOptions(
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
     },
   };
+}
+
+/** A tar archive holding only the start-up token file, owned by the sandbox user and readable by it alone. */
+async function tokenArchive(token: string): Promise<Buffer> {
+  const pack = tar.pack();
+  pack.entry({ name: path.posix.basename(TOKEN_IN_SANDBOX), mode: 0o600, uid: 1000, gid: 1000 }, token);
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of pack) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
