@@ -5,6 +5,7 @@
  * `{ "event": "stopped" }` and exits. The provider logs to stderr. Runs the built provider (dist/), like the
  * bin does: build first.
  */
+import path from 'node:path';
 import readline from 'node:readline';
 import { pino } from 'pino';
 import { createLocalProvider } from '../dist/providers/local.js';
@@ -15,6 +16,7 @@ const { dataDir, spec, limits } = JSON.parse(first.value);
 const provider = createLocalProvider({
   dataDir,
   confinement: 'bwrap',
+  agentSocket: path.join(dataDir, 'run', 'agent.sock'),
   log: pino({ level: 'info' }, pino.destination(2)),
   ...(limits ? { limits } : {}),
 });

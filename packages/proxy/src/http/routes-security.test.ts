@@ -372,23 +372,31 @@ describe.each(['embedded', 'postgres+redis'] as const)('task, session and file r
   });
 
   it("puts a stored secret in the owner's sandboxes only, and in no answer, event or log line", async () => {
-    const secret = `sk-ant-secret-${Math.random().toString(36).slice(2)}-never-shown`;
-    const stored = await stack.api(alice.token, 'PUT', '/api/secrets/ANTHROPIC_API_KEY', { body: { value: secret } });
+    const secret = `ghp_secret-${Math.random().toString(36).slice(2)}-never-shown`;
+    const stored = await stack.api(alice.token, 'PUT', '/api/secrets/GITHUB_TOKEN', { body: { value: secret } });
     expect(stored.status).toBe(200);
+    // A model credential is a secret too, but it never enters a sandbox: the egress gateway adds it upstream.
+    const modelKey = `sk-ant-secret-${Math.random().toString(36).slice(2)}-gateway-only`;
+    const storedKey = await stack.api(alice.token, 'PUT', '/api/secrets/ANTHROPIC_API_KEY', {
+      body: { value: modelKey },
+    });
+    expect(storedKey.status).toBe(200);
     const { task, agent } = await stack.startTask(alice.token);
     const bobs = await stack.startTask(bob.token);
 
     // The sandbox gets it in the environment of every process it starts for Alice, never Bob's.
     const open = agent.received.find((r) => r.event === 'session:open')?.payload as { env: Record<string, string> };
-    expect(open.env.ANTHROPIC_API_KEY).toBe(secret);
+    expect(open.env.GITHUB_TOKEN).toBe(secret);
+    expect(JSON.stringify(open)).not.toContain(modelKey);
     const bobOpen = bobs.agent.received.find((r) => r.event === 'session:open')?.payload as {
       env: Record<string, string>;
     };
-    expect(bobOpen.env.ANTHROPIC_API_KEY).toBeUndefined();
+    expect(bobOpen.env.GITHUB_TOKEN).toBeUndefined();
     const exec = await stack.api(alice.token, 'POST', `/api/sessions/${task.mainSessionId}/execute`, {
       body: { command: 'printenv' },
     });
-    expect(JSON.parse(exec.body.stdout as string).ANTHROPIC_API_KEY).toBe(secret);
+    expect(JSON.parse(exec.body.stdout as string).GITHUB_TOKEN).toBe(secret);
+    expect(exec.text).not.toContain(modelKey);
 
     const answers = [
       stored,
@@ -403,8 +411,14 @@ describe.each(['embedded', 'postgres+redis'] as const)('task, session and file r
       await stack.api(stack.admin.token, 'GET', '/api/users'),
       await stack.api(alice.token, 'POST', `/api/tasks/${task.id}/stop`),
     ];
-    for (const a of answers) expect(a.text).not.toContain(secret);
-    expect(JSON.stringify(await stack.stores.tasks.listEvents(task.id))).not.toContain(secret);
+    for (const a of [...answers, storedKey]) {
+      expect(a.text).not.toContain(secret);
+      expect(a.text).not.toContain(modelKey);
+    }
+    const events = JSON.stringify(await stack.stores.tasks.listEvents(task.id));
+    expect(events).not.toContain(secret);
+    expect(events).not.toContain(modelKey);
     expect(stack.logs()).not.toContain(secret);
+    expect(stack.logs()).not.toContain(modelKey);
   });
 });

@@ -18,6 +18,7 @@ import { until } from '@rclaude/testkit';
 import { pino } from 'pino';
 import { Server } from 'socket.io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listenAgentSocket } from '../realtime/agent-socket-listener.js';
 import { createLocalProvider } from './local.js';
 import { lookupUser } from './sandbox-user.js';
 import type { Provider, SandboxSpec } from './types.js';
@@ -33,8 +34,11 @@ interface FakeProxy {
   close(): Promise<void>;
 }
 
-/** Socket.io on loopback with an `/agent` namespace that records handshakes and lets agents in. */
-async function startFakeProxy(): Promise<FakeProxy> {
+/**
+ * Socket.io on loopback with an `/agent` namespace that records handshakes and lets agents in; also on the agent
+ * socket `<dataDir>/run/agent.sock`, which is all a confined sandbox (no network) can reach.
+ */
+async function startFakeProxy(dataDir: string): Promise<FakeProxy> {
   const http = createServer();
   const io = new Server(http);
   const handshakes: FakeProxy['handshakes'] = [];
@@ -44,12 +48,18 @@ async function startFakeProxy(): Promise<FakeProxy> {
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const { port } = http.address() as AddressInfo;
+  const socket = await listenAgentSocket(io, agentSocketOf(dataDir));
   return {
     url: `http://127.0.0.1:${port}`,
     handshakes,
-    close: () => new Promise((resolve) => io.close(() => resolve())),
+    close: async () => {
+      await socket.close();
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+    },
   };
 }
+
+const agentSocketOf = (dataDir: string) => path.join(dataDir, 'run', 'agent.sock');
 
 function spec(proxy: FakeProxy, token: string): SandboxSpec {
   const sandboxId = `t${randomBytes(6).toString('hex')}`;
@@ -145,12 +155,13 @@ describe.runIf(isRoot)('local provider, server running as root', () => {
   const logLines: string[] = [];
 
   beforeAll(async () => {
-    proxy = await startFakeProxy();
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rclaude-local-'));
+    proxy = await startFakeProxy(dataDir);
     fs.writeFileSync(path.join(dataDir, 'secret.key'), 'server key\n', { mode: 0o600 });
     provider = createLocalProvider({
       dataDir,
       confinement: 'bwrap',
+      agentSocket: agentSocketOf(dataDir),
       log: pino({ level: 'info' }, { write: (line: string) => logLines.push(line) }),
       limits: { memoryBytes: 256 * MiB, cpus: 0.5, pids: 64, diskBytes: 1024 * MiB },
     });
@@ -251,8 +262,8 @@ describe.runIf(isRoot)('local provider as root, after a restart and unconfined',
   const log = pino({ level: 'silent' });
 
   beforeAll(async () => {
-    proxy = await startFakeProxy();
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rclaude-local-restart-'));
+    proxy = await startFakeProxy(dataDir);
   });
   afterAll(async () => {
     await proxy?.close();
@@ -260,14 +271,24 @@ describe.runIf(isRoot)('local provider as root, after a restart and unconfined',
   });
 
   it('finds a running sandbox and its cgroup again after a server restart, and removes both at stop', async () => {
-    const before = createLocalProvider({ dataDir, confinement: 'bwrap', log });
+    const before = createLocalProvider({
+      dataDir,
+      confinement: 'bwrap',
+      agentSocket: agentSocketOf(dataDir),
+      log,
+    });
     const s = spec(proxy, `tok-${randomBytes(16).toString('hex')}`);
     const handle = await before.start(s);
     await before.close();
     const dirs = JSON.parse(
       fs.readFileSync(path.join(dataDir, 'sandboxes', s.sandboxId, 'cgroup.json'), 'utf8'),
     ) as string[];
-    const after = createLocalProvider({ dataDir, confinement: 'bwrap', log });
+    const after = createLocalProvider({
+      dataDir,
+      confinement: 'bwrap',
+      agentSocket: agentSocketOf(dataDir),
+      log,
+    });
     try {
       expect(await after.list()).toContainEqual(handle);
       expect((await after.inspect(handle)).state).toBe('running');
@@ -281,7 +302,12 @@ describe.runIf(isRoot)('local provider as root, after a restart and unconfined',
 
   it('runs an unconfined agent as the sandbox user too, with its token in a file it deletes', async () => {
     const user = lookupUser('rclaude-sandbox');
-    const provider = createLocalProvider({ dataDir, confinement: 'none', log });
+    const provider = createLocalProvider({
+      dataDir,
+      confinement: 'none',
+      agentSocket: agentSocketOf(dataDir),
+      log,
+    });
     const token = `tok-${randomBytes(16).toString('hex')}`;
     const s = spec(proxy, token);
     const handle = await provider.start(s);
@@ -308,9 +334,9 @@ describe('local provider, server running as an unprivileged user', () => {
   let child: ChildProcess | null = null;
 
   beforeAll(async () => {
-    proxy = await startFakeProxy();
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rclaude-local-user-'));
     if (isRoot) fs.chownSync(dataDir, NOBODY, NOBODY);
+    proxy = await startFakeProxy(dataDir);
   });
 
   afterAll(async () => {
