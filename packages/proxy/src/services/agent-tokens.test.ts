@@ -9,6 +9,10 @@ import { startTestStack, type TestStack } from '../../test/test-stack.js';
 import { newStartupToken, startupTokenExpiry } from './agent-tokens.js';
 import { sha256 } from './ids.js';
 
+const TTL_MS = 4000;
+/** Past any token's expiry: tokens carry it in whole seconds, rounded up, so a token may live TTL + 1 s. */
+const PAST_EXPIRY_MS = TTL_MS + 1000 + 200;
+
 describe('start-up tokens', () => {
   it('carry their expiry, covered by their hash', () => {
     const token = newStartupToken(60_000, 1_000_000);
@@ -27,7 +31,7 @@ describe('an agent presenting its start-up token', () => {
   beforeAll(async () => {
     stack = await startTestStack('embedded', {
       autoConnectAgents: false,
-      env: { AGENT_TOKEN_TTL_MS: '1500', AGENT_CONNECT_TIMEOUT_MS: '60000' },
+      env: { AGENT_TOKEN_TTL_MS: String(TTL_MS), AGENT_CONNECT_TIMEOUT_MS: '60000' },
     });
   });
   afterAll(async () => {
@@ -48,7 +52,7 @@ describe('an agent presenting its start-up token', () => {
     const early = await createTask();
     const late = await createTask();
     await stack.agents.get(early.sandboxId)?.connect();
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, PAST_EXPIRY_MS));
     const refusal = await stack.agents
       .get(late.sandboxId)
       ?.connect()
@@ -80,7 +84,7 @@ describe('an agent presenting its start-up token', () => {
     expect((await exchange({ sandboxId: 'made-up', bootstrap: 'x' })).status).toBe(401);
     expect((await exchange({ sandboxId, bootstrap: 'x'.repeat(300) })).status).toBe(400);
     const late = await createTask();
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, PAST_EXPIRY_MS));
     const lateAgent = stack.agents.get(late.sandboxId);
     expect((await exchange({ sandboxId: late.sandboxId, bootstrap: lateAgent?.token })).status).toBe(401);
     // The exchanged token opens the agent's connection (and is replaced there, as every agent token is).
