@@ -7,7 +7,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { AppError, loginLinkUrl, type ProviderName } from '@rclaude/protocol';
@@ -442,12 +442,20 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       httpServer.once('error', reject);
       httpServer.listen(config.PORT, config.HOST, () => resolve());
     });
+    const connections = new Set<Socket>();
+    httpServer.on('connection', (socket: Socket) => {
+      connections.add(socket);
+      socket.once('close', () => connections.delete(socket));
+    });
     onClose(
       'http',
       () =>
         new Promise((r) => {
-          httpServer.closeAllConnections();
           httpServer.close(() => r(undefined));
+          httpServer.closeAllConnections();
+          // Upgraded connections (the WebSockets of agents, browsers and egress tunnels) are no longer HTTP
+          // connections: closeAllConnections leaves them open, and close() would wait for them forever.
+          for (const socket of connections) socket.destroy();
         }),
     );
     const { port } = httpServer.address() as AddressInfo;
