@@ -23,6 +23,8 @@ export const errorCodes = [
   'PROVIDER_UNAVAILABLE',
   'AGENT_UNAVAILABLE',
   'TIMEOUT',
+  'CHECKPOINT_FAILED',
+  'CHECKPOINT_CORRUPT',
   'INTERNAL',
 ] as const;
 
@@ -49,6 +51,8 @@ export const errorStatus: Record<ErrorCode, number> = {
   PROVIDER_UNAVAILABLE: 503,
   AGENT_UNAVAILABLE: 503,
   TIMEOUT: 504,
+  CHECKPOINT_FAILED: 502,
+  CHECKPOINT_CORRUPT: 422,
   INTERNAL: 500,
 };
 

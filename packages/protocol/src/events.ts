@@ -8,6 +8,12 @@
  */
 import { z } from 'zod';
 import type { AckCallback, ErrorInfo } from './errors.js';
+import type {
+  AgentCheckpointRequest,
+  AgentCheckpointResult,
+  AgentRestoreRequest,
+  AgentRestoreResult,
+} from './checkpoints.js';
 import type { AgentFileReadResult, AgentFileWrite, FileEntry } from './files.js';
 import type { ExecuteResult, SessionInfo, SessionKind } from './sessions.js';
 import { sessionIdSchema } from './sessions.js';
@@ -245,6 +251,10 @@ export interface ProxyToAgentEvents {
   'files:read': (req: { path: string; offset: number; length: number }, ack: AckCallback<AgentFileReadResult>) => void;
   'files:write': (req: AgentFileWrite, ack: AckCallback<{ path: string; size: number }>) => void;
   'files:delete': (req: { path: string; recursive: boolean }, ack: AckCallback<null>) => void;
+  /** Pack the workspace into a checkpoint and upload it (see AGENT_CHECKPOINTS_PATH). */
+  'checkpoint:create': (req: AgentCheckpointRequest, ack: AckCallback<AgentCheckpointResult>) => void;
+  /** Restore a checkpoint into this sandbox (before its main session opens). */
+  'checkpoint:restore': (req: AgentRestoreRequest, ack: AckCallback<AgentRestoreResult>) => void;
   /** The sandbox is being stopped: end every session and exit. */
   'agent:shutdown': () => void;
 }

@@ -1,4 +1,5 @@
 export * from './auth.js';
+export * from './checkpoints.js';
 export * from './connect-error.js';
 export * from './errors.js';
 export * from './events.js';

@@ -6,7 +6,8 @@ export const providerNameSchema = z.enum(providerNames);
 export type ProviderName = z.infer<typeof providerNameSchema>;
 
 /**
- * Task lifecycle. `running` carries an {@link TaskActivity} sub-state. Terminal states never change.
+ * Task lifecycle. `running` carries an {@link TaskActivity} sub-state. `hibernated` and the terminal states
+ * hold no sandbox; a resume from a checkpoint moves any of them back to `starting` (a new sandbox).
  * See {@link taskTransitions} for the legal moves; docs/architecture.md draws the machine.
  */
 export const taskStatuses = [
@@ -15,6 +16,7 @@ export const taskStatuses = [
   'running',
   'idle',
   'stopping',
+  'hibernated',
   'succeeded',
   'failed',
   'stopped',
@@ -26,26 +28,40 @@ export type TaskStatus = z.infer<typeof taskStatusSchema>;
 export const taskActivitySchema = z.enum(['working', 'waiting', 'done']);
 export type TaskActivity = z.infer<typeof taskActivitySchema>;
 
-export const terminalStatuses: readonly TaskStatus[] = ['succeeded', 'failed', 'stopped'];
+/** Statuses that hold no sandbox and are not live: nothing runs until a resume (see {@link resumableStatuses}). */
+export const terminalStatuses: readonly TaskStatus[] = ['hibernated', 'succeeded', 'failed', 'stopped'];
 
-/** Legal status transitions; anything else is refused by the task service. */
+/** Statuses a task can be resumed from, given a checkpoint: a new sandbox restores it and goes on. */
+export const resumableStatuses: readonly TaskStatus[] = ['hibernated', 'succeeded', 'failed', 'stopped'];
+
+/**
+ * Legal status transitions; anything else is refused by the task store. `stopping -> hibernated` is an idle
+ * task whose work was checkpointed and whose sandbox was released; each no-sandbox status goes back to
+ * `starting` on a resume, and `hibernated` to `stopped` when the user stops it for good.
+ */
 export const taskTransitions: Record<TaskStatus, readonly TaskStatus[]> = {
   queued: ['starting', 'stopping', 'failed', 'stopped'],
   starting: ['running', 'stopping', 'failed', 'stopped'],
   running: ['idle', 'stopping', 'succeeded', 'failed', 'stopped'],
   idle: ['running', 'stopping', 'succeeded', 'failed', 'stopped'],
-  stopping: ['stopped', 'failed', 'succeeded'],
-  succeeded: [],
-  failed: [],
-  stopped: [],
+  stopping: ['stopped', 'failed', 'succeeded', 'hibernated'],
+  hibernated: ['starting', 'stopped'],
+  succeeded: ['starting'],
+  failed: ['starting'],
+  stopped: ['starting'],
 };
 
 export function canTransition(from: TaskStatus, to: TaskStatus): boolean {
   return taskTransitions[from].includes(to);
 }
 
+/** Whether a task in this status holds no sandbox (hibernated or ended). */
 export function isTerminal(status: TaskStatus): boolean {
   return terminalStatuses.includes(status);
+}
+
+export function isResumable(status: TaskStatus): boolean {
+  return resumableStatuses.includes(status);
 }
 
 /** Task ids are short lowercase base32 strings; the CLI accepts any unique prefix. */
@@ -161,6 +177,8 @@ export const taskEventTypes = [
   'activity',
   'diff',
   'push',
+  'checkpoint',
+  'restore',
   'error',
   'info',
 ] as const;
