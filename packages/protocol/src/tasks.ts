@@ -144,6 +144,8 @@ export const taskSchema = z.object({
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   endedAt: z.string().nullable(),
+  /** When the current run began, if the task was resumed from a checkpoint (absent or null: never resumed). */
+  resumedAt: z.string().nullable().optional(),
   computeCostUsd: z.number().nonnegative(),
   modelCostUsd: z.number().nonnegative(),
   usage: taskUsageSchema.nullable(),

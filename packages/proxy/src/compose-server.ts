@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { AppError, loginLinkUrl, type ProviderName } from '@rclaude/protocol';
+import { AppError, loginLinkUrl, type ProviderName, type Task } from '@rclaude/protocol';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Express } from 'express';
 import { type Logger, pino } from 'pino';
@@ -28,6 +28,8 @@ import { deriveEgressSecret, egressKeyFor } from './egress/egress-key.js';
 import { DEFAULT_MODEL_UPSTREAM, pickModelCredential } from './egress/model-endpoint.js';
 import { ModelMeter } from './egress/model-meter.js';
 import { OutboundProxy } from './egress/outbound-proxy.js';
+import { createBlobStore } from './checkpoints/blob-store.js';
+import { createAgentCheckpointRoutes } from './http/agent-checkpoints.js';
 import { requireAuth } from './http/context.js';
 import { createFileHandlers } from './http/files-routes.js';
 import { buildOpenApi } from './http/openapi.js';
@@ -234,6 +236,21 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       log,
     });
     onClose('egress', () => egress.close());
+    // Checkpoints: blobs and manifests in the configured store; agents move them through their own routes.
+    const checkpointBlobs = createBlobStore(config);
+    onClose('checkpoint-store', () => checkpointBlobs.close());
+    const agentCheckpoints = createAgentCheckpointRoutes({
+      secret: egressSecret,
+      sandboxes: stores.sandboxes,
+      records: stores.checkpoints,
+      blobs: checkpointBlobs,
+      log,
+    });
+    const agentRequest = (req: IncomingMessage, res: ServerResponse): boolean => {
+      if (!agentCheckpoints.handles(req)) return false;
+      agentCheckpoints.handle(req, res);
+      return true;
+    };
     const egressUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): boolean => {
       if (!egress.handles(req)) return false;
       egress.handleUpgrade(req, socket, head);
@@ -244,6 +261,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     // (a request listener added after it would also see, and answer, its polling requests).
     let handler: RequestListener | null = null;
     const httpServer = createServer((req: IncomingMessage, res: ServerResponse) => {
+      if (agentRequest(req, res)) return;
       if (handler) handler(req, res);
       else res.writeHead(503).end();
     });
@@ -304,7 +322,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     if (active.includes('local') && config.RCLAUDE_LOCAL_SANDBOX === 'bwrap') agentSockets.add(localAgentSocket);
     if (active.includes('docker')) agentSockets.add(path.resolve(config.RCLAUDE_DOCKER_AGENT_SOCKET));
     for (const socketPath of agentSockets) {
-      const agentSocket = await listenAgentSocket(io, socketPath, { upgrade: egressUpgrade });
+      const agentSocket = await listenAgentSocket(io, socketPath, { upgrade: egressUpgrade, request: agentRequest });
       onClose('agent-socket', () => agentSocket.close());
     }
 
@@ -376,14 +394,30 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       maxTasksPerUser: config.RCLAUDE_MAX_TASKS_PER_USER,
       cost,
       promptPermissionMode: config.RCLAUDE_PROMPT_PERMISSION_MODE,
+      checkpoints: {
+        records: stores.checkpoints,
+        blobs: checkpointBlobs,
+        timeoutMs: config.RCLAUDE_CHECKPOINT_TIMEOUT_MS,
+        keepPerTask: config.RCLAUDE_CHECKPOINT_KEEP,
+      },
+      idleTimeoutMs: config.IDLE_TIMEOUT_MS,
     });
-    const { tasks: taskService, agentSessions, recorder, transitions, launcher, close: closeTasks } = parts;
+    const { tasks: taskService, agentSessions, recorder, transitions, launcher, checkpoints, close: closeTasks } = parts;
     onClose('tasks', async () => closeTasks());
     const lifecycle = new LifecycleService({
       tasks: stores.tasks,
       sessions: stores.sessions,
       outputLog: stores.outputLog,
       stop: (taskId, reason) => transitions.stopBySystem(taskId, reason),
+      ...(checkpoints
+        ? {
+            hibernate: (taskId: string, reason: string) => transitions.hibernate(taskId, reason),
+            checkpoint: (task: Task) => checkpoints.take(task, 'periodic'),
+            checkpointIntervalMs: config.RCLAUDE_CHECKPOINT_INTERVAL_MS,
+          }
+        : {}),
+      warn: (taskId, data) => transitions.event(taskId, 'info', data),
+      warningMs: config.RCLAUDE_HIBERNATE_WARNING_MS,
       idleTimeoutMs: config.IDLE_TIMEOUT_MS,
       maxLifetimeMs: config.TASK_MAX_LIFETIME_MS,
       log,

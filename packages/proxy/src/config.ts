@@ -147,8 +147,16 @@ const envSchema = z.object({
     .int()
     .min(1000)
     .default(5 * 60_000),
-  /** A task with no attached client and no output this long (and Claude not working) is stopped; 0: never. */
+  /** A task with no input and no output this long (and Claude not working) hibernates; 0: never. */
   IDLE_TIMEOUT_MS: ms.default(30 * 60_000),
+  /** How long before an idle task hibernates its terminals and web tabs are warned. */
+  RCLAUDE_HIBERNATE_WARNING_MS: ms.default(60_000),
+  /** A running task is checkpointed this often while it works (a crash loses at most this); 0: never. */
+  RCLAUDE_CHECKPOINT_INTERVAL_MS: ms.default(5 * 60_000),
+  /** How long one checkpoint or restore may take. */
+  RCLAUDE_CHECKPOINT_TIMEOUT_MS: ms.default(10 * 60_000),
+  /** Checkpoints kept per task; older ones are deleted (and blobs only they named). */
+  RCLAUDE_CHECKPOINT_KEEP: z.coerce.number().int().min(1).max(1000).default(10),
   /** Every task is stopped this long after it was created; 0: no limit. */
   TASK_MAX_LIFETIME_MS: ms.default(24 * 3600_000),
   /** JSON prices per provider, e.g. {"ecs":{"usdPerVcpuHour":0.04,"usdPerGbHour":0.0044}} (docs/tasks.md). */

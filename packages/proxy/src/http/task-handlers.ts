@@ -10,7 +10,11 @@ export function createTaskHandlers(
     listTasks: async ({ query }, ctx) => ({ tasks: await tasks.list(ctx.auth(), query) }),
     getTask: async ({ params }, ctx) => tasks.get(ctx.auth(), params.id),
     deleteTask: async ({ params }, ctx) => tasks.remove(ctx.auth(), params.id),
-    stopTask: async ({ params }, ctx) => tasks.stop(ctx.auth(), params.id),
+    stopTask: async ({ params, body }, ctx) => tasks.stop(ctx.auth(), params.id, body),
+    createCheckpoint: async ({ params }, ctx) => tasks.checkpoint(ctx.auth(), params.id),
+    listCheckpoints: async ({ params }, ctx) => ({ checkpoints: await tasks.listCheckpoints(ctx.auth(), params.id) }),
+    resumeTask: async ({ params, body }, ctx) => tasks.resume(ctx.auth(), params.id, body),
+    keepTask: async ({ params }, ctx) => tasks.keep(ctx.auth(), params.id),
     listTaskEvents: async ({ params, query }, ctx) => ({
       events: await tasks.events(ctx.auth(), params.id, query.after),
     }),

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { createServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
+import { createServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -24,6 +24,8 @@ export interface AgentSocketOptions {
    * the request. Default: none.
    */
   upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
+  /** Other HTTP requests served here (the agents' checkpoint routes): returns true when it took the request. */
+  request?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 /**
@@ -48,6 +50,7 @@ export async function listenAgentSocket(
       engine.handleRequest(req, res);
       return;
     }
+    if (options.request?.(req, res)) return;
     res.writeHead(404).end();
   });
   server.on('upgrade', (req, socket, head) => {

@@ -116,6 +116,7 @@ export function registerClientGateway(deps: {
       if (!bucketOf(sessionId).take(bytes))
         return refuse('pty:input', sessionId, 'RATE_LIMITED', 'input is arriving faster than allowed; slow down');
       hub.toAgent(viewer.sandboxId).emit('pty:input', { sessionId, data });
+      tasks.noteInput(sessionId);
     });
 
     socket.on('pty:resize', (raw) => {

@@ -7,6 +7,7 @@ import {
   type PromptPermissionMode,
   repoSourceKind,
   type SessionRepo,
+  type Task,
   type TaskStatus,
 } from '@rclaude/protocol';
 import type { Logger } from 'pino';
@@ -50,6 +51,8 @@ export interface AgentSessionsDeps {
   sandboxControl: Pick<SandboxControl, 'inspect'>;
   moves: TaskMoves & Pick<TaskTimeline, 'publish'>;
   recorder: Pick<TaskRecorder, 'recorded'>;
+  /** Restores a checkpoint into a resumed task's new sandbox (CheckpointService.restore); none: no resumes. */
+  restore?: (task: Task, sandboxId: string, checkpointId: string) => Promise<unknown>;
   /** Clock for start-up token expiry, ms since the epoch; default Date.now. */
   now?: () => number;
 }
@@ -149,8 +152,11 @@ export class AgentSessions {
       if (!task || isTerminal(task.status)) return;
       for (const state of await this.deps.sessions.listByTask(record.taskId)) {
         if (state.status !== 'starting' || reported.has(state.id)) continue;
+        if (state.kind === 'main' && state.restore && !(await this.restoreInto(task, state, state.restore))) return;
         try {
-          await this.openSession(state, task.owner, 0);
+          // A resumed main session's output goes on after what its earlier runs wrote.
+          const startOffset = state.resumed ? (await this.deps.outputLog.bounds(state.id)).end : 0;
+          await this.openSession(state, task.owner, startOffset);
         } catch (err) {
           if (state.kind !== 'main') throw err;
           // The program could not start (e.g. not found): the task ends here, with the reason.
@@ -163,6 +169,25 @@ export class AgentSessions {
       }
     };
     return { result, after };
+  }
+
+  /**
+   * Brings a resumed task's checkpoint into its new sandbox before the program starts; false (the task failed,
+   * with the reason, its checkpoints kept for another try) when it cannot.
+   */
+  private async restoreInto(task: Task, state: SessionState, checkpointId: string): Promise<boolean> {
+    if (!this.deps.restore) return true;
+    try {
+      await this.deps.restore(task, state.sandboxId, checkpointId);
+      return true;
+    } catch (err) {
+      if (!(err instanceof AppError)) this.deps.log.error({ err, taskId: task.id, checkpointId }, 'restore failed');
+      const why = err instanceof AppError ? err.message : 'see the server log';
+      await this.deps.moves.endTask(task.id, 'failed', {
+        statusReason: `could not restore checkpoint ${checkpointId}: ${why}. The checkpoint is kept: \`rclaude resume ${task.id}\` tries again`,
+      });
+      return false;
+    }
   }
 
   /** Opens a stored session in its sandbox (through its agent) and records it running. */
@@ -208,7 +233,8 @@ export class AgentSessions {
     const task = await this.deps.tasks.get(state.taskId);
     if (!task) return {};
     const extras: { prompt?: string; repo?: SessionRepo } = {};
-    if (state.kind === 'main' && task.prompt !== null) extras.prompt = task.prompt;
+    // A resumed prompt task continues its conversation interactively: its prompt was answered already.
+    if (state.kind === 'main' && task.prompt !== null && !state.resumed) extras.prompt = task.prompt;
     if (task.repo && (state.kind === 'main' || state.command[0] === 'claude')) {
       const repo = { url: task.repo, branch: task.branch };
       extras.repo =

@@ -1,10 +1,12 @@
-import type { PromptPermissionMode, Task } from '@rclaude/protocol';
+import type { CheckpointTrigger, PromptPermissionMode, Task } from '@rclaude/protocol';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import type { Provider } from '../providers/types.js';
-import type { OutputLog, SandboxStore, SessionStore, TaskStore } from '../stores/types.js';
+import type { CheckpointBlobStore } from '../checkpoints/blob-store.js';
+import type { CheckpointRecordStore, OutputLog, SandboxStore, SessionStore, TaskStore } from '../stores/types.js';
 import type { AgentRpc } from './agent-rpc.js';
 import { AgentSessions } from './agent-sessions.js';
+import { CheckpointService } from './checkpoints.js';
 import { CostService } from './cost.js';
 import { SandboxControl } from './sandbox-control.js';
 import { TaskLauncher } from './task-launcher.js';
@@ -46,6 +48,15 @@ export interface ComposeTasksDeps {
   promptPermissionMode?: PromptPermissionMode;
   /** Pre-started sandboxes a task claims instead of starting one (RCLAUDE_WARM_POOL_SIZE); none by default. */
   warmPool?: SandboxClaims;
+  /** Checkpoints (stops checkpoint first, idle tasks hibernate, resume); none: stops lose the sandbox's work. */
+  checkpoints?: {
+    records: CheckpointRecordStore;
+    blobs: CheckpointBlobStore;
+    timeoutMs: number;
+    keepPerTask: number;
+  };
+  /** IDLE_TIMEOUT_MS, for what `keep` answers. */
+  idleTimeoutMs?: number;
 }
 
 /** The task parts, wired; each consumer takes the one it calls. */
@@ -60,6 +71,8 @@ export interface TaskParts {
   transitions: TaskTransitions;
   /** Reconcile at start-up. */
   launcher: TaskLauncher;
+  /** Null when the server has no checkpoint store. */
+  checkpoints: CheckpointService | null;
   /** Cancels the pending task timers. */
   close(): void;
 }
@@ -88,6 +101,8 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
     });
   const timers = new TaskTimers(log);
   const sandboxControl = new SandboxControl({ sandboxes, providers, log });
+  // Transitions checkpoint before stops; the checkpoint service records on their timeline: built just after.
+  let checkpoints: CheckpointService | null = null;
   const transitions = new TaskTransitions({
     tasks,
     sandboxes,
@@ -98,7 +113,23 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
     publisher,
     timers,
     sandboxControl,
+    ...(deps.checkpoints
+      ? { checkpoint: (task: Task, trigger: CheckpointTrigger) => (checkpoints as CheckpointService).take(task, trigger) }
+      : {}),
   });
+  if (deps.checkpoints) {
+    checkpoints = new CheckpointService({
+      tasks,
+      sessions,
+      records: deps.checkpoints.records,
+      blobs: deps.checkpoints.blobs,
+      rpc,
+      timeline: transitions,
+      log,
+      timeoutMs: deps.checkpoints.timeoutMs,
+      keepPerTask: deps.checkpoints.keepPerTask,
+    });
+  }
   const recorder = new TaskRecorder({ tasks, sandboxes, rpc, log, timeline: transitions });
   const agentSessions = new AgentSessions({
     proxyId: deps.proxyId,
@@ -117,6 +148,7 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
     sandboxControl,
     moves: transitions,
     recorder,
+    ...(checkpoints ? { restore: checkpoints.restore.bind(checkpoints) } : {}),
   });
   const launcher = new TaskLauncher({
     tasks,
@@ -148,6 +180,8 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
     timeline: transitions,
     launcher,
     agents: agentSessions,
+    ...(checkpoints ? { checkpoints } : {}),
+    ...(deps.idleTimeoutMs !== undefined ? { idleTimeoutMs: deps.idleTimeoutMs } : {}),
   });
   return {
     tasks: service,
@@ -155,6 +189,7 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
     recorder,
     transitions,
     launcher,
+    checkpoints,
     close: () => timers.close(),
   };
 }

@@ -90,9 +90,15 @@ export class CostService {
   }
 
   /** Compute cost of a task that lived from its creation until `until`. */
-  computeCostUsd(task: Pick<Task, 'provider' | 'createdAt'>, until: Date): number {
+  /**
+   * A task's compute cost until `until`: its current run (since its creation, or since its last resume) on top
+   * of what its earlier runs cost (stored when each ended). Hibernated hours cost nothing.
+   */
+  computeCostUsd(task: Pick<Task, 'provider' | 'createdAt' | 'resumedAt' | 'computeCostUsd'>, until: Date): number {
     const size = this.deps.sizeOf(task.provider) ?? { vcpu: 0, memoryMiB: 0 };
-    return computeCostUsd(this.priceOf(task.provider), size, until.getTime() - Date.parse(task.createdAt));
+    const runStart = task.resumedAt ? Date.parse(task.resumedAt) : Date.parse(task.createdAt);
+    const earlier = task.resumedAt ? task.computeCostUsd : 0;
+    return Math.round((earlier + computeCostUsd(this.priceOf(task.provider), size, until.getTime() - runStart)) * 1e6) / 1e6;
   }
 
   /** The user's spending this month: stored costs of the month's tasks, live tasks' compute counted until now. */
@@ -102,7 +108,10 @@ export class CostService {
     const totals = await this.deps.tasks.costSince(userId, start);
     let compute = totals.computeCostUsd;
     for (const task of await this.deps.tasks.list({ owner: userId, live: true, limit: 1000 })) {
-      if (Date.parse(task.createdAt) >= start.getTime()) compute += this.computeCostUsd(task, now);
+      // The stored cost of a resumed task's earlier runs is in the totals already: add only what runs now.
+      if (Date.parse(task.createdAt) >= start.getTime()) {
+        compute += this.computeCostUsd(task, now) - (task.resumedAt ? task.computeCostUsd : 0);
+      }
     }
     const round = (usd: number) => Math.round(usd * 1e6) / 1e6;
     const total = round(compute + totals.modelCostUsd);

@@ -114,7 +114,7 @@ describe.each(['embedded', 'postgres+redis'] as const)('LifecycleService on %s',
     expect((await lifecycle.sweep()).idle).toEqual([]);
     advance(1);
     expect(await lifecycle.sweep()).toEqual({ idle: [task.id], expired: [] });
-    expect(stops).toEqual([{ taskId: task.id, reason: 'idle for 1 min: no client attached, no output' }]);
+    expect(stops).toEqual([{ taskId: task.id, reason: 'idle for 1 min: no input, no output' }]);
     expect((await tasks.get(task.id))?.status).toBe('stopped');
   });
 
@@ -145,7 +145,7 @@ describe.each(['embedded', 'postgres+redis'] as const)('LifecycleService on %s',
     await lifecycle.sweep();
     advance(IDLE);
     expect((await lifecycle.sweep()).idle).toEqual([task.id]);
-    expect(stops[0]?.reason).toBe('idle for 1 min: no client attached, no output, Claude waiting for input');
+    expect(stops[0]?.reason).toBe('idle for 1 min: no input, no output, Claude waiting for input');
   });
 
   it('never stops a prompt task before its prompt has finished, even before a hook says Claude is working', async () => {
@@ -185,6 +185,105 @@ describe.each(['embedded', 'postgres+redis'] as const)('LifecycleService on %s',
     expect(result.idle).toEqual([]);
     expect(result.expired.sort()).toEqual([busy.id, starting.id].sort());
     expect(stops.every((s) => s.reason === 'reached the maximum lifetime of 1 h')).toBe(true);
+  });
+
+  /** A lifecycle that hibernates (as the server's does), recording what it did. */
+  function hibernating(opts: { failCheckpoint?: boolean; intervalMs?: number } = {}) {
+    const done = { hibernated: [] as string[], warnings: [] as { taskId: string; hibernateAt: string }[], checkpoints: [] as string[] };
+    const service = new LifecycleService({
+      tasks,
+      sessions,
+      outputLog,
+      idleTimeoutMs: IDLE,
+      maxLifetimeMs: LIFETIME,
+      warningMs: 10_000,
+      log: pino({ level: 'silent' }),
+      now: () => clock,
+      stop: async (taskId, reason) => {
+        stops.push({ taskId, reason });
+      },
+      hibernate: async (taskId) => {
+        if (opts.failCheckpoint) throw new Error('store down');
+        done.hibernated.push(taskId);
+        await tasks.transition(taskId, 'stopping', {});
+        await tasks.transition(taskId, 'hibernated', {});
+      },
+      warn: async (taskId, data) => {
+        done.warnings.push({ taskId, hibernateAt: data.hibernateAt });
+      },
+      checkpoint: async (task) => {
+        done.checkpoints.push(task.id);
+      },
+      checkpointIntervalMs: opts.intervalMs ?? 0,
+    });
+    return { service, done };
+  }
+
+  it('hibernates an idle task even with a client attached, after warning once, and keystrokes put it off', async () => {
+    const { service, done } = hibernating();
+    const task = await runningTask();
+    await sessions.addClient(task.mainSessionId, 'viewer-1');
+    await service.sweep();
+    advance(IDLE - 10_001);
+    await service.sweep();
+    expect(done.warnings).toEqual([]);
+    advance(1);
+    await service.sweep();
+    await service.sweep();
+    expect(done.warnings).toEqual([{ taskId: task.id, hibernateAt: new Date(clock + 10_000).toISOString() }]);
+    // A keystroke (the gateway writes lastInputAt) restarts the clock, and a later idle period warns again.
+    await sessions.patch(task.mainSessionId, { lastInputAt: clock });
+    advance(9_000);
+    expect((await service.sweep()).idle).toEqual([]);
+    advance(IDLE - 1);
+    expect((await service.sweep()).idle).toEqual([]);
+    expect(done.warnings).toHaveLength(2);
+    advance(1);
+    expect((await service.sweep()).idle).toEqual([task.id]);
+    expect(done.hibernated).toEqual([task.id]);
+    expect(stops).toEqual([]);
+    expect((await tasks.get(task.id))?.status).toBe('hibernated');
+  });
+
+  it('never hibernates a working Claude, and keeps a task running when its checkpoint fails', async () => {
+    const working = await runningTask();
+    await tasks.update(working.id, { activity: 'working' });
+    const { service, done } = hibernating({ failCheckpoint: true });
+    const idle = await runningTask();
+    await service.sweep();
+    advance(IDLE);
+    expect((await service.sweep()).idle).toEqual([]);
+    expect((await tasks.get(idle.id))?.status).toBe('running');
+    expect((await tasks.get(working.id))?.status).toBe('running');
+    // The failed try restarts the clock: no retry on every sweep.
+    advance(IDLE / 2);
+    expect((await service.sweep()).idle).toEqual([]);
+    expect(done.hibernated).toEqual([]);
+  });
+
+  it('checkpoints a task periodically while it changes, and not while nothing moves', async () => {
+    const { service, done } = hibernating({ intervalMs: 5_000 });
+    const task = await runningTask();
+    await service.sweep();
+    advance(5_000);
+    await service.sweep();
+    expect(done.checkpoints).toEqual([task.id]);
+    advance(5_000);
+    await service.sweep();
+    expect(done.checkpoints).toEqual([task.id]);
+    // Output moved, and the last checkpoint is older than the interval: the next sweep takes one.
+    await outputLog.append(task.mainSessionId, 0, new TextEncoder().encode('work'));
+    advance(1_000);
+    await service.sweep();
+    expect(done.checkpoints).toEqual([task.id, task.id]);
+    // More output soon after waits for the interval.
+    await outputLog.append(task.mainSessionId, 4, new TextEncoder().encode('more'));
+    advance(4_000);
+    await service.sweep();
+    expect(done.checkpoints).toHaveLength(2);
+    advance(1_000);
+    await service.sweep();
+    expect(done.checkpoints).toHaveLength(3);
   });
 
   it('does nothing with both limits off', async () => {

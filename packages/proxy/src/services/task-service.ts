@@ -1,25 +1,31 @@
 import {
   AppError,
   branchNameSchema,
+  type Checkpoint,
   type CreateSessionRequest,
   type CreateTaskRequest,
   type ExecuteRequest,
   type ExecuteResult,
+  isResumable,
   isTerminal,
+  type KeepTaskResponse,
   type ListTasksQuery,
   type PromptPermissionMode,
+  type ResumeTaskRequest,
   type SessionInfo,
   type Task,
   type TaskEvent,
   type UsageResponse,
 } from '@rclaude/protocol';
+import { publicCheckpoint } from '../checkpoints/records.js';
 import { checkTaskAllowHosts } from '../egress/allow-list.js';
 import type { Provider } from '../providers/types.js';
 import type { OutputLog, SessionState, SessionStore, TaskStore } from '../stores/types.js';
 import type { AgentRpc } from './agent-rpc.js';
 import type { AgentSessions } from './agent-sessions.js';
 import type { AuthContext } from './auth-context.js';
-import { continueCommand, promptCommand } from './claude-commands.js';
+import type { CheckpointService } from './checkpoints.js';
+import { continueCommand, promptCommand, resumeCommand } from './claude-commands.js';
 import type { CostService } from './cost.js';
 import { newId } from './ids.js';
 import { validateRepo } from './repo-source.js';
@@ -38,11 +44,17 @@ export interface TaskServiceDeps {
   cost: Pick<CostService, 'assertWithinBudget' | 'usage'>;
   /** Claude Code permission mode of prompt tasks. */
   promptPermissionMode: PromptPermissionMode;
-  timeline: TaskTimeline & Pick<TaskTransitions, 'stopTask'>;
+  timeline: TaskTimeline & Pick<TaskTransitions, 'stopTask' | 'transition'>;
+  /** Checkpoints, resume and keep; none: those routes answer CONFLICT. */
+  checkpoints?: CheckpointService;
+  /** The idle timeout (IDLE_TIMEOUT_MS), for what `keep` answers; 0: tasks never idle out. */
+  idleTimeoutMs?: number;
   launcher: Pick<TaskLauncher, 'start' | 'assertTaskQuota'>;
   agents: Pick<AgentSessions, 'resolveSessionState' | 'openSession'>;
 }
 
+/** How often a session's `lastInputAt` is written while a person types. */
+const INPUT_MARK_INTERVAL_MS = 5_000;
 const DEFAULT_COLS = 80;
 const DEFAULT_ROWS = 24;
 
@@ -53,6 +65,8 @@ const DEFAULT_ROWS = 24;
  * transitions' (see composeTasks).
  */
 export class TaskService {
+  private readonly lastInputWrite = new Map<string, number>();
+
   constructor(private readonly deps: TaskServiceDeps) {}
 
   async create(auth: AuthContext, req: CreateTaskRequest): Promise<Task> {
@@ -136,9 +150,102 @@ export class TaskService {
     return Promise.all(states.map((s) => this.info(s)));
   }
 
-  async stop(auth: AuthContext, id: string, reason = 'stopped by user'): Promise<Task> {
+  /** Stops a task after checkpointing it (see TaskTransitions.stopTask; `force` stops even if that fails). */
+  async stop(auth: AuthContext, id: string, opts: { force?: boolean } = {}): Promise<Task> {
     const task = await this.get(auth, id);
-    return this.deps.timeline.stopTask(task, reason);
+    return this.deps.timeline.stopTask(task, 'stopped by user', { force: opts.force === true });
+  }
+
+  /** Checkpoints a running task now (`rclaude checkpoint`). */
+  async checkpoint(auth: AuthContext, id: string): Promise<Checkpoint> {
+    const task = await this.get(auth, id);
+    const checkpoints = this.checkpointsOrRefuse();
+    if (task.status !== 'running' && task.status !== 'idle') {
+      throw new AppError('TASK_NOT_RUNNING', `task ${id} is ${task.status}: only a running task can be checkpointed`);
+    }
+    return publicCheckpoint(await checkpoints.take(task, 'manual'));
+  }
+
+  async listCheckpoints(auth: AuthContext, id: string): Promise<Checkpoint[]> {
+    await this.get(auth, id);
+    return this.deps.checkpoints ? (await this.deps.checkpoints.list(id)).map(publicCheckpoint) : [];
+  }
+
+  /**
+   * Resumes a hibernated or ended task in a new sandbox: the checkpoint (`at`, or the latest) is restored before
+   * its main program runs again, Claude Code continuing its conversation. The main session keeps its id, and its
+   * output goes on after the earlier output, so an attached client simply sees more.
+   */
+  async resume(auth: AuthContext, id: string, req: ResumeTaskRequest = {}): Promise<Task> {
+    const task = await this.get(auth, id);
+    const checkpoints = this.checkpointsOrRefuse();
+    if (!isResumable(task.status)) {
+      throw new AppError('CONFLICT', `task ${id} is ${task.status}: attach to it instead (only hibernated or ended tasks are resumed)`);
+    }
+    const checkpoint = await checkpoints.pick(task, req.at);
+    await this.deps.cost.assertWithinBudget(task.owner);
+    await this.deps.launcher.assertTaskQuota(task.owner);
+    const provider = this.deps.providers.get(task.provider);
+    const previous = await this.deps.sessions.get(task.mainSessionId);
+    const sandboxId = newId(16);
+    await this.deps.sessions.put({
+      id: task.mainSessionId,
+      taskId: id,
+      sandboxId,
+      kind: 'main',
+      command: resumeCommand(task, checkpoint.claudeSessionId, this.deps.promptPermissionMode),
+      status: 'starting',
+      cols: req.cols ?? previous?.cols ?? DEFAULT_COLS,
+      rows: req.rows ?? previous?.rows ?? DEFAULT_ROWS,
+      exitCode: null,
+      holder: null,
+      restore: checkpoint.id,
+      resumed: true,
+      ...(previous?.env ? { env: previous.env } : {}),
+    });
+    const reason = `resuming from checkpoint ${checkpoint.id} of ${checkpoint.createdAt}`;
+    const moved = await this.deps.timeline.transition(
+      id,
+      'starting',
+      {
+        statusReason: reason,
+        endedAt: null,
+        // A finished prompt keeps its outcome: the resumed session continues its conversation.
+        exitCode: task.prompt !== null ? task.exitCode : null,
+        activity: null,
+        resumedAt: new Date(),
+      },
+      reason,
+    );
+    if (!moved) throw new AppError('CONFLICT', `task ${id} changed while resuming; look at it again`);
+    this.deps.launcher.start(moved, provider, sandboxId);
+    return moved;
+  }
+
+  /** Restarts a running task's idle clock, as a keystroke would (`rclaude keep`). */
+  async keep(auth: AuthContext, id: string): Promise<KeepTaskResponse> {
+    const task = await this.get(auth, id);
+    if (task.status !== 'running' && task.status !== 'idle') {
+      throw new AppError('TASK_NOT_RUNNING', `task ${id} is ${task.status}: there is no sandbox to keep`);
+    }
+    const now = Date.now();
+    await this.deps.sessions.patch(task.mainSessionId, { lastInputAt: now });
+    const idle = this.deps.idleTimeoutMs ?? 0;
+    return { hibernateAt: idle > 0 ? new Date(now + idle).toISOString() : null };
+  }
+
+  /** Marks a session as typed into, for the idle clock; written at most every few seconds per session. */
+  noteInput(sessionId: string): void {
+    const now = Date.now();
+    if (now - (this.lastInputWrite.get(sessionId) ?? 0) < INPUT_MARK_INTERVAL_MS) return;
+    this.lastInputWrite.set(sessionId, now);
+    if (this.lastInputWrite.size > 10_000) this.lastInputWrite.clear();
+    void this.deps.sessions.patch(sessionId, { lastInputAt: now }).catch(() => undefined);
+  }
+
+  private checkpointsOrRefuse(): CheckpointService {
+    if (!this.deps.checkpoints) throw new AppError('CONFLICT', 'checkpoints are not set up on this server');
+    return this.deps.checkpoints;
   }
 
   /** The caller's spending this month (`GET /api/usage`). */
@@ -187,7 +294,8 @@ export class TaskService {
 
   async remove(auth: AuthContext, id: string): Promise<void> {
     const task = await this.get(auth, id);
-    if (!isTerminal(task.status)) await this.deps.timeline.stopTask(task, 'deleted');
+    if (!isTerminal(task.status)) await this.deps.timeline.stopTask(task, 'deleted', { trigger: null });
+    await this.deps.checkpoints?.removeTask(task);
     for (const s of await this.deps.sessions.listByTask(id)) {
       await this.deps.outputLog.delete(s.id);
       await this.deps.sessions.delete(s.id);

@@ -1,4 +1,4 @@
-import { isTerminal, type Task, type TaskEventType, type TaskStatus } from '@rclaude/protocol';
+import { AppError, type CheckpointTrigger, isTerminal, type Task, type TaskEventType, type TaskStatus } from '@rclaude/protocol';
 import type { Metrics } from '../metrics.js';
 import type { SandboxStore, SessionStore, TaskPatch, TaskStore } from '../stores/types.js';
 import type { CostService } from './cost.js';
@@ -33,6 +33,19 @@ export interface TaskTransitionsDeps {
   publisher: TaskPublisher;
   timers: Pick<TaskTimers, 'disarmSandbox'>;
   sandboxControl: Pick<SandboxControl, 'stop'>;
+  /**
+   * Checkpoints a task's sandbox before it stops (CheckpointService.take); rejects with CHECKPOINT_FAILED. None:
+   * stops do not checkpoint and idle tasks cannot hibernate.
+   */
+  checkpoint?: (task: Task, trigger: CheckpointTrigger) => Promise<unknown>;
+}
+
+/** How a stop treats the task's work. */
+export interface StopOptions {
+  /** Stop even when the checkpoint before it fails (recorded on the timeline either way). */
+  force?: boolean;
+  /** What the checkpoint before the stop is called; null: take none. Default `stop`. */
+  trigger?: CheckpointTrigger | null;
 }
 
 /**
@@ -71,9 +84,17 @@ export class TaskTransitions implements TaskTimeline, TaskMoves {
     }
   }
 
-  /** Stops a live task (`stopping`, then its end); the task as it is afterwards. */
-  async stopTask(task: Task, reason: string): Promise<Task> {
+  /**
+   * Stops a live task (`stopping`, then its end); the task as it is afterwards. A task whose sandbox runs is
+   * checkpointed first; when that fails the task keeps running and this rejects with CHECKPOINT_FAILED, unless
+   * `force`. A hibernated task just becomes `stopped` (its checkpoints stay, so it can still be resumed).
+   */
+  async stopTask(task: Task, reason: string, opts: StopOptions = {}): Promise<Task> {
+    if (task.status === 'hibernated') {
+      return (await this.transition(task.id, 'stopped', { statusReason: reason }, reason)) ?? task;
+    }
     if (isTerminal(task.status)) return task;
+    await this.checkpointBefore(task, opts.trigger === undefined ? 'stop' : opts.trigger, opts.force === true);
     const stopping = (await this.transition(task.id, 'stopping', { statusReason: reason }, reason)) ?? task;
     // A prompt that already finished ends with its own outcome; stopping only releases its sandbox.
     const final: TaskStatus =
@@ -82,10 +103,40 @@ export class TaskTransitions implements TaskTimeline, TaskMoves {
     return (await this.deps.tasks.get(task.id)) ?? stopping;
   }
 
-  /** Stops a task on the system's behalf (idle stop, maximum lifetime); the reason goes on its timeline. */
+  /**
+   * Hibernates an idle task: checkpoints it, then releases its sandbox (`stopping`, then `hibernated`). Rejects
+   * with CHECKPOINT_FAILED, the task untouched, when the checkpoint fails; CONFLICT when checkpoints are off.
+   */
+  async hibernate(taskId: string, reason: string): Promise<void> {
+    const task = await this.deps.tasks.get(taskId);
+    if (!task || (task.status !== 'running' && task.status !== 'idle')) return;
+    if (!this.deps.checkpoint) throw new AppError('CONFLICT', 'hibernation needs checkpoints');
+    await this.deps.checkpoint(task, 'hibernate');
+    const statusReason = `hibernated: ${reason}`;
+    const stopping = await this.transition(task.id, 'stopping', { statusReason }, statusReason);
+    if (!stopping) return;
+    await this.endTask(task.id, 'hibernated', { statusReason });
+  }
+
+  /** Stops a task on the system's behalf (maximum lifetime); its work is checkpointed first if it can be. */
   async stopBySystem(taskId: string, reason: string): Promise<void> {
     const task = await this.deps.tasks.get(taskId);
-    if (task) await this.stopTask(task, reason);
+    if (task) await this.stopTask(task, reason, { force: true });
+  }
+
+  private async checkpointBefore(task: Task, trigger: CheckpointTrigger | null, force: boolean): Promise<void> {
+    if (!this.deps.checkpoint || trigger === null || (task.status !== 'running' && task.status !== 'idle')) return;
+    try {
+      await this.deps.checkpoint(task, trigger);
+    } catch (err) {
+      if (force) return;
+      const why = err instanceof AppError ? err.message : 'the checkpoint failed';
+      throw new AppError(
+        'CHECKPOINT_FAILED',
+        `${why}. The task keeps running so nothing is lost; stop it anyway with \`rclaude stop ${task.id} --force\` (the work since its last checkpoint is then lost)`,
+        { cause: err },
+      );
+    }
   }
 
   async event(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<void> {

@@ -5,13 +5,14 @@ import { type StoreLogger, silentLogger } from '../db/logger.js';
 import { MemoryBus } from './memory-bus.js';
 import { MemoryOutputLog } from './memory-output-log.js';
 import { MemorySessionStore } from './memory-session-store.js';
+import { PgCheckpointStore } from './pg-checkpoint-store.js';
 import { PgSandboxStore } from './pg-sandbox-store.js';
 import { PgTaskStore } from './pg-task-store.js';
 import { RedisBus } from './redis-bus.js';
 import { checkRedis, connectRedis } from './redis-connection.js';
 import { RedisOutputLog } from './redis-output-log.js';
 import { RedisSessionStore } from './redis-session-store.js';
-import type { Bus, OutputLog, SandboxStore, SessionStore, TaskStore } from './types.js';
+import type { Bus, CheckpointRecordStore, OutputLog, SandboxStore, SessionStore, TaskStore } from './types.js';
 
 export { checkDatabase, type HealthCheck } from '../db/health.js';
 export { checkRedis } from './redis-connection.js';
@@ -47,6 +48,7 @@ export interface StoresHealth {
 export interface Stores {
   tasks: TaskStore;
   sandboxes: SandboxStore;
+  checkpoints: CheckpointRecordStore;
   sessions: SessionStore;
   outputLog: OutputLog;
   bus: Bus;
@@ -93,6 +95,7 @@ export async function createStores(config: StoresConfig, deps: StoresDeps = {}):
   return {
     tasks: new PgTaskStore(db.pool),
     sandboxes: new PgSandboxStore(db.pool),
+    checkpoints: new PgCheckpointStore(db.pool),
     ...live,
     db,
     redis: connection,

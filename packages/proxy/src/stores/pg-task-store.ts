@@ -15,7 +15,7 @@ import type pg from 'pg';
 import type { CostTotals, NewTask, TaskFilter, TaskPatch, TaskStore } from './types.js';
 
 const TASK_COLUMNS = `id, name, owner, provider, command, prompt, repo, branch, push_branch, allow_hosts, status, activity,
-  status_reason, exit_code, main_session_id, created_at, started_at, ended_at, compute_cost_usd, model_cost_usd, usage`;
+  status_reason, exit_code, main_session_id, created_at, started_at, ended_at, resumed_at, compute_cost_usd, model_cost_usd, usage`;
 
 /** Most events one `listEvents` call returns, whatever the caller asks. */
 export const MAX_EVENTS_PER_PAGE = 10_000;
@@ -39,6 +39,7 @@ interface TaskRow {
   created_at: Date;
   started_at: Date | null;
   ended_at: Date | null;
+  resumed_at: Date | null;
   compute_cost_usd: number;
   model_cost_usd: number;
   usage: TaskUsage | null;
@@ -221,6 +222,7 @@ function patchAssignments(patch: TaskPatch, values: unknown[]): string[] {
   if (patch.exitCode !== undefined) set('exit_code', patch.exitCode);
   if (patch.startedAt !== undefined) set('started_at', patch.startedAt);
   if (patch.endedAt !== undefined) set('ended_at', patch.endedAt);
+  if (patch.resumedAt !== undefined) set('resumed_at', patch.resumedAt);
   if (patch.computeCostUsd !== undefined) set('compute_cost_usd', patch.computeCostUsd);
   if (patch.modelCostUsd !== undefined) set('model_cost_usd', patch.modelCostUsd);
   if (patch.usage !== undefined) set('usage', patch.usage === null ? null : JSON.stringify(patch.usage), '::jsonb');
@@ -247,6 +249,7 @@ function toTask(row: TaskRow): Task {
     createdAt: row.created_at.toISOString(),
     startedAt: row.started_at?.toISOString() ?? null,
     endedAt: row.ended_at?.toISOString() ?? null,
+    resumedAt: row.resumed_at?.toISOString() ?? null,
     computeCostUsd: row.compute_cost_usd,
     modelCostUsd: row.model_cost_usd,
     usage: row.usage,

@@ -30,7 +30,7 @@ const FIELDS = [
 ] as const;
 
 /** Fields a session may lack; kept when present (regression: a task's env was dropped in Redis mode). */
-const OPTIONAL_FIELDS = ['env'] as const;
+const OPTIONAL_FIELDS = ['env', 'restore', 'resumed', 'lastInputAt'] as const;
 
 // Redis' clock, not the proxies': attachments from proxies with skewed clocks must expire alike.
 const NOW_MS = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;

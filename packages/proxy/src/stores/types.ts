@@ -1,4 +1,6 @@
 import type {
+  Checkpoint,
+  CheckpointTrigger,
   ProviderName,
   SessionInfo,
   SessionKind,
@@ -34,6 +36,8 @@ export interface TaskPatch {
   exitCode?: number | null;
   startedAt?: Date | null;
   endedAt?: Date | null;
+  /** When the current run began after a resume (compute is billed per run); null before any resume. */
+  resumedAt?: Date | null;
   computeCostUsd?: number;
   modelCostUsd?: number;
   usage?: TaskUsage | null;
@@ -120,6 +124,12 @@ export interface SessionState {
   holder: string | null;
   /** Extra environment for the process (task env; never secrets, which are fetched at open time). */
   env?: Record<string, string>;
+  /** A main session of a resumed task: the checkpoint its new sandbox restores before the program starts. */
+  restore?: string;
+  /** A main session run again after a resume: its output goes on after the earlier output, no prompt is fed. */
+  resumed?: boolean;
+  /** When a person last typed into it (ms since the epoch, written at most every few seconds): the idle clock. */
+  lastInputAt?: number;
 }
 
 export interface SessionStore {
@@ -174,4 +184,32 @@ export interface Bus {
   /** Returns an unsubscribe function. Handlers run for messages published by any proxy, this one included. */
   subscribe(channel: string, handler: (message: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
+}
+
+/** A checkpoint's record (its manifest and blobs are in the checkpoint blob store). */
+export interface CheckpointRecord extends Checkpoint {
+  owner: string;
+  /** The sandbox that makes (or made) it: the only one whose agent may upload it. */
+  sandboxId: string;
+  /** `pending` from the proxy's request until the agent uploaded its manifest. */
+  state: 'pending' | 'complete';
+}
+
+/** Checkpoint records (table `checkpoints`), on Postgres or the embedded PGlite. */
+export interface CheckpointRecordStore {
+  /** Records a checkpoint the proxy is about to ask for (`pending`). */
+  begin(rec: { id: string; taskId: string; owner: string; sandboxId: string; trigger: CheckpointTrigger }): Promise<void>;
+  get(id: string): Promise<CheckpointRecord | null>;
+  /** Adds to the bytes a pending checkpoint uploaded. */
+  addUploaded(id: string, bytes: number): Promise<void>;
+  /** Marks a pending checkpoint complete with its totals; null when it is not pending (or missing). */
+  complete(
+    id: string,
+    totals: { files: number; bytes: number; durationMs: number; claudeSessionId: string | null },
+  ): Promise<CheckpointRecord | null>;
+  /** A task's complete checkpoints, newest first. */
+  list(taskId: string, limit?: number): Promise<CheckpointRecord[]>;
+  /** Every checkpoint id (pending or complete) of an owner, with its task, for garbage collection. */
+  listByOwner(owner: string): Promise<{ id: string; taskId: string; state: CheckpointRecord['state'] }[]>;
+  delete(id: string): Promise<void>;
 }

@@ -1,0 +1,181 @@
+import {
+  AppError,
+  type AgentRestoreResult,
+  type CheckpointEventData,
+  type CheckpointTrigger,
+  type RestoreEventData,
+  type Task,
+} from '@rclaude/protocol';
+import type { Logger } from 'pino';
+import type { CheckpointBlobStore } from '../checkpoints/blob-store.js';
+import { collectGarbage } from '../checkpoints/blob-store.js';
+import { readManifest } from '../checkpoints/records.js';
+import type { CheckpointRecord, CheckpointRecordStore, SessionStore, TaskStore } from '../stores/types.js';
+import type { AgentRpc } from './agent-rpc.js';
+import { newId } from './ids.js';
+import type { TaskTimeline } from './task-transitions.js';
+
+export interface CheckpointServiceDeps {
+  tasks: Pick<TaskStore, 'get'>;
+  sessions: Pick<SessionStore, 'get'>;
+  records: CheckpointRecordStore;
+  blobs: CheckpointBlobStore;
+  rpc: AgentRpc;
+  timeline: TaskTimeline;
+  log: Logger;
+  /** How long one checkpoint (or restore) may take, end to end (RCLAUDE_CHECKPOINT_TIMEOUT_MS). */
+  timeoutMs: number;
+  /** Checkpoints kept per task; older ones are deleted after each new one (RCLAUDE_CHECKPOINT_KEEP). */
+  keepPerTask: number;
+  /** Unreferenced blobs younger than this are spared by garbage collection. Default 1 hour. */
+  gcGraceMs?: number;
+  now?: () => number;
+}
+
+/**
+ * A task's checkpoints: asks its agent to pack and upload one (the agent talks to the store through
+ * `http/agent-checkpoints.ts`), lists them, restores one into a new sandbox, and keeps the store within its
+ * retention policy (newest `keepPerTask` per task; blobs no kept manifest names are collected per owner).
+ */
+export class CheckpointService {
+  /** One checkpoint at a time per task on this proxy: a second request joins the first. */
+  private readonly inFlight = new Map<string, Promise<CheckpointRecord>>();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: CheckpointServiceDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /**
+   * Checkpoints a task whose sandbox runs; the record once stored. Rejects with CHECKPOINT_FAILED (reason on
+   * the task's timeline too) when its agent cannot be reached or the upload fails.
+   */
+  take(task: Task, trigger: CheckpointTrigger): Promise<CheckpointRecord> {
+    const running = this.inFlight.get(task.id);
+    if (running) return running;
+    const run = this.takeNow(task, trigger).finally(() => this.inFlight.delete(task.id));
+    this.inFlight.set(task.id, run);
+    return run;
+  }
+
+  /** Whether a checkpoint of this task is being taken on this proxy. */
+  busy(taskId: string): boolean {
+    return this.inFlight.has(taskId);
+  }
+
+  private async takeNow(task: Task, trigger: CheckpointTrigger): Promise<CheckpointRecord> {
+    const main = await this.deps.sessions.get(task.mainSessionId);
+    if (!main) throw new AppError('TASK_NOT_RUNNING', `task ${task.id} has no sandbox to checkpoint`);
+    const id = `cp_${newId()}`;
+    const started = this.now();
+    await this.deps.records.begin({ id, taskId: task.id, owner: task.owner, sandboxId: main.sandboxId, trigger });
+    try {
+      await this.deps.rpc.call(main.sandboxId, 'checkpoint:create', { checkpointId: id }, this.deps.timeoutMs);
+      const record = await this.deps.records.get(id);
+      if (record?.state !== 'complete') throw new AppError('CHECKPOINT_FAILED', 'the agent finished without uploading its manifest');
+      const data: CheckpointEventData = {
+        trigger,
+        checkpointId: id,
+        files: record.files,
+        bytes: record.bytes,
+        uploadedBytes: record.uploadedBytes,
+        durationMs: this.now() - started,
+      };
+      await this.deps.timeline.event(task.id, 'checkpoint', data);
+      this.deps.log.info({ taskId: task.id, ...data }, 'checkpoint taken');
+      await this.prune(task).catch((err: unknown) => this.deps.log.warn({ err, taskId: task.id }, 'pruning checkpoints failed'));
+      return record;
+    } catch (err) {
+      await this.deps.records.delete(id).catch(() => undefined);
+      const reason = err instanceof AppError ? err.message : 'the checkpoint could not be stored; see the server log';
+      if (!(err instanceof AppError)) this.deps.log.error({ err, taskId: task.id }, 'checkpoint failed');
+      const data: CheckpointEventData = { trigger, error: reason.slice(0, 2000) };
+      await this.deps.timeline.event(task.id, 'checkpoint', data).catch(() => undefined);
+      throw new AppError('CHECKPOINT_FAILED', `could not checkpoint task ${task.id}: ${reason}`, { cause: err });
+    }
+  }
+
+  /** A task's checkpoints, newest first. */
+  list(taskId: string): Promise<CheckpointRecord[]> {
+    return this.deps.records.list(taskId);
+  }
+
+  /** The checkpoint a resume starts from: `at`, or the task's latest; NOT_FOUND / CONFLICT with what to do. */
+  async pick(task: Task, at?: string): Promise<CheckpointRecord> {
+    if (at) {
+      const record = await this.deps.records.get(at);
+      if (!record || record.taskId !== task.id || record.state !== 'complete') {
+        throw new AppError('NOT_FOUND', `task ${task.id} has no checkpoint ${at} (\`rclaude checkpoints ${task.id}\` lists them)`);
+      }
+      return record;
+    }
+    const [latest] = await this.deps.records.list(task.id, 1);
+    if (!latest) {
+      throw new AppError('CONFLICT', `task ${task.id} has no checkpoint to resume from: its work was not saved before it ended`);
+    }
+    return latest;
+  }
+
+  /**
+   * Restores a checkpoint into a task's new sandbox (before its main session opens), verified by the agent
+   * against the manifest; a `restore` event says what came back and how old it was.
+   */
+  async restore(task: Task, sandboxId: string, checkpointId: string): Promise<AgentRestoreResult> {
+    const record = await this.deps.records.get(checkpointId);
+    if (!record || record.taskId !== task.id) throw new AppError('NOT_FOUND', `no checkpoint ${checkpointId}`);
+    const started = this.now();
+    const result = await this.deps.rpc.call(sandboxId, 'checkpoint:restore', { checkpointId }, this.deps.timeoutMs);
+    const data: RestoreEventData = {
+      checkpointId,
+      ageMs: Math.max(0, started - Date.parse(record.createdAt)),
+      files: result.files,
+      bytes: result.bytes,
+      mismatches: result.mismatches.slice(0, 100).map((m) => m.slice(0, 4200)),
+      durationMs: this.now() - started,
+    };
+    await this.deps.timeline.event(task.id, 'restore', data);
+    return result;
+  }
+
+  /** Deletes everything a task stored (its checkpoints' manifests, then blobs no other checkpoint names). */
+  async removeTask(task: Pick<Task, 'id' | 'owner'>): Promise<void> {
+    for (const r of await this.deps.records.listByOwner(task.owner)) {
+      if (r.taskId !== task.id) continue;
+      await this.deps.blobs.deleteManifest(task.owner, task.id, r.id);
+      await this.deps.records.delete(r.id);
+    }
+    await this.collect(task.owner);
+  }
+
+  /** Keeps the newest `keepPerTask` checkpoints of a task; deletes the rest and the blobs only they named. */
+  private async prune(task: Task): Promise<void> {
+    const all = await this.deps.records.list(task.id);
+    const old = all.slice(Math.max(1, this.deps.keepPerTask));
+    if (old.length === 0) return;
+    for (const r of old) {
+      await this.deps.blobs.deleteManifest(task.owner, task.id, r.id);
+      await this.deps.records.delete(r.id);
+    }
+    await this.collect(task.owner);
+  }
+
+  /**
+   * Frees the owner's blobs that no complete checkpoint names. Skipped while one of the owner's checkpoints is
+   * pending: its agent may have been told a blob exists that no manifest names yet.
+   */
+  private async collect(owner: string): Promise<void> {
+    const records = await this.deps.records.listByOwner(owner);
+    if (records.some((r) => r.state === 'pending')) return;
+    const live = new Set<string>();
+    for (const r of records) {
+      // A manifest that cannot be read stops the collection: its blobs must never be taken for garbage.
+      const manifest = await readManifest(this.deps.blobs, { owner, taskId: r.taskId, id: r.id });
+      for (const e of manifest.entries) if (e.type === 'file') live.add(e.hash);
+    }
+    const freed = await collectGarbage(this.deps.blobs, owner, live, {
+      graceMs: this.deps.gcGraceMs ?? 60 * 60 * 1000,
+      now: this.now,
+    });
+    if (freed.blobs > 0) this.deps.log.info({ owner, ...freed }, 'freed checkpoint blobs');
+  }
+}
