@@ -9,6 +9,7 @@ import { type S3Emulator, startS3Emulator } from '@rclaude/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.js';
 import { type CheckpointBlobStore, collectGarbage, createBlobStore } from './blob-store.js';
+import { S3BlobStore } from './s3-blob-store.js';
 
 interface Harness {
   store: CheckpointBlobStore;
@@ -444,6 +445,36 @@ describe('S3 blob store wire', () => {
       await store.close();
       client.destroy();
       await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('with the SDK default checksums (as on AWS) sends a blob as plain bytes with its SHA-256 in a header', async () => {
+    const client = new S3Client({
+      endpoint: emulator.url,
+      region: emulator.region,
+      credentials: emulator.credentials,
+      forcePathStyle: true,
+    });
+    await client.send(new CreateBucketCommand({ Bucket: 'default-checksums' }));
+    const spoolDir = await mkdtemp(path.join(os.tmpdir(), 'rclaude-blobs-spool-'));
+    const store = new S3BlobStore({
+      bucket: 'default-checksums',
+      prefix: '',
+      region: emulator.region,
+      client,
+      spoolDir,
+    });
+    try {
+      // Spooled (over 1 MiB) and in memory: a streamed body must not go out aws-chunked, which s3rver would store.
+      for (const blob of [randomBytes(3 * 1024 * 1024), randomBytes(1000)]) {
+        const hash = sha256(blob);
+        await store.putBlob('owner1', hash, blob.length, streamOf(blob));
+        expect((await readAll(await store.getBlob('owner1', hash))).equals(blob)).toBe(true);
+      }
+    } finally {
+      await store.close();
+      client.destroy();
+      await rm(spoolDir, { recursive: true, force: true });
     }
   });
 
