@@ -13,7 +13,7 @@ export function buildApp(app: App): { images: ImagesStack; main: RclaudeStack } 
     sandboxRepository: settings.sandboxRepository,
   });
   const main = new RclaudeStack(app, 'Rclaude', {
-    description: 'rclaude: proxy service, sandbox task definition, Postgres, Redis, network',
+    description: 'rclaude: proxy service, sandbox task definition, Postgres, Redis, checkpoint bucket, network',
     settings,
   });
   return { images, main };

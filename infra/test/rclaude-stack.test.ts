@@ -6,7 +6,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/build-app.js';
 import { readSettings } from '../src/settings.js';
-import { AGENT_CONTAINER, SANDBOX_FAMILY } from '../src/stacks/rclaude-stack.js';
+import { AGENT_CONTAINER, CHECKPOINT_PREFIX, SANDBOX_FAMILY } from '../src/stacks/rclaude-stack.js';
 
 type Json = Record<string, unknown>;
 
@@ -131,6 +131,10 @@ describe('ECS', () => {
     expect(JSON.stringify(env.REDIS_URL)).toContain('rediss://');
     expect(env.AWS_REGION).toEqual({ Ref: 'AWS::Region' });
     expect(env.HOST).toBe('0.0.0.0');
+    const bucket = logicalIdOf(template, 'AWS::S3::Bucket', () => true);
+    expect(env.RCLAUDE_CHECKPOINT_STORE).toBe('s3');
+    expect(env.RCLAUDE_CHECKPOINT_S3_BUCKET).toEqual({ Ref: bucket });
+    expect(env.RCLAUDE_CHECKPOINT_S3_PREFIX).toBe(CHECKPOINT_PREFIX);
     const secrets = (container.Secrets as { Name: string }[]).map((s) => s.Name).sort();
     expect(secrets).toEqual(['DB_PASSWORD', 'DB_USER', 'RCLAUDE_SECRET_KEY']);
     expect(Object.keys(env).some((k) => /PASSWORD|SECRET_KEY|TOKEN/.test(k))).toBe(false);
@@ -229,6 +233,50 @@ describe('data stores', () => {
     });
   });
 
+  it('keeps checkpoints in one private, encrypted, TLS-only, unversioned bucket that outlives the stack', () => {
+    const buckets = resourcesOf(template, 'AWS::S3::Bucket');
+    expect(buckets).toHaveLength(1);
+    const [bucketId, bucket] = buckets[0] ?? ['', {}];
+    expect(bucket.DeletionPolicy).toBe('Retain');
+    expect(bucket.UpdateReplacePolicy).toBe('Retain');
+    expect(props(bucket)).toEqual({
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+      LifecycleConfiguration: {
+        Rules: [
+          {
+            Id: 'AbortIncompleteUploads',
+            Status: 'Enabled',
+            AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+          },
+        ],
+      },
+    });
+    // Content-addressed: no versioning (and so no noncurrent versions to expire).
+    expect(props(bucket).VersioningConfiguration).toBeUndefined();
+    const policies = resourcesOf(template, 'AWS::S3::BucketPolicy').map(([, r]) => props(r));
+    expect(policies).toHaveLength(1);
+    expect(policies[0]?.Bucket).toEqual({ Ref: bucketId });
+    const document = policies[0]?.PolicyDocument as { Statement: Json[] } | undefined;
+    const statements = document?.Statement;
+    expect(statements).toEqual([
+      expect.objectContaining({
+        Effect: 'Deny',
+        Action: 's3:*',
+        Principal: { AWS: '*' },
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+      }),
+    ]);
+  });
+
   it('runs Redis on ElastiCache with TLS and encryption at rest', () => {
     template.hasResourceProperties('AWS::ElastiCache::ReplicationGroup', {
       Engine: 'redis',
@@ -287,6 +335,34 @@ describe('IAM', () => {
     ][0];
     expect(passed).toEqual([sandboxExecutionRole, sandboxTaskRole].sort());
     expect(pass[0]?.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
+  });
+
+  it('lets the proxy get, put and delete checkpoint objects under the prefix and list only the prefix', () => {
+    const [, proxyTask] =
+      resourcesOf(template, 'AWS::ECS::TaskDefinition').find(([, r]) => props(r).Family === 'rclaude-proxy') ?? [];
+    const taskRole = (props(proxyTask ?? {}).TaskRoleArn as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0] ?? '';
+    const bucket = logicalIdOf(template, 'AWS::S3::Bucket', () => true);
+    const s3Statements = statementsOfRole(taskRole).filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')));
+    expect(s3Statements).toEqual([
+      {
+        Sid: 'CheckpointObjects',
+        Effect: 'Allow',
+        Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, `/${CHECKPOINT_PREFIX}*`]] },
+      },
+      {
+        Sid: 'ListCheckpoints',
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: { 'Fn::GetAtt': [bucket, 'Arn'] },
+        Condition: { StringLike: { 's3:prefix': [`${CHECKPOINT_PREFIX}*`] } },
+      },
+    ]);
+    // No other role may touch the bucket's objects: the sandboxes' roles have nothing, the others no S3 at all.
+    const others = resourcesOf(template, 'AWS::IAM::Policy').filter(
+      ([, r]) => !JSON.stringify(props(r).Roles).includes(taskRole),
+    );
+    for (const [, policy] of others) expect(JSON.stringify(props(policy).PolicyDocument)).not.toContain('s3:');
   });
 
   it('gives the sandbox task role no permissions at all', () => {

@@ -18,6 +18,7 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { PROXY_CPU, PROXY_MEMORY_MIB, type RclaudeSettings, SANDBOX_CPU, SANDBOX_MEMORY_MIB } from '../settings.js';
@@ -33,11 +34,13 @@ export const SANDBOX_FAMILY = 'rclaude-sandbox';
 export const AGENT_CONTAINER = 'agent';
 /** Characters kept out of the database password: it goes into a postgres:// URL built by a shell. */
 const URL_UNSAFE = ' %+~`#$&*()|[]{}:;<>?!\'/@"\\=,^';
+/** Key prefix of everything the proxy keeps in the checkpoint bucket (RCLAUDE_CHECKPOINT_S3_PREFIX). */
+export const CHECKPOINT_PREFIX = 'rclaude/';
 const IMAGE_TAG_PATTERN = '^(?!latest$)[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$';
 
 /**
  * rclaude on AWS: the proxy as an ECS service behind an ALB (WebSockets, sticky sessions), Postgres on RDS,
- * Redis on ElastiCache, and the sandbox task definition the proxy starts with RunTask. Environment-agnostic:
+ * Redis on ElastiCache, checkpoints in S3, and the sandbox task definition the proxy starts with RunTask. Environment-agnostic:
  * synth needs no account, no lookups.
  */
 export class RclaudeStack extends Stack {
@@ -138,6 +141,20 @@ export class RclaudeStack extends Stack {
       securityGroupIds: [redisSg.securityGroupId],
     });
     const redisUrl = `rediss://${redis.attrPrimaryEndPointAddress}:${redis.attrPrimaryEndPointPort}`;
+
+    // Checkpoints (docs/checkpoints.md): content-addressed blobs and manifests. No versioning: a blob's key
+    // names its bytes, so it is never overwritten with other content, and the only deletions are the proxy's
+    // garbage collection, whose purpose versioning would defeat (every collected blob kept as a noncurrent
+    // version, unseen by the proxy's accounting). Retained with the stack: it holds users' work.
+    const checkpointBucket = new s3.Bucket(this, 'CheckpointBucket', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      enforceSSL: true,
+      versioned: false,
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [{ id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+    });
 
     // ---- secrets -----------------------------------------------------------------------------------
     // Created by hand before the first deploy (openssl rand -base64 32): losing it makes stored secrets unreadable.
@@ -253,6 +270,9 @@ export class RclaudeStack extends Stack {
         // X-Forwarded-For; nothing else in the VPC reaches the proxy (its security group admits the load
         // balancer only), so a forged header from anywhere else is never believed.
         RCLAUDE_TRUST_PROXY: vpc.vpcCidrBlock,
+        RCLAUDE_CHECKPOINT_STORE: 's3',
+        RCLAUDE_CHECKPOINT_S3_BUCKET: checkpointBucket.bucketName,
+        RCLAUDE_CHECKPOINT_S3_PREFIX: CHECKPOINT_PREFIX,
       },
       secrets: {
         DB_USER: ecs.Secret.fromSecretsManager(databaseSecret, 'username'),
@@ -314,6 +334,25 @@ export class RclaudeStack extends Stack {
       }),
     );
 
+    // Checkpoints: read, write and delete objects under the prefix, list only the prefix. Nothing else of S3.
+    proxyTask.taskRole.attachInlinePolicy(
+      new iam.Policy(this, 'ProxyCheckpointPolicy', {
+        statements: [
+          new iam.PolicyStatement({
+            sid: 'CheckpointObjects',
+            actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+            resources: [checkpointBucket.arnForObjects(`${CHECKPOINT_PREFIX}*`)],
+          }),
+          new iam.PolicyStatement({
+            sid: 'ListCheckpoints',
+            actions: ['s3:ListBucket'],
+            resources: [checkpointBucket.bucketArn],
+            conditions: { StringLike: { 's3:prefix': [`${CHECKPOINT_PREFIX}*`] } },
+          }),
+        ],
+      }),
+    );
+
     const service = new ecs.FargateService(this, 'ProxyService', {
       cluster,
       taskDefinition: proxyTask,
@@ -368,5 +407,6 @@ export class RclaudeStack extends Stack {
     new CfnOutput(this, 'SandboxTaskFamily', { value: SANDBOX_FAMILY });
     new CfnOutput(this, 'SandboxSecretArn', { value: sandboxSecret.secretArn });
     new CfnOutput(this, 'ProxyLogGroup', { value: proxyLogs.logGroupName });
+    new CfnOutput(this, 'CheckpointBucketName', { value: checkpointBucket.bucketName });
   }
 }

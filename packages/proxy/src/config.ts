@@ -237,6 +237,19 @@ const envSchema = z.object({
   RCLAUDE_DOCKER_MEMORY_MIB: z.coerce.number().int().min(256).optional(),
   RCLAUDE_DOCKER_MAX_PROCESSES: z.coerce.number().int().min(32).optional(),
   RCLAUDE_DOCKER_TMP_MIB: z.coerce.number().int().min(16).default(512),
+  // Checkpoint store (docs/configuration.md): blobs and manifests on local disk, or in S3. Region: AWS_REGION.
+  RCLAUDE_CHECKPOINT_STORE: z.enum(['local', 's3']).default('local'),
+  RCLAUDE_CHECKPOINT_S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'not an S3 bucket name')
+    .optional(),
+  /** Key prefix of everything the store writes: empty, or `/`-terminated segments (e.g. `rclaude/`). */
+  RCLAUDE_CHECKPOINT_S3_PREFIX: z
+    .string()
+    .regex(/^([A-Za-z0-9._-]+\/)*$/, 'empty, or segments of letters, digits, . _ - each ending in / (e.g. rclaude/)')
+    .default('rclaude/'),
+  /** Another S3 endpoint (an S3-compatible store, or an emulator in tests); requests then use path-style URLs. */
+  RCLAUDE_CHECKPOINT_S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -252,7 +265,12 @@ export interface Config extends Env {
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Env> = {}): Config {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = envSchema.safeParse(cleaned);
+  const parsed = envSchema
+    .refine((e) => e.RCLAUDE_CHECKPOINT_STORE !== 's3' || e.RCLAUDE_CHECKPOINT_S3_BUCKET !== undefined, {
+      path: ['RCLAUDE_CHECKPOINT_S3_BUCKET'],
+      message: 'RCLAUDE_CHECKPOINT_STORE=s3 needs a bucket: set RCLAUDE_CHECKPOINT_S3_BUCKET',
+    })
+    .safeParse(cleaned);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
