@@ -200,13 +200,15 @@ describe('checkpoints, stop and resume', () => {
     const task = await busyTask('i=0; while true; do i=$((i+1)); echo "line $i" | tee -a work.log; sleep 0.3; done');
     await until(
       'a periodic checkpoint',
-      async () => ((await events(task.id)).some((e) => e.type === 'checkpoint' && e.data.trigger === 'periodic') ? true : null),
+      async () =>
+        (await events(task.id)).some((e) => e.type === 'checkpoint' && e.data.trigger === 'periodic') ? true : null,
       30_000,
     );
     // The agent is the sandbox's first process: killing it takes the whole sandbox down, as a crash would.
     await cli(['exec', task.id, '--', 'sh', '-c', 'kill -9 $(pgrep -f agent/dist/main.js)']);
     await statusIs(task.id, 'failed');
-    const [latest] = (await api<{ checkpoints: Checkpoint[] }>('GET', `/api/tasks/${task.id}/checkpoints`)).body.checkpoints;
+    const [latest] = (await api<{ checkpoints: Checkpoint[] }>('GET', `/api/tasks/${task.id}/checkpoints`)).body
+      .checkpoints;
     expect(latest?.trigger).toBe('periodic');
     await api('POST', `/api/tasks/${task.id}/resume`);
     await statusIs(task.id, 'running');
@@ -234,7 +236,8 @@ describe('hibernation', () => {
     // No input, no output: the attached terminal is warned, then the task hibernates (the CLI says so).
     await until(
       'the hibernation warning',
-      async () => ((await events(id)).some((e) => e.type === 'info' && typeof e.data.hibernateAt === 'string') ? true : null),
+      async () =>
+        (await events(id)).some((e) => e.type === 'info' && typeof e.data.hibernateAt === 'string') ? true : null,
       30_000,
     );
     await statusIs(id, 'hibernated', 30_000);
@@ -251,7 +254,10 @@ describe('hibernation', () => {
     back.type('which word did I ask you to remember?');
     back.keys('Enter');
     await back.waitFor((s) => s.includes('You asked me to remember a word.'), 60_000);
-    const resumedCall = fake.mainCalls().slice(calls).find((c) => lastUserText(c.body).includes('which word'));
+    const resumedCall = fake
+      .mainCalls()
+      .slice(calls)
+      .find((c) => lastUserText(c.body).includes('which word'));
     expect(JSON.stringify(resumedCall?.body.messages)).toContain('please remember the word PELICAN');
     const restore = (await events(id)).find((e) => e.type === 'restore');
     expect(restore?.data.checkpointId).toBe(cp?.data.checkpointId);
@@ -272,7 +278,9 @@ describe('hibernation', () => {
     await api('POST', `/api/tasks/${busy.id}/stop`, { force: true });
     // Stopping a hibernated task for good keeps its checkpoints (a resume can still bring it back).
     expect((await api<Task>('POST', `/api/tasks/${quiet.id}/stop`)).body.status).toBe('stopped');
-    expect((await api<{ checkpoints: Checkpoint[] }>('GET', `/api/tasks/${quiet.id}/checkpoints`)).body.checkpoints.length).toBeGreaterThan(0);
+    expect(
+      (await api<{ checkpoints: Checkpoint[] }>('GET', `/api/tasks/${quiet.id}/checkpoints`)).body.checkpoints.length,
+    ).toBeGreaterThan(0);
   });
 
   it('deleting a task deletes what it stored', async () => {

@@ -7,13 +7,13 @@
  * Output bytes travel as binary attachments, never as JSON strings.
  */
 import { z } from 'zod';
-import type { AckCallback, ErrorInfo } from './errors.js';
 import type {
   AgentCheckpointRequest,
   AgentCheckpointResult,
   AgentRestoreRequest,
   AgentRestoreResult,
 } from './checkpoints.js';
+import type { AckCallback, ErrorInfo } from './errors.js';
 import type { AgentFileReadResult, AgentFileWrite, FileEntry } from './files.js';
 import type { ExecuteResult, SessionInfo, SessionKind } from './sessions.js';
 import { sessionIdSchema } from './sessions.js';

@@ -20,6 +20,7 @@ import { type Auth, createAuth } from './auth/create-auth.js';
 import type { LoginLimits } from './auth/login-limiter.js';
 import { redactPaths } from './auth/redact.js';
 import { loadOrCreateSecretKey } from './auth/secret-key.js';
+import { createBlobStore } from './checkpoints/blob-store.js';
 import type { Config } from './config.js';
 import type { HealthCheck } from './db/health.js';
 import { DEFAULT_EGRESS_ALLOW, parseAllowList } from './egress/allow-list.js';
@@ -28,7 +29,6 @@ import { deriveEgressSecret, egressKeyFor } from './egress/egress-key.js';
 import { DEFAULT_MODEL_UPSTREAM, pickModelCredential } from './egress/model-endpoint.js';
 import { ModelMeter } from './egress/model-meter.js';
 import { OutboundProxy } from './egress/outbound-proxy.js';
-import { createBlobStore } from './checkpoints/blob-store.js';
 import { createAgentCheckpointRoutes } from './http/agent-checkpoints.js';
 import { requireAuth } from './http/context.js';
 import { createFileHandlers } from './http/files-routes.js';
@@ -237,7 +237,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     });
     onClose('egress', () => egress.close());
     // Checkpoints: blobs and manifests in the configured store; agents move them through their own routes.
-    const checkpointBlobs = createBlobStore(config);
+    const checkpointBlobs = createBlobStore(config, config.dataDir);
     onClose('checkpoint-store', () => checkpointBlobs.close());
     const agentCheckpoints = createAgentCheckpointRoutes({
       secret: egressSecret,
@@ -402,7 +402,15 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       },
       idleTimeoutMs: config.IDLE_TIMEOUT_MS,
     });
-    const { tasks: taskService, agentSessions, recorder, transitions, launcher, checkpoints, close: closeTasks } = parts;
+    const {
+      tasks: taskService,
+      agentSessions,
+      recorder,
+      transitions,
+      launcher,
+      checkpoints,
+      close: closeTasks,
+    } = parts;
     onClose('tasks', async () => closeTasks());
     const lifecycle = new LifecycleService({
       tasks: stores.tasks,

@@ -10,7 +10,8 @@ export async function readManifest(
   const raw = await blobs.getManifest(record.owner, record.taskId, record.id);
   if (!raw) throw new AppError('NOT_FOUND', `the manifest of checkpoint ${record.id} is gone from the store`);
   const parsed = checkpointManifestSchema.safeParse(JSON.parse(raw.toString('utf8')));
-  if (!parsed.success) throw new AppError('CHECKPOINT_CORRUPT', `the stored manifest of checkpoint ${record.id} is damaged`);
+  if (!parsed.success)
+    throw new AppError('CHECKPOINT_CORRUPT', `the stored manifest of checkpoint ${record.id} is damaged`);
   return parsed.data;
 }
 
@@ -28,4 +29,3 @@ export function publicCheckpoint(r: CheckpointRecord): Checkpoint {
     claudeSessionId: r.claudeSessionId,
   };
 }
-

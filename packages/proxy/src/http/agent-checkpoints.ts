@@ -61,12 +61,15 @@ export function createAgentCheckpointRoutes(deps: AgentCheckpointRoutesDeps) {
     if (upload && (record.state !== 'pending' || record.sandboxId !== sandboxId)) {
       throw new AppError('CONFLICT', `checkpoint ${checkpointId} is not waiting for an upload from this sandbox`);
     }
-    if (!upload && record.state !== 'complete') throw new AppError('CONFLICT', `checkpoint ${checkpointId} is not complete`);
+    if (!upload && record.state !== 'complete')
+      throw new AppError('CONFLICT', `checkpoint ${checkpointId} is not complete`);
     return record;
   }
 
   async function missing(req: IncomingMessage, res: ServerResponse, record: CheckpointRecord): Promise<void> {
-    const body = missingBlobsRequestSchema.safeParse(JSON.parse((await readBody(req, JSON_MAX_BYTES)).toString('utf8')));
+    const body = missingBlobsRequestSchema.safeParse(
+      JSON.parse((await readBody(req, JSON_MAX_BYTES)).toString('utf8')),
+    );
     if (!body.success) throw new AppError('BAD_REQUEST', 'expected {hashes: [sha256 hex, ...]}');
     sendJson(res, 200, { missing: await deps.blobs.missing(record.owner, [...new Set(body.data.hashes)]) });
   }
@@ -79,7 +82,12 @@ export function createAgentCheckpointRoutes(deps: AgentCheckpointRoutesDeps) {
       const hash = header.name;
       if (header.type !== 'file' || !blobHashSchema.safeParse(hash).success || header.size === undefined) {
         stream.resume();
-        extract.destroy(new AppError('BAD_REQUEST', `a blob entry must be a regular file named by its sha256 (got "${hash.slice(0, 80)}")`));
+        extract.destroy(
+          new AppError(
+            'BAD_REQUEST',
+            `a blob entry must be a regular file named by its sha256 (got "${hash.slice(0, 80)}")`,
+          ),
+        );
         return;
       }
       deps.blobs.putBlob(record.owner, hash, header.size, Readable.from(stream)).then(
@@ -109,13 +117,17 @@ export function createAgentCheckpointRoutes(deps: AgentCheckpointRoutesDeps) {
     }
     const result = checkpointManifestSchema.safeParse(parsed);
     if (!result.success) {
-      throw new AppError('CHECKPOINT_CORRUPT', `the manifest is not valid: ${result.error.issues[0]?.message ?? 'unknown'}`);
+      throw new AppError(
+        'CHECKPOINT_CORRUPT',
+        `the manifest is not valid: ${result.error.issues[0]?.message ?? 'unknown'}`,
+      );
     }
     const manifest = result.data;
     assertUniquePaths(manifest);
     const hashes = [...new Set(manifest.entries.flatMap((e) => (e.type === 'file' ? [e.hash] : [])))];
     for (let i = 0; i < hashes.length; i += 10_000) {
-      const absent = await deps.blobs.missing(record.owner, hashes.slice(i, i + 10_000));
+      // Fresh: another proxy's garbage collection may have freed a blob since this one's listing.
+      const absent = await deps.blobs.missing(record.owner, hashes.slice(i, i + 10_000), { fresh: true });
       if (absent.length > 0) {
         throw new AppError('CHECKPOINT_CORRUPT', `the manifest names ${absent.length} blob(s) that were not uploaded`);
       }
@@ -155,7 +167,9 @@ export function createAgentCheckpointRoutes(deps: AgentCheckpointRoutesDeps) {
     for (const [hash, size] of sizes) {
       const body = await deps.blobs.getBlob(record.owner, hash);
       await new Promise<void>((resolve, reject) => {
-        const entry = pack.entry({ name: hash, size, type: 'file', mode: 0o600 }, (err) => (err ? reject(err) : resolve()));
+        const entry = pack.entry({ name: hash, size, type: 'file', mode: 0o600 }, (err) =>
+          err ? reject(err) : resolve(),
+        );
         body.once('error', reject);
         body.pipe(entry);
       });
@@ -185,12 +199,16 @@ export function createAgentCheckpointRoutes(deps: AgentCheckpointRoutesDeps) {
       })().catch((err: unknown) => {
         const appErr = err instanceof AppError ? err : null;
         if (!appErr) log.error({ err, checkpointId, route }, 'checkpoint request failed');
-        else if (appErr.code !== 'NOT_FOUND') log.warn({ checkpointId, route, reason: appErr.message }, 'checkpoint request refused');
+        else if (appErr.code !== 'NOT_FOUND')
+          log.warn({ checkpointId, route, reason: appErr.message }, 'checkpoint request refused');
         if (res.headersSent) {
           res.destroy();
           return;
         }
-        const info = appErr?.toInfo() ?? { code: 'INTERNAL', message: 'storing the checkpoint failed; see the server log' };
+        const info = appErr?.toInfo() ?? {
+          code: 'INTERNAL',
+          message: 'storing the checkpoint failed; see the server log',
+        };
         sendJson(res, appErr?.status ?? 500, { error: info });
         req.resume();
       });

@@ -1,6 +1,6 @@
 import {
-  AppError,
   type AgentRestoreResult,
+  AppError,
   type CheckpointEventData,
   type CheckpointTrigger,
   type RestoreEventData,
@@ -27,7 +27,10 @@ export interface CheckpointServiceDeps {
   timeoutMs: number;
   /** Checkpoints kept per task; older ones are deleted after each new one (RCLAUDE_CHECKPOINT_KEEP). */
   keepPerTask: number;
-  /** Unreferenced blobs younger than this are spared by garbage collection. Default 1 hour. */
+  /**
+   * Unreferenced blobs younger than this are spared by garbage collection (an upload that began after the
+   * collection looked for pending checkpoints). Default 1 minute.
+   */
   gcGraceMs?: number;
   now?: () => number;
 }
@@ -72,7 +75,8 @@ export class CheckpointService {
     try {
       await this.deps.rpc.call(main.sandboxId, 'checkpoint:create', { checkpointId: id }, this.deps.timeoutMs);
       const record = await this.deps.records.get(id);
-      if (record?.state !== 'complete') throw new AppError('CHECKPOINT_FAILED', 'the agent finished without uploading its manifest');
+      if (record?.state !== 'complete')
+        throw new AppError('CHECKPOINT_FAILED', 'the agent finished without uploading its manifest');
       const data: CheckpointEventData = {
         trigger,
         checkpointId: id,
@@ -83,7 +87,9 @@ export class CheckpointService {
       };
       await this.deps.timeline.event(task.id, 'checkpoint', data);
       this.deps.log.info({ taskId: task.id, ...data }, 'checkpoint taken');
-      await this.prune(task).catch((err: unknown) => this.deps.log.warn({ err, taskId: task.id }, 'pruning checkpoints failed'));
+      await this.prune(task).catch((err: unknown) =>
+        this.deps.log.warn({ err, taskId: task.id }, 'pruning checkpoints failed'),
+      );
       return record;
     } catch (err) {
       await this.deps.records.delete(id).catch(() => undefined);
@@ -105,13 +111,19 @@ export class CheckpointService {
     if (at) {
       const record = await this.deps.records.get(at);
       if (!record || record.taskId !== task.id || record.state !== 'complete') {
-        throw new AppError('NOT_FOUND', `task ${task.id} has no checkpoint ${at} (\`rclaude checkpoints ${task.id}\` lists them)`);
+        throw new AppError(
+          'NOT_FOUND',
+          `task ${task.id} has no checkpoint ${at} (\`rclaude checkpoints ${task.id}\` lists them)`,
+        );
       }
       return record;
     }
     const [latest] = await this.deps.records.list(task.id, 1);
     if (!latest) {
-      throw new AppError('CONFLICT', `task ${task.id} has no checkpoint to resume from: its work was not saved before it ended`);
+      throw new AppError(
+        'CONFLICT',
+        `task ${task.id} has no checkpoint to resume from: its work was not saved before it ended`,
+      );
     }
     return latest;
   }
@@ -173,7 +185,7 @@ export class CheckpointService {
       for (const e of manifest.entries) if (e.type === 'file') live.add(e.hash);
     }
     const freed = await collectGarbage(this.deps.blobs, owner, live, {
-      graceMs: this.deps.gcGraceMs ?? 60 * 60 * 1000,
+      graceMs: this.deps.gcGraceMs ?? 60_000,
       now: this.now,
     });
     if (freed.blobs > 0) this.deps.log.info({ owner, ...freed }, 'freed checkpoint blobs');

@@ -1,8 +1,8 @@
 import type { CheckpointTrigger, PromptPermissionMode, Task } from '@rclaude/protocol';
 import type { Logger } from 'pino';
+import type { CheckpointBlobStore } from '../checkpoints/blob-store.js';
 import type { Metrics } from '../metrics.js';
 import type { Provider } from '../providers/types.js';
-import type { CheckpointBlobStore } from '../checkpoints/blob-store.js';
 import type { CheckpointRecordStore, OutputLog, SandboxStore, SessionStore, TaskStore } from '../stores/types.js';
 import type { AgentRpc } from './agent-rpc.js';
 import { AgentSessions } from './agent-sessions.js';
@@ -114,7 +114,10 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
     timers,
     sandboxControl,
     ...(deps.checkpoints
-      ? { checkpoint: (task: Task, trigger: CheckpointTrigger) => (checkpoints as CheckpointService).take(task, trigger) }
+      ? {
+          checkpoint: (task: Task, trigger: CheckpointTrigger) =>
+            (checkpoints as CheckpointService).take(task, trigger),
+        }
       : {}),
   });
   if (deps.checkpoints) {

@@ -98,7 +98,9 @@ export class CostService {
     const size = this.deps.sizeOf(task.provider) ?? { vcpu: 0, memoryMiB: 0 };
     const runStart = task.resumedAt ? Date.parse(task.resumedAt) : Date.parse(task.createdAt);
     const earlier = task.resumedAt ? task.computeCostUsd : 0;
-    return Math.round((earlier + computeCostUsd(this.priceOf(task.provider), size, until.getTime() - runStart)) * 1e6) / 1e6;
+    return (
+      Math.round((earlier + computeCostUsd(this.priceOf(task.provider), size, until.getTime() - runStart)) * 1e6) / 1e6
+    );
   }
 
   /** The user's spending this month: stored costs of the month's tasks, live tasks' compute counted until now. */

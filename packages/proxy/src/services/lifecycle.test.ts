@@ -189,7 +189,11 @@ describe.each(['embedded', 'postgres+redis'] as const)('LifecycleService on %s',
 
   /** A lifecycle that hibernates (as the server's does), recording what it did. */
   function hibernating(opts: { failCheckpoint?: boolean; intervalMs?: number } = {}) {
-    const done = { hibernated: [] as string[], warnings: [] as { taskId: string; hibernateAt: string }[], checkpoints: [] as string[] };
+    const done = {
+      hibernated: [] as string[],
+      warnings: [] as { taskId: string; hibernateAt: string }[],
+      checkpoints: [] as string[],
+    };
     const service = new LifecycleService({
       tasks,
       sessions,

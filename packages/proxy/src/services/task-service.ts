@@ -180,7 +180,10 @@ export class TaskService {
     const task = await this.get(auth, id);
     const checkpoints = this.checkpointsOrRefuse();
     if (!isResumable(task.status)) {
-      throw new AppError('CONFLICT', `task ${id} is ${task.status}: attach to it instead (only hibernated or ended tasks are resumed)`);
+      throw new AppError(
+        'CONFLICT',
+        `task ${id} is ${task.status}: attach to it instead (only hibernated or ended tasks are resumed)`,
+      );
     }
     const checkpoint = await checkpoints.pick(task, req.at);
     await this.deps.cost.assertWithinBudget(task.owner);

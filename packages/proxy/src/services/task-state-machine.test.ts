@@ -29,7 +29,8 @@ describe('the task state machine', () => {
     expect([...reachable('queued')].sort()).toEqual([...taskStatuses].sort());
     for (const s of taskStatuses) {
       // A task with no sandbox moves only to `starting` (a resume from a checkpoint); hibernated also to stopped.
-      if (isTerminal(s)) expect(taskTransitions[s], s).toEqual(s === 'hibernated' ? ['starting', 'stopped'] : ['starting']);
+      if (isTerminal(s))
+        expect(taskTransitions[s], s).toEqual(s === 'hibernated' ? ['starting', 'stopped'] : ['starting']);
       else expect([...reachable(s)].some(isTerminal), s).toBe(true);
       expect(canTransition(s, s), `${s} -> ${s}`).toBe(false);
     }

@@ -1,4 +1,11 @@
-import { AppError, type CheckpointTrigger, isTerminal, type Task, type TaskEventType, type TaskStatus } from '@rclaude/protocol';
+import {
+  AppError,
+  type CheckpointTrigger,
+  isTerminal,
+  type Task,
+  type TaskEventType,
+  type TaskStatus,
+} from '@rclaude/protocol';
 import type { Metrics } from '../metrics.js';
 import type { SandboxStore, SessionStore, TaskPatch, TaskStore } from '../stores/types.js';
 import type { CostService } from './cost.js';

@@ -198,7 +198,13 @@ export interface CheckpointRecord extends Checkpoint {
 /** Checkpoint records (table `checkpoints`), on Postgres or the embedded PGlite. */
 export interface CheckpointRecordStore {
   /** Records a checkpoint the proxy is about to ask for (`pending`). */
-  begin(rec: { id: string; taskId: string; owner: string; sandboxId: string; trigger: CheckpointTrigger }): Promise<void>;
+  begin(rec: {
+    id: string;
+    taskId: string;
+    owner: string;
+    sandboxId: string;
+    trigger: CheckpointTrigger;
+  }): Promise<void>;
   get(id: string): Promise<CheckpointRecord | null>;
   /** Adds to the bytes a pending checkpoint uploaded. */
   addUploaded(id: string, bytes: number): Promise<void>;
