@@ -11,7 +11,10 @@ import {
   type Ack,
   type AgentHelloResult,
   type AgentToProxyEvents,
+  AGENT_CHECKPOINTS_PATH,
   ackOk,
+  CHECKPOINT_FORMAT,
+  EGRESS_SANDBOX_HEADER,
   type OpenSessionRequest,
   type ProxyToAgentEvents,
   type Task,
@@ -40,8 +43,9 @@ export interface HandshakeRefusal {
 /**
  * A stand-in for the agent inside one sandbox. Records every event the proxy sends; `pty:input` is echoed
  * as `pty:output` of the same session (so attached clients see it), `session:open` and `session:screen`
- * succeed, `exec:run` answers the environment it was given as its stdout, and `files:*` are served from an
- * in-memory workspace.
+ * succeed, `exec:run` answers the environment it was given as its stdout, `files:*` are served from an
+ * in-memory workspace, and `checkpoint:create` uploads an empty checkpoint (`checkpoint:restore` restores
+ * nothing) unless {@link FakeAgent.failCheckpoints} is set.
  */
 export class FakeAgent {
   /** The token the next connection presents: the provider's, then each rotation's. */
@@ -56,6 +60,10 @@ export class FakeAgent {
   readonly produced = new Map<string, number>();
   /** The sandbox's workspace: path -> contents, served by the `files:*` requests. */
   readonly files = new Map<string, Uint8Array>();
+  /** When set, `checkpoint:create` fails with this message (a sandbox whose checkpoint cannot be taken). */
+  failCheckpoints: string | null = null;
+  /** The egress key from the hello: what authenticates checkpoint uploads. */
+  private egressKey: string | null = null;
   private socket: AgentSocket | null = null;
 
   constructor(
@@ -91,6 +99,7 @@ export class FakeAgent {
             this.token = res.data.token;
             this.tokens.push(res.data.token);
           }
+          if (res.data.egressKey) this.egressKey = res.data.egressKey;
           resolve(res.data);
         });
       });
@@ -174,6 +183,38 @@ export class FakeAgent {
       if (!this.files.delete(p)) return ack(notFound(p));
       ack(ackOk(null));
     });
+    socket.on('checkpoint:create', ({ checkpointId }, ack) => {
+      void this.uploadEmptyCheckpoint(checkpointId).then(
+        () => ack(ackOk({ files: 0, bytes: 0, uploadedBlobs: 0, uploadedBytes: 0, claudeSessionId: null })),
+        (err: Error) => ack({ ok: false, error: { code: 'CHECKPOINT_FAILED', message: err.message } }),
+      );
+    });
+    socket.on('checkpoint:restore', (_req, ack) => {
+      ack(ackOk({ files: 0, dirs: 0, symlinks: 0, bytes: 0, mismatches: [], claudeSessionId: null }));
+    });
+  }
+
+  /** What a real agent does for a workspace with nothing in it: PUT a manifest with no entries. */
+  private async uploadEmptyCheckpoint(checkpointId: string): Promise<void> {
+    if (this.failCheckpoints !== null) throw new Error(this.failCheckpoints);
+    const manifest = {
+      format: CHECKPOINT_FORMAT,
+      createdAt: new Date().toISOString(),
+      workspace: '/workspace',
+      excluded: [],
+      claudeSessionId: null,
+      entries: [],
+    };
+    const res = await fetch(`${this.url}${AGENT_CHECKPOINTS_PATH}/${checkpointId}/manifest`, {
+      method: 'PUT',
+      headers: {
+        'content-type': 'application/json',
+        [EGRESS_SANDBOX_HEADER]: this.sandboxId,
+        authorization: `Bearer ${this.egressKey ?? ''}`,
+      },
+      body: JSON.stringify(manifest),
+    });
+    if (!res.ok) throw new Error(`manifest upload refused (${res.status}): ${await res.text()}`);
   }
 
   private entry(p: string) {
