@@ -59,7 +59,9 @@ async function startStubProxy() {
     if (!url.startsWith(`${AGENT_CHECKPOINTS_PATH}/`)) throw new AppError('NOT_FOUND', 'no route');
     const [cp = '', what = ''] = url.slice(AGENT_CHECKPOINTS_PATH.length + 1).split('/');
     const route = `${req.method} ${what}`;
-    const json = (v: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(v));
+    const json = (v: unknown): void => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(v));
+    };
     if (route === 'POST missing') {
       const { hashes } = JSON.parse((await body(req)).toString()) as { hashes: string[] };
       if (hashes.length > MISSING_BLOBS_BATCH) throw new AppError('BAD_REQUEST', 'too many');

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { constants as fsConstants, type Stats } from 'node:fs';
+import fsSync, { constants as fsConstants, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,9 +12,8 @@ import {
 } from '@rclaude/protocol';
 import type { Logger } from 'pino';
 import tar from 'tar-stream';
-import { createLimiter } from './limit.js';
 import type { CheckpointClient } from './proxy-client.js';
-import { EMPTY_HASH } from './scan.js';
+import { createYielder, EMPTY_HASH } from './scan.js';
 
 export interface RestoreOptions {
   checkpointId: string;
@@ -161,15 +160,17 @@ async function downloadBlobs(
       if (size !== want) throw corrupt(`blob ${name.slice(0, 12)}… is ${size} bytes, the manifest says ${want}`);
       const sha = createHash('sha256');
       let length = 0;
-      const handle = await fs.open(path.join(staging, name), 'wx', 0o600);
+      // Synchronous writes, as the scan's reads (see createYielder): the chunks themselves arrive asynchronously.
+      const fd = fsSync.openSync(path.join(staging, name), 'wx', 0o600);
       try {
         for await (const chunk of entry as AsyncIterable<Buffer>) {
           length += chunk.length;
+          if (length > want) throw corrupt(`blob ${name.slice(0, 12)}… is longer than ${want} bytes`);
           sha.update(chunk);
-          await handle.write(chunk);
+          fsSync.writeSync(fd, chunk);
         }
       } finally {
-        await handle.close();
+        fsSync.closeSync(fd);
       }
       if (length !== want) throw corrupt(`blob ${name.slice(0, 12)}… has ${length} bytes, not ${want}`);
       if (sha.digest('hex') !== name) throw corrupt(`blob ${name.slice(0, 12)}…'s bytes do not match its hash`);
@@ -219,7 +220,9 @@ async function materialize(
   };
   const absOf = (e: { root: CheckpointRoot; path: string }): string => path.join(roots[e.root], ...e.path.split('/'));
 
-  // Folders first, in order (parents before children); then every file can go in at once.
+  // Synchronous calls between yields, as the scan's (see createYielder).
+  const yielder = createYielder();
+  // Folders first, in order (parents before children), then the files, then the links.
   for (const e of manifest.entries) {
     if (parentFailed(e.root, e.path)) {
       if (e.type === 'dir') failedDirs.add(`${e.root}/${e.path}`);
@@ -229,8 +232,9 @@ async function materialize(
     if (e.type === 'file') fileEntries.push(e);
     else if (e.type === 'symlink') links.push(e);
     else {
+      await yielder();
       try {
-        await ensureDir(absOf(e));
+        ensureDir(absOf(e));
         dirs.push({ abs: absOf(e), mode: e.mode, e });
       } catch (err) {
         if (!isPermission(err)) throw failed(`making ${e.path}`, err);
@@ -244,10 +248,10 @@ async function materialize(
   // copies go first so none reads a staged file already moved.
   const last = new Map<string, (typeof fileEntries)[number]>();
   for (const e of fileEntries) last.set(e.hash, e);
-  const limit = createLimiter(32);
   const place = async (e: (typeof fileEntries)[number], lastUse: boolean): Promise<void> => {
+    await yielder();
     try {
-      const problem = await placeFile(absOf(e), path.join(staging, e.hash), e.hash, e.mode, lastUse);
+      const problem = placeFile(absOf(e), path.join(staging, e.hash), e.hash, e.mode, lastUse);
       if (problem) mismatch(e, problem);
       if (problem?.startsWith('not restored')) return;
       files++;
@@ -257,12 +261,13 @@ async function materialize(
       mismatch(e, `not restored (${(err as NodeJS.ErrnoException).code})`);
     }
   };
-  await Promise.all(fileEntries.filter((e) => last.get(e.hash) !== e).map((e) => limit(() => place(e, false))));
-  await Promise.all([...last.values()].map((e) => limit(() => place(e, true))));
+  for (const e of fileEntries) if (last.get(e.hash) !== e) await place(e, false);
+  for (const e of last.values()) await place(e, true);
 
   for (const e of links) {
+    await yielder();
     try {
-      const problem = await placeSymlink(absOf(e), e.target);
+      const problem = placeSymlink(absOf(e), e.target);
       if (problem) mismatch(e, problem);
       else symlinks++;
     } catch (err) {
@@ -271,14 +276,15 @@ async function materialize(
     }
   }
   for (const { abs, mode, e } of dirs.reverse()) {
+    await yielder();
     try {
-      const st = await fs.lstat(abs);
+      const st = fsSync.lstatSync(abs);
       if (!st.isDirectory()) {
         mismatch(e, 'no longer a folder after the restore');
         continue;
       }
-      if ((st.mode & 0o7777) !== mode) await fs.chmod(abs, mode);
-      const now = (await fs.lstat(abs)).mode & 0o7777;
+      if ((st.mode & 0o7777) !== mode) fsSync.chmodSync(abs, mode);
+      const now = fsSync.lstatSync(abs).mode & 0o7777;
       if (now !== mode) mismatch(e, `mode ${octal(now)}, not ${octal(mode)}`);
     } catch (err) {
       mismatch(e, `mode ${octal(mode)} not set (${(err as NodeJS.ErrnoException).code ?? err})`);
@@ -296,79 +302,73 @@ async function materialize(
 }
 
 /** Makes `abs` a real folder (0700 until the modes are set), replacing a file or link in its place. */
-async function ensureDir(abs: string): Promise<void> {
-  const st = await lstatOrNull(abs);
+function ensureDir(abs: string): void {
+  const st = lstatOrNull(abs);
   if (st?.isDirectory()) {
     // Writable for the restore; its own mode is set at the end.
-    if ((st.mode & 0o700) !== 0o700) await fs.chmod(abs, (st.mode & 0o7777) | 0o700);
+    if ((st.mode & 0o700) !== 0o700) fsSync.chmodSync(abs, (st.mode & 0o7777) | 0o700);
     return;
   }
-  if (st) await fs.unlink(abs);
-  await fs.mkdir(abs, { mode: 0o700 });
+  if (st) fsSync.unlinkSync(abs);
+  fsSync.mkdirSync(abs, { mode: 0o700 });
 }
 
 /**
  * Puts the staged blob at `abs` with `mode`: the last entry using a blob takes the staged file itself, the
  * others a copy; either way through a rename, which replaces a file or link in the way without following it.
  */
-async function placeFile(
-  abs: string,
-  staged: string,
-  hash: string,
-  mode: number,
-  lastUse: boolean,
-): Promise<string | null> {
-  const st = await lstatOrNull(abs);
+function placeFile(abs: string, staged: string, hash: string, mode: number, lastUse: boolean): string | null {
+  const st = lstatOrNull(abs);
   if (st?.isDirectory()) return 'not restored: a folder is in its place';
   const tmp = path.join(path.dirname(abs), `.rclaude-restore-${randomBytes(6).toString('hex')}`);
   let source = tmp;
-  if (hash === EMPTY_HASH && !(await lstatOrNull(staged))) {
-    await (await fs.open(tmp, 'wx', 0o600)).close();
+  if (hash === EMPTY_HASH && !lstatOrNull(staged)) {
+    fsSync.closeSync(fsSync.openSync(tmp, 'wx', 0o600));
   } else if (lastUse) {
     source = staged;
   } else {
-    await fs.copyFile(staged, tmp, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
+    fsSync.copyFileSync(staged, tmp, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
   }
   try {
-    await fs.chmod(source, mode);
+    fsSync.chmodSync(source, mode);
     try {
-      await fs.rename(source, abs);
+      fsSync.renameSync(source, abs);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EXDEV' || source !== staged) throw err;
       // The staging folder is on another file system: copy beside the target, then rename.
-      await fs.copyFile(staged, tmp, fsConstants.COPYFILE_EXCL);
-      await fs.chmod(tmp, mode);
-      await fs.rename(tmp, abs);
+      fsSync.copyFileSync(staged, tmp, fsConstants.COPYFILE_EXCL);
+      fsSync.chmodSync(tmp, mode);
+      fsSync.renameSync(tmp, abs);
     }
   } catch (err) {
-    await fs.rm(tmp, { force: true }).catch(() => undefined);
+    fsSync.rmSync(tmp, { force: true });
     throw err;
   }
-  const now = (await fs.lstat(abs)).mode & 0o7777;
+  const now = fsSync.lstatSync(abs).mode & 0o7777;
   return now === mode ? null : `mode ${octal(now)}, not ${octal(mode)}`;
 }
 
-async function placeSymlink(abs: string, target: string): Promise<string | null> {
-  const st = await lstatOrNull(abs);
+function placeSymlink(abs: string, target: string): string | null {
+  const st = lstatOrNull(abs);
   if (st?.isDirectory()) return 'link not made: a folder is in its place';
   if (!st) {
-    await fs.symlink(target, abs);
+    fsSync.symlinkSync(target, abs);
     return null;
   }
   const tmp = path.join(path.dirname(abs), `.rclaude-restore-${randomBytes(6).toString('hex')}`);
-  await fs.symlink(target, tmp);
+  fsSync.symlinkSync(target, tmp);
   try {
-    await fs.rename(tmp, abs);
+    fsSync.renameSync(tmp, abs);
   } catch (err) {
-    await fs.rm(tmp, { force: true }).catch(() => undefined);
+    fsSync.rmSync(tmp, { force: true });
     throw err;
   }
   return null;
 }
 
-async function lstatOrNull(p: string): Promise<Stats | null> {
+function lstatOrNull(p: string): Stats | null {
   try {
-    return await fs.lstat(p);
+    return fsSync.lstatSync(p);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
