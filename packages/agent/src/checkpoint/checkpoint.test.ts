@@ -372,6 +372,31 @@ describe('pack and restore', () => {
     expect(cache.size).toBe(1);
   });
 
+  it('re-hashes and uploads the real bytes when a file is not what it was hashed as (changed under the upload)', async () => {
+    const ws = path.join(tmp, 'ws');
+    await fs.mkdir(ws);
+    const f = path.join(ws, 'x.txt');
+    await fs.writeFile(f, 'real bytes');
+    const cache = new HashCache();
+    // As if the file had been hashed with other bytes and then changed keeping its size and times.
+    cache.set(
+      HashCache.key(await fs.lstat(f, { bigint: true })),
+      createHash('sha256').update('fake bytes').digest('hex'),
+    );
+    const r = await packCheckpoint({
+      checkpointId: 'cp_changed0',
+      workspace: ws,
+      claudeDir: path.join(tmp, 'nc'),
+      client: stub.client,
+      cache,
+      log,
+    });
+    expect(r.uploadedBlobs).toBe(1);
+    const entry = stub.manifest('cp_changed0').entries.find((e) => e.path === 'x.txt');
+    expect(entry?.type === 'file' && entry.hash).toBe(createHash('sha256').update('real bytes').digest('hex'));
+    expect(stub.uploads).toHaveLength(1);
+  });
+
   it('asks about missing blobs in batches of MISSING_BLOBS_BATCH', async () => {
     const ws = path.join(tmp, 'ws');
     await fs.mkdir(ws);
