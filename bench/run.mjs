@@ -6,7 +6,7 @@
  * time, and is cleaned up on every way out. Progress goes to stderr.
  *
  * Options: --json, --write-docs, --quick (smaller figures for a smoke run), --only=a,b (scenarios:
- * throughput, echo, interrupt, reattach, tti, sessions, cli), --flood-mib=N, --max-sessions=N, and
+ * throughput, echo, interrupt, reattach, tti, sessions, cli, checkpoint), --flood-mib=N, --max-sessions=N, and
  * --database-url=postgres://... / --redis-url=redis://... to run the servers on Postgres and Redis (a fresh
  * schema and key prefix per server, dropped afterwards) instead of the embedded defaults.
  */
@@ -17,6 +17,7 @@ import { Api, Viewer } from './lib/client.mjs';
 import { renderTable, writeDocs } from './lib/report.mjs';
 import { round } from './lib/stats.mjs';
 import { killTerminals } from './lib/terminal.mjs';
+import { checkpoint } from './scenarios/checkpoint.mjs';
 import { cli } from './scenarios/cli.mjs';
 import { echo } from './scenarios/echo.mjs';
 import { interrupt } from './scenarios/interrupt.mjs';
@@ -50,6 +51,8 @@ const opts = {
   cliRounds: 5,
   echoBudgetMs: quick ? 60_000 : 180_000,
   idleSettleMs: quick ? 2000 : 5000,
+  checkpointFiles: quick ? 2000 : 20_000,
+  checkpointMB: quick ? 20 : 200,
 };
 /** The whole run stops by itself after this long, whatever state it is in. */
 const HARD_LIMIT_MS = 20 * 60_000;
@@ -219,6 +222,15 @@ async function main() {
       onCleanup: (run, sync = run) => stoppers.push({ run, sync }),
     };
     Object.assign(figures, await cli(cliCtx));
+    await cleanup();
+  }
+
+  if (wants('checkpoint')) {
+    log(
+      `checkpoints: pack, pack again after one change, restore (${opts.checkpointFiles} files, ~${opts.checkpointMB} MB)...`,
+    );
+    const cpCtx = { opts, log, onCleanup: (run, sync = run) => stoppers.push({ run, sync }) };
+    Object.assign(figures, await checkpoint(cpCtx));
     await cleanup();
   }
 

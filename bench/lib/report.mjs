@@ -37,6 +37,10 @@ const ROWS = [
   ['cli_ls_peak_mib', '`rclaude ls --json`, peak RSS', 'MiB'],
   ['first_start_ms', '`rclaude server`, empty data dir to ready', 'ms'],
   ['proxy_rss_idle_mib', '`rclaude server` RSS, idle', 'MiB'],
+  ['checkpoint_first_ms', 'first checkpoint of the generated workspace', 'ms'],
+  ['checkpoint_first_mb_s', 'first checkpoint, read and upload rate', 'MB/s'],
+  ['checkpoint_incremental_ms', 'checkpoint after one file changed', 'ms'],
+  ['restore_ms', 'restore of that checkpoint into an empty workspace', 'ms'],
 ];
 
 export function renderTable(result) {

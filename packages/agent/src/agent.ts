@@ -13,6 +13,8 @@ import {
 } from '@rclaude/protocol';
 import type { Logger } from 'pino';
 import { io, type Socket } from 'socket.io-client';
+import { Checkpointer } from './checkpoint/checkpointer.js';
+import { CheckpointClient } from './checkpoint/proxy-client.js';
 import { withGateway } from './claude/claude-env.js';
 import { HooksRelay } from './claude/hooks-relay.js';
 import { EgressTunnel } from './egress/egress-tunnel.js';
@@ -91,6 +93,8 @@ export class Agent {
   private readonly egress: EgressTunnel;
   /** The tunnel's loopback port, or null if it could not listen (sessions then get no gateway). */
   private readonly egressPort: Promise<number | null>;
+  /** Packs and restores the workspace for the proxy's checkpoints. */
+  private readonly checkpoints: Checkpointer;
 
   constructor(private readonly opts: AgentOptions) {
     this.token = opts.token;
@@ -101,6 +105,17 @@ export class Agent {
       sandboxId: opts.sandboxId,
       log: opts.log,
       ...(opts.egressPort !== undefined ? { port: opts.egressPort } : {}),
+    });
+    this.checkpoints = new Checkpointer({
+      workspace: opts.workspace,
+      home: opts.home,
+      client: new CheckpointClient({
+        proxyUrl: url,
+        socketPath,
+        sandboxId: opts.sandboxId,
+        key: () => this.egress.currentKey,
+      }),
+      log: opts.log,
     });
     this.egressPort = this.egress.listen().catch((err: unknown) => {
       opts.log.error({ err }, 'the egress tunnel cannot listen: sessions get no model endpoint');
@@ -177,6 +192,8 @@ export class Agent {
         runCommand({ ...req, env: {} }, { workspace: this.opts.workspace, env: await this.sessionEnv(req.env) }),
       ),
     );
+    s.on('checkpoint:create', (req, ack) => this.reply(ack, () => this.checkpoints.create(req)));
+    s.on('checkpoint:restore', (req, ack) => this.reply(ack, () => this.checkpoints.restore(req)));
     s.on('agent:shutdown', () => this.shutdown(0));
   }
 

@@ -56,6 +56,11 @@ export class EgressTunnel {
     return this.key !== null;
   }
 
+  /** The egress key, or null before the proxy's hello gave it (the checkpoint routes authenticate with it too). */
+  get currentKey(): string | null {
+    return this.key;
+  }
+
   close(): void {
     this.closed = true;
     for (const w of this.keyWaiters) w(null);
