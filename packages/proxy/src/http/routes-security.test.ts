@@ -67,6 +67,10 @@ const ROUTES: RouteCase[] = [
     path: (_t, s) => `/api/sessions/${s}/execute`,
     body: { command: 'id' },
   },
+  { route: 'createCheckpoint', method: 'POST', path: (t) => `/api/tasks/${t}/checkpoints`, body: {} },
+  { route: 'listCheckpoints', method: 'GET', path: (t) => `/api/tasks/${t}/checkpoints` },
+  { route: 'keepTask', method: 'POST', path: (t) => `/api/tasks/${t}/keep` },
+  { route: 'resumeTask', method: 'POST', path: (t) => `/api/tasks/${t}/resume`, body: {} },
   { route: 'stopTask', method: 'POST', path: (t) => `/api/tasks/${t}/stop` },
   { route: 'deleteTask', method: 'DELETE', path: (t) => `/api/tasks/${t}` },
 ];
@@ -112,7 +116,9 @@ describe.each(['embedded', 'postgres+redis'] as const)('task, session and file r
   function sandboxRequests(agent: FakeAgent): string[] {
     return agent.received
       .map((r) => r.event)
-      .filter((e) => e.startsWith('exec:') || e.startsWith('files:') || e === 'session:open');
+      .filter(
+        (e) => e.startsWith('exec:') || e.startsWith('files:') || e.startsWith('checkpoint:') || e === 'session:open',
+      );
   }
 
   it('has a case, with its method, for every route of the table that names a task or a session', () => {
