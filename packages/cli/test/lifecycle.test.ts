@@ -1,6 +1,6 @@
 /**
- * Task lifecycle end to end with short configured times: idle stop (no client, no output, Claude not
- * working), the maximum lifetime, compute cost from the price table, and the monthly budget. Real server on
+ * Task lifecycle end to end with short configured times: idle hibernation (no input, no output, Claude not
+ * working; checkpointed first, resumable), the maximum lifetime, compute cost from the price table, and the monthly budget. Real server on
  * embedded storage (the policy on Postgres + Redis stores is covered by the proxy's LifecycleService tests, on
  * both), agents in bubblewrap sandboxes, the real Claude Code against the fake Anthropic API.
  *
@@ -104,20 +104,31 @@ describe('on embedded storage', () => {
       withinMs,
     );
 
-  describe('idle stop', () => {
-    it('stops a task with no client and no output, records the reason, and prices its run time', async () => {
+  describe('idle hibernation', () => {
+    const idleReason = `hibernated: idle for ${IDLE_MS / 1000} s: no input, no output`;
+
+    it('hibernates a task with no input and no output after a warning, records the reason, and prices its run time', async () => {
       const task = await startDetached(['sleep', '600']);
-      const done = await ended(task.id, 15_000);
-      expect(done.status).toBe('stopped');
-      expect(done.statusReason).toBe(`idle for ${IDLE_MS / 1000} s: no client attached, no output`);
-      const stopping = (await getEvents(task.id)).find((e) => e.type === 'status' && e.data.status === 'stopping');
-      expect(stopping?.data.reason).toBe(`idle for ${IDLE_MS / 1000} s: no client attached, no output`);
+      const done = await ended(task.id, 20_000);
+      expect(done.status).toBe('hibernated');
+      expect(done.statusReason).toBe(idleReason);
+      const events = await getEvents(task.id);
+      const warning = events.find((e) => e.type === 'info' && typeof e.data.hibernateAt === 'string');
+      const checkpoint = events.find((e) => e.type === 'checkpoint');
+      const stopping = events.find((e) => e.type === 'status' && e.data.status === 'stopping');
+      expect(warning?.data.message).toMatch(/^hibernating in /);
+      expect(checkpoint?.data).toMatchObject({ trigger: 'hibernate' });
+      expect(checkpoint?.data.error).toBeUndefined();
+      expect(stopping?.data.reason).toBe(idleReason);
+      // The warning came first, then the checkpoint, then the sandbox went.
+      expect(events.indexOf(warning as TaskEvent)).toBeLessThan(events.indexOf(checkpoint as TaskEvent));
+      expect(events.indexOf(checkpoint as TaskEvent)).toBeLessThan(events.indexOf(stopping as TaskEvent));
       const lived = (Date.parse(done.endedAt ?? '') - Date.parse(done.createdAt)) / 1000;
       expect(lived).toBeGreaterThanOrEqual(IDLE_MS / 1000);
       expect(done.computeCostUsd).toBeCloseTo(lived * USD_PER_SECOND, 5);
     });
 
-    it('keeps a task while a client is attached, and stops it once the client leaves', async () => {
+    it('does not keep a task for a client that only watches: it hibernates all the same', async () => {
       const task = await startDetached(['sleep', '600']);
       const follower = spawn(rclaudeBin(), ['logs', '-f', task.id], {
         env: { ...process.env, ...server.cliEnv() },
@@ -128,14 +139,9 @@ describe('on embedded storage', () => {
         const { body } = await api<{ sessions: { clients: number }[] }>('GET', `/api/tasks/${task.id}/sessions`);
         return (body.sessions[0]?.clients ?? 0) > 0;
       });
-      await new Promise((r) => setTimeout(r, 3 * IDLE_MS));
-      expect((await getTask(task.id)).status).toBe('running');
+      const done = await ended(task.id, 20_000);
       follower.kill('SIGKILL');
-      const done = await ended(task.id, 15_000);
-      expect(done).toMatchObject({
-        status: 'stopped',
-        statusReason: `idle for ${IDLE_MS / 1000} s: no client attached, no output`,
-      });
+      expect(done).toMatchObject({ status: 'hibernated', statusReason: idleReason });
     });
 
     it('keeps a task whose output keeps coming', async () => {
@@ -145,7 +151,7 @@ describe('on embedded storage', () => {
       await cli(['stop', task.id]);
     });
 
-    it('never stops a prompt while Claude is working, then idles it out with its outcome', async () => {
+    it('never hibernates a prompt while Claude is working, then hibernates it once idle', async () => {
       const r = await cli(['run', '-p', 'think slowly']);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toContain('Thought it through.');
@@ -155,12 +161,8 @@ describe('on embedded storage', () => {
       // Working was reported, and no stop came while it lasted.
       expect(events.some((e) => e.type === 'activity' && e.data.activity === 'working')).toBe(true);
       expect(events.some((e) => e.type === 'status' && e.data.status === 'stopping')).toBe(false);
-      const done = await ended(id, 15_000);
-      expect(done).toMatchObject({
-        status: 'succeeded',
-        exitCode: 0,
-        statusReason: `idle for ${IDLE_MS / 1000} s: no client attached, no output`,
-      });
+      const done = await ended(id, 20_000);
+      expect(done).toMatchObject({ status: 'hibernated', statusReason: idleReason });
     });
   });
 
