@@ -9,9 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import {
   type Ack,
+  AGENT_CHECKPOINTS_PATH,
   type AgentHelloResult,
   type AgentToProxyEvents,
-  AGENT_CHECKPOINTS_PATH,
   ackOk,
   CHECKPOINT_FORMAT,
   EGRESS_SANDBOX_HEADER,
@@ -45,7 +45,7 @@ export interface HandshakeRefusal {
  * as `pty:output` of the same session (so attached clients see it), `session:open` and `session:screen`
  * succeed, `exec:run` answers the environment it was given as its stdout, `files:*` are served from an
  * in-memory workspace, and `checkpoint:create` uploads an empty checkpoint (`checkpoint:restore` restores
- * nothing) unless {@link FakeAgent.failCheckpoints} is set.
+ * nothing) unless a test sets {@link FakeAgent.onCheckpoint}.
  */
 export class FakeAgent {
   /** The token the next connection presents: the provider's, then each rotation's. */
@@ -60,10 +60,13 @@ export class FakeAgent {
   readonly produced = new Map<string, number>();
   /** The sandbox's workspace: path -> contents, served by the `files:*` requests. */
   readonly files = new Map<string, Uint8Array>();
-  /** When set, `checkpoint:create` fails with this message (a sandbox whose checkpoint cannot be taken). */
-  failCheckpoints: string | null = null;
+  /**
+   * What `checkpoint:create` does instead of uploading an empty checkpoint: a test's own uploads (through
+   * {@link FakeAgent.checkpointRequest}); a rejection fails the request with its message.
+   */
+  onCheckpoint: ((checkpointId: string) => Promise<void>) | null = null;
   /** The egress key from the hello: what authenticates checkpoint uploads. */
-  private egressKey: string | null = null;
+  egressKey: string | null = null;
   private socket: AgentSocket | null = null;
 
   constructor(
@@ -184,7 +187,7 @@ export class FakeAgent {
       ack(ackOk(null));
     });
     socket.on('checkpoint:create', ({ checkpointId }, ack) => {
-      void this.uploadEmptyCheckpoint(checkpointId).then(
+      void (this.onCheckpoint ?? ((id: string) => this.uploadEmptyCheckpoint(id)))(checkpointId).then(
         () => ack(ackOk({ files: 0, bytes: 0, uploadedBlobs: 0, uploadedBytes: 0, claudeSessionId: null })),
         (err: Error) => ack({ ok: false, error: { code: 'CHECKPOINT_FAILED', message: err.message } }),
       );
@@ -196,7 +199,6 @@ export class FakeAgent {
 
   /** What a real agent does for a workspace with nothing in it: PUT a manifest with no entries. */
   private async uploadEmptyCheckpoint(checkpointId: string): Promise<void> {
-    if (this.failCheckpoints !== null) throw new Error(this.failCheckpoints);
     const manifest = {
       format: CHECKPOINT_FORMAT,
       createdAt: new Date().toISOString(),
@@ -205,16 +207,29 @@ export class FakeAgent {
       claudeSessionId: null,
       entries: [],
     };
-    const res = await fetch(`${this.url}${AGENT_CHECKPOINTS_PATH}/${checkpointId}/manifest`, {
-      method: 'PUT',
+    const res = await this.checkpointRequest('PUT', `${checkpointId}/manifest`, JSON.stringify(manifest));
+    if (!res.ok) throw new Error(`manifest upload refused (${res.status}): ${await res.text()}`);
+  }
+
+  /**
+   * One request to the proxy's checkpoint routes as this sandbox's agent makes it (its id and egress key), or
+   * with `auth` instead, as a forger would.
+   */
+  checkpointRequest(
+    method: string,
+    subPath: string,
+    body?: RawBody,
+    auth: { sandboxId?: string; key?: string } = {},
+  ): Promise<Response> {
+    return fetch(`${this.url}${AGENT_CHECKPOINTS_PATH}/${subPath}`, {
+      method,
       headers: {
         'content-type': 'application/json',
-        [EGRESS_SANDBOX_HEADER]: this.sandboxId,
-        authorization: `Bearer ${this.egressKey ?? ''}`,
+        [EGRESS_SANDBOX_HEADER]: auth.sandboxId ?? this.sandboxId,
+        authorization: `Bearer ${auth.key ?? this.egressKey ?? ''}`,
       },
-      body: JSON.stringify(manifest),
+      ...(body === undefined ? {} : { body }),
     });
-    if (!res.ok) throw new Error(`manifest upload refused (${res.status}): ${await res.text()}`);
   }
 
   private entry(p: string) {

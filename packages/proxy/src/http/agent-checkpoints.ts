@@ -22,6 +22,8 @@ import type { CheckpointRecord, CheckpointRecordStore, SandboxStore } from '../s
 /** Largest manifest (as JSON, after gunzip) an agent may upload: ~500k entries. */
 export const MANIFEST_MAX_BYTES = 256 * 1024 * 1024;
 const JSON_MAX_BYTES = 2 * 1024 * 1024;
+/** Blobs of one upload being written (and synced) by the store at once. */
+const PUT_BLOBS_IN_FLIGHT = 16;
 
 export interface AgentCheckpointRoutesDeps {
   /** The egress secret: agents authenticate here with their egress key, as at the egress gateway. */
@@ -78,6 +80,10 @@ export function createAgentCheckpointRoutes(deps: AgentCheckpointRoutesDeps) {
     let blobs = 0;
     let bytes = 0;
     const extract = tar.extract();
+    // A blob's write, sync and rename overlap the next entries' (a store's per-blob latency, not the stream,
+    // bounds a first checkpoint of many small files); at most PUT_BLOBS_IN_FLIGHT are unsettled at once.
+    const inFlight = new Set<Promise<void>>();
+    let failure: Error | null = null;
     extract.on('entry', (header, stream, next) => {
       const hash = header.name;
       if (header.type !== 'file' || !blobHashSchema.safeParse(hash).success || header.size === undefined) {
@@ -90,19 +96,36 @@ export function createAgentCheckpointRoutes(deps: AgentCheckpointRoutesDeps) {
         );
         return;
       }
-      deps.blobs.putBlob(record.owner, hash, header.size, Readable.from(stream)).then(
+      const size = header.size;
+      const put = deps.blobs.putBlob(record.owner, hash, size, Readable.from(stream)).then(
         () => {
           blobs++;
-          bytes += header.size ?? 0;
-          next();
+          bytes += size;
         },
         (err: unknown) => {
           stream.resume();
-          extract.destroy(err instanceof Error ? err : new Error(String(err)));
+          failure ??= err instanceof Error ? err : new Error(String(err));
+          extract.destroy(failure);
         },
       );
+      const settled = put.finally(() => inFlight.delete(settled));
+      inFlight.add(settled);
+      // The next entry may start once this one's bytes are all read (and a slot is free).
+      stream.once('end', () => {
+        const go = () => {
+          if (failure) return;
+          if (inFlight.size < PUT_BLOBS_IN_FLIGHT) next();
+          else void Promise.race(inFlight).then(go);
+        };
+        go();
+      });
     });
-    await pipeline(req, extract);
+    try {
+      await pipeline(req, extract);
+    } finally {
+      await Promise.all(inFlight);
+    }
+    if (failure) throw failure;
     await deps.records.addUploaded(record.id, bytes);
     sendJson(res, 200, { blobs, bytes });
   }

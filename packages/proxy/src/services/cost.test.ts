@@ -158,7 +158,15 @@ describe.each(['postgres', 'embedded'] as TestDatabaseKind[])('CostService on %s
 
   it('prices a task from its creation to its end with its provider', () => {
     const s = service(null);
-    expect(s.computeCostUsd({ provider: 'ecs', createdAt: '2031-05-20T11:00:00.000Z' }, now)).toBe(3.6);
-    expect(s.computeCostUsd({ provider: 'e2b', createdAt: '2031-05-20T11:00:00.000Z' }, now)).toBe(0);
+    const createdAt = '2031-05-20T11:00:00.000Z';
+    expect(s.computeCostUsd({ provider: 'ecs', createdAt, computeCostUsd: 0 }, now)).toBe(3.6);
+    expect(s.computeCostUsd({ provider: 'e2b', createdAt, computeCostUsd: 0 }, now)).toBe(0);
+  });
+
+  it('prices a resumed task as what it had plus its run since the resume, not the hibernated time between', () => {
+    const s = service(null);
+    const task = { provider: 'ecs' as const, createdAt: '2031-05-19T00:00:00.000Z', computeCostUsd: 1.25 };
+    // Resumed half an hour before `now`: $3.60 an hour for 30 min, on top of the $1.25 of earlier runs.
+    expect(s.computeCostUsd({ ...task, resumedAt: '2031-05-20T11:30:00.000Z' }, now)).toBe(3.05);
   });
 });
