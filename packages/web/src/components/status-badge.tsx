@@ -19,6 +19,11 @@ const toneClasses: Record<StatusTone, { badge: string; dot: string }> = {
     badge: 'bg-amber-50 text-amber-800 ring-amber-200 dark:bg-amber-950/60 dark:text-amber-300 dark:ring-amber-900',
     dot: 'bg-amber-500',
   },
+  calm: {
+    badge:
+      'bg-indigo-50 text-indigo-700 ring-indigo-200 dark:bg-indigo-950/60 dark:text-indigo-300 dark:ring-indigo-900',
+    dot: 'bg-indigo-400',
+  },
   success: {
     badge:
       'bg-emerald-600 text-white ring-emerald-600 dark:bg-emerald-500/20 dark:text-emerald-200 dark:ring-emerald-700',

@@ -9,7 +9,7 @@ export const providerLabels: Record<ProviderName, string> = {
 };
 
 /** Colour family of a status badge; the badge component maps each to light and dark colours. */
-export type StatusTone = 'neutral' | 'progress' | 'live' | 'waiting' | 'success' | 'danger';
+export type StatusTone = 'neutral' | 'progress' | 'live' | 'waiting' | 'calm' | 'success' | 'danger';
 
 export interface StatusMeta {
   label: string;
@@ -24,6 +24,8 @@ const statusMeta: Record<TaskStatus, StatusMeta> = {
   running: { label: 'Running', tone: 'live', active: true },
   idle: { label: 'Idle', tone: 'waiting', active: true },
   stopping: { label: 'Stopping', tone: 'progress', active: true },
+  // Not active (no sandbox, nothing changes until a resume), but not over either: a calm, resumable state.
+  hibernated: { label: 'Hibernated', tone: 'calm', active: false },
   succeeded: { label: 'Succeeded', tone: 'success', active: false },
   failed: { label: 'Failed', tone: 'danger', active: false },
   stopped: { label: 'Stopped', tone: 'neutral', active: false },
@@ -36,7 +38,7 @@ const activityLabel: Record<TaskActivity, string> = {
 };
 
 /**
- * Whether a status is final (succeeded, failed, stopped). Mirrors the protocol's `isTerminal` through the
+ * Whether a status holds no sandbox (hibernated, succeeded, failed, stopped). Mirrors the protocol's `isTerminal` through the
  * exhaustive table above, so the browser bundle does not pull in the protocol's schema library; a test
  * checks the two agree.
  */

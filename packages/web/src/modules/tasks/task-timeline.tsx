@@ -19,6 +19,8 @@ const typeLabels: Record<TaskEventType, string> = {
   push: 'Branch',
   error: 'Error',
   info: 'Info',
+  checkpoint: 'Checkpoint',
+  restore: 'Restored',
 };
 
 const typeDots: Record<TaskEventType, string> = {
@@ -33,6 +35,8 @@ const typeDots: Record<TaskEventType, string> = {
   push: 'bg-teal-600',
   error: 'bg-red-500',
   info: 'bg-zinc-400',
+  checkpoint: 'bg-indigo-400',
+  restore: 'bg-indigo-600',
 };
 
 function str(value: unknown): string | null {
