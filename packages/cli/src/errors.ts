@@ -19,7 +19,9 @@ export class CliError extends Error {
 const hints: Partial<Record<ErrorCode, string>> = {
   UNAUTHENTICATED: 'run `rclaude login` (or set RCLAUDE_TOKEN)',
   NOT_FOUND: 'list your tasks with `rclaude ls`',
-  TASK_NOT_RUNNING: 'the task has ended; start a new one with `rclaude run`',
+  TASK_NOT_RUNNING:
+    'the task has no sandbox now: `rclaude resume ID` brings back a hibernated or ended one, `rclaude run` starts a new one',
+  CHECKPOINT_CORRUPT: 'resume from another checkpoint: `rclaude checkpoints ID`, then `rclaude resume ID --at cp_…`',
   PROVIDER_UNAVAILABLE: 'check the server configuration (docs/configuration.md)',
   RATE_LIMITED: 'wait a moment and try again',
   TOO_MANY_TASKS: 'list your live tasks with `rclaude ls` and stop one with `rclaude stop ID`',

@@ -44,7 +44,8 @@ Examples:
   rclaude run -- bash                     any program instead of claude
   rclaude run -p "fix the failing test" --repo https://github.com/you/app
   rclaude ls                              your tasks
-  rclaude attach 3f2a                     back to a task (any unique id prefix)
+  rclaude attach 3f2a                     back to a task (any unique id prefix); wakes a hibernated one
+  rclaude checkpoints 3f2a                its saved states; \`rclaude resume 3f2a --at cp_…\` goes back to one
   rclaude web                             the web app, signed in as you
 
 Server and token come from --server, RCLAUDE_SERVER / RCLAUDE_TOKEN, \`rclaude login\`, or a server
@@ -125,11 +126,18 @@ program
 
 program
   .command('attach')
-  .description("attach this terminal to a task's main session")
+  .description("attach this terminal to a task's main session (waking it if it hibernated)")
   .argument('<task>', 'task id (or a unique prefix, or its name)')
   .addOption(serverOption())
   .option('--read-only', 'watch without typing')
   .option('--detach-keys <keys>', 'key sequence that detaches', DETACH_KEYS)
+  .addHelpText(
+    'after',
+    `
+A hibernated task is resumed from its latest checkpoint in a new sandbox, and attached once it is up.
+For an ended task with a checkpoint, a terminal is asked whether to resume it; otherwise (and with
+--read-only) its last screen is shown.`,
+  )
   .action(action(() => import('./commands/tasks.js'), 'attachCommand'));
 
 program
@@ -151,11 +159,88 @@ program
 
 program
   .command('stop')
-  .description('stop a task and its sandbox')
+  .description('stop a task and its sandbox, after checkpointing its work')
   .argument('<task>', 'task id or prefix')
   .addOption(serverOption())
+  .option('--force', 'stop even if the checkpoint fails (the work since the last checkpoint is then lost)')
   .option('--json', 'print the stopped task as JSON')
+  .addHelpText(
+    'after',
+    `
+The server checkpoints the task (workspace and Claude's conversation) before it stops the sandbox, so
+\`rclaude resume\` can bring it back. If that checkpoint fails, the task is not stopped (exit 1) unless
+--force is given. A hibernated task is stopped for good; its checkpoints stay.
+
+Examples:
+  rclaude stop 3f2a
+  rclaude stop --force 3f2a                stop it even if its sandbox cannot be checkpointed`,
+  )
   .action(action(() => import('./commands/tasks.js'), 'stopCommand'));
+
+program
+  .command('checkpoint')
+  .description("checkpoint a running task's workspace and Claude conversation now")
+  .argument('<task>', 'task id, unique prefix or name')
+  .addOption(serverOption())
+  .option('--json', 'print the checkpoint as JSON')
+  .addHelpText(
+    'after',
+    `
+Prints what was saved: \`cp_…: 1,234 files, 56 MB (uploaded 1.2 MB) in 0.4s\`; only files no earlier
+checkpoint of yours had are uploaded. The server also checkpoints on its own: periodically, before an
+idle task hibernates, and before a stop.
+
+Examples:
+  rclaude checkpoint 3f2a
+  rclaude checkpoint 3f2a --json | jq -r .id`,
+  )
+  .action(action(() => import('./commands/checkpoints.js'), 'checkpointCommand'));
+
+program
+  .command('checkpoints')
+  .description("list a task's checkpoints, newest first")
+  .argument('<task>', 'task id, unique prefix or name')
+  .addOption(serverOption())
+  .option('--json', 'print JSON')
+  .action(action(() => import('./commands/checkpoints.js'), 'checkpointsCommand'));
+
+program
+  .command('resume')
+  .description('resume a hibernated or ended task in a new sandbox from a checkpoint, and attach to it')
+  .argument('<task>', 'task id, unique prefix or name')
+  .addOption(serverOption())
+  .option('--at <checkpoint>', 'the checkpoint to start from (cp_…, see `rclaude checkpoints`; default: the latest)')
+  .option('-d, --detach', 'resume it and print its id without attaching')
+  .option('--detach-keys <keys>', 'key sequence that detaches and leaves the task running', DETACH_KEYS)
+  .option('--json', 'with --detach: print the task as JSON')
+  .addHelpText(
+    'after',
+    `
+The checkpoint's workspace is restored in a new sandbox, then the task's program starts again: Claude
+Code continues its conversation (a finished prompt task continues interactively); any other program
+runs again in the restored workspace. A running task is attached to instead.
+
+Examples:
+  rclaude resume 3f2a                      from its latest checkpoint, attached here
+  rclaude resume 3f2a --at cp_k2m9x0q1ab   from an earlier one
+  rclaude resume 3f2a --detach             in the background; \`rclaude attach 3f2a\` later`,
+  )
+  .action(action(() => import('./commands/checkpoints.js'), 'resumeCommand'));
+
+program
+  .command('keep')
+  .description("restart a running task's idle clock, putting off its hibernation")
+  .argument('<task>', 'task id, unique prefix or name')
+  .addOption(serverOption())
+  .option('--json', 'print {hibernateAt} as JSON')
+  .addHelpText(
+    'after',
+    `
+A task with no input, no output and no working Claude for the server's idle timeout hibernates: it is
+checkpointed and its sandbox released (\`rclaude attach\` wakes it). A warning comes a minute before;
+typing in an attached terminal keeps it too.`,
+  )
+  .action(action(() => import('./commands/checkpoints.js'), 'keepCommand'));
 
 program
   .command('rm')

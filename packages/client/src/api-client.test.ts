@@ -60,6 +60,20 @@ describe('ApiClient requests', () => {
     expect(seen.every((s) => s.init.credentials === 'same-origin')).toBe(true);
   });
 
+  it('sends force only when stopping by force, and the checkpoint to resume from', async () => {
+    const task = { error: { code: 'NOT_FOUND', message: 'no task' } };
+    const { fetch, seen } = fakeFetch(() => json(task, 404));
+    const api = new ApiClient({ fetch, token: 't' });
+    await api.stopTask('t1').catch(() => undefined);
+    await api.stopTask('t1', { force: true }).catch(() => undefined);
+    await api.resumeTask('t1', { at: 'cp_abcdefgh' }).catch(() => undefined);
+    expect(seen.map((s) => [s.init.method, s.url, s.init.body])).toEqual([
+      ['POST', '/api/tasks/t1/stop', undefined],
+      ['POST', '/api/tasks/t1/stop', '{"force":true}'],
+      ['POST', '/api/tasks/t1/resume', '{"at":"cp_abcdefgh"}'],
+    ]);
+  });
+
   it('answers undefined for a 204 route and the Response itself for a non-JSON answer', async () => {
     const { fetch } = fakeFetch((url) =>
       url.includes('/files/content') ? new Response('bytes', { status: 200 }) : new Response(null, { status: 204 }),

@@ -282,8 +282,28 @@ export class ApiClient {
   getTask(id: string) {
     return this.call('getTask', { params: { id } });
   }
-  stopTask(id: string) {
-    return this.call('stopTask', { params: { id } });
+  /**
+   * Stops a task; the server checkpoints it first. When that checkpoint fails the stop fails with
+   * CHECKPOINT_FAILED and the task runs on, unless `force` (the work since its last checkpoint is then lost).
+   */
+  stopTask(id: string, options: { force?: boolean } = {}) {
+    return this.call('stopTask', { params: { id }, ...(options.force ? { body: { force: true } } : {}) });
+  }
+  /** Checkpoints a running task now (workspace and Claude's conversation). */
+  createCheckpoint(id: string) {
+    return this.call('createCheckpoint', { params: { id } });
+  }
+  /** The task's checkpoints, newest first. */
+  async listCheckpoints(id: string) {
+    return (await this.call('listCheckpoints', { params: { id } })).checkpoints;
+  }
+  /** Resumes a hibernated or ended task in a new sandbox from its latest checkpoint, or `at`. */
+  resumeTask(id: string, body: CallInput<'resumeTask'>['body'] = {}) {
+    return this.call('resumeTask', { params: { id }, body });
+  }
+  /** Restarts a running task's idle clock; answers when it would hibernate now. */
+  keepTask(id: string) {
+    return this.call('keepTask', { params: { id } });
   }
   deleteTask(id: string) {
     return this.call('deleteTask', { params: { id } });

@@ -1,7 +1,16 @@
 import type { TaskEventType } from '@rclaude/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ansiStyle, formatRunDuration, formatUsd, taskEventLines, taskEventText } from './task-event-text.js';
+import {
+  ansiStyle,
+  formatBytes,
+  formatRunDuration,
+  formatSpan,
+  formatUsd,
+  hibernateWarning,
+  taskEventLines,
+  taskEventText,
+} from './task-event-text.js';
 
 const text = (type: TaskEventType, data: Record<string, unknown>, taskId?: string) =>
   taskEventText({ type, data }, taskId ? { taskId } : {});
@@ -158,6 +167,10 @@ describe('strings from the sandbox (issue 16: a sandbox must not drive the termi
       ['push', { branch: hostile, commit: hostile, pushedTo: hostile }],
       ['activity', { activity: 'waiting', message: hostile }],
       ['error', { message: hostile }],
+      ['info', { message: hostile, hibernateAt: '2025-01-01T00:00:00.000Z' }],
+      ['checkpoint', { trigger: 'stop', error: hostile }],
+      ['checkpoint', { trigger: hostile, checkpointId: hostile, files: 1, bytes: 1, uploadedBytes: 0, durationMs: 1 }],
+      ['restore', { checkpointId: hostile, ageMs: 1, files: 1, bytes: 1, durationMs: 1, mismatches: [hostile] }],
     ];
     for (const [type, data] of events) {
       for (const taskId of [undefined, 'abc123']) {
@@ -176,5 +189,105 @@ describe('strings from the sandbox (issue 16: a sandbox must not drive the termi
     expect(text('diff', { summary: '1 file', filesChanged: 1, diffPath: '$(touch pwned)' }, 'abc123')).toBe(
       "changes: 1 file · full diff: rclaude cp 'abc123:$(touch pwned)' .\n",
     );
+  });
+});
+
+describe('formatBytes', () => {
+  it.each([
+    [0, '0 B'],
+    [512, '512 B'],
+    [999, '999 B'],
+    [1000, '1.0 kB'],
+    [3_400, '3.4 kB'],
+    [56_000_000, '56 MB'],
+    [1_234_567, '1.2 MB'],
+    [9_960_000, '10 MB'],
+    [999_960, '1.0 MB'],
+    [1_500_000_000, '1.5 GB'],
+    [-1, '0 B'],
+    [Number.NaN, '0 B'],
+  ])('%d bytes is %s', (bytes, expected) => {
+    expect(formatBytes(bytes)).toBe(expected);
+  });
+});
+
+describe('formatSpan', () => {
+  it.each([
+    [0, '0 s'],
+    [59_999, '59 s'],
+    [180_000, '3 min'],
+    [7_300_000, '2 h'],
+    [3 * 86_400_000, '3 d'],
+    [-5, '0 s'],
+  ])('%d ms is %s', (ms, expected) => {
+    expect(formatSpan(ms)).toBe(expected);
+  });
+});
+
+describe('checkpoints, restores and the hibernation warning', () => {
+  const taken = {
+    trigger: 'manual',
+    checkpointId: 'cp_abcdefgh',
+    files: 1234,
+    bytes: 56_000_000,
+    uploadedBytes: 1_200_000,
+    durationMs: 400,
+  };
+
+  it('says what a checkpoint held and uploaded, and names a trigger other than manual', () => {
+    expect(text('checkpoint', taken)).toBe('checkpoint cp_abcdefgh: 1,234 files, 56 MB (uploaded 1.2 MB) in 0.4s\n');
+    expect(text('checkpoint', { ...taken, trigger: 'periodic' })).toBe(
+      'checkpoint cp_abcdefgh (periodic): 1,234 files, 56 MB (uploaded 1.2 MB) in 0.4s\n',
+    );
+  });
+
+  it('says why a checkpoint failed, in red', () => {
+    expect(text('checkpoint', { trigger: 'stop', error: 'the agent did not answer' })).toBe(
+      'checkpoint failed (stop): the agent did not answer\n',
+    );
+    expect(taskEventLines({ type: 'checkpoint', data: { trigger: 'stop', error: 'x' } }, { style: ansiStyle })).toEqual(
+      ['\x1b[31mcheckpoint failed (stop): x\x1b[0m'],
+    );
+  });
+
+  it('says how old a restored checkpoint was, and lists what did not come back exactly', () => {
+    const restored = { checkpointId: 'cp_abcdefgh', ageMs: 200_000, files: 1234, bytes: 56_000_000, durationMs: 800 };
+    expect(text('restore', { ...restored, mismatches: [] })).toBe(
+      'restored cp_abcdefgh from 3 min ago: 1,234 files, 56 MB in 0.8s\n',
+    );
+    const mismatches = Array.from({ length: 7 }, (_, i) => `f${i}: mode 4755 not kept`);
+    expect(taskEventLines({ type: 'restore', data: { ...restored, mismatches } })).toEqual([
+      'restored cp_abcdefgh from 3 min ago: 1,234 files, 56 MB in 0.8s',
+      '  7 entries not restored exactly:',
+      '    f0: mode 4755 not kept',
+      '    f1: mode 4755 not kept',
+      '    f2: mode 4755 not kept',
+      '    f3: mode 4755 not kept',
+      '    f4: mode 4755 not kept',
+      '    … and 2 more',
+    ]);
+    expect(taskEventLines({ type: 'restore', data: { ...restored, mismatches: ['a: link'] } })[1]).toBe(
+      '  1 entry not restored exactly:',
+    );
+  });
+
+  it('tells the hibernation warning from other notes, and shows it undimmed', () => {
+    const warning = {
+      type: 'info' as const,
+      data: { message: 'hibernating in 1 min: idle', hibernateAt: '2025-01-01T10:01:00.000Z' },
+    };
+    expect(hibernateWarning(warning)).toEqual({
+      message: 'hibernating in 1 min: idle',
+      hibernateAt: Date.parse('2025-01-01T10:01:00.000Z'),
+    });
+    expect(hibernateWarning({ type: 'info', data: { message: 'cloned' } })).toBeNull();
+    expect(hibernateWarning({ type: 'info', data: { message: 'x', hibernateAt: 'soon' } })).toBeNull();
+    expect(
+      hibernateWarning({ type: 'error', data: { message: 'x', hibernateAt: '2025-01-01T10:01:00.000Z' } }),
+    ).toBeNull();
+    expect(taskEventLines(warning, { style: ansiStyle })).toEqual(['\x1b[1m⏾\x1b[0m hibernating in 1 min: idle']);
+    expect(taskEventLines({ type: 'info', data: { message: 'cloned' } }, { style: ansiStyle })).toEqual([
+      '\x1b[2mcloned\x1b[0m',
+    ]);
   });
 });

@@ -43,6 +43,56 @@ export function formatUsd(usd: number): string {
   return safe >= 1 ? `$${safe.toFixed(2)}` : `$${safe.toFixed(4)}`;
 }
 
+/**
+ * Bytes in decimal units, as `du -h --si` and most file managers show them: `512 B`, `3.4 kB`, `56 MB`,
+ * `1.2 GB`; one decimal under 10 of a unit. Negative or non-finite input is 0.
+ */
+export function formatBytes(bytes: number): string {
+  let value = Number.isFinite(bytes) && bytes > 0 ? bytes : 0;
+  if (value < 1000) return `${Math.round(value)} B`;
+  for (const unit of ['kB', 'MB', 'GB', 'TB']) {
+    value /= 1000;
+    // Rounding may carry into the next unit (999.96 kB -> 1000 kB): go on to the next one instead.
+    if (unit === 'TB' || Math.round(value * 10) / 10 < 1000) {
+      return value < 9.95 ? `${value.toFixed(1)} ${unit}` : `${Math.round(value)} ${unit}`;
+    }
+  }
+  return `${value} TB`;
+}
+
+/** A span for "how long ago": `40 s`, `3 min`, `2 h`, `3 d`, rounded down so a span never reads longer. */
+export function formatSpan(ms: number): string {
+  const s = Number.isFinite(ms) && ms > 0 ? Math.floor(ms / 1000) : 0;
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86_400) return `${Math.floor(s / 3600)} h`;
+  return `${Math.floor(s / 86_400)} d`;
+}
+
+/** A count with thousands separators: `1,234`. */
+export function formatCount(n: number): string {
+  return (Number.isFinite(n) ? Math.round(n) : 0).toLocaleString('en-US');
+}
+
+/** The idle warning the server puts on a task's timeline before it hibernates it (an `info` event). */
+export interface HibernateWarning {
+  message: string;
+  /** When the task hibernates if nothing happens before (ms since the epoch). */
+  hibernateAt: number;
+}
+
+/** The hibernation warning an event carries, or null: an `info` event whose data has a valid `hibernateAt`. */
+export function hibernateWarning(event: TaskEventLike): HibernateWarning | null {
+  if (event.type !== 'info' || typeof event.data.hibernateAt !== 'string') return null;
+  const at = Date.parse(event.data.hibernateAt);
+  if (Number.isNaN(at)) return null;
+  const message = typeof event.data.message === 'string' ? event.data.message : 'hibernating soon';
+  return { message, hibernateAt: at };
+}
+
+/** How many mismatches of a restore are listed line by line; the rest are counted. */
+const MISMATCHES_SHOWN = 5;
+
 /** An event of a task's timeline, as stored (`TaskEvent`) or as the agent makes it (`AgentTaskEvent`). */
 export interface TaskEventLike {
   type: TaskEventType;
@@ -59,7 +109,8 @@ export interface TaskEventTextOptions {
 /**
  * The lines (without line breaks) one event adds to a terminal view of a prompt task: Claude's text as it
  * arrives, one line per tool call and one per failed tool, the closing summary with turns, time, tokens and
- * cost, the diff summary, the branch, a question Claude waits on. Empty for events that add nothing (status
+ * cost, the diff summary, the branch, a question Claude waits on, checkpoints taken or failed, a restore and
+ * what it could not bring back exactly, the warning before an idle task hibernates. Empty for events that add nothing (status
  * changes, output, working or done). The one renderer behind the agent's PTY view of `claude -p` and
  * `rclaude run -p`; data is read defensively, as stored events are only as well-formed as their sender,
  * and every string in it comes from the sandbox: its control characters are shown as visible escapes
@@ -70,7 +121,27 @@ export function taskEventLines(event: TaskEventLike, options: TaskEventTextOptio
   const d = event.data;
   switch (event.type) {
     case 'info':
-      return [c.dim(str(d.message))];
+      // The hibernation warning is meant to be seen: not dimmed like other notes.
+      return hibernateWarning(event) ? [`${c.bold('⏾')} ${str(d.message)}`] : [c.dim(str(d.message))];
+    case 'checkpoint': {
+      const trigger = str(d.trigger) || 'manual';
+      if (typeof d.error === 'string') return [c.red(`checkpoint failed (${trigger}): ${str(d.error)}`)];
+      const facts = `${formatCount(num(d.files))} files, ${formatBytes(num(d.bytes))} (uploaded ${formatBytes(num(d.uploadedBytes))}) in ${formatRunDuration(num(d.durationMs))}`;
+      return [c.dim(`checkpoint ${str(d.checkpointId)}${trigger === 'manual' ? '' : ` (${trigger})`}: ${facts}`)];
+    }
+    case 'restore': {
+      const mismatches = Array.isArray(d.mismatches) ? d.mismatches.filter((m) => typeof m === 'string') : [];
+      const facts = `${formatCount(num(d.files))} files, ${formatBytes(num(d.bytes))} in ${formatRunDuration(num(d.durationMs))}`;
+      const lines = [c.dim(`restored ${str(d.checkpointId)} from ${formatSpan(num(d.ageMs))} ago: ${facts}`)];
+      if (mismatches.length === 0) return lines;
+      lines.push(
+        c.red(`  ${mismatches.length} ${mismatches.length === 1 ? 'entry' : 'entries'} not restored exactly:`),
+        ...mismatches.slice(0, MISMATCHES_SHOWN).map((m) => `    ${str(m)}`),
+      );
+      if (mismatches.length > MISMATCHES_SHOWN)
+        lines.push(c.dim(`    … and ${mismatches.length - MISMATCHES_SHOWN} more`));
+      return lines;
+    }
     case 'assistant_text': {
       const [first = '', ...rest] = escapeControlChars(typeof d.text === 'string' ? d.text : '', {
         multiline: true,

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { type CreateTaskRequest, type ProviderName, providerNames } from '@rclaude/protocol';
+import { type CreateTaskRequest, isResumable, type ProviderName, providerNames } from '@rclaude/protocol';
 import { ApiClient } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
 import { safeJson, safeText, suggestCommand } from '../output.js';
@@ -87,7 +87,20 @@ export function report(outcome: AttachOutcome, taskId: string): number {
     case 'ended': {
       const { task } = outcome;
       const why = task.statusReason ? `: ${task.statusReason}` : '';
-      throw new CliError(`task ${task.id} ${task.status}${why}`, task.exitCode ?? EXIT.error);
+      if (task.status === 'hibernated') {
+        // Not a failure: its work is checkpointed and attaching again brings it back.
+        process.stderr.write(
+          `\r\ntask ${taskId} ${safeText(task.statusReason ?? 'hibernated')}; its work is saved. Back with: ${suggestCommand('rclaude', 'attach', taskId)}\r\n`,
+        );
+        return EXIT.ok;
+      }
+      throw new CliError(
+        `task ${task.id} ${task.status}${why}`,
+        task.exitCode ?? EXIT.error,
+        isResumable(task.status)
+          ? `${suggestCommand('rclaude', 'resume', task.id)} continues it in a new sandbox from its latest checkpoint, if it has one`
+          : undefined,
+      );
     }
   }
 }

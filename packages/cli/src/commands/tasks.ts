@@ -1,4 +1,4 @@
-import { isTerminal, type Task, taskStatuses } from '@rclaude/protocol';
+import { isResumable, isTerminal, type Task, taskStatuses } from '@rclaude/protocol';
 import { apiClientFor } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
 import { safeJson, safeText } from '../output.js';
@@ -7,6 +7,7 @@ import { attachTerminal } from '../terminal/attach.js';
 import { parseDetachKeys } from '../terminal/keys.js';
 import { sessionForAttach } from '../terminal/prompt-view.js';
 import { streamLog } from '../terminal/stream-log.js';
+import { attachAfterResume, offerResume, resumeTask } from './checkpoints.js';
 import { report } from './run.js';
 
 interface Common {
@@ -22,6 +23,14 @@ export async function attachCommand(
   const detachKeys = parseDetachKeys(opts.detachKeys);
   const api = apiClientFor(opts);
   const task = await api.resolveTask(ref);
+  if (!opts.readOnly && isResumable(task.status)) {
+    // Attaching to a hibernated task means working in it again: it is resumed, as it was left. An ended one is
+    // resumed when the person says so; otherwise its last screen is shown read-only, as before.
+    if (task.status === 'hibernated' || (await offerResume(api, task))) {
+      const resumed = await resumeTask(api, task, undefined, true);
+      return attachAfterResume(api, resumed.task, resumed, detachKeys);
+    }
+  }
   // A finished prompt task opens Claude Code on its conversation; anything else shows its main session.
   const { sessionId } = opts.readOnly
     ? { sessionId: task.mainSessionId }
@@ -78,11 +87,16 @@ export async function lsCommand(opts: Common & { all?: boolean; status?: string 
   return EXIT.ok;
 }
 
-/** `rclaude stop ID`. */
-export async function stopCommand(ref: string, opts: Common): Promise<number> {
+/** `rclaude stop ID [--force]`: the server checkpoints the task first; `--force` stops it even if that fails. */
+export async function stopCommand(ref: string, opts: Common & { force?: boolean }): Promise<number> {
   const api = apiClientFor(opts);
   const task = await api.resolveTask(ref);
-  const stopped = await api.stopTask(task.id);
+  if (!opts.json && process.stderr.isTTY && (task.status === 'running' || task.status === 'idle')) {
+    process.stderr.write(`checkpointing ${task.id}, then stopping it…\n`);
+  }
+  // A failed checkpoint refuses the stop with CHECKPOINT_FAILED, whose message says the task runs on and names
+  // `rclaude stop --force`.
+  const stopped = await api.stopTask(task.id, { force: opts.force === true });
   process.stdout.write(opts.json ? `${safeJson(stopped)}\n` : `${stopped.id} ${stopped.status}\n`);
   return EXIT.ok;
 }

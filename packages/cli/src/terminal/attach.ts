@@ -1,10 +1,14 @@
 import { StringDecoder } from 'node:string_decoder';
 import {
+  ansiStyle,
   createClientSocket,
   createSocketTerminalTransport,
+  hibernateWarning,
+  plainStyle,
   TerminalConnection,
   type TerminalConnectionState,
   type TerminalExit,
+  taskEventLines,
 } from '@rclaude/client';
 import { AppError, isTerminal, type Task } from '@rclaude/protocol';
 import { CliError } from '../errors.js';
@@ -22,6 +26,11 @@ export interface AttachOptions {
   detachKeys: number[];
   /** Shown while the task is queued or starting (for `rclaude run`). */
   startProgress: boolean;
+  /**
+   * The task is being resumed from this checkpoint (`rclaude resume`, or `attach` on a hibernated task): the
+   * progress says so, and the restore's outcome is shown before the program's output.
+   */
+  resumingFrom?: string | undefined;
   stdin: NodeJS.ReadStream;
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
@@ -70,6 +79,11 @@ export function attachTerminal(opts: AttachOptions): Promise<AttachOutcome> {
     reconnectionDelayMs: 250,
     reconnectionDelayMaxMs: 4000,
   });
+
+  const startingText = (task: Task) =>
+    opts.resumingFrom
+      ? `starting sandbox (${task.provider}) to restore ${opts.resumingFrom}`
+      : `starting sandbox (${task.provider})`;
 
   return new Promise<AttachOutcome>((resolve, reject) => {
     let done = false;
@@ -217,9 +231,11 @@ export function attachTerminal(opts: AttachOptions): Promise<AttachOutcome> {
     socket.on('task:updated', (task) => {
       if (task.id !== opts.task.id) return;
       if (opts.startProgress && !seenOutput) {
-        if (task.status === 'queued' || task.status === 'starting')
-          status.progress(`starting sandbox (${task.provider})`);
-        else if (task.status === 'running') status.progress('starting the program');
+        if (task.status === 'queued' || task.status === 'starting') status.progress(startingText(task));
+        else if (task.status === 'running')
+          status.progress(
+            opts.resumingFrom ? `restoring ${opts.resumingFrom}, then the program` : 'starting the program',
+          );
       }
       if (isTerminal(task.status)) {
         endedTask = task;
@@ -227,8 +243,28 @@ export function attachTerminal(opts: AttachOptions): Promise<AttachOutcome> {
       }
     });
     socket.on('task:event', (event) => {
+      if (event.taskId !== opts.task.id) return;
+      const warning = hibernateWarning(event);
+      if (warning) {
+        // No input and no output for a while: a bell and a line. Any key is input, which restarts the idle clock.
+        const at = new Date(warning.hibernateAt).toLocaleTimeString([], { hour12: false });
+        stderr.write('\x07');
+        status.note(
+          opts.readOnly
+            ? `idle: hibernating at ${at} (its work is checkpointed first); \`rclaude keep ${opts.task.id}\` keeps it running`
+            : `idle: hibernating at ${at} (its work is checkpointed first); press any key to keep it running`,
+        );
+        return;
+      }
+      if (event.type === 'restore') {
+        // The restored checkpoint, before the program's first output: what came back, how old it was.
+        const style = stderr.isTTY === true ? ansiStyle : plainStyle;
+        status.clear();
+        for (const line of taskEventLines(event, { style })) stderr.write(`${line}\r\n`);
+        return;
+      }
       // Claude is waiting for the person (a permission prompt, a question): a bell and a line, before any idle stop.
-      if (event.taskId !== opts.task.id || event.type !== 'activity' || event.data.activity !== 'waiting') return;
+      if (event.type !== 'activity' || event.data.activity !== 'waiting') return;
       const message = typeof event.data.message === 'string' ? event.data.message : 'Claude is waiting for input';
       stderr.write('\x07');
       status.note(`waiting for input: ${message}`);
@@ -238,7 +274,7 @@ export function attachTerminal(opts: AttachOptions): Promise<AttachOutcome> {
       status.note(`${info.event}: ${info.error.message}`);
     });
 
-    if (opts.startProgress) status.progress(`starting sandbox (${opts.task.provider})`);
+    if (opts.startProgress) status.progress(startingText(opts.task));
     if (tty) {
       stdin.setRawMode(true);
       process.on('exit', restore);

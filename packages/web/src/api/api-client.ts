@@ -103,8 +103,32 @@ export class ApiClient {
     return this.#rest.createTask(request);
   }
 
-  stopTask(id: string) {
-    return this.#rest.stopTask(id);
+  /**
+   * Stops a task after checkpointing it; CHECKPOINT_FAILED when that fails (the task runs on), unless
+   * `force`, which stops it anyway.
+   */
+  stopTask(id: string, options: { force?: boolean } = {}) {
+    return this.#rest.stopTask(id, options);
+  }
+
+  /** Checkpoints a running task now. */
+  createCheckpoint(id: string) {
+    return this.#rest.createCheckpoint(id);
+  }
+
+  /** The task's checkpoints, newest first. */
+  listCheckpoints(id: string) {
+    return this.#rest.listCheckpoints(id);
+  }
+
+  /** Resumes a hibernated or ended task in a new sandbox from its latest checkpoint, or `at`. */
+  resumeTask(id: string, at?: string) {
+    return this.#rest.resumeTask(id, at ? { at } : {});
+  }
+
+  /** Restarts a running task's idle clock; answers when it would hibernate now. */
+  keepTask(id: string) {
+    return this.#rest.keepTask(id);
   }
 
   async deleteTask(id: string): Promise<void> {

@@ -15,6 +15,7 @@ export const queryKeys = {
   tasks: ['tasks'] as const,
   task: (id: string) => ['task', id] as const,
   taskEvents: (id: string) => ['task', id, 'events'] as const,
+  checkpoints: (id: string) => ['task', id, 'checkpoints'] as const,
   files: (taskId: string) => ['task', taskId, 'files'] as const,
   dir: (taskId: string, path: string) => ['task', taskId, 'files', 'dir', path] as const,
   fileContent: (taskId: string, path: string) => ['task', taskId, 'files', 'content', path] as const,
@@ -48,6 +49,10 @@ export function taskQuery(api: ApiClient, id: string) {
 
 export function taskEventsQuery(api: ApiClient, id: string) {
   return { queryKey: queryKeys.taskEvents(id), queryFn: () => api.listTaskEvents(id) };
+}
+
+export function checkpointsQuery(api: ApiClient, id: string) {
+  return { queryKey: queryKeys.checkpoints(id), queryFn: () => api.listCheckpoints(id) };
 }
 
 export function dirQuery(api: ApiClient, taskId: string, path: string) {

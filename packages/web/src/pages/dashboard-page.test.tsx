@@ -130,4 +130,26 @@ describe('DashboardPage', () => {
     const row = screen.getByRole('link', { name: 'Fix login bug' }).closest('tr') as HTMLElement;
     expect(row.querySelector('[data-status]')?.getAttribute('data-status')).toBe('stopping');
   });
+
+  it('asks again before stopping a task whose checkpoint failed, and then stops it by force', async () => {
+    const { requests } = renderDashboard('/', [
+      route('POST', '/api/tasks/aaaa1111/stop', (r) =>
+        (r.body as { force?: boolean } | undefined)?.force
+          ? json({ ...tasks[0], status: 'stopped' })
+          : json(
+              { error: { code: 'CHECKPOINT_FAILED', message: 'could not checkpoint task aaaa1111: no answer' } },
+              502,
+            ),
+      ),
+    ]);
+    fireEvent.click(await screen.findByRole('button', { name: 'Stop Fix login bug' }));
+    fireEvent.click(within(await screen.findByRole('dialog')).getByRole('button', { name: 'Stop task' }));
+    const again = await screen.findByRole('dialog', { name: /anyway/ });
+    expect(within(again).getByTestId('stop-checkpoint-error').textContent).toContain('no answer');
+    fireEvent.click(within(again).getByRole('button', { name: 'Stop anyway' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    expect(requests.filter((r) => r.method === 'POST').map((r) => r.body ?? null)).toEqual([null, { force: true }]);
+    const row = screen.getByRole('link', { name: 'Fix login bug' }).closest('tr') as HTMLElement;
+    expect(row.querySelector('[data-status]')?.getAttribute('data-status')).toBe('stopped');
+  });
 });

@@ -6,13 +6,20 @@ import { Link, useNavigate, useParams } from 'react-router';
 import { queryKeys, taskQuery } from '../api/queries.js';
 import { useApp, useSocket } from '../app-context.js';
 import { Button } from '../components/button.js';
-import { ArrowLeftIcon, FolderIcon, StopIcon, TrashIcon } from '../components/icons.js';
+import { ArrowLeftIcon, BookmarkIcon, FolderIcon, PlayIcon, StopIcon, TrashIcon } from '../components/icons.js';
 import { SplitPane } from '../components/split-pane.js';
 import { EmptyState, ErrorState, InlineError, Spinner } from '../components/states.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { FileBrowser } from '../modules/files/file-browser.js';
 import { useTaskActions } from '../modules/tasks/task-actions.js';
 import {
+  CheckpointsPanel,
+  HibernateBanner,
+  useCheckpointNow,
+  useResumeTask,
+} from '../modules/tasks/task-checkpoints.js';
+import {
+  canResume,
   describeWork,
   formatAge,
   formatCost,
@@ -100,13 +107,15 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
       Its files appear here as soon as it is up.
     </EmptyState>
   ) : (
-    <SandboxGone />
+    <SandboxGone hibernated={task.status === 'hibernated'} />
   );
   const timeline = <TaskTimeline taskId={task.id} />;
+  const checkpoints = <CheckpointsPanel task={task} />;
 
   return (
     <div className="flex min-h-0 flex-1 flex-col">
       <TaskHeader task={task} onStop={onStop} onDelete={onDelete} />
+      <HibernateBanner task={task} />
       {wide ? (
         <SplitPane
           direction="horizontal"
@@ -123,6 +132,7 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
               tabs={[
                 { id: 'files', title: 'Files', content: files },
                 { id: 'timeline', title: 'Timeline', content: timeline },
+                { id: 'checkpoints', title: 'Checkpoints', content: checkpoints },
               ]}
             />
           }
@@ -134,6 +144,7 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
             { id: 'terminal', title: 'Terminal', content: terminal },
             { id: 'files', title: 'Files', content: files },
             { id: 'timeline', title: 'Timeline', content: timeline },
+            { id: 'checkpoints', title: 'Checkpoints', content: checkpoints },
           ]}
         />
       )}
@@ -215,23 +226,99 @@ function TaskHeader({
           {task.repo ? ` · ${task.repo}` : ''}
         </p>
       </div>
-      {ended ? (
-        <Button size="sm" onClick={() => onDelete(task)}>
-          <TrashIcon />
-          Delete
-        </Button>
-      ) : (
-        <Button size="sm" disabled={task.status === 'stopping'} onClick={() => onStop(task)}>
-          <StopIcon />
-          {task.status === 'stopping' ? 'Stopping…' : 'Stop'}
-        </Button>
+      <TaskHeaderActions task={task} ended={ended} onStop={onStop} onDelete={onDelete} />
+    </div>
+  );
+}
+
+/**
+ * Resume and Delete for a task without a sandbox; Checkpoint now and Stop for a live one. Errors show under
+ * the buttons (a resume of a task that never checkpointed says so).
+ */
+function TaskHeaderActions({
+  task,
+  ended,
+  onStop,
+  onDelete,
+}: {
+  task: Task;
+  ended: boolean;
+  onStop: (t: Task) => void;
+  onDelete: (t: Task) => void;
+}) {
+  const resume = useResumeTask(task);
+  const checkpoint = useCheckpointNow(task);
+  const live = task.status === 'running' || task.status === 'idle';
+  const error = resume.error ?? checkpoint.error;
+  return (
+    <div className="flex flex-col items-end gap-1.5">
+      <div className="flex items-center gap-2">
+        {ended ? (
+          <>
+            {canResume(task.status) && (
+              <Button
+                size="sm"
+                variant="primary"
+                disabled={resume.isPending}
+                onClick={() => resume.mutate(undefined)}
+                title="Start a new sandbox from the latest checkpoint"
+                data-testid="resume-task"
+              >
+                <PlayIcon />
+                {resume.isPending ? 'Resuming…' : 'Resume'}
+              </Button>
+            )}
+            <Button size="sm" onClick={() => onDelete(task)}>
+              <TrashIcon />
+              Delete
+            </Button>
+          </>
+        ) : (
+          <>
+            {live && (
+              <Button
+                size="sm"
+                variant="ghost"
+                disabled={checkpoint.isPending}
+                onClick={() => checkpoint.mutate()}
+                title="Save the workspace and Claude’s conversation now"
+                data-testid="checkpoint-now"
+              >
+                {checkpoint.isPending ? <Spinner label="Checkpointing" /> : <BookmarkIcon />}
+                {checkpoint.isPending ? 'Checkpointing…' : 'Checkpoint now'}
+              </Button>
+            )}
+            <Button size="sm" disabled={task.status === 'stopping'} onClick={() => onStop(task)}>
+              <StopIcon />
+              {task.status === 'stopping' ? 'Stopping…' : 'Stop'}
+            </Button>
+          </>
+        )}
+      </div>
+      {checkpoint.isSuccess && !checkpoint.isPending && live && (
+        <p className="text-xs text-zinc-500 dark:text-zinc-400" data-testid="checkpoint-result">
+          Saved {checkpoint.data.id}: {checkpoint.data.files.toLocaleString('en-US')} files
+        </p>
       )}
+      {error ? (
+        <div className="max-w-sm">
+          <InlineError error={error} />
+        </div>
+      ) : null}
     </div>
   );
 }
 
 /** The Files tab of an ended task: its sandbox, and the workspace with it, is gone. */
-function SandboxGone() {
+function SandboxGone({ hibernated }: { hibernated: boolean }) {
+  if (hibernated) {
+    return (
+      <EmptyState icon={<FolderIcon className="size-5" />} title="The task is hibernated">
+        Its workspace was checkpointed and its sandbox released while it sat idle. Resume it to browse and edit its
+        files again.
+      </EmptyState>
+    );
+  }
   return (
     <EmptyState icon={<FolderIcon className="size-5" />} title="The sandbox has stopped">
       The workspace lived in the task’s sandbox, which shut down when the task ended. While a task runs, download files
@@ -282,7 +369,11 @@ function TerminalPane({ task }: { task: Task }) {
           <p className="text-[13px] font-medium">
             {task.status === 'queued' ? 'Waiting for a sandbox…' : 'Starting the sandbox…'}
           </p>
-          <p className="mt-0.5 text-xs text-zinc-500 dark:text-zinc-400">The terminal appears as soon as it is up.</p>
+          <p className="mt-0.5 text-xs text-zinc-500 dark:text-zinc-400">
+            {task.resumedAt
+              ? 'Resuming: its checkpoint is restored, then the terminal appears.'
+              : 'The terminal appears as soon as it is up.'}
+          </p>
         </div>
       </div>
     );

@@ -1,4 +1,4 @@
-import type { Task } from '@rclaude/protocol';
+import { AppError, type Task } from '@rclaude/protocol';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { type ReactNode, useState } from 'react';
 import { applyTaskRemoval, applyTaskUpdate } from '../../api/queries.js';
@@ -21,7 +21,7 @@ export function useTaskActions(options: { onDeleted?: (task: Task) => void } = {
   const [pending, setPending] = useState<Pending>(null);
 
   const stop = useMutation({
-    mutationFn: (task: Task) => api.stopTask(task.id),
+    mutationFn: ({ task, force }: { task: Task; force: boolean }) => api.stopTask(task.id, { force }),
     onSuccess: (task) => {
       applyTaskUpdate(client, task);
       setPending(null);
@@ -47,15 +47,36 @@ export function useTaskActions(options: { onDeleted?: (task: Task) => void } = {
 
   let dialog: ReactNode = null;
   if (pending?.kind === 'stop') {
-    dialog = (
+    // The server checkpoints before it stops; when that fails the task runs on, and stopping anyway loses the
+    // work since its last checkpoint: asked as a second question, with the reason.
+    const checkpointFailed = stop.error instanceof AppError && stop.error.code === 'CHECKPOINT_FAILED';
+    dialog = checkpointFailed ? (
+      <ConfirmDialog
+        title={`Stop “${pending.task.name}” anyway?`}
+        description={
+          <>
+            Its work could not be checkpointed, so the task is still running. Stopping it anyway loses everything since
+            its last checkpoint.
+            <span className="mt-2 block text-xs text-zinc-500 dark:text-zinc-400" data-testid="stop-checkpoint-error">
+              {stop.error instanceof Error ? stop.error.message : ''}
+            </span>
+          </>
+        }
+        confirmLabel="Stop anyway"
+        danger
+        busy={stop.isPending}
+        onConfirm={() => stop.mutate({ task: pending.task, force: true })}
+        onCancel={close}
+      />
+    ) : (
       <ConfirmDialog
         title={`Stop “${pending.task.name}”?`}
-        description="Its sandbox shuts down and the running program ends. The workspace files and timeline stay viewable."
+        description="Its sandbox shuts down, after a checkpoint of its work, and the running program ends. The timeline stays viewable, and Resume brings the task back from the checkpoint."
         confirmLabel="Stop task"
         danger
         busy={stop.isPending}
         error={stop.error}
-        onConfirm={() => stop.mutate(pending.task)}
+        onConfirm={() => stop.mutate({ task: pending.task, force: false })}
         onCancel={close}
       />
     );

@@ -1,7 +1,8 @@
-import { isTerminal, taskStatuses } from '@rclaude/protocol';
+import { isResumable, isTerminal, taskStatuses } from '@rclaude/protocol';
 import { describe, expect, it } from 'vitest';
 import { makeTask } from '../../test/fixtures.js';
 import {
+  canResume,
   describeStatus,
   describeWork,
   formatAge,
@@ -91,8 +92,14 @@ describe('describeStatus', () => {
     expect(describeStatus('running', 'working')).toMatchObject({ label: 'Working', tone: 'live' });
     expect(describeStatus('failed', 'working')).toMatchObject({ label: 'Failed', tone: 'danger' });
   });
-  it('isEnded agrees with the protocol for every status', () => {
-    for (const status of taskStatuses) expect(isEnded(status)).toBe(isTerminal(status));
+  it('isEnded and canResume agree with the protocol for every status', () => {
+    for (const status of taskStatuses) {
+      expect(isEnded(status)).toBe(isTerminal(status));
+      expect(canResume(status)).toBe(isResumable(status));
+    }
+  });
+  it('shows a hibernated task calmly: not pulsing, not a success or a failure', () => {
+    expect(describeStatus('hibernated')).toEqual({ label: 'Hibernated', tone: 'calm', active: false });
   });
 });
 

@@ -46,6 +46,19 @@ export function isEnded(status: TaskStatus): boolean {
   return !statusMeta[status].active;
 }
 
+/**
+ * Whether a task in this status can be resumed in a new sandbox from a checkpoint: hibernated or ended (the
+ * server answers CONFLICT when it has no checkpoint). Mirrors the protocol's `isResumable`; a test checks.
+ */
+export function canResume(status: TaskStatus): boolean {
+  return isEnded(status);
+}
+
+/** Whether the task has a sandbox that can be checkpointed, kept or browsed now. */
+export function hasSandbox(status: TaskStatus): boolean {
+  return status === 'running' || status === 'idle';
+}
+
 /** Providers in the order the New task form offers them. */
 export const providerOptions = Object.keys(providerLabels) as ProviderName[];
 

@@ -57,4 +57,47 @@ describe('summarizeEvent', () => {
     expect(summarizeEvent({ type: 'info', data: { weird: 1 } })).toBe('{"weird":1}');
     expect(summarizeEvent({ type: 'info', data: {} })).toBe('Info');
   });
+
+  it('says what a checkpoint saved or why it failed, and what a restore brought back', () => {
+    expect(
+      summarizeEvent({
+        type: 'checkpoint',
+        data: {
+          trigger: 'periodic',
+          checkpointId: 'cp_abcdefgh',
+          files: 1234,
+          bytes: 56_000_000,
+          uploadedBytes: 1_200_000,
+          durationMs: 400,
+        },
+      }),
+    ).toBe('Checkpoint cp_abcdefgh (periodic): 1,234 files, 56 MB (uploaded 1.2 MB) in 0.4s');
+    expect(summarizeEvent({ type: 'checkpoint', data: { trigger: 'stop', error: 'no answer' } })).toBe(
+      'Checkpoint failed (stop): no answer',
+    );
+    expect(
+      summarizeEvent({
+        type: 'restore',
+        data: {
+          checkpointId: 'cp_abcdefgh',
+          ageMs: 200_000,
+          files: 3,
+          bytes: 2000,
+          durationMs: 100,
+          mismatches: ['bin/x: mode 4755 not kept'],
+        },
+      }),
+    ).toBe(
+      'Restored cp_abcdefgh from 3 min ago: 3 files, 2.0 kB in 0.1s\n1 entry not restored exactly:\nbin/x: mode 4755 not kept',
+    );
+  });
+
+  it('shows the hibernation warning as its message', () => {
+    expect(
+      summarizeEvent({
+        type: 'info',
+        data: { message: 'hibernating in 1 min: idle', hibernateAt: '2025-01-01T10:01:00.000Z' },
+      }),
+    ).toBe('hibernating in 1 min: idle');
+  });
 });

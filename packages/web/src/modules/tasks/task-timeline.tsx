@@ -1,3 +1,4 @@
+import { taskEventLines } from '@rclaude/client';
 import type { TaskEvent, TaskEventType } from '@rclaude/protocol';
 import { useQuery } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
@@ -85,6 +86,15 @@ export function summarizeEvent(event: Pick<TaskEvent, 'type' | 'data'>): string 
       const message = str(d.message);
       if (activity === 'waiting') return message ? `Waiting for you: ${message}` : 'Waiting for input';
       if (activity) return activity === 'working' ? 'Working' : 'Done';
+      break;
+    }
+    case 'checkpoint':
+    case 'restore': {
+      // The CLI's words for them (files, sizes, how old a restored checkpoint was, what did not come back).
+      const lines = taskEventLines(event);
+      const [first = '', ...rest] = lines;
+      const text = [first.charAt(0).toUpperCase() + first.slice(1), ...rest.map((l) => l.trim())].join('\n');
+      if (text) return text;
       break;
     }
     case 'push': {
@@ -180,7 +190,9 @@ function TimelineItem({ event, last }: { event: TaskEvent; last: boolean }) {
         </div>
         <p
           className={`mt-0.5 text-[13px] break-words whitespace-pre-wrap ${
-            event.type === 'error' ? 'text-red-700 dark:text-red-300' : 'text-zinc-600 dark:text-zinc-400'
+            event.type === 'error' || (event.type === 'checkpoint' && typeof event.data.error === 'string')
+              ? 'text-red-700 dark:text-red-300'
+              : 'text-zinc-600 dark:text-zinc-400'
           } ${event.type === 'tool_use' || event.type === 'output' ? 'font-mono text-[12px]' : ''}`}
         >
           {shown}

@@ -15,7 +15,12 @@ export function useLiveTasks(taskId?: string): void {
     const target = taskId ? { taskId } : ({ all: true } as const);
     return subscribeToTasks(socket, target, {
       updated: (task) => applyTaskUpdate(client, task),
-      event: (event) => applyTaskEvent(client, event),
+      event: (event) => {
+        applyTaskEvent(client, event);
+        // A checkpoint taken (by anyone: the periodic timer, a stop, the CLI) changes the task's list of them.
+        if (event.type === 'checkpoint')
+          void client.invalidateQueries({ queryKey: queryKeys.checkpoints(event.taskId) });
+      },
       resync: () => {
         void client.invalidateQueries({ queryKey: taskId ? queryKeys.task(taskId) : queryKeys.tasks });
         if (taskId) void client.invalidateQueries({ queryKey: queryKeys.taskEvents(taskId) });
