@@ -41,7 +41,11 @@ RUN rm -rf node_modules packages/*/node_modules \
  && ln -sfn ../../packages/web node_modules/@rclaude/web \
  # The server image runs no sandbox itself (the local provider needs bubblewrap, which it lacks): Claude Code
  # (~360 MB), a dependency of the agent package, and node-pty's macOS/Windows binaries are not needed here.
- && rm -rf node_modules/@anthropic-ai node_modules/.bin/claude node_modules/node-pty/prebuilds
+ && rm -rf node_modules/@anthropic-ai node_modules/.bin/claude node_modules/node-pty/prebuilds \
+ # A package's own copy of a dependency whose version differs from the hoisted one (tar-stream) lives in its
+ # node_modules; every workspace gets the folder, even empty, so the COPY below never misses one.
+ && mkdir -p packages/protocol/node_modules packages/client/node_modules packages/agent/node_modules \
+      packages/proxy/node_modules packages/cli/node_modules
 
 # ---- the image ------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE}
@@ -64,6 +68,11 @@ COPY --from=build /src/packages/cli/package.json packages/cli/
 COPY --from=build /src/packages/cli/dist/ packages/cli/dist/
 COPY --from=build /src/packages/web/package.json packages/web/
 COPY --from=build /src/packages/web/dist/ packages/web/dist/
+COPY --from=deps /src/packages/protocol/node_modules/ packages/protocol/node_modules/
+COPY --from=deps /src/packages/client/node_modules/ packages/client/node_modules/
+COPY --from=deps /src/packages/agent/node_modules/ packages/agent/node_modules/
+COPY --from=deps /src/packages/proxy/node_modules/ packages/proxy/node_modules/
+COPY --from=deps /src/packages/cli/node_modules/ packages/cli/node_modules/
 RUN printf '#!/bin/sh\nexec node /opt/rclaude/packages/cli/dist/main.js "$@"\n' > /usr/local/bin/rclaude \
  && chmod 0755 /usr/local/bin/rclaude \
  && mkdir -p /var/lib/rclaude \

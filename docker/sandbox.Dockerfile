@@ -41,7 +41,10 @@ FROM build AS deps
 RUN rm -rf node_modules packages/*/node_modules \
  && npm ci --omit=dev --workspace @rclaude/protocol --workspace @rclaude/client --workspace @rclaude/agent \
  # node-pty ships macOS and Windows binaries (about 60 MB); on Linux it loads the one built above.
- && rm -rf node_modules/node-pty/prebuilds
+ && rm -rf node_modules/node-pty/prebuilds \
+ # A package's own copy of a dependency whose version differs from the hoisted one (tar-stream) lives in its
+ # node_modules; every workspace gets the folder, even empty, so the COPY below never misses one.
+ && mkdir -p packages/protocol/node_modules packages/client/node_modules packages/agent/node_modules
 
 # ---- the image ------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE}
@@ -65,6 +68,9 @@ COPY --from=build /src/packages/client/package.json packages/client/
 COPY --from=build /src/packages/client/dist/ packages/client/dist/
 COPY --from=build /src/packages/agent/package.json packages/agent/
 COPY --from=build /src/packages/agent/dist/ packages/agent/dist/
+COPY --from=deps /src/packages/protocol/node_modules/ packages/protocol/node_modules/
+COPY --from=deps /src/packages/client/node_modules/ packages/client/node_modules/
+COPY --from=deps /src/packages/agent/node_modules/ packages/agent/node_modules/
 # Claude Code comes pinned through the lockfile as the agent's dependency; fail the build if that drifts.
 RUN test "$(node -p "require('/opt/rclaude/node_modules/@anthropic-ai/claude-code/package.json').version")" = "${CLAUDE_CODE_VERSION}" \
  && ln -s /opt/rclaude/node_modules/.bin/claude /usr/local/bin/claude \

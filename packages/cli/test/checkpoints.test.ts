@@ -33,8 +33,8 @@ beforeAll(async () => {
   fake = await startFakeAnthropic({
     responder: ({ body }) => {
       const text = lastUserText(body);
-      if (text.includes('remember')) return 'Noted: I will remember it.';
       if (text.includes('which word')) return 'You asked me to remember a word.';
+      if (text.includes('remember')) return 'Noted: I will remember it.';
       return undefined;
     },
   });
@@ -246,6 +246,10 @@ describe('hibernation', () => {
     const cp = (await events(id)).find((e) => e.type === 'checkpoint' && e.data.trigger === 'hibernate');
     expect(cp?.data.checkpointId).toMatch(/^cp_/);
     await until('the CLI to exit', async () => t.exitStatus() !== null, 30_000);
+    // The attached terminal was told both: the coming hibernation (how to keep it) and how to come back.
+    const said = t.screen();
+    expect(said).toMatch(/hibernating at \d\d:\d\d:\d\d .*press any key to keep it running/);
+    expect(said).toContain(`Back with: rclaude attach ${id}`);
 
     // `rclaude attach` on the hibernated task resumes it, and Claude Code continues the same conversation.
     const calls = fake.mainCalls().length;
