@@ -187,8 +187,20 @@ describe('checkpoints, stop and resume', () => {
     await api('POST', `/api/tasks/${task.id}/stop`, { force: true });
   });
 
+  it('a program that exits on its own is checkpointed before its sandbox goes', async () => {
+    const r = await cli(['run', '--json', '--detach', '--', 'sh', '-c', 'echo kept > kept.txt']);
+    const task = JSON.parse(r.stdout) as Task;
+    await until('the task to end', async () => ((await getTask(task.id)).endedAt ? true : null));
+    expect((await getTask(task.id)).status).toBe('succeeded');
+    const { checkpoints } = (await api<{ checkpoints: Checkpoint[] }>('GET', `/api/tasks/${task.id}/checkpoints`)).body;
+    expect(checkpoints).toHaveLength(1);
+    expect(checkpoints[0]).toMatchObject({ trigger: 'stop' });
+    expect(checkpoints[0]?.files).toBeGreaterThanOrEqual(1);
+  });
+
   it('a task that never checkpointed cannot be resumed, and says why', async () => {
-    const r = await cli(['run', '--json', '--detach', '--', 'true']);
+    // Killed at once: no stop, no exit of its own, no periodic checkpoint yet.
+    const r = await cli(['run', '--json', '--detach', '--', 'sh', '-c', 'kill -KILL $$']);
     const task = JSON.parse(r.stdout) as Task;
     await until('the task to end', async () => ((await getTask(task.id)).endedAt ? true : null));
     const refused = await api<{ error: { code: string; message: string } }>('POST', `/api/tasks/${task.id}/resume`);

@@ -426,6 +426,14 @@ const bodySamples: Record<string, unknown[]> = {
     { env: { FOO: 5 } },
   ],
   'POST /api/tasks/{id}/continue': [{ cols: 80, rows: 24 }, { cols: 0 }, { rows: 1.5 }],
+  'POST /api/tasks/{id}/stop': [{ force: true }, { force: 'yes' }, { force: false, extra: 1 }],
+  'POST /api/tasks/{id}/checkpoints': [{}, { trigger: 'manual' }],
+  'POST /api/tasks/{id}/resume': [
+    { at: 'cp_abcdefgh12', cols: 80, rows: 24 },
+    { at: 'cp_short' },
+    { at: 'CP_ABCDEFGH12' },
+    { cols: 1001 },
+  ],
   'POST /api/sessions': [{ taskId: 'abcd1234' }, { taskId: 'abcd1234', command: ['sh'], cols: 10 }, { taskId: '' }],
   'POST /api/sessions/{id}/execute': [
     { command: 'ls -la' },

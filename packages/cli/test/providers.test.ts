@@ -337,7 +337,11 @@ describe.each<Cloud>(['ecs', 'e2b'])('through %s', (cloud) => {
     expect(r.stdout, r.stderr).toContain(`via-${cloud}`);
     expect(r.code).toBe(0);
 
-    const task = await taskNamed(name);
+    // The CLI exits on the program's exit; the server records the task's end right after.
+    const task = await until('the task to end', async () => {
+      const t = await taskNamed(name);
+      return t.endedAt ? t : null;
+    });
     expect(task).toMatchObject({ provider: cloud, status: 'succeeded', exitCode: 0 });
     const total = Date.parse(task.startedAt ?? '') - Date.parse(task.createdAt);
     // ECS: the agent is often running before the provider's start has seen RUNNING and returned.
@@ -638,8 +642,10 @@ describe('the sandbox image (docker/sandbox.Dockerfile)', () => {
       const source = path.join(repo, from);
       const target = path.join(root, to.endsWith('/') && !from.endsWith('/') ? path.join(to, path.basename(from)) : to);
       fs.mkdirSync(path.dirname(target.replace(/\/$/, '')), { recursive: true });
-      if (from.replace(/\/$/, '') === 'node_modules') fs.symlinkSync(source, target.replace(/\/$/, ''));
-      else fs.cpSync(source, target, { recursive: true });
+      if (/(^|\/)node_modules\/?$/.test(from)) {
+        // A workspace's own node_modules is made (perhaps empty) by the deps stage; here it may not exist.
+        if (fs.existsSync(source)) fs.symlinkSync(source, target.replace(/\/$/, ''));
+      } else fs.cpSync(source, target, { recursive: true });
     }
     const wrapper = /exec node (\/opt\/rclaude\/\S+)/.exec(finalStage)?.[1] ?? '';
     expect(fs.existsSync(path.join(root, path.relative(workdir, wrapper))), wrapper).toBe(true);

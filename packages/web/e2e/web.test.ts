@@ -295,6 +295,25 @@ ${SAMPLE_SOURCE}EOF`);
     await expect(page.getByRole('button', { name: 'Paste into terminal' }).isDisabled()).resolves.toBe(true);
   });
 
+  it('resumes the stopped task from the checkpoint its stop took: the files come back, and the Checkpoints tab lists both', async () => {
+    const panels = page.getByRole('tablist', { name: 'Task panels' });
+    await panels.getByRole('tab', { name: 'Checkpoints' }).click();
+    const rows = page.getByTestId('checkpoint-row');
+    await rows.first().waitFor();
+    expect(await text(rows.first())).toMatch(/\bstop\b/i);
+    await page.getByTestId('resume-task').click();
+    await waitFor(async () => (await page.locator('[data-status="running"]').count()) > 0, 'the resumed task to run');
+    // What the browser wrote before the stop is in the new sandbox.
+    expect(await sandbox('cat notes/greeting.txt')).toContain('edited in the browser');
+    await page.getByTestId('checkpoint-now').click();
+    await page.getByTestId('checkpoint-result').waitFor({ timeout: 60_000 });
+    await waitFor(async () => (await rows.count()) >= 2, 'the new checkpoint in the list');
+    expect(await text(rows.first())).toMatch(/\bmanual\b/i);
+    await screenshot(page, 'checkpoints');
+    await server.cli(['stop', taskId]);
+    await waitFor(async () => (await page.locator('[data-status="stopped"]').count()) > 0, 'the task to stop again');
+  });
+
   it('filters by status and searches by name', async () => {
     await page.goto(`${server.url}/?status=failed`);
     await page.getByRole('link', { name: 'Migrate the database' }).waitFor();

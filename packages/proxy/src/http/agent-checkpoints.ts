@@ -85,6 +85,9 @@ export function createAgentCheckpointRoutes(deps: AgentCheckpointRoutesDeps) {
     const inFlight = new Set<Promise<void>>();
     let failure: Error | null = null;
     extract.on('entry', (header, stream, next) => {
+      // A failed upload destroys the extract, which destroys the entry being read with the same error; it is
+      // answered through the pipeline, so the entry's own copy needs a listener.
+      stream.on('error', () => undefined);
       const hash = header.name;
       if (header.type !== 'file' || !blobHashSchema.safeParse(hash).success || header.size === undefined) {
         stream.resume();

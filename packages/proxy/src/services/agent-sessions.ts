@@ -53,6 +53,11 @@ export interface AgentSessionsDeps {
   recorder: Pick<TaskRecorder, 'recorded'>;
   /** Restores a checkpoint into a resumed task's new sandbox (CheckpointService.restore); none: no resumes. */
   restore?: (task: Task, sandboxId: string, checkpointId: string) => Promise<unknown>;
+  /**
+   * Checkpoints a task whose program has just exited, before its sandbox goes (CheckpointService.take), so
+   * leaving Claude Code loses nothing either; none: no checkpoints.
+   */
+  checkpoint?: (task: Task) => Promise<unknown>;
   /** Clock for start-up token expiry, ms since the epoch; default Date.now. */
   now?: () => number;
 }
@@ -338,6 +343,13 @@ export class AgentSessions {
     }
     const status: TaskStatus = stopping ? 'stopped' : info.exitCode === 0 ? 'succeeded' : 'failed';
     const reason = info.signal ? `killed by ${info.signal}` : `exited with code ${info.exitCode}`;
+    if (!stopping && info.signal === null && info.exitCode < 128 && this.deps.checkpoint) {
+      // The program ended on its own (a stop has already checkpointed): save the workspace while the sandbox is
+      // still there, so the task can be resumed. A failure is on the timeline and does not hold the end up.
+      await this.deps.checkpoint(task).catch((err: unknown) => {
+        this.deps.log.warn({ err, taskId: task?.id }, 'the checkpoint after the program exited failed');
+      });
+    }
     await this.deps.moves.endTask(task.id, status, {
       exitCode: info.exitCode,
       statusReason: stopping ? task.statusReason : reason,

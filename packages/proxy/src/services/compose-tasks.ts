@@ -151,7 +151,9 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
     sandboxControl,
     moves: transitions,
     recorder,
-    ...(checkpoints ? { restore: checkpoints.restore.bind(checkpoints) } : {}),
+    ...(checkpoints
+      ? { restore: checkpoints.restore.bind(checkpoints), checkpoint: (task: Task) => checkpoints.take(task, 'stop') }
+      : {}),
   });
   const launcher = new TaskLauncher({
     tasks,
