@@ -337,11 +337,8 @@ describe.each<Cloud>(['ecs', 'e2b'])('through %s', (cloud) => {
     expect(r.stdout, r.stderr).toContain(`via-${cloud}`);
     expect(r.code).toBe(0);
 
-    // The CLI exits on the program's exit; the server records the task's end right after.
-    const task = await until('the task to end', async () => {
-      const t = await taskNamed(name);
-      return t.endedAt ? t : null;
-    });
+    // `rclaude run` returns once the server has recorded the end (after the exit's checkpoint).
+    const task = await taskNamed(name);
     expect(task).toMatchObject({ provider: cloud, status: 'succeeded', exitCode: 0 });
     const total = Date.parse(task.startedAt ?? '') - Date.parse(task.createdAt);
     // ECS: the agent is often running before the provider's start has seen RUNNING and returned.

@@ -8,7 +8,7 @@ import { safeJson, safeText, suggestCommand } from '../output.js';
 import { printTable } from '../table.js';
 import { attachTerminal } from '../terminal/attach.js';
 import { parseDetachKeys } from '../terminal/keys.js';
-import { report } from './run.js';
+import { report, settleAfterExit } from './run.js';
 
 interface Common {
   server?: string;
@@ -203,7 +203,7 @@ export async function attachAfterResume(
     stdout: process.stdout,
     stderr: process.stderr,
   });
-  return report(outcome, task.id);
+  return report(await settleAfterExit(api, task, task.mainSessionId, outcome), task.id);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { type CreateTaskRequest, isResumable, type ProviderName, providerNames } from '@rclaude/protocol';
+import { type CreateTaskRequest, isResumable, type ProviderName, providerNames, type Task } from '@rclaude/protocol';
 import { ApiClient } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
 import { safeJson, safeText, suggestCommand } from '../output.js';
@@ -66,7 +66,37 @@ export async function runCommand(command: string[], opts: RunOptions): Promise<n
     stdout: process.stdout,
     stderr: process.stderr,
   });
-  return report(outcome, task.id);
+  return report(await settleAfterExit(api, task, task.mainSessionId, outcome), task.id);
+}
+
+/** How long, at most, the CLI waits for the server to record a task's end after its program exited. */
+const SETTLE_MS = 30_000;
+
+/**
+ * When a task's main program exits, the server checkpoints its workspace, then records the end and releases
+ * the sandbox. Waits for that record (at most {@link SETTLE_MS}, saying why after a moment), so what runs after
+ * `rclaude run` sees the task ended and its work saved. A prompt task keeps its sandbox after its program
+ * exits, and another session's exit ends nothing: no wait.
+ */
+export async function settleAfterExit(
+  api: ApiClient,
+  task: Task,
+  sessionId: string,
+  outcome: AttachOutcome,
+): Promise<AttachOutcome> {
+  if (outcome.kind !== 'exited' || task.prompt !== null || sessionId !== task.mainSessionId) return outcome;
+  const started = Date.now();
+  let said = false;
+  while (Date.now() - started < SETTLE_MS) {
+    const now = await api.getTask(task.id).catch(() => null);
+    if (!now || now.endedAt) return outcome;
+    if (!said && Date.now() - started > 500 && process.stderr.isTTY) {
+      process.stderr.write("saving the task's work before its sandbox goes…\r\n");
+      said = true;
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  return outcome;
 }
 
 /** Prints how an attachment ended and returns the exit code for it. */

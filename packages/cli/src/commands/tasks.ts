@@ -8,7 +8,7 @@ import { parseDetachKeys } from '../terminal/keys.js';
 import { sessionForAttach } from '../terminal/prompt-view.js';
 import { streamLog } from '../terminal/stream-log.js';
 import { attachAfterResume, offerResume, resumeTask } from './checkpoints.js';
-import { report } from './run.js';
+import { report, settleAfterExit } from './run.js';
 
 interface Common {
   server?: string;
@@ -52,7 +52,7 @@ export async function attachCommand(
     stdout: process.stdout,
     stderr: process.stderr,
   });
-  return report(outcome, task.id);
+  return report(await settleAfterExit(api, task, sessionId, outcome), task.id);
 }
 
 /** `rclaude ls`. */

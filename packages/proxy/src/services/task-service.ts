@@ -28,6 +28,7 @@ import type { CheckpointService } from './checkpoints.js';
 import { continueCommand, promptCommand, resumeCommand } from './claude-commands.js';
 import type { CostService } from './cost.js';
 import { newId } from './ids.js';
+import { formatSpan } from './lifecycle.js';
 import { validateRepo } from './repo-source.js';
 import { toInfo } from './session-hub.js';
 import type { TaskLauncher } from './task-launcher.js';
@@ -206,7 +207,8 @@ export class TaskService {
       resumed: true,
       ...(previous?.env ? { env: previous.env } : {}),
     });
-    const reason = `resuming from checkpoint ${checkpoint.id} of ${checkpoint.createdAt}`;
+    const age = formatSpan(Math.max(0, Date.now() - Date.parse(checkpoint.createdAt)));
+    const reason = `resumed from checkpoint ${checkpoint.id} (${checkpoint.trigger}, taken ${age} before)`;
     const moved = await this.deps.timeline.transition(
       id,
       'starting',
