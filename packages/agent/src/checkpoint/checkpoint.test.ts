@@ -14,11 +14,13 @@ import {
   EGRESS_SANDBOX_HEADER,
   MISSING_BLOBS_BATCH,
 } from '@rclaude/protocol';
+import fc from 'fast-check';
 import { pino } from 'pino';
 import tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Checkpointer } from './checkpointer.js';
 import { claudeProjectDir, encodeProjectPath } from './claude-folder.js';
+import { ALWAYS_EXCLUDED } from './ignore-policy.js';
 import { packCheckpoint } from './pack.js';
 import { CheckpointClient } from './proxy-client.js';
 import { restoreCheckpoint, validateManifest } from './restore.js';
@@ -498,6 +500,107 @@ describe('pack and restore', () => {
     expect(await fs.readFile(path.join(target, 'dir/f.txt'), 'utf8')).toBe('from checkpoint');
     expect((await fs.lstat(path.join(target, 'top.txt'))).isFile()).toBe(true);
     expect(await fs.readFile(path.join(target, 'other.txt'), 'utf8')).toBe('mine');
+  });
+});
+
+describe('round trip, as a property', () => {
+  /** A file or folder name: any text a Linux file system takes (spaces, unicode), but no excluded cache name. */
+  const segment = fc
+    .oneof(fc.stringMatching(/^[a-zA-Z0-9 ._-]{1,12}$/), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }))
+    .filter(
+      (s) =>
+        !/[/\\\u0000]/.test(s) &&
+        s !== '.' &&
+        s !== '..' &&
+        !ALWAYS_EXCLUDED.has(s) &&
+        !['target', '.venv', 'venv'].includes(s) &&
+        Buffer.byteLength(s) <= 255,
+    );
+  const node = fc.oneof(
+    fc.record({
+      kind: fc.constant('file' as const),
+      // Mostly small, some empty, now and then a large binary one.
+      data: fc.oneof(
+        { weight: 6, arbitrary: fc.uint8Array({ maxLength: 3000 }) },
+        { weight: 1, arbitrary: fc.constant(new Uint8Array(0)) },
+        { weight: 1, arbitrary: fc.integer({ min: 1, max: 255 }).map((b) => new Uint8Array(600_000).fill(b)) },
+      ),
+      mode: fc.constantFrom(0o644, 0o755, 0o600, 0o444),
+    }),
+    fc.record({
+      kind: fc.constant('link' as const),
+      target: fc.string({ minLength: 1, maxLength: 40 }).filter((t) => !t.includes('\u0000')),
+    }),
+    fc.record({ kind: fc.constant('dir' as const), mode: fc.constantFrom(0o755, 0o700, 0o750) }),
+  );
+  const trees = fc.uniqueArray(fc.tuple(fc.array(segment, { minLength: 1, maxLength: 3 }), node), {
+    selector: ([segments]) => segments.join('/'),
+    minLength: 1,
+    maxLength: 25,
+  });
+
+  /** Makes the tree; an entry whose parent is already a file or a link is left out. Returns what it made. */
+  async function build(root: string, tree: [string[], { kind: string }][]): Promise<void> {
+    const ordered = [...tree].sort((a, b) => a[0].length - b[0].length);
+    for (const [segments, n] of ordered) {
+      const abs = path.join(root, ...segments);
+      try {
+        await fs.mkdir(path.dirname(abs), { recursive: true });
+        await fs.lstat(abs).then(
+          () => {
+            throw new Error('exists');
+          },
+          () => undefined,
+        );
+      } catch {
+        continue; // a parent is not a folder, or the path was made as a parent already
+      }
+      const made = n as
+        | { kind: 'file'; data: Uint8Array; mode: number }
+        | { kind: 'link'; target: string }
+        | { kind: 'dir'; mode: number };
+      if (made.kind === 'file') {
+        await fs.writeFile(abs, made.data);
+        await fs.chmod(abs, made.mode);
+      } else if (made.kind === 'link') await fs.symlink(made.target, abs);
+      else {
+        await fs.mkdir(abs);
+        await fs.chmod(abs, made.mode);
+      }
+    }
+  }
+
+  it('brings back random trees exactly: names with spaces and unicode, modes, empty folders and files, links, large binaries', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(trees, async (tree) => {
+        run++;
+        const ws = path.join(tmp, `prop-${run}/ws`);
+        await fs.mkdir(ws, { recursive: true });
+        await build(ws, tree);
+        const id = `cp_prop${String(run).padStart(5, '0')}`;
+        const packed = await packCheckpoint({
+          checkpointId: id,
+          workspace: ws,
+          claudeDir: path.join(tmp, `prop-${run}/no-claude`),
+          client: stub.client,
+          cache: new HashCache(),
+          log,
+        });
+        const back = path.join(tmp, `prop-${run}/back`);
+        const restored = await restoreCheckpoint({
+          checkpointId: id,
+          workspace: back,
+          claudeDir: path.join(tmp, `prop-${run}/claude-back`),
+          client: stub.client,
+          log,
+        });
+        expect(restored.mismatches).toEqual([]);
+        expect(restored.files).toBe(packed.files);
+        expect(await treeOf(back)).toEqual(await treeOf(ws));
+      }),
+      { numRuns: 25 },
+    );
   });
 });
 
