@@ -6,7 +6,7 @@
  * time, and is cleaned up on every way out. Progress goes to stderr.
  *
  * Options: --json, --write-docs, --quick (smaller figures for a smoke run), --only=a,b (scenarios:
- * throughput, echo, interrupt, reattach, tti, sessions, cli, checkpoint), --flood-mib=N, --max-sessions=N, and
+ * throughput, echo, interrupt, reattach, tti, resume, sessions, cli, checkpoint), --flood-mib=N, --max-sessions=N, and
  * --database-url=postgres://... / --redis-url=redis://... to run the servers on Postgres and Redis (a fresh
  * schema and key prefix per server, dropped afterwards) instead of the embedded defaults.
  */
@@ -22,6 +22,7 @@ import { cli } from './scenarios/cli.mjs';
 import { echo } from './scenarios/echo.mjs';
 import { interrupt } from './scenarios/interrupt.mjs';
 import { reattach } from './scenarios/reattach.mjs';
+import { resume } from './scenarios/resume.mjs';
 import { sessionsHeld } from './scenarios/sessions.mjs';
 import { throughput } from './scenarios/throughput.mjs';
 import { tti, waitPoolFull } from './scenarios/tti.mjs';
@@ -53,6 +54,8 @@ const opts = {
   idleSettleMs: quick ? 2000 : 5000,
   checkpointFiles: quick ? 2000 : 20_000,
   checkpointMB: quick ? 20 : 200,
+  resumeFiles: quick ? 300 : 2000,
+  resumeRounds: quick ? 2 : 5,
 };
 /** The whole run stops by itself after this long, whatever state it is in. */
 const HARD_LIMIT_MS = 20 * 60_000;
@@ -158,7 +161,7 @@ async function main() {
   const figures = {};
   const started = performance.now();
 
-  const chainScenarios = ['throughput', 'echo', 'interrupt', 'reattach', 'tti'].filter(wants);
+  const chainScenarios = ['throughput', 'echo', 'interrupt', 'reattach', 'tti', 'resume'].filter(wants);
   const server = chainScenarios.length ? await startServer({ RCLAUDE_WARM_POOL_SIZE: '0' }) : null;
   const api = server && new Api(server.url, server.token);
   const viewer = server && new Viewer(server.url, server.token);
@@ -185,6 +188,10 @@ async function main() {
     log('time to first byte, cold (no warm pool)...');
     const cold = await tti(ctx, { rounds: opts.ttiRounds });
     figures.tti_cold_p50_ms = cold.p50;
+  }
+  if (wants('resume')) {
+    log(`resume of a stopped task from its checkpoint (${opts.resumeFiles} files), cold...`);
+    Object.assign(figures, await resume(ctx));
   }
   viewer?.close();
   await cleanup();

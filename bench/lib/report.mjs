@@ -41,6 +41,8 @@ const ROWS = [
   ['checkpoint_first_mb_s', 'first checkpoint, read and upload rate', 'MB/s'],
   ['checkpoint_incremental_ms', 'checkpoint after one file changed', 'ms'],
   ['restore_ms', 'restore of that checkpoint into an empty workspace', 'ms'],
+  ['resume_p50_ms', 'resume of a stopped task: request to the first byte of its program, checkpoint restored', 'ms'],
+  ['resume_files', 'files that resume restored', ''],
 ];
 
 export function renderTable(result) {

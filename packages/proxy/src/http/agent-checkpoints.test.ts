@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CHECKPOINT_FORMAT, type ManifestEntry } from '@rclaude/protocol';
+import { until } from '@rclaude/testkit';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack, type TestUser } from '../../test/test-stack.js';
@@ -173,5 +174,29 @@ describe('agent checkpoint routes', () => {
     const forced = await stack.api(alice.token, 'POST', `/api/tasks/${task.id}/stop`, { body: { force: true } });
     expect(forced.status).toBe(200);
     expect(forced.body.status).toBe('stopped');
+  });
+
+  it('resumes a stopped task once when asked twice at once: one sandbox, the other request refused', async () => {
+    const { task } = await stack.startTask(alice.token);
+    expect((await stack.api(alice.token, 'POST', `/api/tasks/${task.id}/stop`)).body.status).toBe('stopped');
+    const sandboxesBefore = stack.started.filter((s) => s.taskId === task.id).length;
+    const answers = await Promise.all([
+      stack.api(alice.token, 'POST', `/api/tasks/${task.id}/resume`, { body: {} }),
+      stack.api(alice.token, 'POST', `/api/tasks/${task.id}/resume`, { body: {} }),
+    ]);
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 409]);
+    const running = await until(
+      'the resumed task to run',
+      async () => {
+        const t = (await stack.api(alice.token, 'GET', `/api/tasks/${task.id}`)).body;
+        return t.status === 'running' ? t : null;
+      },
+      10_000,
+    );
+    expect(running.statusReason).toMatch(/^resumed from checkpoint cp_[a-z0-9]+ \(stop, taken .* before\)$/);
+    expect(stack.started.filter((s) => s.taskId === task.id).length).toBe(sandboxesBefore + 1);
+    // The session runs in the sandbox the winner started, the one its agent connected from.
+    const state = await stack.stores.sessions.get(task.mainSessionId);
+    expect(state?.sandboxId).toBe(stack.started.filter((s) => s.taskId === task.id).at(-1)?.sandboxId);
   });
 });

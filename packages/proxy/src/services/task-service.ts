@@ -190,6 +190,23 @@ export class TaskService {
     await this.deps.cost.assertWithinBudget(task.owner);
     await this.deps.launcher.assertTaskQuota(task.owner);
     const provider = this.deps.providers.get(task.provider);
+    const age = formatSpan(Math.max(0, Date.now() - Date.parse(checkpoint.createdAt)));
+    const reason = `resumed from checkpoint ${checkpoint.id} (${checkpoint.trigger}, taken ${age} before)`;
+    const moved = await this.deps.timeline.transition(
+      id,
+      'starting',
+      {
+        statusReason: reason,
+        endedAt: null,
+        // A finished prompt keeps its outcome: the resumed session continues its conversation.
+        exitCode: task.prompt !== null ? task.exitCode : null,
+        activity: null,
+        resumedAt: new Date(),
+      },
+      reason,
+    );
+    if (!moved) throw new AppError('CONFLICT', `task ${id} changed while resuming; look at it again`);
+    // Only the resume that won the move above records the new sandbox: two at once never cross.
     const previous = await this.deps.sessions.get(task.mainSessionId);
     const sandboxId = newId(16);
     await this.deps.sessions.put({
@@ -207,22 +224,6 @@ export class TaskService {
       resumed: true,
       ...(previous?.env ? { env: previous.env } : {}),
     });
-    const age = formatSpan(Math.max(0, Date.now() - Date.parse(checkpoint.createdAt)));
-    const reason = `resumed from checkpoint ${checkpoint.id} (${checkpoint.trigger}, taken ${age} before)`;
-    const moved = await this.deps.timeline.transition(
-      id,
-      'starting',
-      {
-        statusReason: reason,
-        endedAt: null,
-        // A finished prompt keeps its outcome: the resumed session continues its conversation.
-        exitCode: task.prompt !== null ? task.exitCode : null,
-        activity: null,
-        resumedAt: new Date(),
-      },
-      reason,
-    );
-    if (!moved) throw new AppError('CONFLICT', `task ${id} changed while resuming; look at it again`);
     this.deps.launcher.start(moved, provider, sandboxId);
     return moved;
   }
