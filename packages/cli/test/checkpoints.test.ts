@@ -6,6 +6,10 @@
  *
  * Runs from the built dist: `npx turbo run build` first.
  */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Checkpoint, Task, TaskEvent } from '@rclaude/protocol';
 import {
   type FakeAnthropic,
@@ -133,6 +137,34 @@ describe('checkpoints, stop and resume', () => {
     expect(stopped.body.status).toBe('stopped');
     const list = await api<{ checkpoints: Checkpoint[] }>('GET', `/api/tasks/${task.id}/checkpoints`);
     expect(list.body.checkpoints.map((c) => c.trigger)).toEqual(['stop', 'manual', 'manual']);
+
+    // With no sandbox, its files are read from the latest checkpoint: listed, read and copied out, not written.
+    const listing = await api<{ checkpointId?: string; entries: { name: string; type: string }[] }>(
+      'GET',
+      `/api/tasks/${task.id}/files?path=deep`,
+    );
+    expect(listing.body.checkpointId).toBe(list.body.checkpoints[0]?.id);
+    expect(listing.body.entries.map((e) => `${e.name}:${e.type}`)).toEqual(['a dir:dir', 'link:symlink']);
+    const sum = await fetch(`${server.url}/api/tasks/${task.id}/files/content?path=big.sum`, {
+      headers: { authorization: `Bearer ${server.token}` },
+    });
+    expect(sum.headers.get('x-rclaude-checkpoint')).toBe(list.body.checkpoints[0]?.id);
+    const expected = (await sum.text()).split(' ')[0];
+    const dest = fs.mkdtempSync(path.join(os.tmpdir(), 'rclaude-cp-'));
+    const copied = await cli(['cp', `${task.id}:big.bin`, path.join(dest, 'big.bin')]);
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(
+      createHash('sha256')
+        .update(fs.readFileSync(path.join(dest, 'big.bin')))
+        .digest('hex'),
+    ).toBe(expected);
+    fs.rmSync(dest, { recursive: true, force: true });
+    const write = await fetch(`${server.url}/api/tasks/${task.id}/files/content?path=new.txt`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/octet-stream' },
+      body: 'x',
+    });
+    expect(write.status).toBe(409);
 
     const resumed = await api<Task>('POST', `/api/tasks/${task.id}/resume`);
     expect(resumed.status).toBe(200);

@@ -28,6 +28,11 @@ export const listFilesResponseSchema = z.object({
   entries: z.array(fileEntrySchema),
   /** True when the folder holds more entries than one listing returns; `entries` are the first by name. */
   truncated: z.boolean().optional(),
+  /**
+   * Set when no sandbox runs (a hibernated or ended task): the listing is of this checkpoint, read-only, and
+   * `mtime` is the checkpoint's time.
+   */
+  checkpointId: z.string().optional(),
 });
 export type ListFilesResponse = z.infer<typeof listFilesResponseSchema>;
 

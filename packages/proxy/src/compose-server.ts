@@ -466,6 +466,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       log,
       files: createFileHandlers({
         resolveSandbox: (req, taskId) => taskService.runningSandbox(requireAuth(req), taskId),
+        checkpointFiles: (req, taskId) => taskService.checkpointFiles(requireAuth(req), taskId),
         rpc,
       }),
       openapi: () => openapi,

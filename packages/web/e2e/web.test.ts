@@ -295,8 +295,18 @@ ${SAMPLE_SOURCE}EOF`);
     await expect(page.getByRole('button', { name: 'Paste into terminal' }).isDisabled()).resolves.toBe(true);
   });
 
-  it('resumes the stopped task from the checkpoint its stop took: the files come back, and the Checkpoints tab lists both', async () => {
+  it("shows the stopped task's files from its checkpoint, resumes it: the files come back, and the Checkpoints tab lists both", async () => {
     const panels = page.getByRole('tablist', { name: 'Task panels' });
+    // With no sandbox, the Files tab shows the checkpoint's workspace, read-only.
+    await panels.getByRole('tab', { name: 'Files' }).click();
+    await page.getByTestId('files-from-checkpoint').waitFor();
+    const saved = page.getByRole('region', { name: 'Files' });
+    await saved.getByRole('button', { name: 'notes', exact: true }).click({ timeout: 20_000 });
+    await saved.getByRole('button', { name: 'greeting.txt' }).click();
+    await waitFor(
+      async () => (await text(page.getByTestId('file-content'))).includes('edited in the browser'),
+      'the saved greeting.txt',
+    );
     await panels.getByRole('tab', { name: 'Checkpoints' }).click();
     const rows = page.getByTestId('checkpoint-row');
     await rows.first().waitFor();

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { type AgentFileReadResult, AppError, listFilesResponseSchema, type WriteFileResponse } from '@rclaude/protocol';
 import busboy from 'busboy';
 import express, { type Request, type Response } from 'express';
+import type { CheckpointFiles } from '../checkpoints/checkpoint-files.js';
 import { agentMalformed, type Bytes, readAgentFile, writeAgentFile } from '../services/agent-files.js';
 import type { AgentRpc } from '../services/agent-rpc.js';
 import type { Handlers, TaggedRouteName } from './mount-routes.js';
@@ -42,6 +43,11 @@ export interface FilesRouterDeps {
    * and for another user's task alike, TASK_NOT_RUNNING when it has no live sandbox.
    */
   resolveSandbox(req: Request, taskId: string): Promise<{ sandboxId: string }>;
+  /**
+   * The latest checkpoint's files of a task with no sandbox, read-only (listings, reads and downloads fall back
+   * to it); null: none. Same NOT_FOUND rule as `resolveSandbox`.
+   */
+  checkpointFiles?(req: Request, taskId: string): Promise<CheckpointFiles | null>;
   rpc: AgentRpc;
   limits?: Partial<FilesRouterLimits>;
 }
@@ -160,8 +166,37 @@ export function createFileHandlers(deps: FilesRouterDeps): FileHandlers {
   const sandboxOf = async (req: Request, taskId: string): Promise<string> =>
     (await resolveSandbox(req, taskId)).sandboxId;
 
-  const readChunk = (sandboxId: string, path: string, offset: number, length: number) =>
-    readAgentFile(rpc, sandboxId, path, offset, length, limits.rpcTimeoutMs);
+  /** Reads at most `length` bytes of `path` from `offset`: from the sandbox, or from a checkpoint. */
+  type Reader = (path: string, offset: number, length: number) => Promise<AgentFileReadResult>;
+
+  /**
+   * Where a read-only request reads: the task's sandbox, or, when it has none, its latest checkpoint (marked
+   * on the answer with `X-Rclaude-Checkpoint`).
+   */
+  async function readSource(
+    req: Request,
+    res: Response,
+    taskId: string,
+  ): Promise<{ read: Reader; list: (path: string) => Promise<unknown>; checkpoint: CheckpointFiles | null }> {
+    try {
+      const sandboxId = await sandboxOf(req, taskId);
+      return {
+        read: (path, offset, length) => readAgentFile(rpc, sandboxId, path, offset, length, limits.rpcTimeoutMs),
+        list: (path) => rpc.call(sandboxId, 'files:list', { path }, limits.rpcTimeoutMs),
+        checkpoint: null,
+      };
+    } catch (err) {
+      if (!(err instanceof AppError) || err.code !== 'TASK_NOT_RUNNING' || !deps.checkpointFiles) throw err;
+      const view = await deps.checkpointFiles(req, taskId);
+      if (!view) throw err;
+      res.setHeader('X-Rclaude-Checkpoint', view.checkpoint.id);
+      return {
+        read: (path, offset, length) => view.read(path, offset, length),
+        list: async (path) => view.list(path),
+        checkpoint: view,
+      };
+    }
+  }
 
   const writeChunks = (sandboxId: string, path: string, chunks: AsyncIterable<Bytes> | Iterable<Bytes>) =>
     writeAgentFile(rpc, sandboxId, path, chunks, limits.rpcTimeoutMs);
@@ -173,7 +208,7 @@ export function createFileHandlers(deps: FilesRouterDeps): FileHandlers {
    */
   async function sendBytes(
     res: Response,
-    sandboxId: string,
+    read: Reader,
     path: string,
     offset: number,
     total: number,
@@ -203,7 +238,7 @@ export function createFileHandlers(deps: FilesRouterDeps): FileHandlers {
         res.destroy(new Error('the file shrank while it was being sent'));
         return;
       }
-      chunk = await readChunk(sandboxId, path, offset + sent, Math.min(chunkBytes, total - sent));
+      chunk = await read(path, offset + sent, Math.min(chunkBytes, total - sent));
     }
     res.end();
   }
@@ -336,21 +371,21 @@ export function createFileHandlers(deps: FilesRouterDeps): FileHandlers {
     });
 
   return {
-    listFiles: async ({ params, query }, { req }) => {
-      const sandboxId = await sandboxOf(req, params.id);
-      const parsed = listFilesResponseSchema.safeParse(
-        await rpc.call(sandboxId, 'files:list', { path: query.path }, limits.rpcTimeoutMs),
-      );
+    listFiles: async ({ params, query }, { req, res }) => {
+      const source = await readSource(req, res, params.id);
+      const parsed = listFilesResponseSchema.safeParse(await source.list(query.path));
       if (!parsed.success) throw agentMalformed();
-      return parsed.data;
+      // Only a checkpoint's listing says it is one; an agent's claim to be one is dropped.
+      const { checkpointId: _claimed, ...listing } = parsed.data;
+      return source.checkpoint ? { ...listing, checkpointId: source.checkpoint.checkpoint.id } : listing;
     },
 
     readFile: async ({ params, query: q }, { req, res }) => {
       if (q.length !== undefined && q.length > limits.maxReadBytes) {
         throw new AppError('PAYLOAD_TOO_LARGE', `ask for at most ${limits.maxReadBytes} bytes at a time`);
       }
-      const sandboxId = await sandboxOf(req, params.id);
-      const first = await readChunk(sandboxId, q.path, q.offset, Math.min(chunkBytes, q.length ?? chunkBytes));
+      const { read } = await readSource(req, res, params.id);
+      const first = await read(q.path, q.offset, Math.min(chunkBytes, q.length ?? chunkBytes));
       const remaining = Math.max(0, first.size - q.offset);
       if (q.length === undefined && remaining > limits.maxReadBytes) {
         throw new AppError(
@@ -363,7 +398,7 @@ export function createFileHandlers(deps: FilesRouterDeps): FileHandlers {
         ? 'text/plain; charset=utf-8'
         : 'application/octet-stream';
       setSafeContentHeaders(res, type, first.size);
-      await sendBytes(res, sandboxId, q.path, q.offset, total, first);
+      await sendBytes(res, read, q.path, q.offset, total, first);
     },
 
     // The query is validated and the sandbox found before a body that may be large is read.
@@ -384,11 +419,11 @@ export function createFileHandlers(deps: FilesRouterDeps): FileHandlers {
     },
 
     downloadFile: async ({ params, query }, { req, res }) => {
-      const sandboxId = await sandboxOf(req, params.id);
-      const first = await readChunk(sandboxId, query.path, 0, chunkBytes);
+      const { read } = await readSource(req, res, params.id);
+      const first = await read(query.path, 0, chunkBytes);
       setSafeContentHeaders(res, 'application/octet-stream', first.size);
       res.setHeader('Content-Disposition', attachmentDisposition(query.path));
-      await sendBytes(res, sandboxId, query.path, 0, first.size, first);
+      await sendBytes(res, read, query.path, 0, first.size, first);
     },
   };
 }

@@ -9,11 +9,15 @@ import {
 import type { Logger } from 'pino';
 import type { CheckpointBlobStore } from '../checkpoints/blob-store.js';
 import { collectGarbage } from '../checkpoints/blob-store.js';
+import { CheckpointFiles } from '../checkpoints/checkpoint-files.js';
 import { readManifest } from '../checkpoints/records.js';
 import type { CheckpointRecord, CheckpointRecordStore, SessionStore, TaskStore } from '../stores/types.js';
 import type { AgentRpc } from './agent-rpc.js';
 import { newId } from './ids.js';
 import type { TaskTimeline } from './task-transitions.js';
+
+/** Checkpoint file views kept in memory (a manifest of a large workspace is a few megabytes). */
+const VIEWS_KEPT = 8;
 
 export interface CheckpointServiceDeps {
   tasks: Pick<TaskStore, 'get'>;
@@ -43,6 +47,8 @@ export interface CheckpointServiceDeps {
 export class CheckpointService {
   /** One checkpoint at a time per task on this proxy: a second request joins the first. */
   private readonly inFlight = new Map<string, Promise<CheckpointRecord>>();
+  /** Read-only views of recently browsed checkpoints, oldest first. */
+  private readonly views = new Map<string, CheckpointFiles>();
   private readonly now: () => number;
 
   constructor(private readonly deps: CheckpointServiceDeps) {
@@ -99,6 +105,22 @@ export class CheckpointService {
       await this.deps.timeline.event(task.id, 'checkpoint', data).catch(() => undefined);
       throw new AppError('CHECKPOINT_FAILED', `could not checkpoint task ${task.id}: ${reason}`, { cause: err });
     }
+  }
+
+  /** The latest checkpoint's files of a task, read-only (manifests of the last few asked for are kept). */
+  async files(task: Pick<Task, 'id' | 'owner'>): Promise<CheckpointFiles | null> {
+    const [latest] = await this.deps.records.list(task.id, 1);
+    if (!latest) return null;
+    let view = this.views.get(latest.id);
+    if (!view) {
+      view = new CheckpointFiles(this.deps.blobs, task.owner, latest, await readManifest(this.deps.blobs, latest));
+      this.views.set(latest.id, view);
+      for (const key of this.views.keys()) {
+        if (this.views.size <= VIEWS_KEPT) break;
+        this.views.delete(key);
+      }
+    }
+    return view;
   }
 
   /** A task's checkpoints, newest first. */

@@ -17,6 +17,7 @@ import {
   type TaskEvent,
   type UsageResponse,
 } from '@rclaude/protocol';
+import type { CheckpointFiles } from '../checkpoints/checkpoint-files.js';
 import { publicCheckpoint } from '../checkpoints/records.js';
 import { checkTaskAllowHosts } from '../egress/allow-list.js';
 import type { Provider } from '../providers/types.js';
@@ -365,6 +366,16 @@ export class TaskService {
   }
 
   /** The sandbox of a task the caller may see, if it is running (for file operations). */
+  /**
+   * The latest checkpoint's workspace, read-only, of a task with no sandbox (hibernated or ended); null when it
+   * has a sandbox or no checkpoint. Another user's task is NOT_FOUND, as everywhere.
+   */
+  async checkpointFiles(auth: AuthContext, taskId: string): Promise<CheckpointFiles | null> {
+    const task = await this.get(auth, taskId);
+    if (!isTerminal(task.status) || !this.deps.checkpoints) return null;
+    return this.deps.checkpoints.files(task);
+  }
+
   async runningSandbox(auth: AuthContext, taskId: string): Promise<{ sandboxId: string }> {
     const task = await this.get(auth, taskId);
     const main = await this.deps.sessions.get(task.mainSessionId);

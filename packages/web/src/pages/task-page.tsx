@@ -3,7 +3,7 @@ import type { Task } from '@rclaude/protocol';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { type KeyboardEvent, lazy, type ReactNode, Suspense, useEffect, useId, useMemo, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
-import { queryKeys, taskQuery } from '../api/queries.js';
+import { checkpointsQuery, queryKeys, taskQuery } from '../api/queries.js';
 import { useApp, useSocket } from '../app-context.js';
 import { Button } from '../components/button.js';
 import { ArrowLeftIcon, BookmarkIcon, FolderIcon, PlayIcon, StopIcon, TrashIcon } from '../components/icons.js';
@@ -95,7 +95,7 @@ export function TaskPage() {
 function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) => void; onDelete: (t: Task) => void }) {
   const wide = useMediaQuery(WIDE_QUERY);
   const { storage } = useApp();
-  // The workspace is reachable only while the sandbox runs: asking before or after gets a refusal.
+  // While the sandbox runs the workspace is live; after, the latest checkpoint's copy is shown read-only.
   const sandboxUp = task.status === 'running' || task.status === 'idle';
   useRefreshFilesOnActivity(task.id);
 
@@ -107,7 +107,7 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
       Its files appear here as soon as it is up.
     </EmptyState>
   ) : (
-    <SandboxGone hibernated={task.status === 'hibernated'} />
+    <SavedFiles task={task} storage={storage} />
   );
   const timeline = <TaskTimeline taskId={task.id} />;
   const checkpoints = <CheckpointsPanel task={task} />;
@@ -310,20 +310,37 @@ function TaskHeaderActions({
 }
 
 /** The Files tab of an ended task: its sandbox, and the workspace with it, is gone. */
-function SandboxGone({ hibernated }: { hibernated: boolean }) {
-  if (hibernated) {
-    return (
-      <EmptyState icon={<FolderIcon className="size-5" />} title="The task is hibernated">
-        Its workspace was checkpointed and its sandbox released while it sat idle. Resume it to browse and edit its
-        files again.
-      </EmptyState>
-    );
-  }
+/**
+ * The files of a task with no sandbox: its latest checkpoint's, read-only (the server reads them from the
+ * checkpoint store), or, without one, why there are none.
+ */
+function SavedFiles({ task, storage }: { task: Task; storage: Storage | null }) {
+  const { api } = useApp();
+  const checkpoints = useQuery(checkpointsQuery(api, task.id));
+  const latest = checkpoints.data?.[0];
+  if (checkpoints.isPending) return null;
+  if (!latest) return <SandboxGone />;
+  return (
+    <div className="flex min-h-0 flex-1 flex-col">
+      <p
+        className="border-b border-zinc-200 px-3 py-1.5 text-xs text-zinc-500 dark:border-zinc-800 dark:text-zinc-400"
+        data-testid="files-from-checkpoint"
+      >
+        Read-only: the workspace as checkpoint {latest.id} saved it
+        {task.status === 'hibernated' ? '. Resume the task to change it.' : '.'}
+      </p>
+      <FileBrowser taskId={task.id} live={false} storage={storage} />
+    </div>
+  );
+}
+
+function SandboxGone() {
   return (
     <EmptyState icon={<FolderIcon className="size-5" />} title="The sandbox has stopped">
-      The workspace lived in the task’s sandbox, which shut down when the task ended. While a task runs, download files
-      from here or copy them out with{' '}
-      <code className="rounded bg-zinc-100 px-1 py-0.5 font-mono text-[12px] dark:bg-zinc-800">rclaude cp</code>.
+      The workspace lived in the task’s sandbox, which shut down before any checkpoint saved it. Once a task has a
+      checkpoint, its files stay readable here, and with{' '}
+      <code className="rounded bg-zinc-100 px-1 py-0.5 font-mono text-[12px] dark:bg-zinc-800">rclaude cp</code>, after
+      its sandbox is gone.
     </EmptyState>
   );
 }

@@ -73,7 +73,7 @@ export function FileBrowser({ taskId, live, storage }: FileBrowserProps) {
   };
   const uploadTo = (dir: string, files: File[]) => {
     if (!live) {
-      setNotice('The task has ended; its workspace no longer takes uploads.');
+      setNotice('No sandbox runs: these files are read-only. Resume the task to change them.');
       return;
     }
     upload.mutate({ dir, files });
