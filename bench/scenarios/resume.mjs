@@ -22,7 +22,13 @@ export async function resume(ctx) {
     const t0 = performance.now();
     await api.resumeTask(task.id, {});
     const att = await viewer.attach(task.mainSessionId, { from: outputEnd });
-    const t1 = await att.receivedAtLeast(1);
+    const t1 = await Promise.race([
+      att.receivedAtLeast(1),
+      sleep(20_000).then(async () => {
+        const t = await api.getTask(task.id);
+        throw new Error(`no output 20 s after the resume: the task is ${t.status} (${t.statusReason})`);
+      }),
+    ]);
     times.push(t1 - t0);
     const events = await api.listTaskEvents(task.id);
     const restore = events.filter((e) => e.type === 'restore').at(-1);

@@ -200,3 +200,35 @@ describe('agent checkpoint routes', () => {
     expect(state?.sandboxId).toBe(stack.started.filter((s) => s.taskId === task.id).at(-1)?.sandboxId);
   });
 });
+
+describe('resume right after a stop', () => {
+  let stack: TestStack;
+  let carol: TestUser;
+
+  beforeAll(async () => {
+    stack = await startTestStack('embedded', { env: { AGENT_RECONNECT_GRACE_MS: '300' } });
+    carol = await stack.createUser('carol');
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  // Regression: the stopped sandbox's agent dropping out armed its reconnect grace; when that ran out after a
+  // resume, the task was failed for the old sandbox ("the sandbox stopped"), while its new one was starting.
+  it('is not failed when the stopped sandbox’s reconnect grace runs out while the new one starts', async () => {
+    const { task } = await stack.startTask(carol.token);
+    expect((await stack.api(carol.token, 'POST', `/api/tasks/${task.id}/stop`)).body.status).toBe('stopped');
+    stack.setAutoConnect(false);
+    expect((await stack.api(carol.token, 'POST', `/api/tasks/${task.id}/resume`, { body: {} })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1000)); // the test is about a timer running out: grace is 300 ms
+    expect((await stack.api(carol.token, 'GET', `/api/tasks/${task.id}`)).body.status).toBe('starting');
+    const spec = stack.started.filter((s) => s.taskId === task.id).at(-1);
+    await stack.agents.get(spec?.sandboxId ?? '')?.connect();
+    stack.setAutoConnect(true);
+    await until(
+      'the resumed task to run',
+      async () => (await stack.api(carol.token, 'GET', `/api/tasks/${task.id}`)).body.status === 'running',
+      10_000,
+    );
+  });
+});

@@ -294,6 +294,8 @@ export class AgentSessions {
       if (!task || isTerminal(task.status)) return;
       const main = await this.deps.sessions.get(task.mainSessionId);
       if (main?.holder) return; // It came back, maybe to another proxy.
+      // The task has moved to another sandbox since (it was stopped and resumed): this one's loss is no news.
+      if (main && main.sandboxId !== sandboxId) return;
       const status = await this.deps.sandboxControl.inspect(record).catch(() => null);
       const reason = status?.fault
         ? status.fault
