@@ -401,6 +401,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
         keepPerTask: config.RCLAUDE_CHECKPOINT_KEEP,
       },
       idleTimeoutMs: config.IDLE_TIMEOUT_MS,
+      outputRetentionMs: config.RCLAUDE_OUTPUT_RETENTION_MS,
     });
     const {
       tasks: taskService,

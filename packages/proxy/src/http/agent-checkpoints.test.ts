@@ -201,12 +201,14 @@ describe('agent checkpoint routes', () => {
   });
 });
 
-describe('resume right after a stop', () => {
+describe('after a stop: a quick resume, and output retention', () => {
   let stack: TestStack;
   let carol: TestUser;
 
   beforeAll(async () => {
-    stack = await startTestStack('embedded', { env: { AGENT_RECONNECT_GRACE_MS: '300' } });
+    stack = await startTestStack('embedded', {
+      env: { AGENT_RECONNECT_GRACE_MS: '300', RCLAUDE_OUTPUT_RETENTION_MS: '400' },
+    });
     carol = await stack.createUser('carol');
   });
   afterAll(async () => {
@@ -230,5 +232,23 @@ describe('resume right after a stop', () => {
       async () => (await stack.api(carol.token, 'GET', `/api/tasks/${task.id}`)).body.status === 'running',
       10_000,
     );
+  });
+
+  it('deletes an ended task’s output after its retention, and keeps a resumed one’s', async () => {
+    const ended = await stack.startTask(carol.token);
+    const resumed = await stack.startTask(carol.token);
+    const outputEnd = async (sessionId: string) =>
+      (await stack.api(carol.token, 'GET', `/api/sessions/${sessionId}`)).body.outputEnd as number;
+    for (const t of [ended, resumed]) {
+      t.agent.output(t.task.mainSessionId, `output of ${t.task.id}\r\n`);
+      await until('the output to be stored', async () => (await outputEnd(t.task.mainSessionId)) > 0, 5000);
+      await stack.api(carol.token, 'POST', `/api/tasks/${t.task.id}/stop`);
+    }
+    expect((await stack.api(carol.token, 'POST', `/api/tasks/${resumed.task.id}/resume`, { body: {} })).status).toBe(
+      200,
+    );
+    await new Promise((r) => setTimeout(r, 1200)); // the test is about a retention running out: 400 ms
+    expect(await outputEnd(ended.task.mainSessionId)).toBe(0);
+    expect(await outputEnd(resumed.task.mainSessionId)).toBeGreaterThan(0);
   });
 });

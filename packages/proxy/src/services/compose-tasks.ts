@@ -57,6 +57,8 @@ export interface ComposeTasksDeps {
   };
   /** IDLE_TIMEOUT_MS, for what `keep` answers. */
   idleTimeoutMs?: number;
+  /** RCLAUDE_OUTPUT_RETENTION_MS: an ended task's output is deleted this long after; 0 or none: kept. */
+  outputRetentionMs?: number;
 }
 
 /** The task parts, wired; each consumer takes the one it calls. */
@@ -113,6 +115,7 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
     publisher,
     timers,
     sandboxControl,
+    ...(deps.outputRetentionMs ? { outputLog, outputRetentionMs: deps.outputRetentionMs } : {}),
     ...(deps.checkpoints
       ? {
           checkpoint: (task: Task, trigger: CheckpointTrigger) =>

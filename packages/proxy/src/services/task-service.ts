@@ -225,6 +225,8 @@ export class TaskService {
       resumed: true,
       ...(previous?.env ? { env: previous.env } : {}),
     });
+    // Its output continues: no longer on the clock that ends an ended task's.
+    await this.deps.outputLog.retain(task.mainSessionId, null);
     this.deps.launcher.start(moved, provider, sandboxId);
     return moved;
   }

@@ -7,7 +7,7 @@ import {
   type TaskStatus,
 } from '@rclaude/protocol';
 import type { Metrics } from '../metrics.js';
-import type { SandboxStore, SessionStore, TaskPatch, TaskStore } from '../stores/types.js';
+import type { OutputLog, SandboxStore, SessionStore, TaskPatch, TaskStore } from '../stores/types.js';
 import type { CostService } from './cost.js';
 import type { SandboxControl } from './sandbox-control.js';
 import type { TaskPublisher } from './task-publisher.js';
@@ -45,6 +45,9 @@ export interface TaskTransitionsDeps {
    * stops do not checkpoint and idle tasks cannot hibernate.
    */
   checkpoint?: (task: Task, trigger: CheckpointTrigger) => Promise<unknown>;
+  /** With `outputRetentionMs`: an ended task's sessions' output is kept that long, then deleted. */
+  outputLog?: Pick<OutputLog, 'retain'>;
+  outputRetentionMs?: number;
 }
 
 /** How a stop treats the task's work. */
@@ -82,12 +85,25 @@ export class TaskTransitions implements TaskTimeline, TaskMoves {
     const cost = current ? { computeCostUsd: this.deps.cost.computeCostUsd(current, endedAt) } : {};
     const ended = await this.transition(taskId, status, { ...patch, ...cost, endedAt }, patch.statusReason ?? status);
     if (!ended) return;
+    await this.retainOutput(taskId);
     const main = await this.deps.sessions.get(ended.mainSessionId);
     if (main) {
       await this.deps.hub.settled(main.id);
       this.deps.timers.disarmSandbox(main.sandboxId);
       const record = await this.deps.sandboxes.get(main.sandboxId);
       if (record) await this.deps.sandboxControl.stop(record, patch.statusReason ?? status);
+    }
+  }
+
+  /**
+   * Starts the retention clock of an ended task's output (a resume stops it again). A failure is ignored:
+   * retention is housekeeping, never a reason for an end to fail.
+   */
+  private async retainOutput(taskId: string): Promise<void> {
+    const { outputLog, outputRetentionMs } = this.deps;
+    if (!outputLog || !outputRetentionMs) return;
+    for (const s of await this.deps.sessions.listByTask(taskId)) {
+      await outputLog.retain(s.id, outputRetentionMs).catch(() => undefined);
     }
   }
 

@@ -20,8 +20,13 @@ export interface MemoryOutputLogOptions {
 }
 
 /** {@link OutputLog} in this process (embedded mode): a ring of chunks per session. */
+/** The longest delay setTimeout takes. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class MemoryOutputLog implements OutputLog {
   private readonly rings = new Map<string, Ring>();
+  /** Logs due to be deleted (an ended task's, after its retention), by session. */
+  private readonly expiries = new Map<string, NodeJS.Timeout>();
   private readonly maxBytes: number;
 
   constructor(options: MemoryOutputLogOptions) {
@@ -75,7 +80,24 @@ export class MemoryOutputLog implements OutputLog {
     return offset;
   }
 
+  async retain(sessionId: string, ms: number | null): Promise<void> {
+    clearTimeout(this.expiries.get(sessionId));
+    this.expiries.delete(sessionId);
+    if (ms === null) return;
+    // setTimeout takes at most 2^31-1 ms (~24.8 days); a longer retention is re-armed when that runs out.
+    const step = Math.min(Math.max(1, ms), MAX_TIMER_MS);
+    const timer = setTimeout(() => {
+      this.expiries.delete(sessionId);
+      if (ms > step) void this.retain(sessionId, ms - step);
+      else this.rings.delete(sessionId);
+    }, step);
+    timer.unref();
+    this.expiries.set(sessionId, timer);
+  }
+
   async delete(sessionId: string): Promise<void> {
+    clearTimeout(this.expiries.get(sessionId));
+    this.expiries.delete(sessionId);
     this.rings.delete(sessionId);
   }
 

@@ -69,6 +69,20 @@ describe.each(implementations)('OutputLog contract (%s)', (_name, makeHarness) =
     expect(plain(read.data)).toEqual(bytes(0, 25));
   });
 
+  it('drops a log its retention ran out on, appends or not, and keeps one retained for good again', async () => {
+    const log = h.make(1 << 20);
+    const [gone, kept, untouched] = [sessionId(), sessionId(), sessionId()];
+    for (const id of [gone, kept, untouched]) await log.append(id, 0, bytes(0, 10));
+    await log.retain(gone, 60);
+    await log.retain(kept, 60);
+    await log.append(gone, 10, bytes(10, 20));
+    await log.retain(kept, null);
+    await new Promise((r) => setTimeout(r, 250)); // the test is about time running out: 60 ms
+    expect(await log.bounds(gone)).toEqual({ start: 0, end: 0 });
+    expect(await log.bounds(kept)).toEqual({ start: 0, end: 10 });
+    expect(await log.bounds(untouched)).toEqual({ start: 0, end: 10 });
+  });
+
   it('round-trips every byte value 0x00-0xff, from Buffers, plain Uint8Arrays and subarray views', async () => {
     const log = h.make(1 << 20);
     const id = sessionId();

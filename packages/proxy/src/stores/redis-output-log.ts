@@ -174,6 +174,11 @@ export class RedisOutputLog implements OutputLog {
     return this.redis.rclaudeOutputSkipTo(this.key(sessionId), offset);
   }
 
+  async retain(sessionId: string, ms: number | null): Promise<void> {
+    if (ms === null) await this.redis.persist(this.key(sessionId));
+    else await this.redis.pexpire(this.key(sessionId), Math.max(1, Math.round(ms)));
+  }
+
   async delete(sessionId: string): Promise<void> {
     await this.redis.del(this.key(sessionId));
   }

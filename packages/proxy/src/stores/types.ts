@@ -170,6 +170,11 @@ export interface OutputLog {
    * agent's resend from there is not refused as a gap. No-op when `offset` <= end. Returns the new end.
    */
   skipTo(sessionId: string, offset: number): Promise<number>;
+  /**
+   * Keeps the session's log for `ms` more (it is then deleted, whatever was appended meanwhile), or, with
+   * null, for as long as the session exists. An ended task's output goes after its retention period.
+   */
+  retain(sessionId: string, ms: number | null): Promise<void>;
   delete(sessionId: string): Promise<void>;
 }
 
