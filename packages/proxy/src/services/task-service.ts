@@ -102,19 +102,11 @@ export class TaskService {
       allowHosts,
       mainSessionId: `${id}_main`,
     });
-    const sandboxId = newId(16);
-    await this.deps.sessions.put({
-      id: task.mainSessionId,
-      taskId: id,
-      sandboxId,
-      kind: 'main',
+    const sandboxId = await this.putMainSession(task, {
       command: command ?? promptCommand(this.deps.promptPermissionMode),
-      status: 'starting',
       cols: req.cols ?? DEFAULT_COLS,
       rows: req.rows ?? DEFAULT_ROWS,
-      exitCode: null,
-      holder: null,
-      ...(req.env ? { env: req.env } : {}),
+      env: req.env,
     });
     await this.deps.timeline.event(id, 'status', { status: 'queued' });
     this.deps.timeline.publish(task);
@@ -209,21 +201,12 @@ export class TaskService {
     if (!moved) throw new AppError('CONFLICT', `task ${id} changed while resuming; look at it again`);
     // Only the resume that won the move above records the new sandbox: two at once never cross.
     const previous = await this.deps.sessions.get(task.mainSessionId);
-    const sandboxId = newId(16);
-    await this.deps.sessions.put({
-      id: task.mainSessionId,
-      taskId: id,
-      sandboxId,
-      kind: 'main',
+    const sandboxId = await this.putMainSession(task, {
       command: resumeCommand(task, checkpoint.claudeSessionId, this.deps.promptPermissionMode),
-      status: 'starting',
       cols: req.cols ?? previous?.cols ?? DEFAULT_COLS,
       rows: req.rows ?? previous?.rows ?? DEFAULT_ROWS,
-      exitCode: null,
-      holder: null,
+      env: previous?.env,
       restore: checkpoint.id,
-      resumed: true,
-      ...(previous?.env ? { env: previous.env } : {}),
     });
     // Its output continues: no longer on the clock that ends an ended task's.
     await this.deps.outputLog.retain(task.mainSessionId, null);
@@ -250,6 +233,32 @@ export class TaskService {
     this.lastInputWrite.set(sessionId, now);
     if (this.lastInputWrite.size > 10_000) this.lastInputWrite.clear();
     void this.deps.sessions.patch(sessionId, { lastInputAt: now }).catch(() => undefined);
+  }
+
+  /**
+   * Records a task's main session as starting in a new sandbox (a creation, or a resume that restores
+   * `restore` first); the sandbox's id.
+   */
+  private async putMainSession(
+    task: Task,
+    opts: { command: string[]; cols: number; rows: number; env?: Record<string, string> | undefined; restore?: string },
+  ): Promise<string> {
+    const sandboxId = newId(16);
+    await this.deps.sessions.put({
+      id: task.mainSessionId,
+      taskId: task.id,
+      sandboxId,
+      kind: 'main',
+      command: opts.command,
+      status: 'starting',
+      cols: opts.cols,
+      rows: opts.rows,
+      exitCode: null,
+      holder: null,
+      ...(opts.restore ? { restore: opts.restore, resumed: true } : {}),
+      ...(opts.env ? { env: opts.env } : {}),
+    });
+    return sandboxId;
   }
 
   private checkpointsOrRefuse(): CheckpointService {
