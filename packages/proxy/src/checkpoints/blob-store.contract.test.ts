@@ -154,6 +154,22 @@ describe.each(implementations)('CheckpointBlobStore contract (%s)', (kind, makeH
     }
   });
 
+  it('returns a byte range of a blob', async () => {
+    const owner = newOwner();
+    const data = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 13) % 256));
+    const hash = createHash('sha256').update(data).digest('hex');
+    await h.store.putBlob(owner, hash, data.length, Readable.from([data]));
+    for (const [start, end] of [
+      [0, 1],
+      [1234, 4321],
+      [4999, 5000],
+      [0, 5000],
+    ] as const) {
+      const got = await readAll(await h.store.getBlob(owner, hash, { start, end }));
+      expect(got.equals(data.subarray(start, end))).toBe(true);
+    }
+  });
+
   it('refuses bytes that do not match the hash or the size, and keeps nothing of them', async () => {
     const owner = newOwner();
     const good = randomBytes(3 * 1024 * 1024 + 17);

@@ -20,6 +20,12 @@ export {
  * Every owner, task and checkpoint id and every hash is validated before it becomes a path or a key
  * (BAD_REQUEST otherwise), so nothing a sandbox sends can address another owner's data or leave the store.
  */
+/** Bytes `start` to `end - 1` of a blob; `end > start`. */
+export interface BlobRange {
+  start: number;
+  end: number;
+}
+
 export interface CheckpointBlobStore {
   readonly kind: 'local' | 's3';
   /**
@@ -37,8 +43,11 @@ export interface CheckpointBlobStore {
    * already stored is verified from `body` and kept).
    */
   putBlob(owner: string, hash: string, size: number, body: Readable): Promise<void>;
-  /** The blob's bytes; AppError NOT_FOUND when absent. */
-  getBlob(owner: string, hash: string): Promise<Readable>;
+  /**
+   * The blob's bytes, or those in `range` (from `start`, up to but not including `end`, both within the blob);
+   * AppError NOT_FOUND when absent.
+   */
+  getBlob(owner: string, hash: string, range?: BlobRange): Promise<Readable>;
   /** Stores (or replaces) a checkpoint's manifest, atomically. */
   putManifest(owner: string, taskId: string, checkpointId: string, manifest: Buffer): Promise<void>;
   /** The manifest's bytes as put, or null when there is none. */

@@ -26,9 +26,10 @@ function view(blobs: Map<string, Buffer>): CheckpointFiles {
   };
   // The store hands blobs out in 999-byte chunks, so reads cross chunk boundaries.
   const store = {
-    async getBlob(_owner: string, hash: string) {
-      const data = blobs.get(hash);
-      if (!data) throw new AppError('NOT_FOUND', 'no such blob');
+    async getBlob(_owner: string, hash: string, range?: { start: number; end: number }) {
+      const whole = blobs.get(hash);
+      if (!whole) throw new AppError('NOT_FOUND', 'no such blob');
+      const data = range ? whole.subarray(range.start, range.end) : whole;
       const chunks: Buffer[] = [];
       for (let i = 0; i < data.byteLength; i += 999) chunks.push(data.subarray(i, i + 999));
       return Readable.from(chunks);

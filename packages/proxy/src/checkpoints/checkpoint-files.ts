@@ -74,20 +74,16 @@ export class CheckpointFiles {
     }
     const end = Math.min(entry.size, offset + length);
     if (offset >= end) return { data: new Uint8Array(0), size: entry.size, eof: true };
-    const stream = await this.blobs.getBlob(this.owner, entry.hash);
+    // Only the bytes asked for leave the store: a download reads a large file a chunk at a time.
+    const stream = await this.blobs.getBlob(this.owner, entry.hash, { start: offset, end });
     const out = new Uint8Array(end - offset);
-    let at = 0;
     let filled = 0;
     try {
       for await (const chunk of stream as AsyncIterable<Uint8Array>) {
-        const from = Math.max(0, offset - at);
-        const to = Math.min(chunk.byteLength, end - at);
-        if (to > from) {
-          out.set(chunk.subarray(from, to), filled);
-          filled += to - from;
-        }
-        at += chunk.byteLength;
-        if (at >= end) break;
+        const piece = chunk.subarray(0, out.byteLength - filled);
+        out.set(piece, filled);
+        filled += piece.byteLength;
+        if (filled >= out.byteLength) break;
       }
     } finally {
       stream.destroy();

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { AppError, blobHashSchema } from '@rclaude/protocol';
-import type { CheckpointBlobStore, StoredBlob } from './blob-store.js';
+import type { BlobRange, CheckpointBlobStore, StoredBlob } from './blob-store.js';
 import {
   assertBlobHash,
   assertBlobSize,
@@ -81,7 +81,7 @@ export class LocalBlobStore implements CheckpointBlobStore {
     });
   }
 
-  async getBlob(owner: string, hash: string): Promise<Readable> {
+  async getBlob(owner: string, hash: string, range?: BlobRange): Promise<Readable> {
     assertStoreId('owner', owner);
     assertBlobHash(hash);
     let handle: fs.FileHandle;
@@ -91,7 +91,7 @@ export class LocalBlobStore implements CheckpointBlobStore {
       if (isCode(error, 'ENOENT')) throw new AppError('NOT_FOUND', 'no such blob');
       throw error;
     }
-    return handle.createReadStream();
+    return handle.createReadStream(range ? { start: range.start, end: range.end - 1 } : {});
   }
 
   async putManifest(owner: string, taskId: string, checkpointId: string, manifest: Buffer): Promise<void> {

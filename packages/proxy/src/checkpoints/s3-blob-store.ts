@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
@@ -15,7 +15,7 @@ import {
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import { AppError, blobHashSchema } from '@rclaude/protocol';
-import type { CheckpointBlobStore, StoredBlob } from './blob-store.js';
+import type { BlobRange, CheckpointBlobStore, StoredBlob } from './blob-store.js';
 import {
   assertBlobHash,
   assertBlobSize,
@@ -165,15 +165,26 @@ export class S3BlobStore implements CheckpointBlobStore {
     this.#knownPut(owner, hash);
   }
 
-  async getBlob(owner: string, hash: string): Promise<Readable> {
+  async getBlob(owner: string, hash: string, range?: BlobRange): Promise<Readable> {
     assertStoreId('owner', owner);
     assertBlobHash(hash);
     try {
       const out = await this.#client.send(
-        new GetObjectCommand({ Bucket: this.#bucket, Key: this.#blobKey(owner, hash) }),
+        new GetObjectCommand({
+          Bucket: this.#bucket,
+          Key: this.#blobKey(owner, hash),
+          ...(range ? { Range: `bytes=${range.start}-${range.end - 1}` } : {}),
+        }),
       );
       if (!out.Body) throw new Error('S3 answered GetObject without a body');
-      return out.Body as Readable;
+      const body = out.Body as Readable;
+      if (!range) return body;
+      // A store may answer more than the Range asked (s3rver sends the whole object): cut what it sent.
+      const sent = /^bytes (\d+)-(\d+)\//.exec(out.ContentRange ?? '');
+      const sentStart = sent ? Number(sent[1]) : 0;
+      if (sent && sentStart === range.start && Number(sent[2]) === range.end - 1) return body;
+      if (sentStart > range.start) throw new Error(`S3 answered bytes from ${sentStart}, not ${range.start}`);
+      return sliceStream(body, { start: range.start - sentStart, end: range.end - sentStart });
     } catch (error) {
       if (isNotFound(error)) throw new AppError('NOT_FOUND', 'no such blob');
       throw error;
@@ -394,4 +405,19 @@ function isNotFound(error: unknown): boolean {
     return error.name === 'NoSuchKey' || error.name === 'NotFound';
   }
   return false;
+}
+
+/** Bytes `range.start` to `range.end - 1` of `body`. */
+function sliceStream(body: Readable, range: BlobRange): Readable {
+  let at = 0;
+  return body.pipe(
+    new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        const from = Math.max(0, range.start - at);
+        const to = Math.min(chunk.length, range.end - at);
+        at += chunk.length;
+        done(null, to > from ? chunk.subarray(from, to) : undefined);
+      },
+    }),
+  );
 }
