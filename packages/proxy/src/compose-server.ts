@@ -518,10 +518,11 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       previous?.token && (await auth.verifyToken(previous.token))?.userId === admin.id
         ? previous.token
         : await auth.issueToken(admin.id, 'local login (rclaude server)');
-    writeLocalState(config.dataDir, { url: publicUrl, token, pid: process.pid });
+    // A CLI on this machine (or in this container) reaches the server where it listens: the public URL may be a
+    // port mapped on another host (compose's RCLAUDE_PORT, a load balancer) that does not exist here.
+    writeLocalState(config.dataDir, { url, token, pid: process.pid });
     onClose('local-state', async () => {
-      if (readLocalState(config.dataDir)?.pid === process.pid)
-        writeLocalState(config.dataDir, { url: publicUrl, token, pid: 0 });
+      if (readLocalState(config.dataDir)?.pid === process.pid) writeLocalState(config.dataDir, { url, token, pid: 0 });
     });
     log.info(
       {
