@@ -6,7 +6,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -20,7 +19,7 @@ import {
   routes,
   type Task,
 } from '@rclaude/protocol';
-import { type RclaudeServer, startRclaudeServer, until } from '@rclaude/testkit';
+import { freePort, type RclaudeServer, startRclaudeServer, until } from '@rclaude/testkit';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import AjvModule from 'ajv';
 import pg from 'pg';
@@ -65,17 +64,6 @@ function taskReaches(server: RclaudeServer, id: string, ok: (t: Task) => boolean
   return until(`task ${id}`, async () => {
     const t = (await http(server, 'GET', `/api/tasks/${id}`)).json() as Task;
     return ok(t) ? t : null;
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
   });
 }
 
