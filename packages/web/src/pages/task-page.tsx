@@ -33,6 +33,7 @@ import { TaskTimeline } from '../modules/tasks/task-timeline.js';
 import { useLiveTasks } from '../modules/tasks/use-live-tasks.js';
 import { useNow } from '../modules/tasks/use-now.js';
 import { useTheme } from '../modules/theme/theme.js';
+import { TaskPullRequestActions } from '../modules/tasks/task-pull-request.js';
 
 const Terminal = lazy(() => import('../modules/terminal/terminal.js').then((m) => ({ default: m.Terminal })));
 
@@ -226,6 +227,7 @@ function TaskHeader({
           {task.repo ? ` · ${task.repo}` : ''}
         </p>
       </div>
+      <TaskPullRequestActions task={task} />
       <TaskHeaderActions task={task} ended={ended} onStop={onStop} onDelete={onDelete} />
     </div>
   );
