@@ -23,8 +23,8 @@ import { EgressTunnel } from './egress/egress-tunnel.js';
 import { runCommand } from './exec.js';
 import { createFileService, registerFileHandlers } from './files/index.js';
 import { prepareCommand } from './prepare-command.js';
-import { commitForProxy } from './repo/push.js';
 import { defaultFlowLimits, type FlowLimits, PtySession } from './pty/pty-session.js';
+import { commitForProxy } from './repo/push.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -211,7 +211,12 @@ export class Agent {
       }
       try {
         const env = { ...this.opts.baseEnv };
-        return await commitForProxy({ workspace: this.opts.workspace, ...req, message: req.message.slice(0, 10_000), env });
+        return await commitForProxy({
+          workspace: this.opts.workspace,
+          ...req,
+          message: req.message.slice(0, 10_000),
+          env,
+        });
       } catch (err) {
         if (err instanceof AppError) throw err;
         throw new AppError('CONFLICT', `could not commit the workspace: ${(err as Error).message}`.slice(0, 2000));

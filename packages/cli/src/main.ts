@@ -231,7 +231,7 @@ program
   .option('--draft', 'open it as a draft')
   .option('--base <branch>', 'the branch to merge into (default: the branch the task started from, else the default)')
   .option('--branch <name>', 'the branch to push (as for `rclaude push`)')
-  .option('--github-repo <owner/name>', 'the GitHub repository, when the task\'s --repo is not a GitHub URL')
+  .option('--github-repo <owner/name>', "the GitHub repository, when the task's --repo is not a GitHub URL")
   .option('--json', 'print the pull request as JSON')
   .addHelpText(
     'after',

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ApiClient } from '@rclaude/client';
-import { AppError, type PullRequestInfo, pullRequestInfoSchema, pushTaskResponseSchema, type Task } from '@rclaude/protocol';
+import { AppError, pullRequestInfoSchema, pushTaskResponseSchema, type Task, taskSchema } from '@rclaude/protocol';
 import {
   type FakeAnthropic,
   type FakeGithub,
@@ -120,9 +120,12 @@ describe('rclaude push and rclaude pr on a running task', () => {
       'echo changed by the task > greeting.txt; git add greeting.txt; echo untracked > notes.txt; exec sleep 600',
     ]);
     expect(r.code, r.stderr).toBe(0);
-    task = JSON.parse(r.stdout) as Task;
+    task = taskSchema.parse(JSON.parse(r.stdout));
     await until('the task to run', async () => (await admin.getTask(task.id)).status === 'running');
-    await until('the task to change its files', async () => (await sh(task.id, 'cat notes.txt 2>/dev/null || true')) === 'untracked\n');
+    await until(
+      'the task to change its files',
+      async () => (await sh(task.id, 'cat notes.txt 2>/dev/null || true')) === 'untracked\n',
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -148,7 +151,9 @@ describe('rclaude push and rclaude pr on a running task', () => {
     expect(inBare('show', `${branch}:notes.txt`)).toBe('untracked');
     expect(inBare('rev-parse', 'feature')).toBe(featureHead);
     // The user's index still has only what they staged; HEAD did not move; nothing of rclaude's is committed.
-    expect(await sh(task.id, 'git status --short; git rev-parse HEAD')).toBe(`M  greeting.txt\n?? notes.txt\n${featureHead}\n`);
+    expect(await sh(task.id, 'git status --short; git rev-parse HEAD')).toBe(
+      `M  greeting.txt\n?? notes.txt\n${featureHead}\n`,
+    );
     expect(inBare('ls-tree', '--name-only', '-r', branch)).not.toContain('.rclaude');
 
     // More work, pushed again: a fast-forward on top of the first push.
@@ -179,36 +184,47 @@ describe('rclaude push and rclaude pr on a running task', () => {
 
     expect(github.pulls).toHaveLength(1);
     const opened = github.pulls[0];
-    expect(opened).toMatchObject({ owner: 'octo', repo: 'demo', head: branch, base: 'feature', title: 'greeting change' });
+    expect(opened).toMatchObject({
+      owner: 'octo',
+      repo: 'demo',
+      head: branch,
+      base: 'feature',
+      title: 'greeting change',
+    });
     expect(opened?.htmlUrl).toBe(pr.url);
     expect(opened?.body).toContain(`${server.url}/tasks/${task.id}`);
     expect(opened?.body).toContain('4 files changed');
     const create = github.requests.find((q) => q.method === 'POST');
     expect(create?.headers.authorization).toBe(`token ${TOKEN}`);
 
-    const again = pullRequestInfoSchema.parse(JSON.parse((await cli(['pr', task.id, '--github-repo', GH_REPO, '--json'])).stdout));
+    const again = pullRequestInfoSchema.parse(
+      JSON.parse((await cli(['pr', task.id, '--github-repo', GH_REPO, '--json'])).stdout),
+    );
     expect(again).toMatchObject({ url: pr.url, number: 1, created: false });
     expect(github.pulls).toHaveLength(1);
 
     // On the task, in `ls` (text and JSON), and on the timeline.
     expect((await admin.getTask(task.id)).pullRequest?.url).toBe(pr.url);
     const ls = await cli(['ls', '--json']);
-    const listed = (JSON.parse(ls.stdout) as Task[]).find((t) => t.id === task.id);
+    const listed = taskSchema
+      .array()
+      .parse(JSON.parse(ls.stdout))
+      .find((t) => t.id === task.id);
     expect(listed?.pullRequest?.url).toBe(pr.url);
     expect((await cli(['ls'])).stdout).toContain(pr.url);
     const events = (await admin.listTaskEvents(task.id)).filter((e) => e.type === 'pull_request');
-    expect(events.map((e) => (e.data as PullRequestInfo).url)).toEqual([pr.url, pr.url]);
-    const logs = await cli(['logs', task.id]);
-    expect(logs.code).toBe(0);
+    expect(events.map((e) => pullRequestInfoSchema.parse(e.data).url)).toEqual([pr.url, pr.url]);
   });
 
   it('never puts the token in the sandbox, the server log or what the CLI printed', async () => {
-    // Files the push touched (the clone's config, rclaude's folder, temp files) and git's own configuration.
+    // Files the push touched (the clone's config, rclaude's folder, temp files) and git's own configuration. The
+    // token travels base64-encoded in the command; a control file holding it shows the search finds it.
+    const encoded = Buffer.from(TOKEN).toString('base64');
     const found = await sh(
       task.id,
-      `grep -rlF -- "$(printf %s '${Buffer.from(TOKEN).toString('base64')}' | base64 -d)" /workspace /tmp 2>/dev/null; git config --list | grep -ci extraheader; true`,
+      `T=$(printf %s '${encoded}' | base64 -d); printf %s "$T" > /tmp/rclaude-control; grep -rlF -- "$T" /workspace /tmp 2>/dev/null; rm /tmp/rclaude-control; git config --list | grep -ci extraheader; true`,
     );
-    expect(found).toBe('0\n');
+    expect(found).toBe('/tmp/rclaude-control\n0\n');
     expect(server.log()).not.toContain(TOKEN);
     expect(server.log()).not.toContain(Buffer.from(`x-access-token:${TOKEN}`).toString('base64'));
     for (const out of cliOutputs) expect(out).not.toContain(TOKEN);
@@ -224,7 +240,7 @@ describe('rclaude push and rclaude pr on a running task', () => {
     ]) {
       const err = await call().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(AppError);
-      expect((err as AppError).code).toBe('NOT_FOUND');
+      expect(err).toMatchObject({ code: 'NOT_FOUND' });
     }
     const r = await cli(['push', task.id], { RCLAUDE_TOKEN: login.token });
     expect(r.code).toBe(1);

@@ -26,4 +26,3 @@ export const pullRequestInfoSchema = z.object({
   created: z.boolean(),
 });
 export type PullRequestInfo = z.infer<typeof pullRequestInfoSchema>;
-

@@ -43,6 +43,8 @@ import {
   uploadFilesResponseSchema,
   writeFileResponseSchema,
 } from './files.js';
+import { pullRequestInfoSchema } from './pull-request-info.js';
+import { createPullRequestRequestSchema, pushTaskRequestSchema, pushTaskResponseSchema } from './pull-requests.js';
 import {
   createSessionRequestSchema,
   executeRequestSchema,
@@ -50,12 +52,6 @@ import {
   sessionIdSchema,
   sessionInfoSchema,
 } from './sessions.js';
-import {
-  createPullRequestRequestSchema,
-  pushTaskRequestSchema,
-  pushTaskResponseSchema,
-} from './pull-requests.js';
-import { pullRequestInfoSchema } from './pull-request-info.js';
 import { continueTaskRequestSchema, usageResponseSchema } from './task-events.js';
 import {
   createTaskRequestSchema,

@@ -13,8 +13,8 @@ import type { FileHandlers } from './http/files-routes.js';
 import { type Handlers, mountRoutes } from './http/mount-routes.js';
 import { securityHeaders } from './http/security-headers.js';
 import { createTaskHandlers } from './http/task-handlers.js';
-import type { PullRequestService } from './services/pull-requests.js';
 import type { Metrics } from './metrics.js';
+import type { PullRequestService } from './services/pull-requests.js';
 import type { TaskService } from './services/task-service.js';
 
 export interface AppDeps {

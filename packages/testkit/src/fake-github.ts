@@ -105,7 +105,10 @@ export async function startFakeGithub(opts: FakeGithubOptions): Promise<FakeGith
         const b = (body ?? {}) as Record<string, unknown>;
         const { title, head, base } = b;
         if (typeof title !== 'string' || typeof head !== 'string' || typeof base !== 'string') {
-          return send(422, { message: 'Validation Failed', errors: [{ message: 'title, head and base are required' }] });
+          return send(422, {
+            message: 'Validation Failed',
+            errors: [{ message: 'title, head and base are required' }],
+          });
         }
         if (pulls.some((p) => p.owner === owner && p.repo === repo && p.head === head)) {
           return send(422, {

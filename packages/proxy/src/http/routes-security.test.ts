@@ -69,7 +69,12 @@ const ROUTES: RouteCase[] = [
   },
   { route: 'createCheckpoint', method: 'POST', path: (t) => `/api/tasks/${t}/checkpoints`, body: {} },
   { route: 'pushTask', method: 'POST', path: (t) => `/api/tasks/${t}/push`, body: {} },
-  { route: 'createPullRequest', method: 'POST', path: (t) => `/api/tasks/${t}/pull-request`, body: { githubRepo: 'o/r' } },
+  {
+    route: 'createPullRequest',
+    method: 'POST',
+    path: (t) => `/api/tasks/${t}/pull-request`,
+    body: { githubRepo: 'o/r' },
+  },
   { route: 'listCheckpoints', method: 'GET', path: (t) => `/api/tasks/${t}/checkpoints` },
   { route: 'keepTask', method: 'POST', path: (t) => `/api/tasks/${t}/keep` },
   { route: 'resumeTask', method: 'POST', path: (t) => `/api/tasks/${t}/resume`, body: {} },

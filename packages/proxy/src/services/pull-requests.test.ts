@@ -19,7 +19,10 @@ describe('which GitHub repository a task names', () => {
   it('parses https and ssh URLs on that host only', () => {
     expect(parseGithubRepo('https://github.com/octo/demo', 'github.com')).toEqual({ owner: 'octo', name: 'demo' });
     expect(parseGithubRepo('https://github.com/octo/demo.git', 'github.com')).toEqual({ owner: 'octo', name: 'demo' });
-    expect(parseGithubRepo('https://GitHub.com/octo/my.repo/', 'github.com')).toEqual({ owner: 'octo', name: 'my.repo' });
+    expect(parseGithubRepo('https://GitHub.com/octo/my.repo/', 'github.com')).toEqual({
+      owner: 'octo',
+      name: 'my.repo',
+    });
     expect(parseGithubRepo('git@github.com:octo/demo.git', 'github.com')).toEqual({ owner: 'octo', name: 'demo' });
     expect(parseGithubRepo('https://gitlab.com/octo/demo', 'github.com')).toBeNull();
     expect(parseGithubRepo('https://github.com.evil.example/octo/demo', 'github.com')).toBeNull();

@@ -83,7 +83,10 @@ export function pullRequestTitle(task: Task, given?: string): string {
 }
 
 /** A pull request's body: the prompt, the result, the changes and a link back to the task. */
-export function pullRequestBody(task: Task, parts: { result: string | null; changes: string; taskUrl: string }): string {
+export function pullRequestBody(
+  task: Task,
+  parts: { result: string | null; changes: string; taskUrl: string },
+): string {
   const cut = (s: string) => (s.length > BODY_PART_MAX_CHARS ? `${s.slice(0, BODY_PART_MAX_CHARS)}…` : s);
   const quote = (s: string) =>
     cut(s.trim())
@@ -263,7 +266,11 @@ export class PullRequestService {
     const gh = this.githubRepoOf(task, req.githubRepo);
     const token = await this.token(task);
     const pushed = await this.pushNow(task, req.branch);
-    const octokit = new Octokit({ auth: token, baseUrl: this.deps.githubApiUrl.replace(/\/+$/, ''), userAgent: 'rclaude' });
+    const octokit = new Octokit({
+      auth: token,
+      baseUrl: this.deps.githubApiUrl.replace(/\/+$/, ''),
+      userAgent: 'rclaude',
+    });
     const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
       try {
         return await fn();
@@ -272,7 +279,13 @@ export class PullRequestService {
       }
     };
     const open = await call('list pull requests', () =>
-      octokit.pulls.list({ owner: gh.owner, repo: gh.name, head: `${gh.owner}:${pushed.branch}`, state: 'open', per_page: 1 }),
+      octokit.pulls.list({
+        owner: gh.owner,
+        repo: gh.name,
+        head: `${gh.owner}:${pushed.branch}`,
+        state: 'open',
+        per_page: 1,
+      }),
     );
     const existing = open.data[0];
     let info: PullRequestInfo;
@@ -332,7 +345,8 @@ export class PullRequestService {
     const status = current?.status ?? task.status;
     const record = await this.deps.sandboxes.getByTask(task.id);
     if ((status !== 'running' && status !== 'idle') || !record || record.state === 'stopped') {
-      const how = isTerminal(status) || status === 'hibernated' ? ` resume it first (\`rclaude resume ${task.id}\`), then` : '';
+      const how =
+        isTerminal(status) || status === 'hibernated' ? ` resume it first (\`rclaude resume ${task.id}\`), then` : '';
       throw new AppError(
         'TASK_NOT_RUNNING',
         `task ${task.id} is ${status}: pushing needs its sandbox running;${how || ' wait until it runs, then'} push again`,
@@ -345,7 +359,11 @@ export class PullRequestService {
 /** The message of the commit the agent makes for a push. */
 function commitMessage(task: Task): string {
   const first = task.prompt?.trim().split('\n', 1)[0]?.trim() ?? '';
-  const subject = first ? (first.length > 72 ? `${first.slice(0, 71)}…` : first) : `Changes from rclaude task ${task.name}`;
+  const subject = first
+    ? first.length > 72
+      ? `${first.slice(0, 71)}…`
+      : first
+    : `Changes from rclaude task ${task.name}`;
   return `${subject}\n\nCommitted by rclaude from task ${task.id}.\n`;
 }
 
@@ -427,7 +445,8 @@ async function pushToGithub(
 /** An AppError for a failed GitHub API call, with GitHub's own message. */
 function githubError(what: string, err: unknown): AppError {
   // Octokit's RequestError, recognised by its shape (its class is not a dependency of this package).
-  const status = err && typeof err === 'object' && 'status' in err && typeof err.status === 'number' ? err.status : null;
+  const status =
+    err && typeof err === 'object' && 'status' in err && typeof err.status === 'number' ? err.status : null;
   if (status !== null) {
     const response = err && typeof err === 'object' && 'response' in err ? err.response : null;
     const data = response && typeof response === 'object' && 'data' in response ? response.data : null;

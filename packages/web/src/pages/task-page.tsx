@@ -29,11 +29,11 @@ import {
   taskCostUsd,
   taskDurationMs,
 } from '../modules/tasks/task-format.js';
+import { TaskPullRequestActions } from '../modules/tasks/task-pull-request.js';
 import { TaskTimeline } from '../modules/tasks/task-timeline.js';
 import { useLiveTasks } from '../modules/tasks/use-live-tasks.js';
 import { useNow } from '../modules/tasks/use-now.js';
 import { useTheme } from '../modules/theme/theme.js';
-import { TaskPullRequestActions } from '../modules/tasks/task-pull-request.js';
 
 const Terminal = lazy(() => import('../modules/terminal/terminal.js').then((m) => ({ default: m.Terminal })));
 
