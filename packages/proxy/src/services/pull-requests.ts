@@ -404,13 +404,15 @@ async function pushToPath(repoPath: string, branch: string, commit: string, bund
  * only, with the token as an HTTP Authorization header that git reads from its environment (GIT_CONFIG_*), so it
  * is in no URL, argument, file or git message. True when the remote branch was already there.
  */
-async function pushToGithub(
+export async function pushToGithub(
   url: string,
   branch: string,
   commit: string,
   bundle: string,
   scratch: string,
   token: string,
+  /** GIT_ALLOW_PROTOCOL: the transports git may use; https only, but for a test server on loopback. */
+  protocols = 'https',
 ): Promise<boolean> {
   const repo = path.join(scratch, 'repo.git');
   const ref = `refs/heads/${branch}`;
@@ -423,7 +425,7 @@ async function pushToGithub(
   if (!set.ok) throw new AppError('INTERNAL', `git update-ref failed: ${lastLine(set.stderr)}`);
   const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
   const pushed = await runGit([...inRepo, 'push', '--porcelain', url, `${ref}:${ref}`], {
-    GIT_ALLOW_PROTOCOL: 'https',
+    GIT_ALLOW_PROTOCOL: protocols,
     GIT_CONFIG_COUNT: '1',
     GIT_CONFIG_KEY_0: 'http.extraHeader',
     GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
