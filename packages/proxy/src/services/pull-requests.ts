@@ -251,9 +251,9 @@ export class PullRequestService {
       const bundle = path.join(scratch, 'branch.bundle');
       await copyAgentFile(this.deps.rpc, sandboxId, bundlePath, bundle, PUSH_BUNDLE_MAX_BYTES);
       const upToDate =
-        kind === 'path'
+        token === null
           ? await pushToPath(repo, branch, commit, bundle)
-          : await pushToGithub(repo, branch, commit, bundle, scratch, token as string);
+          : await pushToGithub(repo, branch, commit, bundle, scratch, token);
       this.deps.log.info({ taskId: task.id, branch, commit, upToDate }, 'task pushed');
       await this.deps.timeline.event(task.id, 'push', { branch, commit, pushedTo: repo });
       return { branch, commit, pushedTo: repo, upToDate, summary: made.data.summary };
