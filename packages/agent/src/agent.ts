@@ -3,6 +3,8 @@ import net from 'node:net';
 import {
   type Ack,
   type AgentHelloResult,
+  type AgentRepoCommitRequest,
+  type AgentRepoCommitResult,
   type AgentToProxyEvents,
   AppError,
   ackError,
@@ -22,6 +24,7 @@ import { runCommand } from './exec.js';
 import { createFileService, registerFileHandlers } from './files/index.js';
 import { prepareCommand } from './prepare-command.js';
 import { defaultFlowLimits, type FlowLimits, PtySession } from './pty/pty-session.js';
+import { commitForProxy } from './repo/push.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -95,6 +98,8 @@ export class Agent {
   private readonly egressPort: Promise<number | null>;
   /** Packs and restores the workspace for the proxy's checkpoints. */
   private readonly checkpoints: Checkpointer;
+  /** The `repo:commit` running, if any: the next waits for it. */
+  private repoCommits: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: AgentOptions) {
     this.token = opts.token;
@@ -194,7 +199,31 @@ export class Agent {
     );
     s.on('checkpoint:create', (req, ack) => this.reply(ack, () => this.checkpoints.create(req)));
     s.on('checkpoint:restore', (req, ack) => this.reply(ack, () => this.checkpoints.restore(req)));
+    s.on('repo:commit', (req, ack) => this.reply(ack, () => this.commitForProxy(req)));
     s.on('agent:shutdown', () => this.shutdown(0));
+  }
+
+  /** `repo:commit`, one at a time (two would race for the branch ref and the bundle). */
+  private commitForProxy(req: AgentRepoCommitRequest): Promise<AgentRepoCommitResult> {
+    const run = this.repoCommits.then(async () => {
+      if (typeof req?.branch !== 'string' || typeof req.message !== 'string' || typeof req.full !== 'boolean') {
+        throw new AppError('BAD_REQUEST', 'invalid repo:commit request');
+      }
+      try {
+        const env = { ...this.opts.baseEnv };
+        return await commitForProxy({
+          workspace: this.opts.workspace,
+          ...req,
+          message: req.message.slice(0, 10_000),
+          env,
+        });
+      } catch (err) {
+        if (err instanceof AppError) throw err;
+        throw new AppError('CONFLICT', `could not commit the workspace: ${(err as Error).message}`.slice(0, 2000));
+      }
+    });
+    this.repoCommits = run.catch(() => undefined);
+    return run;
   }
 
   private hello(): void {

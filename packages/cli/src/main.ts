@@ -112,6 +112,11 @@ program
     'when the task ends, commit its changes to a new branch of --repo and push it (default: rclaude/<task id>)',
   )
   .option(
+    '--pr',
+    'when the program exits, push its changes (to the --push branch, default rclaude/<task id>) and open a GitHub pull request with your GITHUB_TOKEN',
+  )
+  .option('--github-repo <owner/name>', 'the GitHub repository for pull requests, when --repo is not a GitHub URL')
+  .option(
     '--allow-host <host>',
     "let the sandbox reach this host (example.com, *.example.com, host:port) besides the server's allow-list; repeat for more",
     (host: string, hosts: string[] = []) => [...hosts, host],
@@ -195,6 +200,52 @@ Examples:
   rclaude checkpoint 3f2a --json | jq -r .id`,
   )
   .action(action(() => import('./commands/checkpoints.js'), 'checkpointCommand'));
+
+program
+  .command('push')
+  .description("commit a running task's changes to a branch and push it to the task's repository now")
+  .argument('<task>', 'task id, unique prefix or name')
+  .addOption(serverOption())
+  .option('--branch <name>', "the branch (default: the task's --push branch, else rclaude/<task id>)")
+  .option('--json', 'print what was pushed as JSON')
+  .addHelpText(
+    'after',
+    `
+The task keeps running: its agent commits the workspace as it is now (your working tree and index are left
+alone) on top of the branch's last push, and the server pushes it, fast-forward only, with your stored
+GITHUB_TOKEN (a repository on GitHub) or into the local repository (a path on the server). Push again later
+to add more. A task without a sandbox must be resumed first (\`rclaude resume ID\`).
+
+Examples:
+  rclaude push 3f2a
+  rclaude push 3f2a --branch fix/login --json`,
+  )
+  .action(action(() => import('./commands/pull-requests.js'), 'pushCommand'));
+
+program
+  .command('pr')
+  .description("push a running task's changes and open a GitHub pull request for them")
+  .argument('<task>', 'task id, unique prefix or name')
+  .addOption(serverOption())
+  .option('--title <title>', "the title (default: the prompt's first line, else the task's name)")
+  .option('--draft', 'open it as a draft')
+  .option('--base <branch>', 'the branch to merge into (default: the branch the task started from, else the default)')
+  .option('--branch <name>', 'the branch to push (as for `rclaude push`)')
+  .option('--github-repo <owner/name>', "the GitHub repository, when the task's --repo is not a GitHub URL")
+  .option('--json', 'print the pull request as JSON')
+  .addHelpText(
+    'after',
+    `
+Pushes first (see \`rclaude push --help\`), then opens the pull request with your stored GITHUB_TOKEN
+(\`rclaude secret set GITHUB_TOKEN\`): its body has the prompt, the result, the changes and a link to
+the task. If one is already open for the branch, the new commits go to it and its URL is printed.
+
+Examples:
+  rclaude pr 3f2a
+  rclaude pr 3f2a --draft --title "Fix the login redirect"
+  rclaude pr 3f2a --json | jq -r .url`,
+  )
+  .action(action(() => import('./commands/pull-requests.js'), 'prCommand'));
 
 program
   .command('checkpoints')

@@ -116,6 +116,13 @@ describe('taskEventText', () => {
     expect(text('push', { branch: 'rclaude/x', commit, pushedTo: null })).toBe(
       'committed to branch rclaude/x (0123456789ab), not pushed\n',
     );
+    const pr = { url: 'https://github.com/o/r/pull/2', number: 2, branch: 'rclaude/x', base: 'main', commit };
+    expect(text('pull_request', { ...pr, created: true })).toBe(
+      '⇡ opened pull request #2 (rclaude/x → main): https://github.com/o/r/pull/2\n',
+    );
+    expect(text('pull_request', { ...pr, url: 'https://x/\x1b[2J', created: false })).toBe(
+      '⇡ pushed to the open pull request #2 (rclaude/x → main): https://x/\\x1b[2J\n',
+    );
     expect(text('error', { message: 'could not clone' })).toBe('error: could not clone\n');
     expect(text('info', { message: 'cloned https://example.com/app.git' })).toBe(
       'cloned https://example.com/app.git\n',

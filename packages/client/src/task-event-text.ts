@@ -184,6 +184,10 @@ export function taskEventLines(event: TaskEventLike, options: TaskEventTextOptio
         ),
       ];
     }
+    case 'pull_request': {
+      const what = d.created === false ? 'pushed to the open pull request' : 'opened pull request';
+      return [`${c.green('⇡')} ${what} #${num(d.number)} (${str(d.branch)} → ${str(d.base)}): ${str(d.url)}`];
+    }
     case 'activity':
       // The bell makes a terminal in another window or tab flag the question.
       return d.activity === 'waiting' ? [`\x07${c.bold('?')} waiting for input: ${str(d.message)}`] : [];

@@ -25,6 +25,7 @@ export const errorCodes = [
   'TIMEOUT',
   'CHECKPOINT_FAILED',
   'CHECKPOINT_CORRUPT',
+  'UPSTREAM_FAILED',
   'INTERNAL',
 ] as const;
 
@@ -53,6 +54,8 @@ export const errorStatus: Record<ErrorCode, number> = {
   TIMEOUT: 504,
   CHECKPOINT_FAILED: 502,
   CHECKPOINT_CORRUPT: 422,
+  /** A service the server calls for the user (GitHub's API, a git remote) refused or failed. */
+  UPSTREAM_FAILED: 502,
   INTERNAL: 500,
 };
 

@@ -15,6 +15,7 @@ import type {
 } from './checkpoints.js';
 import type { AckCallback, ErrorInfo } from './errors.js';
 import type { AgentFileReadResult, AgentFileWrite, FileEntry } from './files.js';
+import type { AgentRepoCommitRequest, AgentRepoCommitResult } from './pull-requests.js';
 import type { ExecuteResult, SessionInfo, SessionKind } from './sessions.js';
 import { sessionIdSchema } from './sessions.js';
 import type { SessionRepo } from './task-events.js';
@@ -255,6 +256,8 @@ export interface ProxyToAgentEvents {
   'checkpoint:create': (req: AgentCheckpointRequest, ack: AckCallback<AgentCheckpointResult>) => void;
   /** Restore a checkpoint into this sandbox (before its main session opens). */
   'checkpoint:restore': (req: AgentRestoreRequest, ack: AckCallback<AgentRestoreResult>) => void;
+  /** Commit the workspace onto a branch of the clone and bundle it for the proxy to push (pull-requests.ts). */
+  'repo:commit': (req: AgentRepoCommitRequest, ack: AckCallback<AgentRepoCommitResult>) => void;
   /** The sandbox is being stopped: end every session and exit. */
   'agent:shutdown': () => void;
 }

@@ -4,6 +4,8 @@ export * from './connect-error.js';
 export * from './errors.js';
 export * from './events.js';
 export * from './files.js';
+export * from './pull-request-info.js';
+export * from './pull-requests.js';
 export * from './routes.js';
 export * from './sessions.js';
 export * from './stream.js';

@@ -43,6 +43,8 @@ import {
   uploadFilesResponseSchema,
   writeFileResponseSchema,
 } from './files.js';
+import { pullRequestInfoSchema } from './pull-request-info.js';
+import { createPullRequestRequestSchema, pushTaskRequestSchema, pushTaskResponseSchema } from './pull-requests.js';
 import {
   createSessionRequestSchema,
   executeRequestSchema,
@@ -434,6 +436,34 @@ export const routes = defineRoutes({
     response: taskSchema,
     status: 200,
     errors: ['NOT_FOUND', 'CHECKPOINT_FAILED'],
+  },
+  pushTask: {
+    method: 'POST',
+    path: '/api/tasks/:id/push',
+    summary:
+      "Commit a running task's workspace to a branch and push it to the task's repository now, with the caller's GITHUB_TOKEN",
+    tag: 'tasks',
+    auth: 'user',
+    params: taskParams,
+    body: pushTaskRequestSchema,
+    bodyOptional: true,
+    response: pushTaskResponseSchema,
+    status: 200,
+    errors: ['NOT_FOUND', 'BAD_REQUEST', 'TASK_NOT_RUNNING', 'AGENT_UNAVAILABLE', 'CONFLICT', 'UPSTREAM_FAILED'],
+  },
+  createPullRequest: {
+    method: 'POST',
+    path: '/api/tasks/:id/pull-request',
+    summary:
+      "Push a running task's work, then open a GitHub pull request for its branch (or answer the one already open)",
+    tag: 'tasks',
+    auth: 'user',
+    params: taskParams,
+    body: createPullRequestRequestSchema,
+    bodyOptional: true,
+    response: pullRequestInfoSchema,
+    status: 200,
+    errors: ['NOT_FOUND', 'BAD_REQUEST', 'TASK_NOT_RUNNING', 'AGENT_UNAVAILABLE', 'CONFLICT', 'UPSTREAM_FAILED'],
   },
   createCheckpoint: {
     method: 'POST',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { githubRepoSchema, pullRequestInfoSchema } from './pull-request-info.js';
 
 /** Sandbox providers a task can run on. */
 export const providerNames = ['local', 'ecs', 'e2b', 'docker'] as const;
@@ -96,6 +97,13 @@ export const createTaskRequestSchema = z
      * `true` names it `rclaude/<task id>`. The branch must not exist yet.
      */
     push: z.union([z.literal(true), z.string().min(1).max(255)]).optional(),
+    /**
+     * When the main process exits, push the changes (to the `push` branch, default `rclaude/<task id>`) and open
+     * a pull request on GitHub with the user's GITHUB_TOKEN (docs/pull-requests.md).
+     */
+    pullRequest: z.boolean().optional(),
+    /** The GitHub repository (`owner/name`) pull requests go to, when `repo` does not name one. */
+    githubRepo: githubRepoSchema.optional(),
     /** Initial terminal size, so the first screen is drawn at the right width. */
     cols: z.number().int().min(1).max(1000).optional(),
     rows: z.number().int().min(1).max(1000).optional(),
@@ -132,6 +140,12 @@ export const taskSchema = z.object({
   branch: z.string().nullable(),
   /** The new branch the task's changes are pushed to when it ends, if the user asked for it. */
   pushBranch: z.string().nullable(),
+  /** Open a pull request when the main process exits (`rclaude run --pr`). */
+  pullRequestOnExit: z.boolean().optional(),
+  /** The GitHub repository given at creation (`--github-repo`), if any. */
+  githubRepo: z.string().nullable().optional(),
+  /** The task's pull request, once one is opened (`rclaude pr`). */
+  pullRequest: pullRequestInfoSchema.nullable().optional(),
   /** Hosts added to the server's egress allow-list for this task (see CreateTaskRequest.allowHosts). */
   allowHosts: z.array(z.string()).optional(),
   status: taskStatusSchema,
@@ -179,6 +193,7 @@ export const taskEventTypes = [
   'activity',
   'diff',
   'push',
+  'pull_request',
   'checkpoint',
   'restore',
   'error',

@@ -14,10 +14,13 @@ import { type Handlers, mountRoutes } from './http/mount-routes.js';
 import { securityHeaders } from './http/security-headers.js';
 import { createTaskHandlers } from './http/task-handlers.js';
 import type { Metrics } from './metrics.js';
+import type { PullRequestService } from './services/pull-requests.js';
 import type { TaskService } from './services/task-service.js';
 
 export interface AppDeps {
   tasks: TaskService;
+  /** Pushes and pull requests of tasks; none: those routes answer INTERNAL. */
+  pullRequests?: PullRequestService;
   auth: Auth;
   metrics: Metrics;
   log: Logger;
@@ -96,7 +99,7 @@ function handlersOf(deps: AppDeps): Handlers {
       return deps.agentBootstrap(body.sandboxId, body.bootstrap);
     },
     ...deps.auth.handlers,
-    ...createTaskHandlers(deps.tasks),
+    ...createTaskHandlers(deps.tasks, deps.pullRequests ?? null),
     ...(deps.files ?? noFiles),
   };
 }

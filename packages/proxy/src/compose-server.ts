@@ -402,6 +402,11 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       },
       idleTimeoutMs: config.IDLE_TIMEOUT_MS,
       outputRetentionMs: config.RCLAUDE_OUTPUT_RETENTION_MS,
+      pullRequests: {
+        githubApiUrl: config.RCLAUDE_GITHUB_API_URL,
+        publicUrl: () => publicUrl,
+        secret: async (userId, name) => (await auth.secrets.forSandbox(userId))[name] ?? null,
+      },
     });
     const {
       tasks: taskService,
@@ -410,6 +415,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       transitions,
       launcher,
       checkpoints,
+      pullRequests,
       close: closeTasks,
     } = parts;
     onClose('tasks', async () => closeTasks());
@@ -462,6 +468,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     const openapi = buildOpenApi();
     const app = createApp({
       tasks: taskService,
+      ...(pullRequests ? { pullRequests } : {}),
       auth,
       metrics,
       log,

@@ -159,6 +159,11 @@ const envSchema = z.object({
   RCLAUDE_CHECKPOINT_KEEP: z.coerce.number().int().min(1).max(1000).default(10),
   /** How long an ended (or hibernated) task's terminal output is kept; 0: as long as the task. */
   RCLAUDE_OUTPUT_RETENTION_MS: ms.default(7 * 24 * 60 * 60_000),
+  /**
+   * The GitHub REST API pushes and pull requests use (GitHub Enterprise: https://HOST/api/v3). Repository URLs on
+   * its web host (the API host without `api.`) count as GitHub repositories.
+   */
+  RCLAUDE_GITHUB_API_URL: z.url().default('https://api.github.com'),
   /** Every task is stopped this long after it was created; 0: no limit. */
   TASK_MAX_LIFETIME_MS: ms.default(24 * 3600_000),
   /** JSON prices per provider, e.g. {"ecs":{"usdPerVcpuHour":0.04,"usdPerGbHour":0.0044}} (docs/tasks.md). */

@@ -16,6 +16,10 @@ export interface RunOptions {
   branch?: string;
   /** `--push` alone is true; `--push BRANCH` names the branch. */
   push?: boolean | string;
+  /** `--pr`: push and open a pull request when the program exits. */
+  pr?: boolean;
+  /** `--github-repo owner/name`: where pull requests go when --repo does not name a GitHub repository. */
+  githubRepo?: string;
   /** `--allow-host`, repeated: hosts the task adds to the server's egress allow-list. */
   allowHost?: string[];
   name?: string;
@@ -39,6 +43,8 @@ export async function runCommand(command: string[], opts: RunOptions): Promise<n
     ...(opts.repo ? { repo: repoArgument(opts.repo) } : {}),
     ...(opts.branch ? { branch: opts.branch } : {}),
     ...(opts.push ? { push: opts.push } : {}),
+    ...(opts.pr ? { pullRequest: true } : {}),
+    ...(opts.githubRepo ? { githubRepo: opts.githubRepo } : {}),
     ...(opts.allowHost?.length ? { allowHosts: opts.allowHost } : {}),
     ...(opts.prompt ? { prompt: opts.prompt } : command.length ? { command } : {}),
     ...(process.stdout.columns && process.stdout.rows

@@ -83,7 +83,12 @@ export async function lsCommand(opts: Common & { all?: boolean; status?: string 
     `$${(t.computeCostUsd + t.modelCostUsd).toFixed(2)}`,
     t.exitCode === null ? '' : String(t.exitCode),
   ]);
-  printTable(['ID', 'NAME', 'STATUS', 'PROVIDER', 'CREATED', 'DURATION', 'COST', 'EXIT'], rows);
+  // The pull request column only when a listed task has one, so the table stays narrow otherwise.
+  const withPr = tasks.some((t) => t.pullRequest);
+  printTable(
+    ['ID', 'NAME', 'STATUS', 'PROVIDER', 'CREATED', 'DURATION', 'COST', 'EXIT', ...(withPr ? ['PULL REQUEST'] : [])],
+    withPr ? rows.map((row, i) => [...row, safeText(tasks[i]?.pullRequest?.url ?? '')]) : rows,
+  );
   return EXIT.ok;
 }
 

@@ -68,6 +68,13 @@ const ROUTES: RouteCase[] = [
     body: { command: 'id' },
   },
   { route: 'createCheckpoint', method: 'POST', path: (t) => `/api/tasks/${t}/checkpoints`, body: {} },
+  { route: 'pushTask', method: 'POST', path: (t) => `/api/tasks/${t}/push`, body: {} },
+  {
+    route: 'createPullRequest',
+    method: 'POST',
+    path: (t) => `/api/tasks/${t}/pull-request`,
+    body: { githubRepo: 'o/r' },
+  },
   { route: 'listCheckpoints', method: 'GET', path: (t) => `/api/tasks/${t}/checkpoints` },
   { route: 'keepTask', method: 'POST', path: (t) => `/api/tasks/${t}/keep` },
   { route: 'resumeTask', method: 'POST', path: (t) => `/api/tasks/${t}/resume`, body: {} },
@@ -117,7 +124,12 @@ describe.each(['embedded', 'postgres+redis'] as const)('task, session and file r
     return agent.received
       .map((r) => r.event)
       .filter(
-        (e) => e.startsWith('exec:') || e.startsWith('files:') || e.startsWith('checkpoint:') || e === 'session:open',
+        (e) =>
+          e.startsWith('exec:') ||
+          e.startsWith('files:') ||
+          e.startsWith('checkpoint:') ||
+          e.startsWith('repo:') ||
+          e === 'session:open',
       );
   }
 

@@ -1,16 +1,25 @@
+import { AppError } from '@rclaude/protocol';
+import type { PullRequestService } from '../services/pull-requests.js';
 import type { TaskService } from '../services/task-service.js';
 import type { Handlers, TaggedRouteName } from './mount-routes.js';
 
 /** Handlers of the `tasks` and `sessions` routes: one service call each. */
 export function createTaskHandlers(
   tasks: TaskService,
+  pullRequests: Pick<PullRequestService, 'push' | 'open'> | null = null,
 ): Handlers<TaggedRouteName<'tasks'> | TaggedRouteName<'sessions'>> {
+  const prs = () => {
+    if (!pullRequests) throw new AppError('INTERNAL', 'this server does not push tasks');
+    return pullRequests;
+  };
   return {
     createTask: async ({ body }, ctx) => tasks.create(ctx.auth(), body),
     listTasks: async ({ query }, ctx) => ({ tasks: await tasks.list(ctx.auth(), query) }),
     getTask: async ({ params }, ctx) => tasks.get(ctx.auth(), params.id),
     deleteTask: async ({ params }, ctx) => tasks.remove(ctx.auth(), params.id),
     stopTask: async ({ params, body }, ctx) => tasks.stop(ctx.auth(), params.id, body),
+    pushTask: async ({ params, body }, ctx) => prs().push(ctx.auth(), params.id, body),
+    createPullRequest: async ({ params, body }, ctx) => prs().open(ctx.auth(), params.id, body),
     createCheckpoint: async ({ params }, ctx) => tasks.checkpoint(ctx.auth(), params.id),
     listCheckpoints: async ({ params }, ctx) => ({ checkpoints: await tasks.listCheckpoints(ctx.auth(), params.id) }),
     resumeTask: async ({ params, body }, ctx) => tasks.resume(ctx.auth(), params.id, body),

@@ -58,6 +58,11 @@ export interface AgentSessionsDeps {
    * leaving Claude Code loses nothing either; none: no checkpoints.
    */
   checkpoint?: (task: Task) => Promise<unknown>;
+  /**
+   * The task's main program exited on its own and its sandbox is still there: what must happen before anything
+   * moves on (PullRequestService.onMainExit: `rclaude run --pr`). Never throws.
+   */
+  onMainExit?: (task: Task) => Promise<unknown>;
   /** Clock for start-up token expiry, ms since the epoch; default Date.now. */
   now?: () => number;
 }
@@ -326,6 +331,11 @@ export class AgentSessions {
         await this.deps.moves.endTask(task.id, 'failed', { exitCode: info.exitCode, statusReason: fault });
         return;
       }
+    }
+    if (!stopping && info.signal === null && info.exitCode < 128 && this.deps.onMainExit) {
+      await this.deps.onMainExit(task).catch((err: unknown) => {
+        this.deps.log.warn({ err, taskId: task?.id }, 'the work after the program exited failed');
+      });
     }
     if (task.prompt !== null && !stopping) {
       // A finished prompt keeps its sandbox, so the conversation can be continued (`rclaude attach`) until

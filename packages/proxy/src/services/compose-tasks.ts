@@ -8,6 +8,7 @@ import type { AgentRpc } from './agent-rpc.js';
 import { AgentSessions } from './agent-sessions.js';
 import { CheckpointService } from './checkpoints.js';
 import { CostService } from './cost.js';
+import { PullRequestService, type PullRequestServiceDeps } from './pull-requests.js';
 import { SandboxControl } from './sandbox-control.js';
 import { TaskLauncher } from './task-launcher.js';
 import type { TaskPublisher } from './task-publisher.js';
@@ -59,6 +60,8 @@ export interface ComposeTasksDeps {
   idleTimeoutMs?: number;
   /** RCLAUDE_OUTPUT_RETENTION_MS: an ended task's output is deleted this long after; 0 or none: kept. */
   outputRetentionMs?: number;
+  /** Pushes and pull requests (PullRequestService); none: tasks are never pushed by the proxy. */
+  pullRequests?: Pick<PullRequestServiceDeps, 'secret' | 'githubApiUrl' | 'publicUrl'>;
 }
 
 /** The task parts, wired; each consumer takes the one it calls. */
@@ -75,6 +78,8 @@ export interface TaskParts {
   launcher: TaskLauncher;
   /** Null when the server has no checkpoint store. */
   checkpoints: CheckpointService | null;
+  /** Pushes and pull requests; null when not configured. */
+  pullRequests: PullRequestService | null;
   /** Cancels the pending task timers. */
   close(): void;
 }
@@ -136,6 +141,8 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
       keepPerTask: deps.checkpoints.keepPerTask,
     });
   }
+  // Built last (it reads tasks through the TaskService); agent sessions call it when a main program exits.
+  let pullRequests: PullRequestService | null = null;
   const recorder = new TaskRecorder({ tasks, sandboxes, rpc, log, timeline: transitions });
   const agentSessions = new AgentSessions({
     proxyId: deps.proxyId,
@@ -157,6 +164,7 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
     ...(checkpoints
       ? { restore: checkpoints.restore.bind(checkpoints), checkpoint: (task: Task) => checkpoints.take(task, 'stop') }
       : {}),
+    onMainExit: (task: Task) => pullRequests?.onMainExit(task) ?? Promise.resolve(),
   });
   const launcher = new TaskLauncher({
     tasks,
@@ -191,6 +199,17 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
     ...(checkpoints ? { checkpoints } : {}),
     ...(deps.idleTimeoutMs !== undefined ? { idleTimeoutMs: deps.idleTimeoutMs } : {}),
   });
+  pullRequests = deps.pullRequests
+    ? new PullRequestService({
+        ...deps.pullRequests,
+        tasks,
+        sandboxes,
+        rpc,
+        timeline: transitions,
+        log,
+        getTask: (auth, id) => service.get(auth, id),
+      })
+    : null;
   return {
     tasks: service,
     agentSessions,
@@ -198,6 +217,7 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
     transitions,
     launcher,
     checkpoints,
+    pullRequests,
     close: () => timers.close(),
   };
 }

@@ -140,18 +140,7 @@ export async function fetchPushedBranch(
   const scratch = await mkdtemp(path.join(tmpdir(), 'rclaude-push-'));
   try {
     const file = path.join(scratch, 'push.bundle');
-    const out = await open(file, 'w');
-    try {
-      for (let offset = 0; ; ) {
-        const chunk = await readAgentFile(rpc, sandboxId, push.bundlePath, offset, CHUNK_BYTES);
-        await out.write(chunk.data);
-        offset += chunk.data.byteLength;
-        if (offset > PUSH_BUNDLE_MAX_BYTES) throw new Error('the pushed branch is too large');
-        if (chunk.eof || chunk.data.byteLength === 0) break;
-      }
-    } finally {
-      await out.close();
-    }
+    await copyAgentFile(rpc, sandboxId, push.bundlePath, file, PUSH_BUNDLE_MAX_BYTES);
     // Fetch the reported commit itself (git refuses one the bundle does not hold), and no ref: the branch is
     // then created only if it still does not exist, atomically.
     const fetched = await runGit([
@@ -169,6 +158,31 @@ export async function fetchPushedBranch(
     if (!created.ok) throw new Error(`${repoPath} already has a branch ${push.branch}; it was left as it was`);
   } finally {
     await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Copies the workspace file `agentPath` of a sandbox to `file` on this machine, through the agent's file RPC.
+ * Throws (the sandbox may send anything) once more than `maxBytes` arrive.
+ */
+export async function copyAgentFile(
+  rpc: AgentRpc,
+  sandboxId: string,
+  agentPath: string,
+  file: string,
+  maxBytes: number,
+): Promise<void> {
+  const out = await open(file, 'w');
+  try {
+    for (let offset = 0; ; ) {
+      const chunk = await readAgentFile(rpc, sandboxId, agentPath, offset, CHUNK_BYTES);
+      await out.write(chunk.data);
+      offset += chunk.data.byteLength;
+      if (offset > maxBytes) throw new AppError('PAYLOAD_TOO_LARGE', 'the pushed branch is too large');
+      if (chunk.eof || chunk.data.byteLength === 0) break;
+    }
+  } finally {
+    await out.close();
   }
 }
 

@@ -75,8 +75,9 @@ export class TaskService {
     const provider = this.deps.providers.get(req.provider ?? this.deps.providers.default);
     if (req.repo) {
       await validateRepo(req.repo, req.branch ?? null, { provider: provider.name, admin: auth.role === 'admin' });
-    } else if (req.branch || req.push) {
-      throw new AppError('BAD_REQUEST', `${req.branch ? 'a branch' : 'pushing'} needs a repository: give --repo too`);
+    } else if (req.branch || req.push || req.pullRequest || req.githubRepo) {
+      const what = req.branch ? 'a branch' : req.push ? 'pushing' : 'a pull request';
+      throw new AppError('BAD_REQUEST', `${what} needs a repository: give --repo too`);
     }
     if (typeof req.push === 'string' && !branchNameSchema.safeParse(req.push).success) {
       throw new AppError('BAD_REQUEST', `cannot push to "${req.push}": not a branch name git would accept here`);
@@ -99,6 +100,8 @@ export class TaskService {
       repo: req.repo ?? null,
       branch: req.branch ?? null,
       pushBranch: req.push === true ? `rclaude/${id}` : (req.push ?? null),
+      pullRequestOnExit: req.pullRequest ?? false,
+      githubRepo: req.githubRepo ?? null,
       allowHosts,
       mainSessionId: `${id}_main`,
     });

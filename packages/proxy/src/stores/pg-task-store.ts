@@ -2,6 +2,7 @@ import {
   AppError,
   canTransition,
   type ProviderName,
+  type PullRequestInfo,
   type Task,
   type TaskActivity,
   type TaskEvent,
@@ -15,7 +16,7 @@ import type pg from 'pg';
 import type { CostTotals, NewTask, TaskFilter, TaskPatch, TaskStore } from './types.js';
 
 const TASK_COLUMNS = `id, name, owner, provider, command, prompt, repo, branch, push_branch, allow_hosts, status, activity,
-  status_reason, exit_code, main_session_id, created_at, started_at, ended_at, resumed_at, compute_cost_usd, model_cost_usd, usage`;
+  pull_request_on_exit, github_repo, pull_request, status_reason, exit_code, main_session_id, created_at, started_at, ended_at, resumed_at, compute_cost_usd, model_cost_usd, usage`;
 
 /** Most events one `listEvents` call returns, whatever the caller asks. */
 export const MAX_EVENTS_PER_PAGE = 10_000;
@@ -30,6 +31,9 @@ interface TaskRow {
   repo: string | null;
   branch: string | null;
   push_branch: string | null;
+  pull_request_on_exit: boolean;
+  github_repo: string | null;
+  pull_request: PullRequestInfo | null;
   allow_hosts: string[];
   status: TaskStatus;
   activity: TaskActivity | null;
@@ -61,8 +65,8 @@ export class PgTaskStore implements TaskStore {
     try {
       const res = await this.pool.query<TaskRow>(
         `INSERT INTO tasks (id, name, owner, provider, command, prompt, repo, branch, push_branch, main_session_id,
-           allow_hosts)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ${TASK_COLUMNS}`,
+           allow_hosts, pull_request_on_exit, github_repo)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ${TASK_COLUMNS}`,
         [
           task.id,
           task.name,
@@ -75,6 +79,8 @@ export class PgTaskStore implements TaskStore {
           task.pushBranch,
           task.mainSessionId,
           task.allowHosts ?? [],
+          task.pullRequestOnExit ?? false,
+          task.githubRepo ?? null,
         ],
       );
       return toTask(firstRow(res));
@@ -226,6 +232,9 @@ function patchAssignments(patch: TaskPatch, values: unknown[]): string[] {
   if (patch.computeCostUsd !== undefined) set('compute_cost_usd', patch.computeCostUsd);
   if (patch.modelCostUsd !== undefined) set('model_cost_usd', patch.modelCostUsd);
   if (patch.usage !== undefined) set('usage', patch.usage === null ? null : JSON.stringify(patch.usage), '::jsonb');
+  if (patch.pullRequest !== undefined) {
+    set('pull_request', patch.pullRequest === null ? null : JSON.stringify(patch.pullRequest), '::jsonb');
+  }
   return sets;
 }
 
@@ -240,6 +249,9 @@ function toTask(row: TaskRow): Task {
     repo: row.repo,
     branch: row.branch,
     pushBranch: row.push_branch,
+    pullRequestOnExit: row.pull_request_on_exit,
+    githubRepo: row.github_repo,
+    pullRequest: row.pull_request,
     allowHosts: row.allow_hosts,
     status: row.status,
     activity: row.activity,

@@ -2,6 +2,7 @@ import type {
   Checkpoint,
   CheckpointTrigger,
   ProviderName,
+  PullRequestInfo,
   SessionInfo,
   SessionKind,
   Task,
@@ -24,6 +25,10 @@ export interface NewTask {
   branch: string | null;
   /** See `Task.pushBranch`. */
   pushBranch: string | null;
+  /** See `Task.pullRequestOnExit`; default false. */
+  pullRequestOnExit?: boolean;
+  /** See `Task.githubRepo`; default none. */
+  githubRepo?: string | null;
   /** See `Task.allowHosts`; default none. */
   allowHosts?: string[];
   mainSessionId: string;
@@ -41,6 +46,8 @@ export interface TaskPatch {
   computeCostUsd?: number;
   modelCostUsd?: number;
   usage?: TaskUsage | null;
+  /** The task's pull request, once opened. */
+  pullRequest?: PullRequestInfo | null;
 }
 
 export interface TaskFilter {

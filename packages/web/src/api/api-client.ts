@@ -116,6 +116,16 @@ export class ApiClient {
     return this.#rest.createCheckpoint(id);
   }
 
+  /** Commits the task's workspace now and pushes it (`POST /api/tasks/:id/push`). */
+  pushTask(id: string) {
+    return this.#rest.call('pushTask', { params: { id } });
+  }
+
+  /** Pushes, then opens (or finds) the task's pull request (`POST /api/tasks/:id/pull-request`). */
+  createPullRequest(id: string) {
+    return this.#rest.call('createPullRequest', { params: { id } });
+  }
+
   /** The task's checkpoints, newest first. */
   listCheckpoints(id: string) {
     return this.#rest.listCheckpoints(id);

@@ -29,6 +29,7 @@ import {
   taskCostUsd,
   taskDurationMs,
 } from '../modules/tasks/task-format.js';
+import { TaskPullRequestActions } from '../modules/tasks/task-pull-request.js';
 import { TaskTimeline } from '../modules/tasks/task-timeline.js';
 import { useLiveTasks } from '../modules/tasks/use-live-tasks.js';
 import { useNow } from '../modules/tasks/use-now.js';
@@ -226,6 +227,7 @@ function TaskHeader({
           {task.repo ? ` · ${task.repo}` : ''}
         </p>
       </div>
+      <TaskPullRequestActions task={task} />
       <TaskHeaderActions task={task} ended={ended} onStop={onStop} onDelete={onDelete} />
     </div>
   );

@@ -18,6 +18,7 @@ const typeLabels: Record<TaskEventType, string> = {
   activity: 'Activity',
   diff: 'Changes',
   push: 'Branch',
+  pull_request: 'Pull request',
   error: 'Error',
   info: 'Info',
   checkpoint: 'Checkpoint',
@@ -34,6 +35,7 @@ const typeDots: Record<TaskEventType, string> = {
   activity: 'bg-amber-500',
   diff: 'bg-teal-500',
   push: 'bg-teal-600',
+  pull_request: 'bg-emerald-600',
   error: 'bg-red-500',
   info: 'bg-zinc-400',
   checkpoint: 'bg-indigo-400',
@@ -103,6 +105,10 @@ export function summarizeEvent(event: Pick<TaskEvent, 'type' | 'data'>): string 
       const to = str(d.pushedTo);
       return to ? `Pushed ${branch} (${commit}) to ${to}` : `Committed to ${branch} (${commit}), not pushed`;
     }
+    case 'pull_request': {
+      const what = d.created === false ? 'Pushed to the open pull request' : 'Opened pull request';
+      return `${what} #${num(d.number) ?? '?'} (${str(d.branch) ?? '?'} → ${str(d.base) ?? '?'})`;
+    }
     default:
       break;
   }
@@ -113,6 +119,17 @@ export function summarizeEvent(event: Pick<TaskEvent, 'type' | 'data'>): string 
 }
 
 const LONG_TEXT = 600;
+
+/** An http(s) URL safe to link to (a pull request's, as the server stored it), else null. */
+export function safeHttpUrl(value: unknown): string | null {
+  if (typeof value !== 'string') return null;
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : null;
+  } catch {
+    return null;
+  }
+}
 
 /** The task's events, oldest first, kept live by `task:event`; sticks to the bottom while you are there. */
 export function TaskTimeline({ taskId }: { taskId: string }) {
@@ -197,6 +214,16 @@ function TimelineItem({ event, last }: { event: TaskEvent; last: boolean }) {
         >
           {shown}
         </p>
+        {event.type === 'pull_request' && safeHttpUrl(event.data.url) && (
+          <a
+            href={safeHttpUrl(event.data.url) ?? undefined}
+            target="_blank"
+            rel="noopener noreferrer"
+            className="mt-0.5 block truncate text-[13px] font-medium text-zinc-900 underline underline-offset-2 hover:text-zinc-600 dark:text-zinc-100 dark:hover:text-zinc-300"
+          >
+            {safeHttpUrl(event.data.url)}
+          </a>
+        )}
         {long && (
           <button
             type="button"

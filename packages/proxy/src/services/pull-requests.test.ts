@@ -1,0 +1,137 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Task } from '@rclaude/protocol';
+import { type FakeGitHttp, startFakeGitHttp } from '@rclaude/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { githubHost, parseGithubRepo, pullRequestBody, pullRequestTitle, pushToGithub } from './pull-requests.js';
+
+const task = (over: Partial<Task>): Task =>
+  ({
+    id: 'abc1234567',
+    name: 'fix things',
+    prompt: null,
+    ...over,
+  }) as Task;
+
+describe('which GitHub repository a task names', () => {
+  it('takes the web host from the API URL', () => {
+    expect(githubHost('https://api.github.com')).toBe('github.com');
+    expect(githubHost('https://ghe.example.com/api/v3')).toBe('ghe.example.com');
+  });
+
+  it('parses https and ssh URLs on that host only', () => {
+    expect(parseGithubRepo('https://github.com/octo/demo', 'github.com')).toEqual({ owner: 'octo', name: 'demo' });
+    expect(parseGithubRepo('https://github.com/octo/demo.git', 'github.com')).toEqual({ owner: 'octo', name: 'demo' });
+    expect(parseGithubRepo('https://GitHub.com/octo/my.repo/', 'github.com')).toEqual({
+      owner: 'octo',
+      name: 'my.repo',
+    });
+    expect(parseGithubRepo('git@github.com:octo/demo.git', 'github.com')).toEqual({ owner: 'octo', name: 'demo' });
+    expect(parseGithubRepo('https://gitlab.com/octo/demo', 'github.com')).toBeNull();
+    expect(parseGithubRepo('https://github.com.evil.example/octo/demo', 'github.com')).toBeNull();
+    expect(parseGithubRepo('https://githubxcom/octo/demo', 'github.com')).toBeNull();
+    expect(parseGithubRepo('https://github.com/octo/demo/tree/main', 'github.com')).toBeNull();
+    expect(parseGithubRepo('https://github.com/octo/..', 'github.com')).toBeNull();
+    expect(parseGithubRepo('/srv/repo.git', 'github.com')).toBeNull();
+  });
+});
+
+describe('the pull request text', () => {
+  it("titles it by the given title, else the prompt's first line, else the task's name", () => {
+    expect(pullRequestTitle(task({ prompt: 'Fix the login\n\nin detail' }), 'Mine')).toBe('Mine');
+    expect(pullRequestTitle(task({ prompt: '  Fix the login\n\nin detail' }))).toBe('Fix the login');
+    expect(pullRequestTitle(task({}))).toBe('fix things');
+    expect(pullRequestTitle(task({ prompt: 'x'.repeat(300) }))).toHaveLength(120);
+  });
+
+  it('quotes the prompt and result, and links back to the task', () => {
+    const body = pullRequestBody(task({ prompt: 'line one\nline two' }), {
+      result: 'Done.',
+      changes: '1 file changed',
+      taskUrl: 'http://127.0.0.1:1/tasks/abc1234567',
+    });
+    expect(body).toContain('> line one\n> line two');
+    expect(body).toContain('**Result**\n\n> Done.');
+    expect(body).toContain('**Changes**: 1 file changed');
+    expect(body).toContain('[abc1234567](http://127.0.0.1:1/tasks/abc1234567)');
+    expect(pullRequestBody(task({}), { result: null, changes: 'x', taskUrl: 'u' })).toContain('(interactive)');
+  });
+});
+
+describe('pushToGithub, with the real git against a git smart-HTTP server on loopback', () => {
+  const token = 'ghp_the_real_token_0123456789';
+  let root: string;
+  let server: FakeGitHttp;
+  let bundle: string;
+  let commit: string;
+  let remote: string;
+  const gitIn = (cwd: string, ...args: string[]) =>
+    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
+      cwd,
+      encoding: 'utf8',
+    }).trim();
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'rclaude-push-http-'));
+    const work = join(root, 'work');
+    mkdirSync(work);
+    gitIn(work, 'init', '-q', '-b', 'main');
+    writeFileSync(join(work, 'a.txt'), 'one\n');
+    gitIn(work, 'add', '-A');
+    gitIn(work, 'commit', '-q', '-m', 'first');
+    remote = join(root, 'served', 'demo.git');
+    execFileSync('git', ['clone', '-q', '--bare', work, remote]);
+    gitIn(work, 'checkout', '-q', '-b', 'task');
+    writeFileSync(join(work, 'b.txt'), 'two\n');
+    gitIn(work, 'add', '-A');
+    gitIn(work, 'commit', '-q', '-m', 'the task');
+    commit = gitIn(work, 'rev-parse', 'HEAD');
+    bundle = join(root, 'full.bundle');
+    gitIn(work, 'bundle', 'create', '-q', bundle, 'refs/heads/task');
+    server = await startFakeGitHttp({ root: join(root, 'served'), token });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  const push = async (withToken: string) => {
+    const scratch = mkdtempSync(join(root, 'scratch-'));
+    return pushToGithub(`${server.url}/demo.git`, 'rclaude/t', commit, bundle, scratch, withToken, 'http');
+  };
+
+  it('refuses a wrong token with GitHub-like 401 and says so without the token', async () => {
+    const err = await push('ghp_wrong_token').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'UPSTREAM_FAILED' });
+    expect(String((err as Error).message)).not.toContain('ghp_wrong_token');
+    expect(execFileSync('git', ['-C', remote, 'branch', '--list', 'rclaude/t'], { encoding: 'utf8' })).toBe('');
+  });
+
+  it('pushes the branch with the token as a Basic Authorization header, then finds it up to date', async () => {
+    const seen = server.authorizations.length;
+    expect(await push(token)).toBe(false);
+    expect(gitIn(remote, 'rev-parse', 'rclaude/t')).toBe(commit);
+    const basic = `Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`;
+    expect(server.authorizations.slice(seen).length).toBeGreaterThan(0);
+    expect(server.authorizations.slice(seen).every((a) => a === basic)).toBe(true);
+    expect(await push(token)).toBe(true);
+  });
+
+  it('never moves a branch that has commits the task does not have', async () => {
+    const other = join(root, 'other');
+    execFileSync('git', ['clone', '-q', remote, other]);
+    gitIn(other, 'checkout', '-q', 'rclaude/t');
+    writeFileSync(join(other, 'c.txt'), 'someone else\n');
+    gitIn(other, 'add', '-A');
+    gitIn(other, 'commit', '-q', '-m', 'someone else');
+    gitIn(other, 'push', '-q', 'origin', 'rclaude/t');
+    const moved = gitIn(remote, 'rev-parse', 'rclaude/t');
+    const err = await push(token).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'CONFLICT' });
+    expect(String((err as Error).message)).toContain('push rejected');
+    expect(gitIn(remote, 'rev-parse', 'rclaude/t')).toBe(moved);
+  });
+});

@@ -1,0 +1,478 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Octokit } from '@octokit/rest';
+import {
+  AppError,
+  agentRepoCommitResultSchema,
+  type CreatePullRequestRequest,
+  isTerminal,
+  type PullRequestInfo,
+  type PushTaskRequest,
+  type PushTaskResponse,
+  repoSourceKind,
+  resultEventSchema,
+  type Task,
+} from '@rclaude/protocol';
+import type { Logger } from 'pino';
+import type { SandboxStore, TaskStore } from '../stores/types.js';
+import type { AgentRpc } from './agent-rpc.js';
+import type { AuthContext } from './auth-context.js';
+import { copyAgentFile, PUSH_BUNDLE_MAX_BYTES } from './repo-source.js';
+import type { TaskTimeline } from './task-transitions.js';
+
+/** The stored secret the proxy pushes and opens pull requests with. */
+export const GITHUB_TOKEN_SECRET = 'GITHUB_TOKEN';
+/** How long the agent may take to commit and bundle the workspace. */
+const COMMIT_TIMEOUT_MS = 120_000;
+/** How long one git command of a push may take. */
+const GIT_TIMEOUT_MS = 300_000;
+/** Most characters of the prompt and of the result text in a pull request's body (GitHub takes 65,536). */
+const BODY_PART_MAX_CHARS = 20_000;
+
+export interface PullRequestServiceDeps {
+  tasks: TaskStore;
+  sandboxes: SandboxStore;
+  rpc: AgentRpc;
+  timeline: TaskTimeline;
+  log: Logger;
+  /** A task the caller may act on (owner or admin), else NOT_FOUND (TaskService.get). */
+  getTask: (auth: AuthContext, id: string) => Promise<Task>;
+  /** The user's stored secret of that name, or null (SecretService). Read at each push, never kept. */
+  secret: (userId: string, name: string) => Promise<string | null>;
+  /** RCLAUDE_GITHUB_API_URL: the GitHub REST API (https://api.github.com, or an Enterprise server's /api/v3). */
+  githubApiUrl: string;
+  /** The server's public URL, for the link back to the task. */
+  publicUrl: () => string;
+}
+
+/** A GitHub repository as `owner` and `name`. */
+export interface GithubRepo {
+  owner: string;
+  name: string;
+}
+
+/**
+ * The web host of the GitHub whose API is `apiUrl`: `github.com` for `https://api.github.com`, the server's own
+ * host for GitHub Enterprise (`https://ghe.example.com/api/v3`).
+ */
+export function githubHost(apiUrl: string): string {
+  const host = new URL(apiUrl).host.toLowerCase();
+  return host.startsWith('api.') ? host.slice(4) : host;
+}
+
+/**
+ * The GitHub repository a clone URL names (`https://github.com/o/r`, `.git` or not, and `git@github.com:o/r`),
+ * on the GitHub host `host`; null for anything else (another host, a local path).
+ */
+export function parseGithubRepo(url: string, host: string): GithubRepo | null {
+  const h = host.toLowerCase().replace(/[.]/g, '\\.');
+  const m =
+    new RegExp(`^https://${h}/([A-Za-z0-9-]{1,100})/([A-Za-z0-9._-]{1,100}?)(?:\\.git)?/?$`, 'i').exec(url) ??
+    new RegExp(`^git@${h}:([A-Za-z0-9-]{1,100})/([A-Za-z0-9._-]{1,100}?)(?:\\.git)?$`, 'i').exec(url);
+  if (!m?.[1] || !m[2] || m[2] === '.' || m[2] === '..') return null;
+  return { owner: m[1], name: m[2] };
+}
+
+/** A pull request's title: the given one, else the prompt's first line, else the task's name. */
+export function pullRequestTitle(task: Task, given?: string): string {
+  const first = task.prompt?.trim().split('\n', 1)[0]?.trim() ?? '';
+  const title = given?.trim() || first || task.name;
+  return title.length > 120 ? `${title.slice(0, 119)}…` : title;
+}
+
+/** A pull request's body: the prompt, the result, the changes and a link back to the task. */
+export function pullRequestBody(
+  task: Task,
+  parts: { result: string | null; changes: string; taskUrl: string },
+): string {
+  const cut = (s: string) => (s.length > BODY_PART_MAX_CHARS ? `${s.slice(0, BODY_PART_MAX_CHARS)}…` : s);
+  const quote = (s: string) =>
+    cut(s.trim())
+      .split('\n')
+      .map((l) => `> ${l}`)
+      .join('\n');
+  const lines = [task.prompt ? `**Prompt**\n\n${quote(task.prompt)}` : `**Task** ${task.name} (interactive)`];
+  if (parts.result?.trim()) lines.push(`**Result**\n\n${quote(parts.result)}`);
+  lines.push(`**Changes**: ${parts.changes}`);
+  lines.push(`Opened by rclaude from task [${task.id}](${parts.taskUrl}).`);
+  return lines.join('\n\n');
+}
+
+interface GitRun {
+  ok: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+function runGit(args: string[], env: Record<string, string> = {}): Promise<GitRun> {
+  return new Promise((resolve) => {
+    execFile(
+      'git',
+      args,
+      {
+        // Only what git needs from the server's environment, never a credential of the server's own.
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          HOME: tmpdir(),
+          GIT_TERMINAL_PROMPT: '0',
+          GIT_CONFIG_NOSYSTEM: '1',
+          GIT_ASKPASS: 'true',
+          ...env,
+        },
+        maxBuffer: 4 * 1024 * 1024,
+        timeout: GIT_TIMEOUT_MS,
+      },
+      (err, stdout, stderr) => resolve({ ok: !err, stdout, stderr }),
+    );
+  });
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').at(-1) ?? '';
+}
+
+/**
+ * Pushes a running task's work and opens pull requests for it (docs/pull-requests.md, adr/0015). The agent
+ * commits and bundles; the proxy takes the bundle (untrusted: size-capped, objects checked by git), pushes the
+ * one branch (fast-forward only) to the task's repository with the owner's GITHUB_TOKEN in an HTTP header given
+ * to git through its environment, and calls the GitHub API with the same token. The token is read from the
+ * owner's secrets for each operation and never written to disk, a command line, a log or the sandbox.
+ */
+export class PullRequestService {
+  /** The push or pull request running per task on this proxy; the next one waits for it. */
+  private readonly running = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly deps: PullRequestServiceDeps) {}
+
+  /** `POST /api/tasks/:id/push`. */
+  async push(auth: AuthContext, id: string, req: PushTaskRequest = {}): Promise<PushTaskResponse> {
+    const task = await this.deps.getTask(auth, id);
+    const { summary: _summary, ...pushed } = await this.oneAtATime(task.id, () => this.pushNow(task, req.branch));
+    return pushed;
+  }
+
+  /** `POST /api/tasks/:id/pull-request`. */
+  async open(auth: AuthContext, id: string, req: CreatePullRequestRequest = {}): Promise<PullRequestInfo> {
+    const task = await this.deps.getTask(auth, id);
+    return this.oneAtATime(task.id, () => this.openNow(task, req));
+  }
+
+  /**
+   * The task's main program exited (its sandbox is still there): open its pull request if it was created with
+   * `pullRequest` (`rclaude run --pr`). A failure goes on the timeline; it never holds the task's end up.
+   */
+  async onMainExit(task: Task): Promise<void> {
+    if (!task.pullRequestOnExit) return;
+    try {
+      await this.oneAtATime(task.id, () => this.openNow(task, {}));
+    } catch (err) {
+      const message = err instanceof AppError ? err.message : 'internal error';
+      if (!(err instanceof AppError)) this.deps.log.error({ err, taskId: task.id }, 'pull request at exit failed');
+      await this.deps.timeline.event(task.id, 'error', {
+        message: `could not open the pull request: ${message}`.slice(0, 2000),
+      });
+    }
+  }
+
+  private async oneAtATime<T>(taskId: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.running.get(taskId) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(fn);
+    this.running.set(taskId, run);
+    try {
+      return await run;
+    } finally {
+      if (this.running.get(taskId) === run) this.running.delete(taskId);
+    }
+  }
+
+  private githubRepoOf(task: Task, given?: string): GithubRepo {
+    const named = given ?? task.githubRepo ?? null;
+    if (named) {
+      const [owner = '', name = ''] = named.split('/');
+      return { owner, name };
+    }
+    const host = githubHost(this.deps.githubApiUrl);
+    const parsed = task.repo ? parseGithubRepo(task.repo, host) : null;
+    if (!parsed) {
+      throw new AppError(
+        'BAD_REQUEST',
+        task.repo
+          ? `${task.repo} is not a repository on ${host}: name the GitHub repository with --github-repo owner/name`
+          : `task ${task.id} has no repository: pull requests need a task started with --repo`,
+      );
+    }
+    return parsed;
+  }
+
+  private async token(task: Task): Promise<string> {
+    const token = await this.deps.secret(task.owner, GITHUB_TOKEN_SECRET);
+    if (!token) {
+      throw new AppError(
+        'BAD_REQUEST',
+        'no GitHub token stored: run `rclaude secret set GITHUB_TOKEN` (a token that may push to the repository and open pull requests)',
+      );
+    }
+    return token;
+  }
+
+  private async pushNow(task: Task, requested?: string): Promise<PushTaskResponse & { summary: string }> {
+    const repo = task.repo;
+    if (!repo) throw new AppError('BAD_REQUEST', `task ${task.id} has no repository: start it with --repo to push`);
+    const kind = repoSourceKind(repo);
+    const host = githubHost(this.deps.githubApiUrl);
+    if (kind !== 'path' && !(kind === 'https' && parseGithubRepo(repo, host))) {
+      throw new AppError(
+        'BAD_REQUEST',
+        `rclaude pushes to repositories on ${host} and to paths on the server's machine; ${repo} is neither`,
+      );
+    }
+    const branch = requested ?? task.pushBranch ?? `rclaude/${task.id}`;
+    if (task.branch && branch === task.branch) {
+      throw new AppError('BAD_REQUEST', `push to a branch of its own, not the one the task started from (${branch})`);
+    }
+    const token = kind === 'path' ? null : await this.token(task);
+    const sandboxId = await this.liveSandbox(task);
+    const raw = await this.deps.rpc.call(
+      sandboxId,
+      'repo:commit',
+      { branch, message: commitMessage(task), full: kind !== 'path' },
+      COMMIT_TIMEOUT_MS,
+    );
+    const made = agentRepoCommitResultSchema.safeParse(raw);
+    if (!made.success) throw new AppError('INTERNAL', 'the sandbox answered the commit request with nonsense');
+    const { commit, bundlePath } = made.data;
+    if (commit === null || bundlePath === null) {
+      throw new AppError('CONFLICT', `nothing to push: the repository has not changed since task ${task.id} started`);
+    }
+    const scratch = await mkdtemp(path.join(tmpdir(), 'rclaude-pr-'));
+    try {
+      const bundle = path.join(scratch, 'branch.bundle');
+      await copyAgentFile(this.deps.rpc, sandboxId, bundlePath, bundle, PUSH_BUNDLE_MAX_BYTES);
+      const upToDate =
+        token === null
+          ? await pushToPath(repo, branch, commit, bundle)
+          : await pushToGithub(repo, branch, commit, bundle, scratch, token);
+      this.deps.log.info({ taskId: task.id, branch, commit, upToDate }, 'task pushed');
+      await this.deps.timeline.event(task.id, 'push', { branch, commit, pushedTo: repo });
+      return { branch, commit, pushedTo: repo, upToDate, summary: made.data.summary };
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+
+  private async openNow(task: Task, req: CreatePullRequestRequest): Promise<PullRequestInfo> {
+    const gh = this.githubRepoOf(task, req.githubRepo);
+    const token = await this.token(task);
+    const pushed = await this.pushNow(task, req.branch);
+    const octokit = new Octokit({
+      auth: token,
+      baseUrl: this.deps.githubApiUrl.replace(/\/+$/, ''),
+      userAgent: 'rclaude',
+    });
+    const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+      try {
+        return await fn();
+      } catch (err) {
+        throw githubError(what, err);
+      }
+    };
+    const open = await call('list pull requests', () =>
+      octokit.pulls.list({
+        owner: gh.owner,
+        repo: gh.name,
+        head: `${gh.owner}:${pushed.branch}`,
+        state: 'open',
+        per_page: 1,
+      }),
+    );
+    const existing = open.data[0];
+    let info: PullRequestInfo;
+    if (existing) {
+      info = {
+        url: existing.html_url,
+        number: existing.number,
+        repo: `${gh.owner}/${gh.name}`,
+        branch: pushed.branch,
+        base: existing.base.ref,
+        commit: pushed.commit,
+        created: false,
+      };
+    } else {
+      const base =
+        req.base ??
+        task.branch ??
+        (await call('read the repository', () => octokit.repos.get({ owner: gh.owner, repo: gh.name }))).data
+          .default_branch;
+      const events = await this.deps.tasks.listEvents(task.id);
+      const lastResult = events.findLast((e) => e.type === 'result');
+      const result = lastResult ? resultEventSchema.safeParse(lastResult.data) : null;
+      const created = await call('open the pull request', () =>
+        octokit.pulls.create({
+          owner: gh.owner,
+          repo: gh.name,
+          head: pushed.branch,
+          base,
+          title: pullRequestTitle(task, req.title),
+          body: pullRequestBody(task, {
+            result: result?.success ? result.data.text : null,
+            changes: pushed.summary,
+            taskUrl: `${this.deps.publicUrl().replace(/\/+$/, '')}/tasks/${task.id}`,
+          }),
+          draft: req.draft ?? false,
+        }),
+      );
+      info = {
+        url: created.data.html_url,
+        number: created.data.number,
+        repo: `${gh.owner}/${gh.name}`,
+        branch: pushed.branch,
+        base,
+        commit: pushed.commit,
+        created: true,
+      };
+    }
+    const updated = await this.deps.tasks.update(task.id, { pullRequest: info });
+    if (updated) this.deps.timeline.publish(updated);
+    await this.deps.timeline.event(task.id, 'pull_request', info);
+    return info;
+  }
+
+  /** The sandbox of a task that has one running, else TASK_NOT_RUNNING saying to resume it. */
+  private async liveSandbox(task: Task): Promise<string> {
+    const current = await this.deps.tasks.get(task.id);
+    const status = current?.status ?? task.status;
+    const record = await this.deps.sandboxes.getByTask(task.id);
+    if ((status !== 'running' && status !== 'idle') || !record || record.state === 'stopped') {
+      const how =
+        isTerminal(status) || status === 'hibernated' ? ` resume it first (\`rclaude resume ${task.id}\`), then` : '';
+      throw new AppError(
+        'TASK_NOT_RUNNING',
+        `task ${task.id} is ${status}: pushing needs its sandbox running;${how || ' wait until it runs, then'} push again`,
+      );
+    }
+    return record.sandboxId;
+  }
+}
+
+/** The message of the commit the agent makes for a push. */
+function commitMessage(task: Task): string {
+  const first = task.prompt?.trim().split('\n', 1)[0]?.trim() ?? '';
+  const subject = first
+    ? first.length > 72
+      ? `${first.slice(0, 71)}…`
+      : first
+    : `Changes from rclaude task ${task.name}`;
+  return `${subject}\n\nCommitted by rclaude from task ${task.id}.\n`;
+}
+
+/**
+ * Brings `commit` from the bundle into the local repository `repoPath` as `refs/heads/<branch>`, creating the
+ * branch or moving it forward (never back, never sideways). True when it already pointed there.
+ */
+async function pushToPath(repoPath: string, branch: string, commit: string, bundle: string): Promise<boolean> {
+  const dir = path.resolve(repoPath);
+  const inRepo = ['-c', `safe.directory=${dir}`, '-C', dir];
+  const ref = `refs/heads/${branch}`;
+  const old = (await runGit([...inRepo, 'rev-parse', '--verify', '-q', ref])).stdout.trim();
+  if (old === commit) return true;
+  const fetched = await runGit([
+    ...inRepo,
+    '-c',
+    'transfer.fsckObjects=true',
+    'fetch',
+    '--no-tags',
+    '--no-write-fetch-head',
+    bundle,
+    commit,
+  ]);
+  if (!fetched.ok) throw new AppError('UPSTREAM_FAILED', `git could not take the branch: ${lastLine(fetched.stderr)}`);
+  if (old && !(await runGit([...inRepo, 'merge-base', '--is-ancestor', old, commit])).ok) {
+    throw new AppError(
+      'CONFLICT',
+      `push rejected: ${branch} in ${repoPath} has commits the task's branch does not have; push to another branch (--branch)`,
+    );
+  }
+  const moved = await runGit([...inRepo, 'update-ref', '-m', 'rclaude: task push', ref, commit, old]);
+  if (!moved.ok) throw new AppError('CONFLICT', `push rejected: ${branch} in ${repoPath} moved meanwhile; push again`);
+  return false;
+}
+
+/**
+ * Pushes `commit` from the bundle (the branch's whole history) to `url` as `refs/heads/<branch>`, fast-forward
+ * only, with the token as an HTTP Authorization header that git reads from its environment (GIT_CONFIG_*), so it
+ * is in no URL, argument, file or git message. True when the remote branch was already there.
+ */
+export async function pushToGithub(
+  url: string,
+  branch: string,
+  commit: string,
+  bundle: string,
+  scratch: string,
+  token: string,
+  /** GIT_ALLOW_PROTOCOL: the transports git may use; https only, but for a test server on loopback. */
+  protocols = 'https',
+): Promise<boolean> {
+  const repo = path.join(scratch, 'repo.git');
+  const ref = `refs/heads/${branch}`;
+  const init = await runGit(['init', '-q', '--bare', repo]);
+  if (!init.ok) throw new AppError('INTERNAL', `git init failed: ${lastLine(init.stderr)}`);
+  const inRepo = ['-C', repo];
+  const fetched = await runGit([...inRepo, '-c', 'transfer.fsckObjects=true', 'fetch', '--no-tags', bundle, commit]);
+  if (!fetched.ok) throw new AppError('UPSTREAM_FAILED', `git could not take the branch: ${lastLine(fetched.stderr)}`);
+  const set = await runGit([...inRepo, 'update-ref', ref, commit]);
+  if (!set.ok) throw new AppError('INTERNAL', `git update-ref failed: ${lastLine(set.stderr)}`);
+  const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
+  const pushed = await runGit([...inRepo, 'push', '--porcelain', url, `${ref}:${ref}`], {
+    GIT_ALLOW_PROTOCOL: protocols,
+    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_KEY_0: 'http.extraHeader',
+    GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
+  });
+  const scrub = (s: string) => s.split(token).join('***').split(basic).join('***');
+  if (!pushed.ok) {
+    const why = scrub(lastLine(pushed.stderr) || lastLine(pushed.stdout));
+    if (/\[rejected\]|non-fast-forward|fetch first/.test(pushed.stdout + pushed.stderr)) {
+      throw new AppError(
+        'CONFLICT',
+        `push rejected: ${branch} on ${url} has commits the task's branch does not have; push to another branch (--branch)`,
+      );
+    }
+    throw new AppError('UPSTREAM_FAILED', `git push to ${url} failed: ${why}`);
+  }
+  return /^=\t/m.test(pushed.stdout);
+}
+
+/** An AppError for a failed GitHub API call, with GitHub's own message. */
+function githubError(what: string, err: unknown): AppError {
+  // Octokit's RequestError, recognised by its shape (its class is not a dependency of this package).
+  const status =
+    err && typeof err === 'object' && 'status' in err && typeof err.status === 'number' ? err.status : null;
+  if (status !== null) {
+    const response = err && typeof err === 'object' && 'response' in err ? err.response : null;
+    const data = response && typeof response === 'object' && 'data' in response ? response.data : null;
+    const message =
+      data && typeof data === 'object' && 'message' in data && typeof data.message === 'string'
+        ? data.message
+        : (err as Error).message;
+    const errors =
+      data && typeof data === 'object' && 'errors' in data && Array.isArray(data.errors)
+        ? data.errors
+            .map((e: unknown) => (e && typeof e === 'object' && 'message' in e ? String(e.message) : ''))
+            .filter(Boolean)
+            .join('; ')
+        : '';
+    const hint =
+      status === 401
+        ? ': store a valid token with `rclaude secret set GITHUB_TOKEN`'
+        : status === 404
+          ? ' (is the repository right, and may the token see it?)'
+          : '';
+    return new AppError(
+      'UPSTREAM_FAILED',
+      `GitHub refused to ${what}: ${status} ${message}${errors ? ` (${errors})` : ''}${hint}`.slice(0, 1000),
+    );
+  }
+  return new AppError('UPSTREAM_FAILED', `could not reach GitHub to ${what}: ${(err as Error).message}`.slice(0, 500));
+}
