@@ -6,6 +6,8 @@
 #   docker/build.sh                 base (if needed), then both images
 #   docker/build.sh base            only the offline base
 #   docker/build.sh sandbox|proxy   base (if needed) and that image
+#   docker/build.sh standins        stand-ins for the postgres and redis images docker/compose.yml names, from
+#                                   Debian's packages, for tests where no registry image can be pulled
 #
 # Environment:
 #   NODE_IMAGE          build on this base instead of making one (e.g. node:22.20.0-bookworm-slim)
@@ -176,6 +178,30 @@ check() {
   fi
 }
 
+# Stand-ins for the registry images compose names (postgres, redis), tagged with those names so compose runs
+# unchanged. A tag that holds anything but an earlier stand-in (a real official image) is left alone.
+standins() {
+  local debian kind name current t0
+  debian="$(debian_image)"
+  for kind in postgres redis; do
+    name="$(sed -n "s/^ *image: *\($kind:[^ ]*\)$/\1/p" docker/compose.yml | head -n1)"
+    [ -n "$name" ] || die "docker/compose.yml names no $kind image"
+    current="$(docker image inspect -f '{{index .Config.Labels "org.rclaude.standin"}}' "$name" 2>/dev/null || true)"
+    if docker image inspect "$name" >/dev/null 2>&1 && [ "$current" != "$kind" ]; then
+      log "$name is a real image here; no stand-in made"
+      continue
+    fi
+    t0="$(seconds)"
+    DOCKER_BUILDKIT=0 docker build --force-rm --build-arg "DEBIAN_IMAGE=$debian" -f "docker/standins/$kind.Dockerfile" \
+      -t "$name" docker/standins >"$CACHE/build-standin-$kind.log" 2>&1 ||
+      {
+        tail -n 20 "$CACHE/build-standin-$kind.log" >&2
+        die "building the $kind stand-in failed; see $CACHE/build-standin-$kind.log"
+      }
+    log "stand-in $name ready in $(($(seconds) - t0))s"
+  done
+}
+
 case "$what" in
   base) base_image >/dev/null ;;
   sandbox | proxy)
@@ -189,5 +215,6 @@ case "$what" in
     build proxy "$base"
     check proxy
     ;;
-  *) die "usage: docker/build.sh [all|base|sandbox|proxy]" ;;
+  standins) standins ;;
+  *) die "usage: docker/build.sh [all|base|sandbox|proxy|standins]" ;;
 esac
