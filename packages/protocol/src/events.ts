@@ -17,6 +17,7 @@ import type { AckCallback, ErrorInfo } from './errors.js';
 import type { AgentFileReadResult, AgentFileWrite, FileEntry } from './files.js';
 import type { ExecuteResult, SessionInfo, SessionKind } from './sessions.js';
 import { sessionIdSchema } from './sessions.js';
+import type { SharedTaskStatus } from './shares.js';
 import type { SessionRepo } from './task-events.js';
 import type { Task, TaskEvent } from './tasks.js';
 
@@ -122,6 +123,8 @@ export interface ServerToClientEvents {
   'session:error': (info: { sessionId: string | null; event: string; error: ErrorInfo }) => void;
   'task:updated': (task: Task) => void;
   'task:event': (event: TaskEvent) => void;
+  /** To share-link viewers only: the shared task's name and status (they never get `task:updated`). */
+  'share:task': (status: SharedTaskStatus) => void;
 }
 
 // ---- /agent namespace --------------------------------------------------------------------------

@@ -6,6 +6,7 @@ export * from './events.js';
 export * from './files.js';
 export * from './routes.js';
 export * from './sessions.js';
+export * from './shares.js';
 export * from './stream.js';
 export * from './task-events.js';
 export * from './tasks.js';
