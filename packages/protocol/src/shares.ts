@@ -68,6 +68,8 @@ export const shareSchema = z.object({
   lastUsedAt: z.string().nullable(),
   /** `active`, or why it no longer works. */
   state: z.enum(['active', 'expired', 'revoked']),
+  /** Viewers connected through this link right now, over all proxies (0 for a link that no longer works). */
+  viewers: z.number().int().nonnegative(),
 });
 export type Share = z.infer<typeof shareSchema>;
 

@@ -46,7 +46,7 @@ import { createAgentRpc } from './realtime/agent-rpc.js';
 import { listenAgentSocket } from './realtime/agent-socket-listener.js';
 import { registerClientGateway } from './realtime/client-gateway.js';
 import { RoomPublisher } from './realtime/room-publisher.js';
-import { createShareAwareSocketMiddleware, createShareNotifier, serveShareViewer } from './realtime/share-gateway.js';
+import { createShareAwareSocketMiddleware, createShareViewers, serveShareViewer } from './realtime/share-gateway.js';
 import { composeTasks, type TaskParts } from './services/compose-tasks.js';
 import { CostService } from './services/cost.js';
 import { newId } from './services/ids.js';
@@ -296,7 +296,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     const shares = new ShareService({
       db: stores.db.pool,
       tasks: stores.tasks,
-      notifier: createShareNotifier(() => clients),
+      viewers: createShareViewers(() => clients),
       publicUrl: () => publicUrl,
       logger: log.child({ component: 'shares' }),
       now: deps.now ?? Date.now,

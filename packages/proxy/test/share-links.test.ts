@@ -170,6 +170,8 @@ describe.each(['embedded', 'postgres+redis'] as const)('share links (%s)', (kind
       .timeout(5000)
       .emitWithAck('session:attach', { sessionId: aliceTask.mainSessionId, cols: 5, rows: 5 })) as Ack<AttachResult>;
     expect(attached.ok).toBe(true);
+    const listed = await stack.api(alice.token, 'GET', `/api/shares?task=${aliceTask.id}`);
+    expect(listed.body.shares.find((s: { id: string }) => s.id === id)?.viewers).toBe(1);
     aliceAgent.output(aliceTask.mainSessionId, 'hello-viewer\r\n');
     await until('the viewer to see live output', () => output.includes('hello-viewer'));
 

@@ -95,6 +95,8 @@ describe('share links, end to end', () => {
     const url = (await server.cli(['share', taskId, '--json'])).trim();
     const { url: shareUrl, share } = JSON.parse(url) as { url: string; share: { id: string } };
     context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+    // The DOM renderer keeps the terminal's text in the page, where the test can read it.
+    await context.addInitScript(() => window.localStorage.setItem('rclaude:terminal-renderer', 'dom'));
     page = await context.newPage();
     collectPageErrors(page, pageErrors);
     page.on('response', (response) => {
@@ -157,6 +159,46 @@ describe('share links, end to end', () => {
     }
     await page.emulateMedia({ colorScheme: 'light' });
   }, 60_000);
+
+  it("lets the owner create, copy and revoke links from the task page's Share dialog, and see who watches", async () => {
+    const ownerContext = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+    const viewerContext = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+    try {
+      const owner = await ownerContext.newPage();
+      collectPageErrors(owner, pageErrors);
+      await owner.goto(await server.loginUrl(`/tasks/${taskId}`));
+      await owner.getByTestId('share-task').click();
+      // The link the anonymous viewer above has open is listed, with its viewer.
+      const openId = /\/share\/(sh_[a-z0-9]{16})/.exec(page.url())?.[1] ?? '';
+      const openRow = owner.getByTestId('share-row').filter({ hasText: openId });
+      await waitFor(
+        async () => (await openRow.getByTestId('share-viewers').textContent()) === '1 watching',
+        'the viewer to be counted',
+      );
+      await owner.getByRole('combobox', { name: 'Link works for' }).selectOption({ label: '1 hour' });
+      await owner.getByTestId('create-share').click();
+      const url = await owner.getByTestId('share-url').inputValue();
+      expect(url).toMatch(new RegExp(`^${server.url}/share/sh_[a-z0-9]{16}#[A-Za-z0-9_-]{43}$`));
+      const newId = /\/share\/(sh_[a-z0-9]{16})#/.exec(url)?.[1] ?? '';
+
+      const viewer = await viewerContext.newPage();
+      collectPageErrors(viewer, pageErrors);
+      await viewer.goto(url);
+      await viewer.getByTestId('share-banner').waitFor({ timeout: 30_000 });
+      const newRow = owner.getByTestId('share-row').filter({ hasText: newId });
+      await waitFor(
+        async () => (await newRow.getByTestId('share-viewers').textContent()) === '1 watching',
+        'the new viewer to be counted',
+      );
+      await newRow.getByRole('button', { name: 'Revoke' }).click();
+      await viewer.getByTestId('share-refused').waitFor({ timeout: 30_000 });
+      expect(await viewer.getByTestId('share-refused').getAttribute('data-reason')).toBe('revoked');
+      await waitFor(async () => (await newRow.count()) === 0, 'the revoked link to leave the list');
+    } finally {
+      await viewerContext.close();
+      await ownerContext.close();
+    }
+  }, 120_000);
 
   it('cuts the viewer off when `rclaude share rm` revokes the link', async () => {
     const ids = JSON.parse(await server.cli(['share', 'ls', '--json'])) as { id: string; state: string }[];

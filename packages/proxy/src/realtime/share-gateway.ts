@@ -16,7 +16,7 @@ import type { OriginCheck } from '../auth/origin.js';
 import type { HandshakeError, HandshakeSocket, SocketAuthMiddleware } from '../auth/socket-middleware.js';
 import type { Metrics } from '../metrics.js';
 import type { ClientNamespace, ClientSocket, SessionHub } from '../services/session-hub.js';
-import type { ShareNotifier, ShareService } from '../services/shares.js';
+import type { ShareService, ShareViewers } from '../services/shares.js';
 import type { SessionState } from '../stores/types.js';
 import { rooms } from './rooms.js';
 
@@ -107,11 +107,14 @@ export function createShareAwareSocketMiddleware(deps: {
   };
 }
 
-/** Cuts off the live viewers of a revoked link, on every proxy (through the Socket.io adapter). */
-export function createShareNotifier(ns: () => ClientNamespace): ShareNotifier {
+/** A link's live viewers, on every proxy (through the Socket.io adapter): cut them off, count them. */
+export function createShareViewers(ns: () => ClientNamespace): ShareViewers {
   return {
     revoked(shareId) {
       ns().in(rooms.shareLink(shareId)).disconnectSockets(true);
+    },
+    async count(shareId) {
+      return (await ns().in(rooms.shareLink(shareId)).fetchSockets()).length;
     },
   };
 }

@@ -26,9 +26,12 @@ export interface VerifiedShare {
   task: Task;
 }
 
-/** Where a revoked link's live viewers are cut off (realtime/share-gateway.ts disconnects their sockets). */
-export interface ShareNotifier {
+/** A link's live viewers (realtime/share-gateway.ts implements it with the sockets of its room). */
+export interface ShareViewers {
+  /** Cuts off the link's live viewers, on every proxy. */
   revoked(shareId: string): void;
+  /** How many viewers are connected through the link, over every proxy. */
+  count(shareId: string): Promise<number>;
 }
 
 /** The UNAUTHENTICATED error for a share link that does not work, with `details.reason`. */
@@ -104,7 +107,7 @@ export class ShareService {
     private readonly deps: {
       db: Queryable;
       tasks: TaskStore;
-      notifier: ShareNotifier;
+      viewers: ShareViewers;
       publicUrl: () => string;
       logger: Logger;
       now: () => number;
@@ -151,7 +154,7 @@ export class ShareService {
       { shareId: id, taskId: task.id, userId: auth.userId, expiresAt: row.expiresAt.toISOString() },
       'share link created',
     );
-    return { share: this.toShare(row, task.name), url: shareUrl(this.deps.publicUrl(), id, secret) };
+    return { share: this.toShare(row, task.name, 0), url: shareUrl(this.deps.publicUrl(), id, secret) };
   }
 
   /** The links the caller created, newest first (`taskId`: of one task). */
@@ -170,7 +173,8 @@ export class ShareService {
         name = (await this.deps.tasks.get(row.taskId))?.name ?? '';
         names.set(row.taskId, name);
       }
-      out.push(this.toShare(row, name));
+      const live = shareState(row, this.deps.now()) === 'active';
+      out.push(this.toShare(row, name, live ? await this.deps.viewers.count(row.id) : 0));
     }
     return out;
   }
@@ -189,7 +193,7 @@ export class ShareService {
       new Date(this.deps.now()),
     ]);
     this.deps.logger.info({ shareId, userId: auth.userId }, 'share link revoked');
-    this.deps.notifier.revoked(shareId);
+    this.deps.viewers.revoked(shareId);
   }
 
   /**
@@ -251,7 +255,7 @@ export class ShareService {
     return rows[0] ? rowOf(rows[0]) : null;
   }
 
-  private toShare(row: ShareRow, taskName: string): Share {
+  private toShare(row: ShareRow, taskName: string, viewers: number): Share {
     return {
       id: row.id,
       taskId: row.taskId,
@@ -262,6 +266,7 @@ export class ShareService {
       revokedAt: row.revokedAt?.toISOString() ?? null,
       lastUsedAt: row.lastUsedAt?.toISOString() ?? null,
       state: shareState(row, this.deps.now()),
+      viewers,
     };
   }
 }

@@ -35,7 +35,12 @@ function ShareDialog({ task, onClose }: { task: Task; onClose: () => void }) {
   const expiryId = useId();
   const [expiresInMs, setExpiresInMs] = useState<number>(24 * 3600_000);
   const [created, setCreated] = useState<string | null>(null);
-  const shares = useQuery({ queryKey: shareKeys.task(task.id), queryFn: () => api.listShares(task.id) });
+  // Polled while the dialog is open: who is watching changes without an event.
+  const shares = useQuery({
+    queryKey: shareKeys.task(task.id),
+    queryFn: () => api.listShares(task.id),
+    refetchInterval: 5000,
+  });
   const create = useMutation({
     mutationFn: () => api.createShare(task.id, expiresInMs),
     onSuccess: (res) => {
@@ -159,9 +164,14 @@ function ShareRow({ share, busy, onRevoke }: { share: Share; busy: boolean; onRe
           {share.lastUsedAt ? ` · last opened ${new Date(share.lastUsedAt).toLocaleTimeString()}` : ' · not opened yet'}
         </p>
       </div>
-      <Button size="sm" variant="danger" disabled={busy} onClick={onRevoke}>
-        {busy ? 'Revoking…' : 'Revoke'}
-      </Button>
+      <span className="shrink-0 text-xs text-zinc-600 tabular-nums dark:text-zinc-400" data-testid="share-viewers">
+        {share.viewers === 1 ? '1 watching' : `${share.viewers} watching`}
+      </span>
+      <div className="shrink-0">
+        <Button size="sm" variant="danger" disabled={busy} onClick={onRevoke}>
+          {busy ? 'Revoking…' : 'Revoke'}
+        </Button>
+      </div>
     </li>
   );
 }

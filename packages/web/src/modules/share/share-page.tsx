@@ -10,6 +10,7 @@ import {
 } from '@rclaude/protocol';
 import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ApiClient } from '../../api/api-client.js';
+import { useApp } from '../../app-context.js';
 import { AlertIcon, ListIcon } from '../../components/icons.js';
 import { Logo } from '../../components/logo.js';
 import { EmptyState, ErrorState, Spinner } from '../../components/states.js';
@@ -138,6 +139,9 @@ function SharedTask({
   onCutOff: () => void;
 }) {
   const { resolved } = useTheme();
+  const { storage } = useApp();
+  // The same switch as the task page's (docs/web.md): force the DOM renderer.
+  const renderer = storage?.getItem('rclaude:terminal-renderer') === 'dom' ? 'dom' : 'auto';
   const [status, setStatus] = useState<SharedTaskStatus>({ name: view.task.name, status: view.task.status });
   const [events, setEvents] = useState<TaskEvent[]>(view.events);
   const [socket] = useState(() => createSocket(shareId, secret));
@@ -203,6 +207,7 @@ function SharedTask({
             <Terminal
               transport={transport}
               readOnly
+              renderer={renderer}
               theme={resolved}
               label={`Terminal of ${status.name} (read-only)`}
             />
