@@ -28,6 +28,7 @@ const TYPED_LOG = '/tmp/rclaude-share-typed.log';
  * terminal receives as input (what a viewer's typing would become).
  */
 const SHARED_SCRIPT = [
+  `: > ${TYPED_LOG}.ready`,
   "printf '\\033[1mrclaude share demo\\033[0m: building the release…\\n'",
   '(i=0; while true; do i=$((i+1)); echo "step $i: ok"; sleep 1; done) &',
   `while IFS= read -r line; do echo "got:$line" >> ${TYPED_LOG}; done`,
@@ -134,9 +135,16 @@ describe('share links, end to end', () => {
     await page.keyboard.press('Control+C');
     const seen = await lastStep(page);
     await waitFor(async () => (await lastStep(page)) > seen + 1, 'the task to keep running after the keys', 30_000);
-    expect((await server.cli(['exec', taskId, `cat ${TYPED_LOG} 2>/dev/null || echo no-input`])).trim()).toBe(
-      'no-input',
-    );
+    // The reader's own marker shows `exec` looks at the same /tmp as the task's terminal.
+    expect(
+      (
+        await server.cli([
+          'exec',
+          taskId,
+          `test -e ${TYPED_LOG}.ready && (cat ${TYPED_LOG} 2>/dev/null || echo no-input)`,
+        ])
+      ).trim(),
+    ).toBe('no-input');
     expect(await terminalText(page)).not.toContain('viewer-was-here');
 
     // Nothing the page received names the owner's other task.
