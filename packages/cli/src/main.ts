@@ -319,6 +319,43 @@ program
   .addOption(serverOption())
   .action(action(() => import('./commands/cp.js'), 'cpCommand'));
 
+const share = program
+  .command('share')
+  .description('a read-only link to a live task: its terminal and timeline, for people without an account')
+  .argument('[task]', 'task id, unique prefix or name')
+  .addOption(serverOption())
+  .option('--expires <duration>', 'how long the link works: 30m, 2h, 3d (1m to 7d; default 24h)')
+  .option('--json', 'print {share, url} as JSON')
+  .addHelpText(
+    'after',
+    `
+The link is printed once (its secret is after the #); whoever opens it sees the task's terminal and
+timeline live, with no account, and cannot type, resize, stop it or read its files. Revoking it or
+its expiry cuts viewers off at once.
+
+Examples:
+  rclaude share 3f2a                      a link valid for 24 hours
+  rclaude share 3f2a --expires 2h
+  rclaude share ls                        your links, with their state
+  rclaude share rm sh_k3v9q2mzx8ab4c2d    revoke one (the ID column of \`rclaude share ls\`)`,
+  )
+  .action(action(() => import('./commands/share.js'), 'shareCommand'));
+
+share
+  .command('ls')
+  .description('list the share links you created')
+  .addOption(serverOption())
+  .option('--task <task>', 'only the links of this task')
+  .option('--json', 'print JSON')
+  .action(action(() => import('./commands/share.js'), 'shareLsCommand'));
+
+share
+  .command('rm')
+  .description('revoke a share link; its viewers are cut off at once')
+  .argument('<id>', 'share link id (sh_…, from `rclaude share ls`)')
+  .addOption(serverOption())
+  .action(action(() => import('./commands/share.js'), 'shareRmCommand'));
+
 const secret = program
   .command('secret')
   .description(

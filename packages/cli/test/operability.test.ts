@@ -422,6 +422,15 @@ const bodySamples: Record<string, unknown[]> = {
     { at: 'CP_ABCDEFGH12' },
     { cols: 1001 },
   ],
+  'POST /api/tasks/{id}/shares': [
+    {},
+    { kind: 'view', expiresInMs: 7_200_000 },
+    { kind: 'drive' },
+    { expiresInMs: 1000 },
+    { expiresInMs: 8 * 24 * 3_600_000 },
+    { expiresInMs: 1.5 },
+  ],
+  'POST /api/share/{shareId}/view': [{ secret: 'x'.repeat(43) }, { secret: 'x'.repeat(129) }, { secret: 5 }, {}],
   'POST /api/sessions': [{ taskId: 'abcd1234' }, { taskId: 'abcd1234', command: ['sh'], cols: 10 }, { taskId: '' }],
   'POST /api/sessions/{id}/execute': [
     { command: 'ls -la' },

@@ -34,6 +34,34 @@ export function createClientSocket(options: ClientSocketOptions = {}): ClientSoc
   });
 }
 
+export interface ShareSocketOptions {
+  /** Origin of the server; empty for a page's own origin. */
+  baseUrl?: string;
+  /** The share link's id (`sh_…`) and secret (what follows `#` in its URL). */
+  shareId: string;
+  secret: string;
+  autoConnect?: boolean;
+}
+
+/**
+ * A share-link viewer's connection to `/client`: authenticated by the link (`auth: { share }`), never by a
+ * cookie or token, so a signed-in browser opening a link still watches as an anonymous viewer. The server
+ * lets it attach read-only to the shared task's main session and nothing else; it hears `share:task` and
+ * `task:event`. When the link is revoked or expires the server disconnects it (`io server disconnect`) and
+ * Socket.io does not reconnect by itself.
+ */
+export function createShareSocket(options: ShareSocketOptions): ClientSocket {
+  return io(`${options.baseUrl ?? ''}/client`, {
+    path: '/socket.io',
+    transports: ['websocket'],
+    autoConnect: options.autoConnect ?? true,
+    withCredentials: false,
+    auth: { share: { id: options.shareId, secret: options.secret } },
+    reconnectionDelay: 500,
+    reconnectionDelayMax: 5000,
+  });
+}
+
 /**
  * Resolves once the socket is connected. Rejects with the server's refusal (an AppError) when it turns
  * the handshake down, or with TIMEOUT after `timeoutMs`.

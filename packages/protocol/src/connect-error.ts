@@ -6,7 +6,8 @@ import { AppError } from './errors.js';
  * `/client` namespace's auth middleware). `err.message` carries the same message.
  */
 export const connectErrorDataSchema = z.object({
-  code: z.enum(['ORIGIN_REFUSED', 'UNAUTHENTICATED', 'INTERNAL']),
+  // RATE_LIMITED: a share link that has as many viewers as it may have (see shares.ts).
+  code: z.enum(['ORIGIN_REFUSED', 'UNAUTHENTICATED', 'RATE_LIMITED', 'INTERNAL']),
   message: z.string(),
 });
 export type ConnectErrorData = z.infer<typeof connectErrorDataSchema>;

@@ -18,6 +18,7 @@ import type { AgentFileReadResult, AgentFileWrite, FileEntry } from './files.js'
 import type { AgentRepoCommitRequest, AgentRepoCommitResult } from './pull-requests.js';
 import type { ExecuteResult, SessionInfo, SessionKind } from './sessions.js';
 import { sessionIdSchema } from './sessions.js';
+import type { SharedTaskStatus } from './shares.js';
 import type { SessionRepo } from './task-events.js';
 import type { Task, TaskEvent } from './tasks.js';
 
@@ -123,6 +124,8 @@ export interface ServerToClientEvents {
   'session:error': (info: { sessionId: string | null; event: string; error: ErrorInfo }) => void;
   'task:updated': (task: Task) => void;
   'task:event': (event: TaskEvent) => void;
+  /** To share-link viewers only: the shared task's name and status (they never get `task:updated`). */
+  'share:task': (status: SharedTaskStatus) => void;
 }
 
 // ---- /agent namespace --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ export * from './pull-request-info.js';
 export * from './pull-requests.js';
 export * from './routes.js';
 export * from './sessions.js';
+export * from './shares.js';
 export * from './stream.js';
 export * from './task-events.js';
 export * from './tasks.js';

@@ -52,6 +52,15 @@ import {
   sessionIdSchema,
   sessionInfoSchema,
 } from './sessions.js';
+import {
+  createShareRequestSchema,
+  createShareResponseSchema,
+  listSharesQuerySchema,
+  listSharesResponseSchema,
+  shareIdSchema,
+  shareViewRequestSchema,
+  shareViewSchema,
+} from './shares.js';
 import { continueTaskRequestSchema, usageResponseSchema } from './task-events.js';
 import {
   createTaskRequestSchema,
@@ -66,7 +75,7 @@ import {
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 /** What a route is about; the OpenAPI document groups routes by it, the proxy mounts `operations` first. */
-export type RouteTag = 'operations' | 'accounts' | 'tasks' | 'files' | 'sessions';
+export type RouteTag = 'operations' | 'accounts' | 'tasks' | 'files' | 'sessions' | 'shares';
 
 /** One REST route. Every schema here is the one the server validates with and the client parses with. */
 export interface RouteSpec {
@@ -148,6 +157,8 @@ export type AgentBootstrapResponse = z.infer<typeof agentBootstrapResponseSchema
 
 /** `GET /api/tasks/:id/sessions`. */
 export const listSessionsResponseSchema = z.object({ sessions: z.array(sessionInfoSchema) });
+
+const shareParams = z.object({ shareId: shareIdSchema }).strict();
 
 /** Every REST route, by name. The name is the client's method and the OpenAPI `operationId`. */
 export const routes = defineRoutes({
@@ -673,6 +684,57 @@ export const routes = defineRoutes({
     response: executeResultSchema,
     status: 200,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
+  },
+
+  // ---- share links -------------------------------------------------------------------------------
+  createShare: {
+    method: 'POST',
+    path: '/api/tasks/:id/shares',
+    summary: 'Create a read-only share link to a task (the URL carries its secret after #, shown once)',
+    tag: 'shares',
+    auth: 'user',
+    params: taskParams,
+    body: createShareRequestSchema,
+    bodyOptional: true,
+    maxBodyBytes: 4096,
+    response: createShareResponseSchema,
+    status: 201,
+    errors: ['NOT_FOUND', 'CONFLICT'],
+  },
+  listShares: {
+    method: 'GET',
+    path: '/api/shares',
+    summary: 'The share links you created (`?task=` for one task)',
+    tag: 'shares',
+    auth: 'user',
+    query: listSharesQuerySchema,
+    response: listSharesResponseSchema,
+    status: 200,
+    errors: [],
+  },
+  revokeShare: {
+    method: 'DELETE',
+    path: '/api/shares/:shareId',
+    summary: 'Revoke a share link; its viewers are cut off at once',
+    tag: 'shares',
+    auth: 'user',
+    params: shareParams,
+    status: 204,
+    errors: ['NOT_FOUND'],
+  },
+  shareView: {
+    method: 'POST',
+    path: '/api/share/:shareId/view',
+    summary:
+      "A shared task's name, status, main session and timeline, for the holder of the link's secret (no account)",
+    tag: 'shares',
+    auth: 'public',
+    params: shareParams,
+    body: shareViewRequestSchema,
+    maxBodyBytes: 1024,
+    response: shareViewSchema,
+    status: 200,
+    errors: ['UNAUTHENTICATED', 'RATE_LIMITED'],
   },
 });
 

@@ -12,6 +12,7 @@ import type { TrustProxy } from './config.js';
 import type { FileHandlers } from './http/files-routes.js';
 import { type Handlers, mountRoutes } from './http/mount-routes.js';
 import { securityHeaders } from './http/security-headers.js';
+import { noShares, type ShareHandlers } from './http/share-handlers.js';
 import { createTaskHandlers } from './http/task-handlers.js';
 import type { Metrics } from './metrics.js';
 import type { PullRequestService } from './services/pull-requests.js';
@@ -43,6 +44,8 @@ export interface AppDeps {
   trustProxy?: TrustProxy;
   /** The bearer token `/metrics` asks for (RCLAUDE_METRICS_TOKEN); null or absent: `/metrics` answers 404. */
   metricsToken?: string | null;
+  /** Handlers of the share-link routes (`createShareHandlers`); absent: they answer NOT_FOUND. */
+  shares?: ShareHandlers;
 }
 
 /** This server's version, from its package.json (one level above both `src/` and `dist/`). */
@@ -101,6 +104,7 @@ function handlersOf(deps: AppDeps): Handlers {
     ...deps.auth.handlers,
     ...createTaskHandlers(deps.tasks, deps.pullRequests ?? null),
     ...(deps.files ?? noFiles),
+    ...(deps.shares ?? noShares),
   };
 }
 
@@ -135,8 +139,11 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestId());
   app.use('/api', requestLog(deps.log));
   // Health, readiness, metrics and the OpenAPI document answer before (and without) authentication; the
-  // auth middleware lets the public sign-in routes through itself.
-  const beforeAuth = routeNames.filter((name) => routes[name].auth === 'public' && routes[name].tag === 'operations');
+  // auth middleware lets the public sign-in routes through itself. The public share-link view comes first too:
+  // its credential is the link's secret, and its handler checks the Origin itself.
+  const beforeAuth = routeNames.filter(
+    (name) => routes[name].auth === 'public' && (routes[name].tag === 'operations' || routes[name].tag === 'shares'),
+  );
   mountRoutes(app, beforeAuth, handlers);
   app.use('/api', deps.auth.middleware);
   mountRoutes(

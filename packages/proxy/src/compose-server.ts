@@ -17,7 +17,7 @@ import { type Logger, pino } from 'pino';
 import { Server } from 'socket.io';
 import { createApp } from './app.js';
 import { type Auth, createAuth } from './auth/create-auth.js';
-import type { LoginLimits } from './auth/login-limiter.js';
+import { createLoginLimiter, type LoginLimits } from './auth/login-limiter.js';
 import { redactPaths } from './auth/redact.js';
 import { loadOrCreateSecretKey } from './auth/secret-key.js';
 import { createBlobStore } from './checkpoints/blob-store.js';
@@ -33,6 +33,7 @@ import { createAgentCheckpointRoutes } from './http/agent-checkpoints.js';
 import { requireAuth } from './http/context.js';
 import { createFileHandlers } from './http/files-routes.js';
 import { buildOpenApi } from './http/openapi.js';
+import { createShareHandlers, shareViewLimits } from './http/share-handlers.js';
 import { readLocalState, writeLocalState } from './local-state.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createProviderFactories, sandboxLimits } from './providers/factories.js';
@@ -45,11 +46,13 @@ import { createAgentRpc } from './realtime/agent-rpc.js';
 import { listenAgentSocket } from './realtime/agent-socket-listener.js';
 import { registerClientGateway } from './realtime/client-gateway.js';
 import { RoomPublisher } from './realtime/room-publisher.js';
+import { createShareAwareSocketMiddleware, createShareViewers, serveShareViewer } from './realtime/share-gateway.js';
 import { composeTasks, type TaskParts } from './services/compose-tasks.js';
 import { CostService } from './services/cost.js';
 import { newId } from './services/ids.js';
 import { LifecycleService } from './services/lifecycle.js';
 import { type AgentNamespace, type ClientNamespace, SessionHub } from './services/session-hub.js';
+import { ShareService } from './services/shares.js';
 import type { TaskService } from './services/task-service.js';
 import { WarmPool } from './services/warm-pool.js';
 import { createStores, type Stores } from './stores/index.js';
@@ -289,7 +292,24 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     onClose('socket.io', () => new Promise((r) => io.close(() => r(undefined))));
     const clients = io.of('/client') as ClientNamespace;
     const agents = io.of('/agent') as AgentNamespace;
-    clients.use(auth.socketMiddleware as Parameters<typeof clients.use>[0]);
+    // Share links (docs/sharing.md): a `/client` handshake with `{ share }` is a viewer without an account.
+    const shares = new ShareService({
+      db: stores.db.pool,
+      tasks: stores.tasks,
+      viewers: createShareViewers(() => clients),
+      publicUrl: () => publicUrl,
+      logger: log.child({ component: 'shares' }),
+      now: deps.now ?? Date.now,
+    });
+    clients.use(
+      createShareAwareSocketMiddleware({
+        ns: () => clients,
+        shares,
+        originAllowed: auth.originAllowed,
+        signedIn: auth.socketMiddleware,
+        onError: (err) => log.error({ err }, 'share socket authentication failed'),
+      }) as Parameters<typeof clients.use>[0],
+    );
 
     const localAgentSocket = path.join(config.dataDir, 'run', 'agent.sock');
     const providers = new ProviderRegistry(config.RCLAUDE_PROVIDER, {
@@ -463,6 +483,15 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       log,
       metrics,
       inputBytesPerSec: config.INPUT_MAX_BYTES_PER_SEC,
+      shareViewer: (socket, share) =>
+        serveShareViewer(socket, share, {
+          hub,
+          resolveSession: (sessionId) => agentSessions.resolveSessionState(sessionId),
+          outputEnd: async (state) => (await taskService.info(state)).outputEnd,
+          log,
+          metrics,
+          now: deps.now ?? Date.now,
+        }),
     });
 
     const openapi = buildOpenApi();
@@ -487,6 +516,16 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       hsts: config.RCLAUDE_COOKIE_SECURE,
       trustProxy: config.RCLAUDE_TRUST_PROXY,
       metricsToken: config.RCLAUDE_METRICS_TOKEN ?? null,
+      shares: createShareHandlers({
+        shares,
+        originAllowed: auth.originAllowed,
+        limiter: createLoginLimiter({
+          redis: stores.redis,
+          keyPrefix: `${stores.redis ? `${config.RCLAUDE_REDIS_PREFIX}:` : 'rclaude:'}share-view:`,
+          limits: shareViewLimits,
+          now: deps.now ?? Date.now,
+        }),
+      }),
     });
     handler = deps.wrapApp ? deps.wrapApp(app) : app;
     await new Promise<void>((resolve, reject) => {

@@ -7,11 +7,15 @@ import { type AppDependencies, AppDependenciesProvider, SocketProvider, useApp }
 import { AppShell } from './components/app-shell.js';
 import { Spinner } from './components/states.js';
 import { LoginLinkGate } from './modules/auth/login-link-gate.js';
+import type { ShareCredential } from './modules/share/share-secret.js';
 import { ThemeProvider } from './modules/theme/theme.js';
 import { DashboardPage } from './pages/dashboard-page.js';
 import { LoginPage } from './pages/login-page.js';
 import { NotFoundPage } from './pages/not-found-page.js';
 import { TaskPage } from './pages/task-page.js';
+
+// Its own chunk: only share-link viewers load it.
+const SharePage = lazy(() => import('./modules/share/share-page.js').then((m) => ({ default: m.SharePage })));
 
 // Its own chunk: the settings forms validate with the protocol's zod schemas, kept out of the initial bundle.
 const SettingsPage = lazy(() => import('./pages/settings-page.js').then((m) => ({ default: m.SettingsPage })));
@@ -48,6 +52,19 @@ export function App({ dependencies, queryClient, loginToken }: AppProps) {
           </BrowserRouter>
         </ThemeProvider>
       </QueryClientProvider>
+    </AppDependenciesProvider>
+  );
+}
+
+/** The page of a share link (`/share/<id>`): no sign-in, no account, only the shared task. */
+export function ShareApp({ dependencies, credential }: { dependencies: AppDependencies; credential: ShareCredential }) {
+  return (
+    <AppDependenciesProvider value={dependencies}>
+      <ThemeProvider storage={dependencies.storage}>
+        <Suspense fallback={<Spinner label="Loading" className="m-auto size-5" />}>
+          <SharePage api={dependencies.api} credential={credential} />
+        </Suspense>
+      </ThemeProvider>
     </AppDependenciesProvider>
   );
 }

@@ -7,9 +7,10 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { ApiClient } from './api/api-client.js';
 import { queryKeys } from './api/queries.js';
-import { App } from './app.js';
+import { App, ShareApp } from './app.js';
 import type { AppDependencies } from './app-context.js';
 import { hasLoginToken, takeLoginToken } from './modules/auth/login-token.js';
+import { sharePathId, takeShareSecret } from './modules/share/share-secret.js';
 import { applyTheme, resolveTheme } from './modules/theme/theme.js';
 import { createClientSocket } from './realtime/client-socket.js';
 
@@ -18,6 +19,14 @@ import { createClientSocket } from './realtime/client-socket.js';
 function storageOrNull(): Storage | null {
   try {
     return window.localStorage;
+  } catch {
+    return null;
+  }
+}
+
+function sessionStorageOrNull(): Storage | null {
+  try {
+    return window.sessionStorage;
   } catch {
     return null;
   }
@@ -33,7 +42,12 @@ applyTheme(
   ),
 );
 
-const loginToken = takeLoginToken(window.location, window.history);
+// A share link (`/share/<id>#<secret>`) is its own page: no sign-in, no account socket. The secret leaves the
+// address bar before anything else runs.
+const shareCredential = sharePathId(window.location.pathname)
+  ? takeShareSecret(window.location, window.history, sessionStorageOrNull())
+  : null;
+const loginToken = shareCredential ? null : takeLoginToken(window.location, window.history);
 // A login link opened in a tab already showing the app changes only the fragment, which loads nothing:
 // start over so the link's token is taken and used like on any other load.
 window.addEventListener('hashchange', () => {
@@ -66,6 +80,10 @@ const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root element');
 createRoot(root).render(
   <StrictMode>
-    <App dependencies={dependencies} queryClient={queryClient} loginToken={loginToken} />
+    {shareCredential ? (
+      <ShareApp dependencies={dependencies} credential={shareCredential} />
+    ) : (
+      <App dependencies={dependencies} queryClient={queryClient} loginToken={loginToken} />
+    )}
   </StrictMode>,
 );

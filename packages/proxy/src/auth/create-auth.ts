@@ -10,7 +10,7 @@ import { createLoginService } from './login.js';
 import { createLoginLimiter, defaultLoginLimits, type LoginLimits } from './login-limiter.js';
 import { createLoginLinkService } from './login-links.js';
 import { type AuthMiddleware, createAuthMiddleware } from './middleware.js';
-import { createOriginCheck, normaliseOrigins } from './origin.js';
+import { createOriginCheck, normaliseOrigins, type OriginCheck } from './origin.js';
 import { createPasswordHasher } from './passwords.js';
 import type { Queryable } from './queryable.js';
 import { redactPaths } from './redact.js';
@@ -64,6 +64,8 @@ export interface Auth {
   };
   /** Give these to pino: `pino({ redact: { paths: [...auth.redactPaths] } })`. */
   redactPaths: readonly string[];
+  /** Whether a browser Origin may talk to this server (its own, or RCLAUDE_ALLOWED_ORIGINS): for share links. */
+  originAllowed: OriginCheck;
 }
 
 const DEFAULT_SESSION_TTL_MS = 7 * 24 * 3600_000;
@@ -126,5 +128,6 @@ export function createAuth(deps: AuthDeps): Auth {
     verifyToken: (token) => tokens.verify(token),
     secrets: { forSandbox: (userId) => secrets.forSandbox(userId) },
     redactPaths,
+    originAllowed,
   };
 }

@@ -19,6 +19,7 @@ import type { AuthContext } from '../services/auth-context.js';
 import type { ClientNamespace, ClientSocket, SessionHub } from '../services/session-hub.js';
 import type { TaskService } from '../services/task-service.js';
 import { rooms } from './rooms.js';
+import { type ShareSocketData, shareOf } from './share-gateway.js';
 
 /**
  * The `/client` namespace (CLI and browser). Every event is validated; a refused one gets `session:error`
@@ -31,10 +32,19 @@ export function registerClientGateway(deps: {
   log: Logger;
   metrics: Metrics;
   inputBytesPerSec: number;
+  /** Serves a socket that connected with a share link (realtime/share-gateway.ts); without it one is dropped. */
+  shareViewer?: (socket: ClientSocket, share: ShareSocketData) => void;
 }): void {
   const { ns, tasks, hub, log, metrics } = deps;
 
   ns.on('connection', (socket: ClientSocket) => {
+    // A share viewer has no account: none of the handlers below is ever registered for it.
+    const share = shareOf(socket);
+    if (share) {
+      if (deps.shareViewer) deps.shareViewer(socket, share);
+      else socket.disconnect(true);
+      return;
+    }
     const auth = socket.data.auth as AuthContext;
     // One allowance per session for the connection's life (a detach and re-attach does not refill it), so a
     // flood into one session never holds back typing in another.

@@ -9,10 +9,14 @@ export class RoomPublisher implements TaskPublisher {
 
   taskUpdated(task: Task): void {
     this.clients.to([rooms.task(task.id), rooms.user(task.owner), rooms.admins]).emit('task:updated', task);
+    // Share-link viewers get the name and status only: a Task names its owner, repository and command.
+    this.clients.to(rooms.shareTask(task.id)).emit('share:task', { name: task.name, status: task.status });
   }
 
   taskEvent(task: Pick<Task, 'id' | 'owner'>, event: TaskEvent): void {
-    this.clients.to([rooms.task(task.id), rooms.user(task.owner), rooms.admins]).emit('task:event', event);
+    this.clients
+      .to([rooms.task(task.id), rooms.user(task.owner), rooms.admins, rooms.shareTask(task.id)])
+      .emit('task:event', event);
   }
 
   sessionStatus(info: SessionStatusInfo): void {

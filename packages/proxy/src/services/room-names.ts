@@ -10,4 +10,8 @@ export const rooms = {
   user: (userId: string) => `user:${userId}`,
   /** Admins watching all tasks (on /client). */
   admins: 'admins',
+  /** Viewers holding one share link (on /client): revoking the link disconnects them. */
+  shareLink: (shareId: string) => `share:${shareId}`,
+  /** Share-link viewers of one task (on /client): they get `share:task` and `task:event`, never `task:updated`. */
+  shareTask: (taskId: string) => `share-task:${taskId}`,
 };

@@ -235,4 +235,25 @@ export class ApiClient {
   fileDownloadUrl(taskId: string, path: string): string {
     return this.#rest.url('downloadFile', { params: { id: taskId }, query: { path } });
   }
+
+  // ---- share links ------------------------------------------------------------------------------
+
+  /** A new read-only link to a task; its URL (with the secret after `#`) is shown only in this answer. */
+  createShare(taskId: string, expiresInMs: number) {
+    return this.#rest.call('createShare', { params: { id: taskId }, body: { kind: 'view', expiresInMs } });
+  }
+
+  /** The share links the caller created for one task, newest first. */
+  async listShares(taskId: string) {
+    return (await this.#rest.call('listShares', { query: { task: taskId } })).shares;
+  }
+
+  async revokeShare(shareId: string): Promise<void> {
+    await this.#rest.call('revokeShare', { params: { shareId } });
+  }
+
+  /** What a share link shows (public: the secret is the credential; it travels in the body, never a URL). */
+  shareView(shareId: string, secret: string) {
+    return this.#rest.call('shareView', { params: { shareId }, body: { secret } });
+  }
 }

@@ -11,6 +11,7 @@ import { SplitPane } from '../components/split-pane.js';
 import { EmptyState, ErrorState, InlineError, Spinner } from '../components/states.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { FileBrowser } from '../modules/files/file-browser.js';
+import { ShareButton } from '../modules/share/share-dialog.js';
 import { useTaskActions } from '../modules/tasks/task-actions.js';
 import {
   CheckpointsPanel,
@@ -277,6 +278,7 @@ function TaskHeaderActions({
           </>
         ) : (
           <>
+            <ShareButton task={task} />
             {live && (
               <Button
                 size="sm"

@@ -8,6 +8,7 @@ import { sql as loginLinks } from './006-login-links.js';
 import { sql as taskAllowHosts } from './007-task-allow-hosts.js';
 import { sql as checkpoints } from './008-checkpoints.js';
 import { sql as pullRequests } from './011-pull-requests.js';
+import { sql as shareLinks } from './014-share-links.js';
 
 /**
  * Every schema migration, in order. Adding one is a new numbered file exporting `sql` plus one line
@@ -23,4 +24,5 @@ export const migrations: readonly Migration[] = [
   { id: 7, name: 'task-allow-hosts', sql: taskAllowHosts },
   { id: 8, name: 'checkpoints', sql: checkpoints },
   { id: 11, name: 'pull-requests', sql: pullRequests },
+  { id: 14, name: 'share-links', sql: shareLinks },
 ];

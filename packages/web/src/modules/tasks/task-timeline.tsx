@@ -180,7 +180,8 @@ export function TaskTimeline({ taskId }: { taskId: string }) {
   );
 }
 
-function TimelineItem({ event, last }: { event: TaskEvent; last: boolean }) {
+/** One entry of a timeline (the task page's, and a share link's). */
+export function TimelineItem({ event, last }: { event: TaskEvent; last: boolean }) {
   const [expanded, setExpanded] = useState(false);
   const summary = summarizeEvent(event);
   const long = summary.length > LONG_TEXT;

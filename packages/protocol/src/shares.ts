@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import { sessionIdSchema } from './sessions.js';
+import { taskEventSchema, taskIdSchema, taskStatusSchema } from './tasks.js';
+
+/**
+ * Share links: a read-only window on one live task (its main terminal and its timeline) for people without
+ * an account. The link is `<public url>/share/<shareId>#<secret>`; the secret is stored only as its sha256.
+ * See docs/sharing.md and adr/0019.
+ */
+
+/** Share ids: `sh_` and 16 lowercase letters or digits. Not a secret (it is in the path); the secret is. */
+export const shareIdSchema = z.string().regex(/^sh_[a-z0-9]{16}$/, 'a share id is sh_ and 16 letters or digits');
+
+/** The secret of a share link: 32 random bytes, base64url (43 characters). */
+export const shareSecretSchema = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'not a share secret');
+
+/** What a link lets its holder do. Only `view` exists yet (co-driving is not built). */
+export const shareKindSchema = z.enum(['view']);
+export type ShareKind = z.infer<typeof shareKindSchema>;
+
+/** Default lifetime of a share link, in ms (24 hours). */
+export const SHARE_DEFAULT_TTL_MS = 24 * 3600_000;
+/** Longest lifetime of a share link, in ms (7 days). */
+export const SHARE_MAX_TTL_MS = 7 * 24 * 3600_000;
+/** Shortest lifetime of a share link, in ms (1 minute). */
+export const SHARE_MIN_TTL_MS = 60_000;
+/** Live links (neither revoked nor expired) a task may have at once. */
+export const SHARE_MAX_ACTIVE_PER_TASK = 20;
+/** Live viewers (sockets) one share link may have at once. */
+export const SHARE_MAX_VIEWERS_PER_LINK = 20;
+/** Live viewers of one task over all its links. */
+export const SHARE_MAX_VIEWERS_PER_TASK = 50;
+/** Timeline entries a share view carries (the newest ones). */
+export const SHARE_VIEW_MAX_EVENTS = 500;
+
+/**
+ * A duration as people write it: `90s`, `30m`, `2h`, `7d` (one number, one unit). Returns ms, or null when it
+ * is not one.
+ */
+export function parseShareDuration(text: string): number | null {
+  const m = /^\s*(\d{1,6})\s*(s|m|h|d)\s*$/i.exec(text);
+  if (!m?.[1] || !m[2]) return null;
+  const unit = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[m[2].toLowerCase() as 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+}
+
+/** `POST /api/tasks/:id/shares`. */
+export const createShareRequestSchema = z
+  .object({
+    kind: shareKindSchema.default('view'),
+    /** Lifetime in ms, from {@link SHARE_MIN_TTL_MS} to {@link SHARE_MAX_TTL_MS}; default 24 hours. */
+    expiresInMs: z.number().int().min(SHARE_MIN_TTL_MS).max(SHARE_MAX_TTL_MS).default(SHARE_DEFAULT_TTL_MS),
+  })
+  .strict();
+export type CreateShareRequest = z.input<typeof createShareRequestSchema>;
+
+/** A share link as its creator sees it (never the secret, except once in {@link createShareResponseSchema}). */
+export const shareSchema = z.object({
+  id: shareIdSchema,
+  taskId: taskIdSchema,
+  /** The task's name, for listings. */
+  taskName: z.string(),
+  kind: shareKindSchema,
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  revokedAt: z.string().nullable(),
+  /** When a viewer last opened it (to the minute), or null. */
+  lastUsedAt: z.string().nullable(),
+  /** `active`, or why it no longer works. */
+  state: z.enum(['active', 'expired', 'revoked']),
+  /** Viewers connected through this link right now, over all proxies (0 for a link that no longer works). */
+  viewers: z.number().int().nonnegative(),
+});
+export type Share = z.infer<typeof shareSchema>;
+
+/** The answer to creating a share: the link (with its secret after `#`), shown this once. */
+export const createShareResponseSchema = z.object({
+  share: shareSchema,
+  /** `<public url>/share/<id>#<secret>`. */
+  url: z.string(),
+});
+export type CreateShareResponse = z.infer<typeof createShareResponseSchema>;
+
+export const listSharesQuerySchema = z.object({ task: taskIdSchema.optional() }).strict();
+export const listSharesResponseSchema = z.object({ shares: z.array(shareSchema) });
+export type ListSharesResponse = z.infer<typeof listSharesResponseSchema>;
+
+/** `POST /api/share/:shareId/view`: the secret travels in the body, never in a URL. */
+export const shareViewRequestSchema = z.object({ secret: z.string().max(128) }).strict();
+
+/** A task as a share link shows it: its name, status, main session and timeline; nothing else. */
+export const shareViewSchema = z.object({
+  shareId: shareIdSchema,
+  kind: shareKindSchema,
+  expiresAt: z.string(),
+  task: z.object({
+    name: z.string(),
+    status: taskStatusSchema,
+    mainSessionId: sessionIdSchema,
+  }),
+  /** The newest {@link SHARE_VIEW_MAX_EVENTS} timeline entries, oldest first. */
+  events: z.array(taskEventSchema),
+});
+export type ShareView = z.infer<typeof shareViewSchema>;
+
+/** Why a share link does not work, in `details.reason` of its UNAUTHENTICATED refusal. */
+export const shareRefusalSchema = z.object({ reason: z.enum(['expired', 'revoked', 'invalid']) });
+export type ShareRefusal = z.infer<typeof shareRefusalSchema>;
+
+/** The handshake auth of a share viewer on `/client`: `io(url + '/client', { auth: { share: {...} } })`. */
+export const shareHandshakeSchema = z.object({ id: shareIdSchema, secret: shareSecretSchema }).strict();
+export type ShareHandshake = z.infer<typeof shareHandshakeSchema>;
+
+/** `share:task` on `/client`: the shared task's new status (share viewers get this instead of `task:updated`). */
+export interface SharedTaskStatus {
+  name: string;
+  status: z.infer<typeof taskStatusSchema>;
+}

@@ -1,0 +1,272 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  AppError,
+  type CreateShareResponse,
+  SHARE_MAX_ACTIVE_PER_TASK,
+  SHARE_VIEW_MAX_EVENTS,
+  type Share,
+  type ShareKind,
+  type ShareRefusal,
+  type ShareView,
+  shareIdSchema,
+  shareSecretSchema,
+  type Task,
+} from '@rclaude/protocol';
+import type { Logger } from 'pino';
+import { type Queryable, textCol, timeCol, timeOrNullCol } from '../auth/queryable.js';
+import type { TaskStore } from '../stores/types.js';
+import type { AuthContext } from './auth-context.js';
+import { newId } from './ids.js';
+
+/** A share link that works right now, with its task. */
+export interface VerifiedShare {
+  id: string;
+  kind: ShareKind;
+  expiresAt: Date;
+  task: Task;
+}
+
+/** A link's live viewers (realtime/share-gateway.ts implements it with the sockets of its room). */
+export interface ShareViewers {
+  /** Cuts off the link's live viewers, on every proxy. */
+  revoked(shareId: string): void;
+  /** How many viewers are connected through the link, over every proxy. */
+  count(shareId: string): Promise<number>;
+}
+
+/** The UNAUTHENTICATED error for a share link that does not work, with `details.reason`. */
+export function shareRefused(reason: ShareRefusal['reason']): AppError {
+  const message = {
+    expired: 'this share link has expired; ask its owner for a new one',
+    revoked: 'this share link was revoked by its owner',
+    invalid: 'this is not a valid share link',
+  }[reason];
+  return new AppError('UNAUTHENTICATED', message, { details: { reason } satisfies ShareRefusal });
+}
+
+/** sha256 of a share secret, hex: what the table stores. */
+export function hashShareSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+/** Whether `secret` hashes to `storedHex`, in time that does not depend on where they differ. */
+export function shareSecretMatches(secret: string, storedHex: string): boolean {
+  const presented = createHash('sha256').update(secret).digest();
+  const stored = Buffer.from(storedHex, 'hex');
+  return stored.length === presented.length && timingSafeEqual(presented, stored);
+}
+
+/** The state of a link at `now`: revocation wins over expiry. */
+export function shareState(row: { expiresAt: Date; revokedAt: Date | null }, now: number): Share['state'] {
+  if (row.revokedAt) return 'revoked';
+  return row.expiresAt.getTime() <= now ? 'expired' : 'active';
+}
+
+/** `<public url>/share/<id>#<secret>`: the secret after `#` never reaches a server log or a Referer. */
+export function shareUrl(publicUrl: string, id: string, secret: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}/share/${id}#${secret}`;
+}
+
+interface ShareRow {
+  id: string;
+  taskId: string;
+  createdBy: string;
+  kind: ShareKind;
+  secretHash: string;
+  createdAt: Date;
+  expiresAt: Date;
+  revokedAt: Date | null;
+  lastUsedAt: Date | null;
+}
+
+function rowOf(row: Record<string, unknown>): ShareRow {
+  return {
+    id: textCol(row, 'id'),
+    taskId: textCol(row, 'task_id'),
+    createdBy: textCol(row, 'created_by'),
+    // Only `view` links are ever written; a row of another kind is treated as a view link.
+    kind: 'view',
+    secretHash: textCol(row, 'secret_hash'),
+    createdAt: timeCol(row, 'created_at'),
+    expiresAt: timeCol(row, 'expires_at'),
+    revokedAt: timeOrNullCol(row, 'revoked_at'),
+    lastUsedAt: timeOrNullCol(row, 'last_used_at'),
+  };
+}
+
+const COLUMNS = 'id, task_id, created_by, kind, secret_hash, created_at, expires_at, revoked_at, last_used_at';
+const MINUTE_MS = 60_000;
+
+/**
+ * Share links (docs/sharing.md, adr/0019): the owner of a task (or an admin) creates, lists and revokes them;
+ * anyone holding one's secret may read the task's limited view and watch its main terminal. A secret is 32
+ * random bytes, stored only as its sha256 and compared in constant time.
+ */
+export class ShareService {
+  constructor(
+    private readonly deps: {
+      db: Queryable;
+      tasks: TaskStore;
+      viewers: ShareViewers;
+      publicUrl: () => string;
+      logger: Logger;
+      now: () => number;
+    },
+  ) {}
+
+  /** A new link to `taskId` (owner or admin; another user's task is NOT_FOUND). The URL is shown this once. */
+  async create(
+    auth: AuthContext,
+    taskId: string,
+    req: { kind: ShareKind; expiresInMs: number },
+  ): Promise<CreateShareResponse> {
+    const task = await this.visibleTask(auth, taskId);
+    const at = this.deps.now();
+    const { rows } = await this.deps.db.query(
+      'SELECT count(*)::int AS n FROM share_links WHERE task_id = $1 AND revoked_at IS NULL AND expires_at > $2',
+      [task.id, new Date(at)],
+    );
+    if (Number(rows[0]?.n ?? 0) >= SHARE_MAX_ACTIVE_PER_TASK) {
+      throw new AppError(
+        'CONFLICT',
+        `task ${task.id} already has ${SHARE_MAX_ACTIVE_PER_TASK} live share links; revoke one with \`rclaude share rm\``,
+      );
+    }
+    const id = `sh_${newId(16)}`;
+    const secret = randomBytes(32).toString('base64url');
+    const row: ShareRow = {
+      id,
+      taskId: task.id,
+      createdBy: auth.userId,
+      kind: req.kind,
+      secretHash: hashShareSecret(secret),
+      createdAt: new Date(at),
+      expiresAt: new Date(at + req.expiresInMs),
+      revokedAt: null,
+      lastUsedAt: null,
+    };
+    await this.deps.db.query(
+      `INSERT INTO share_links (id, task_id, created_by, kind, secret_hash, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [row.id, row.taskId, row.createdBy, row.kind, row.secretHash, row.createdAt, row.expiresAt],
+    );
+    this.deps.logger.info(
+      { shareId: id, taskId: task.id, userId: auth.userId, expiresAt: row.expiresAt.toISOString() },
+      'share link created',
+    );
+    return { share: this.toShare(row, task.name, 0), url: shareUrl(this.deps.publicUrl(), id, secret) };
+  }
+
+  /** The links the caller created, newest first (`taskId`: of one task). */
+  async list(auth: AuthContext, taskId?: string): Promise<Share[]> {
+    const { rows } = await this.deps.db.query(
+      `SELECT ${COLUMNS} FROM share_links WHERE created_by = $1 AND ($2::text IS NULL OR task_id = $2)
+       ORDER BY created_at DESC LIMIT 500`,
+      [auth.userId, taskId ?? null],
+    );
+    const out: Share[] = [];
+    const names = new Map<string, string>();
+    for (const raw of rows) {
+      const row = rowOf(raw);
+      let name = names.get(row.taskId);
+      if (name === undefined) {
+        name = (await this.deps.tasks.get(row.taskId))?.name ?? '';
+        names.set(row.taskId, name);
+      }
+      const live = shareState(row, this.deps.now()) === 'active';
+      out.push(this.toShare(row, name, live ? await this.deps.viewers.count(row.id) : 0));
+    }
+    return out;
+  }
+
+  /**
+   * Revokes a link (its creator, the task's owner, or an admin; anyone else gets NOT_FOUND, like a missing id)
+   * and cuts its live viewers off. Revoking a revoked link is a no-op.
+   */
+  async revoke(auth: AuthContext, shareId: string): Promise<void> {
+    const row = await this.find(shareId);
+    const task = row ? await this.deps.tasks.get(row.taskId) : null;
+    const allowed = row && (row.createdBy === auth.userId || task?.owner === auth.userId || auth.role === 'admin');
+    if (!row || !allowed) throw new AppError('NOT_FOUND', `no share link ${shareId}`);
+    await this.deps.db.query('UPDATE share_links SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL', [
+      shareId,
+      new Date(this.deps.now()),
+    ]);
+    this.deps.logger.info({ shareId, userId: auth.userId }, 'share link revoked');
+    this.deps.viewers.revoked(shareId);
+  }
+
+  /**
+   * The link and its task if `secret` is its secret and it is neither revoked nor expired; otherwise
+   * UNAUTHENTICATED with `details.reason` (a wrong secret is `invalid`, whatever state the link is in).
+   */
+  async verify(shareId: string, secret: string): Promise<VerifiedShare> {
+    if (!shareIdSchema.safeParse(shareId).success || !shareSecretSchema.safeParse(secret).success) {
+      throw shareRefused('invalid');
+    }
+    const row = await this.find(shareId);
+    if (!row || !shareSecretMatches(secret, row.secretHash)) throw shareRefused('invalid');
+    const at = this.deps.now();
+    const state = shareState(row, at);
+    if (state !== 'active') throw shareRefused(state);
+    const task = await this.deps.tasks.get(row.taskId);
+    if (!task) throw shareRefused('invalid');
+    if (!row.lastUsedAt || at - row.lastUsedAt.getTime() >= MINUTE_MS) {
+      await this.deps.db.query('UPDATE share_links SET last_used_at = $2 WHERE id = $1', [
+        row.id,
+        new Date(Math.floor(at / MINUTE_MS) * MINUTE_MS),
+      ]);
+    }
+    return { id: row.id, kind: row.kind, expiresAt: row.expiresAt, task };
+  }
+
+  /** What the holder of a link sees: the task's name, status, main session and newest timeline entries. */
+  async view(shareId: string, secret: string): Promise<ShareView> {
+    const share = await this.verify(shareId, secret);
+    const { rows } = await this.deps.db.query(
+      'SELECT coalesce(max(seq), 0)::int AS last FROM task_events WHERE task_id = $1',
+      [share.task.id],
+    );
+    const last = Number(rows[0]?.last ?? 0);
+    const events = await this.deps.tasks.listEvents(
+      share.task.id,
+      Math.max(0, last - SHARE_VIEW_MAX_EVENTS),
+      SHARE_VIEW_MAX_EVENTS,
+    );
+    return {
+      shareId: share.id,
+      kind: share.kind,
+      expiresAt: share.expiresAt.toISOString(),
+      task: { name: share.task.name, status: share.task.status, mainSessionId: share.task.mainSessionId },
+      events,
+    };
+  }
+
+  private async visibleTask(auth: AuthContext, taskId: string): Promise<Task> {
+    const task = await this.deps.tasks.get(taskId);
+    if (!task || (task.owner !== auth.userId && auth.role !== 'admin')) {
+      throw new AppError('NOT_FOUND', `no task ${taskId}`);
+    }
+    return task;
+  }
+
+  private async find(shareId: string): Promise<ShareRow | null> {
+    const { rows } = await this.deps.db.query(`SELECT ${COLUMNS} FROM share_links WHERE id = $1`, [shareId]);
+    return rows[0] ? rowOf(rows[0]) : null;
+  }
+
+  private toShare(row: ShareRow, taskName: string, viewers: number): Share {
+    return {
+      id: row.id,
+      taskId: row.taskId,
+      taskName,
+      kind: row.kind,
+      createdAt: row.createdAt.toISOString(),
+      expiresAt: row.expiresAt.toISOString(),
+      revokedAt: row.revokedAt?.toISOString() ?? null,
+      lastUsedAt: row.lastUsedAt?.toISOString() ?? null,
+      state: shareState(row, this.deps.now()),
+      viewers,
+    };
+  }
+}
