@@ -43,6 +43,7 @@ import {
   uploadFilesResponseSchema,
   writeFileResponseSchema,
 } from './files.js';
+import { ASCIICAST_CONTENT_TYPE, recordingQuerySchema } from './recordings.js';
 import {
   createSessionRequestSchema,
   executeRequestSchema,
@@ -643,6 +644,21 @@ export const routes = defineRoutes({
     response: executeResultSchema,
     status: 200,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
+  },
+  getSessionRecording: {
+    method: 'GET',
+    path: '/api/sessions/:id/recording',
+    summary: "A session's recording (asciicast v2): its output with timing, resizes, and timeline markers",
+    tag: 'sessions',
+    auth: 'user',
+    params: sessionParams,
+    query: recordingQuerySchema,
+    rawResponse: {
+      type: ASCIICAST_CONTENT_TYPE,
+      description: 'A header line, then one `[seconds, "o"|"r"|"m", text]` event per line, streamed',
+    },
+    status: 200,
+    errors: ['NOT_FOUND'],
   },
 });
 
