@@ -32,9 +32,13 @@ import {
 import { TaskTimeline } from '../modules/tasks/task-timeline.js';
 import { useLiveTasks } from '../modules/tasks/use-live-tasks.js';
 import { useNow } from '../modules/tasks/use-now.js';
+import { TerminalTabs } from '../modules/terminal/terminal-tabs.js';
 import { useTheme } from '../modules/theme/theme.js';
 
 const Terminal = lazy(() => import('../modules/terminal/terminal.js').then((m) => ({ default: m.Terminal })));
+const RecordingPanel = lazy(() =>
+  import('../modules/recordings/recording-player.js').then((m) => ({ default: m.RecordingPanel })),
+);
 
 const WIDE_QUERY = '(min-width: 768px)';
 
@@ -99,7 +103,7 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
   const sandboxUp = task.status === 'running' || task.status === 'idle';
   useRefreshFilesOnActivity(task.id);
 
-  const terminal = <TerminalPane task={task} />;
+  const terminal = <TerminalTabs task={task} main={<TerminalPane task={task} />} />;
   const files = sandboxUp ? (
     <FileBrowser taskId={task.id} live storage={storage} />
   ) : task.status === 'queued' || task.status === 'starting' ? (
@@ -111,6 +115,11 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
   );
   const timeline = <TaskTimeline taskId={task.id} />;
   const checkpoints = <CheckpointsPanel task={task} />;
+  const recording = (
+    <Suspense fallback={<Spinner label="Loading the player" />}>
+      <RecordingPanel task={task} />
+    </Suspense>
+  );
 
   return (
     <div className="flex min-h-0 flex-1 flex-col">
@@ -133,6 +142,7 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
                 { id: 'files', title: 'Files', content: files },
                 { id: 'timeline', title: 'Timeline', content: timeline },
                 { id: 'checkpoints', title: 'Checkpoints', content: checkpoints },
+                { id: 'recording', title: 'Recording', content: recording },
               ]}
             />
           }
@@ -145,6 +155,7 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
             { id: 'files', title: 'Files', content: files },
             { id: 'timeline', title: 'Timeline', content: timeline },
             { id: 'checkpoints', title: 'Checkpoints', content: checkpoints },
+            { id: 'recording', title: 'Recording', content: recording },
           ]}
         />
       )}
