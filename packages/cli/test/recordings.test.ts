@@ -89,7 +89,7 @@ describe('recordings', () => {
     expect(times).toEqual([...times].sort((x, y) => x - y));
   });
 
-  it('serves the recording as application/x-asciicast to its owner only', async () => {
+  it('serves the recording as application/x-asciicast, and nothing without a valid token', async () => {
     const task = await api.getTask(taskId);
     const res = await api.call('getSessionRecording', {
       params: { id: task.mainSessionId },
@@ -156,8 +156,12 @@ describe('rclaude shell', () => {
   });
 
   it('says what to do for a task that is not running', async () => {
-    const r = await cli(['shell', 'no-such-task-xyz']);
+    const ended = await cli(['run', '--detach', '--json', '--', 'true']);
+    const id = (JSON.parse(ended.stdout) as { id: string }).id;
+    await until('the task to end', async () => (await api.getTask(id)).endedAt !== null);
+    const r = await cli(['shell', id]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('rclaude:');
+    expect(r.stderr).toContain('a shell needs its sandbox running');
+    expect(r.stderr).toContain('rclaude resume');
   });
 });

@@ -11,6 +11,7 @@ import { SplitPane } from '../components/split-pane.js';
 import { EmptyState, ErrorState, InlineError, Spinner } from '../components/states.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { FileBrowser } from '../modules/files/file-browser.js';
+import { RecordingPanel } from '../modules/recordings/recording-player.js';
 import { useTaskActions } from '../modules/tasks/task-actions.js';
 import {
   CheckpointsPanel,
@@ -36,9 +37,6 @@ import { TerminalTabs } from '../modules/terminal/terminal-tabs.js';
 import { useTheme } from '../modules/theme/theme.js';
 
 const Terminal = lazy(() => import('../modules/terminal/terminal.js').then((m) => ({ default: m.Terminal })));
-const RecordingPanel = lazy(() =>
-  import('../modules/recordings/recording-player.js').then((m) => ({ default: m.RecordingPanel })),
-);
 
 const WIDE_QUERY = '(min-width: 768px)';
 
@@ -115,11 +113,7 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
   );
   const timeline = <TaskTimeline taskId={task.id} />;
   const checkpoints = <CheckpointsPanel task={task} />;
-  const recording = (
-    <Suspense fallback={<Spinner label="Loading the player" />}>
-      <RecordingPanel task={task} />
-    </Suspense>
-  );
+  const recording = <RecordingPanel task={task} />;
 
   return (
     <div className="flex min-h-0 flex-1 flex-col">

@@ -21,7 +21,7 @@ const MAX_SHELL_TABS = 8;
  * The task's terminals as tabs: its main session (`main`, as the page renders it) and shells opened beside it
  * with "+" (each a session of its own: recorded, resumable by offset, reattached after a drop). Every tab
  * stays mounted while hidden, so its connection stays attached and no output is missed on a switch. Closing a
- * shell's tab hangs it up (SIGHUP) and detaches.
+ * shell's tab ends it and detaches.
  */
 export function TerminalTabs({ task, main }: { task: Task; main: ReactNode }) {
   const { api } = useApp();
@@ -62,8 +62,10 @@ export function TerminalTabs({ task, main }: { task: Task; main: ReactNode }) {
   });
 
   const close = (id: string) => {
-    // The tab's terminal is still attached on this socket, so the hang-up is accepted; then it unmounts.
-    socket.emit('pty:signal', { sessionId: id, signal: 'SIGHUP' });
+    // The tab's terminal is still attached on this socket, so the signal is accepted; then it unmounts. SIGKILL
+    // ends the session's wrapper (which survives HUP to report exits), and with it gone the kernel hangs up
+    // the shell and whatever runs in its foreground.
+    socket.emit('pty:signal', { sessionId: id, signal: 'SIGKILL' });
     setShells((tabs) => tabs.filter((t) => t.id !== id));
     if (selected === id) setSelected('main');
   };
