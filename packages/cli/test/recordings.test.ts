@@ -107,8 +107,8 @@ describe('recordings', () => {
     const t = terminal(`play ${taskId} --speed 2`);
     await t.waitFor((screen) => screen.includes('end of recording'), 30_000);
     const screen = t.screen();
-    expect(screen).toContain('a€');
-    expect(screen).toContain('b');
+    expect(screen, screen).toContain('a€');
+    expect(screen, screen).toContain('b');
   });
 });
 

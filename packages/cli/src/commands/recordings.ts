@@ -68,6 +68,11 @@ export async function playCommand(ref: string, opts: Common & { speed?: string; 
     '--idle-limit',
     'seconds, e.g. --idle-limit 1',
   );
+  const steps = playSteps(cast, { speed, idleLimitS });
+  if (steps.length === 0) {
+    process.stderr.write('rclaude: nothing was recorded in this session\n');
+    return EXIT.ok;
+  }
   const { stdin, stdout, stderr } = process;
   const tty = stdin.isTTY === true && stdout.isTTY === true;
   if (tty && (cast.header.width > stdout.columns || cast.header.height > stdout.rows)) {
