@@ -306,7 +306,7 @@ export class Agent {
 
   private pump(session: PtySession): void {
     if (!this.ready) return;
-    session.drain((offset, data) => this.socket.emit('pty:output', session.id, offset, data));
+    session.drain((offset, data, at) => this.socket.emit('pty:output', session.id, offset, data, at));
   }
 
   private session(id: string): PtySession {

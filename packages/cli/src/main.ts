@@ -45,6 +45,8 @@ Examples:
   rclaude run -p "fix the failing test" --repo https://github.com/you/app
   rclaude ls                              your tasks
   rclaude attach 3f2a                     back to a task (any unique id prefix); wakes a hibernated one
+  rclaude shell 3f2a                      another terminal in its sandbox
+  rclaude play 3f2a                       replay its recorded session
   rclaude checkpoints 3f2a                its saved states; \`rclaude resume 3f2a --at cp_…\` goes back to one
   rclaude web                             the web app, signed in as you
 
@@ -135,6 +137,7 @@ program
   .argument('<task>', 'task id (or a unique prefix, or its name)')
   .addOption(serverOption())
   .option('--read-only', 'watch without typing')
+  .option('--session <id>', 'another session of the task (a shell from `rclaude shell`; id or unique prefix)')
   .option('--detach-keys <keys>', 'key sequence that detaches', DETACH_KEYS)
   .addHelpText(
     'after',
@@ -160,7 +163,57 @@ program
   .argument('<task>', 'task id or prefix')
   .addOption(serverOption())
   .option('-f, --follow', 'keep printing until the task ends')
+  .option('--session <id>', 'another session of the task (id or unique prefix; default: its main session)')
+  .option('--cast', 'print the recording with its timing, as an asciicast v2 file (plays in any asciinema player)')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  rclaude logs 3f2a                          the main session's output
+  rclaude logs 3f2a --cast > session.cast    its recording; \`asciinema play session.cast\` or \`rclaude play 3f2a\`
+  rclaude logs 3f2a --session 3f2a_sh1       a shell's output`,
+  )
   .action(action(() => import('./commands/tasks.js'), 'logsCommand'));
+
+program
+  .command('play')
+  .description("replay a task's recorded terminal session here, with its timing")
+  .argument('<task>', 'task id or prefix')
+  .addOption(serverOption())
+  .option('--session <id>', 'another session of the task (id or unique prefix; default: its main session)')
+  .option('--speed <n>', 'playback speed (2 = twice as fast)', '1')
+  .option('--idle-limit <seconds>', 'pauses longer than this are cut to it (default: 2)')
+  .addHelpText(
+    'after',
+    `
+Keys: space pauses and resumes, q or Ctrl-C stops.
+
+Examples:
+  rclaude play 3f2a
+  rclaude play 3f2a --speed 4 --idle-limit 0.5`,
+  )
+  .action(action(() => import('./commands/recordings.js'), 'playCommand'));
+
+program
+  .command('shell')
+  .description("open another terminal in a running task's sandbox (a login shell, or the given command)")
+  .argument('<task>', 'task id or prefix')
+  .argument('[command...]', 'program and arguments to run instead of a login shell (put them after --)')
+  .addOption(serverOption())
+  .option('--detach-keys <keys>', 'key sequence that detaches and leaves the shell running', DETACH_KEYS)
+  .passThroughOptions()
+  .addHelpText(
+    'after',
+    `
+The shell is a session of its own beside the task's main one: recorded, and kept across network drops.
+Exits with its program's exit code.
+
+Examples:
+  rclaude shell 3f2a                         a login shell in the task's workspace
+  rclaude shell 3f2a -- npm test             run one command there, attached
+  rclaude attach 3f2a --session 3f2a_…       back to a detached shell`,
+  )
+  .action(action(() => import('./commands/shell.js'), 'shellCommand'));
 
 program
   .command('stop')

@@ -231,7 +231,11 @@ export interface AgentExecRequest {
 
 export interface AgentToProxyEvents {
   'agent:hello': (hello: AgentHello, ack: AckCallback<AgentHelloResult>) => void;
-  'pty:output': (sessionId: string, offset: number, data: Uint8Array) => void;
+  /**
+   * Output from `offset`. `at` is when the agent read it (ms since the epoch, the sandbox's clock): the proxy
+   * keeps it for the recording, clamped to its own receive time and never before the previous frame's.
+   */
+  'pty:output': (sessionId: string, offset: number, data: Uint8Array, at?: number) => void;
   'pty:exit': (info: ExitInfo) => void;
   /** Something the proxy should record on the task's timeline (hook reports, prompt-task JSON lines). */
   'agent:event': (event: AgentEvent) => void;

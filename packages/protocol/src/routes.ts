@@ -45,6 +45,7 @@ import {
 } from './files.js';
 import { pullRequestInfoSchema } from './pull-request-info.js';
 import { createPullRequestRequestSchema, pushTaskRequestSchema, pushTaskResponseSchema } from './pull-requests.js';
+import { ASCIICAST_CONTENT_TYPE, recordingQuerySchema } from './recordings.js';
 import {
   createSessionRequestSchema,
   executeRequestSchema,
@@ -735,6 +736,21 @@ export const routes = defineRoutes({
     response: shareViewSchema,
     status: 200,
     errors: ['UNAUTHENTICATED', 'RATE_LIMITED'],
+  },
+  getSessionRecording: {
+    method: 'GET',
+    path: '/api/sessions/:id/recording',
+    summary: "A session's recording (asciicast v2): its output with timing, resizes, and timeline markers",
+    tag: 'sessions',
+    auth: 'user',
+    params: sessionParams,
+    query: recordingQuerySchema,
+    rawResponse: {
+      type: ASCIICAST_CONTENT_TYPE,
+      description: 'A header line, then one `[seconds, "o"|"r"|"m", text]` event per line, streamed',
+    },
+    status: 200,
+    errors: ['NOT_FOUND'],
   },
 });
 

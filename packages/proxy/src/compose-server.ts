@@ -361,6 +361,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       resolveState: (sessionId) =>
         parts ? parts.agentSessions.resolveSessionState(sessionId) : stores.sessions.get(sessionId),
       onBytesStored: (n) => metrics.bytesStored.inc(n),
+      ...(deps.now ? { now: deps.now } : {}),
     });
     onClose('hub', () => hub.close());
     hubRef = hub;

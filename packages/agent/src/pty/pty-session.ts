@@ -67,6 +67,8 @@ const STREAM_BATCH_MS = 2;
 interface Chunk {
   offset: number;
   data: Buffer;
+  /** When its first byte was read (ms since the epoch): the session's recording keeps it. */
+  at: number;
 }
 
 /**
@@ -81,6 +83,8 @@ export class PtySession {
   private readonly screen: ScreenFeed;
   private readonly opts: PtySessionOptions;
   private readonly retained: Chunk[] = [];
+  /** When the first of the pending (not yet flushed) bytes was read. */
+  private pendingAt = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   /** The flush waiting to run (at most one): an immediate after quiet, a short timer while output streams. */
@@ -136,6 +140,7 @@ export class PtySession {
   private onData(data: Buffer): void {
     const { output, exitCode } = this.scanner.push(data);
     if (output.length) {
+      if (this.pendingBytes === 0) this.pendingAt = Date.now();
       this.pending.push(output);
       this.pendingBytes += output.length;
       if (this.pendingBytes >= FRAME_TARGET_BYTES) this.flush();
@@ -202,7 +207,7 @@ export class PtySession {
       this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
-    this.retained.push({ offset: this.produced, data });
+    this.retained.push({ offset: this.produced, data, at: this.pendingAt });
     this.produced += data.length;
     this.screen.write(data);
     this.updateFlow();
@@ -211,14 +216,14 @@ export class PtySession {
   }
 
   /** Hands out retained bytes from `sent` onward, in frames of at most `maxFrame` bytes. */
-  drain(send: (offset: number, data: Buffer) => void, maxFrame = 256 * 1024): void {
+  drain(send: (offset: number, data: Buffer, at: number) => void, maxFrame = 256 * 1024): void {
     for (const chunk of this.retained) {
       const end = chunk.offset + chunk.data.length;
       if (end <= this.sent) continue;
       let from = this.sent - chunk.offset;
       while (from < chunk.data.length) {
         const piece = chunk.data.subarray(from, Math.min(chunk.data.length, from + maxFrame));
-        send(chunk.offset + from, piece);
+        send(chunk.offset + from, piece, chunk.at);
         from += piece.length;
         this.sent = chunk.offset + from;
       }

@@ -18,11 +18,12 @@ interface Common {
 /** `rclaude attach ID`. */
 export async function attachCommand(
   ref: string,
-  opts: Common & { readOnly?: boolean; detachKeys: string },
+  opts: Common & { readOnly?: boolean; detachKeys: string; session?: string },
 ): Promise<number> {
   const detachKeys = parseDetachKeys(opts.detachKeys);
   const api = apiClientFor(opts);
   const task = await api.resolveTask(ref);
+  if (opts.session) return attachSession(api, task, opts, detachKeys);
   if (!opts.readOnly && isResumable(task.status)) {
     // Attaching to a hibernated task means working in it again: it is resumed, as it was left. An ended one is
     // resumed when the person says so; otherwise its last screen is shown read-only, as before.
@@ -48,6 +49,30 @@ export async function attachCommand(
     readOnly: opts.readOnly === true || isTerminal(task.status),
     detachKeys,
     startProgress: task.status === 'queued' || task.status === 'starting',
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+  });
+  return report(await settleAfterExit(api, task, sessionId, outcome), task.id);
+}
+
+/** `rclaude attach ID --session S`: another session of the task (a shell), from its screen. */
+async function attachSession(
+  api: ReturnType<typeof apiClientFor>,
+  task: Task,
+  opts: { readOnly?: boolean; session?: string },
+  detachKeys: number[],
+): Promise<number> {
+  const sessionId = await (await import('./recordings.js')).pickSession(api, task, opts.session);
+  const outcome = await attachTerminal({
+    server: api.server,
+    token: api.token,
+    task,
+    sessionId,
+    from: 'screen',
+    readOnly: opts.readOnly === true || isTerminal(task.status),
+    detachKeys,
+    startProgress: false,
     stdin: process.stdin,
     stdout: process.stdout,
     stderr: process.stderr,
@@ -138,14 +163,25 @@ export async function execCommand(ref: string, argv: string[], opts: Common & { 
   return result.exitCode;
 }
 
-/** `rclaude logs ID [-f]`. */
-export async function logsCommand(ref: string, opts: Common & { follow?: boolean }): Promise<number> {
+/** `rclaude logs ID [-f] [--session S] [--cast]`. */
+export async function logsCommand(
+  ref: string,
+  opts: Common & { follow?: boolean; cast?: boolean; session?: string },
+): Promise<number> {
+  if (opts.cast) {
+    if (opts.follow)
+      throw new CliError('--cast and --follow do not go together', EXIT.error, 'a recording is what is stored now');
+    return (await import('./recordings.js')).writeCast(ref, opts);
+  }
   const api = apiClientFor(opts);
   const task = await api.resolveTask(ref);
+  const sessionId = opts.session
+    ? await (await import('./recordings.js')).pickSession(api, task, opts.session)
+    : task.mainSessionId;
   await streamLog({
     server: api.server,
     token: api.token,
-    sessionId: task.mainSessionId,
+    sessionId,
     // An ended task has nothing more to follow.
     follow: opts.follow === true && !isTerminal(task.status),
     out: process.stdout,

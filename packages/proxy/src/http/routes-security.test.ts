@@ -61,6 +61,7 @@ const ROUTES: RouteCase[] = [
   { route: 'deleteFile', method: 'DELETE', path: (t) => `/api/tasks/${t}/files?path=notes.txt` },
   { route: 'createSession', method: 'POST', path: () => '/api/sessions', body: 'taskId' },
   { route: 'getSession', method: 'GET', path: (_t, s) => `/api/sessions/${s}` },
+  { route: 'getSessionRecording', method: 'GET', path: (_t, s) => `/api/sessions/${s}/recording` },
   {
     route: 'execute',
     method: 'POST',

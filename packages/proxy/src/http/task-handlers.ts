@@ -1,4 +1,5 @@
-import { AppError } from '@rclaude/protocol';
+import { once } from 'node:events';
+import { AppError, ASCIICAST_CONTENT_TYPE } from '@rclaude/protocol';
 import type { PullRequestService } from '../services/pull-requests.js';
 import type { TaskService } from '../services/task-service.js';
 import type { Handlers, TaggedRouteName } from './mount-routes.js';
@@ -33,5 +34,18 @@ export function createTaskHandlers(
     createSession: async ({ body }, ctx) => tasks.createSession(ctx.auth(), body),
     getSession: async ({ params }, ctx) => tasks.info(await tasks.session(ctx.auth(), params.id)),
     execute: async ({ params, body }, ctx) => tasks.execute(ctx.auth(), params.id, body),
+    getSessionRecording: async ({ params }, { auth, req, res }) => {
+      // Refusals (another user's session, a missing one) come before the first byte, as JSON errors.
+      const lines = await tasks.recording(auth(), params.id);
+      res.status(200).type(ASCIICAST_CONTENT_TYPE);
+      res.setHeader('Content-Disposition', `inline; filename="${params.id}.cast"`);
+      res.setHeader('Cache-Control', 'no-store');
+      for await (const line of lines) {
+        if (req.destroyed || res.destroyed) return;
+        // A reader slower than the log: wait for it rather than buffer the whole recording.
+        if (!res.write(`${line}\n`)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+      }
+      res.end();
+    },
   };
 }

@@ -126,7 +126,7 @@ export function registerAgentGateway(deps: {
         });
     });
 
-    socket.on('pty:output', (sessionId, offset, data) => {
+    socket.on('pty:output', (sessionId, offset, data, at) => {
       // A well-formed id before any lookup: what a sandbox makes up never reaches the stores or the log.
       if (
         !sessionIdSchema.safeParse(sessionId).success ||
@@ -142,7 +142,7 @@ export function registerAgentGateway(deps: {
       const release = meter.hold(data.byteLength);
       if (!release) return;
       const store = () => {
-        hub.ingestOutput(sessionId, offset, data, (end) => socket.emit('pty:stored', { sessionId, offset: end }));
+        hub.ingestOutput(sessionId, offset, data, (end) => socket.emit('pty:stored', { sessionId, offset: end }), at);
         void hub.settled(sessionId).then(release);
       };
       const ok = owns(sessionId);

@@ -137,7 +137,7 @@ export function registerClientGateway(deps: {
       if (!viewer) return refuse('pty:resize', parsed.data.sessionId, 'NOT_FOUND', 'attach to the session first');
       if (viewer.readOnly) return refuse('pty:resize', parsed.data.sessionId, 'READ_ONLY', 'this viewer is read-only');
       // The newest resize wins: the last active client sets the size.
-      hub.toAgent(viewer.sandboxId).emit('pty:resize', parsed.data);
+      hub.resize(viewer.sandboxId, parsed.data);
     });
 
     socket.on('pty:signal', (raw) => {

@@ -58,6 +58,18 @@ export interface SessionHubDeps {
   /** Called on the proxy holding the agent, once per session exit, after all output is stored. */
   onSessionExit: (state: SessionState, info: ExitInfo) => Promise<void>;
   onBytesStored?: (bytes: number) => void;
+  /** The proxy's clock (ms since the epoch): what an agent's output times are clamped to. */
+  now?: () => number;
+}
+
+/**
+ * When output was produced, for the recording: the agent's stamp, but never later than the proxy received it
+ * nor earlier than the previous frame of the session (a sandbox's clock may be wrong, or lie). A missing or
+ * malformed stamp is the receive time.
+ */
+export function clampOutputTime(stamp: unknown, received: number, previous: number): number {
+  const at = typeof stamp === 'number' && Number.isFinite(stamp) && stamp > 0 ? Math.min(stamp, received) : received;
+  return Math.round(Math.max(at, previous));
 }
 
 /**
@@ -72,15 +84,31 @@ export class SessionHub {
   /** Highest stored offset known on this proxy, per session with viewers here. */
   private readonly ends = new Map<string, number>();
   private readonly unsubscribes = new Map<string, Promise<() => Promise<void>>>();
+  /** The time of the last frame stored per session on this proxy (while it has frames queued or recently). */
+  private readonly lastAt = new Map<string, number>();
+  private readonly now: () => number;
 
-  constructor(private readonly deps: SessionHubDeps) {}
+  constructor(private readonly deps: SessionHubDeps) {
+    this.now = deps.now ?? Date.now;
+  }
 
   // ---- holder side: output from an agent connected to this proxy -------------------------------
 
-  /** Stores output in order; `ackStored` tells the agent what it may drop. */
-  ingestOutput(sessionId: string, offset: number, data: Uint8Array, ackStored: (offset: number) => void): void {
+  /**
+   * Stores output in order; `ackStored` tells the agent what it may drop. `stamp` is the agent's time for the
+   * bytes (see {@link clampOutputTime}).
+   */
+  ingestOutput(
+    sessionId: string,
+    offset: number,
+    data: Uint8Array,
+    ackStored: (offset: number) => void,
+    stamp?: unknown,
+  ): void {
+    const at = clampOutputTime(stamp, this.now(), this.lastAt.get(sessionId) ?? 0);
+    this.lastAt.set(sessionId, at);
     void this.enqueue(sessionId, async () => {
-      const end = await this.append(sessionId, offset, data);
+      const end = await this.append(sessionId, offset, data, at);
       ackStored(end);
       this.deps.onBytesStored?.(data.byteLength);
       this.deliverLocal(sessionId, offset, data, end);
@@ -95,15 +123,15 @@ export class SessionHub {
    * Appends, and if the log refuses a gap because it lost its contents (Redis restarted empty), continues
    * from this chunk: the bytes already lost are gone, but the stream goes on instead of stalling.
    */
-  private async append(sessionId: string, offset: number, data: Uint8Array): Promise<number> {
+  private async append(sessionId: string, offset: number, data: Uint8Array, at: number): Promise<number> {
     try {
-      return await this.deps.outputLog.append(sessionId, offset, data);
+      return await this.deps.outputLog.append(sessionId, offset, data, at);
     } catch (err) {
       const { end } = await this.deps.outputLog.bounds(sessionId);
       if (offset <= end) throw err;
       this.deps.log.warn({ sessionId, stored: end, offset }, 'output log lost bytes; continuing from the agent');
       await this.deps.outputLog.skipTo(sessionId, offset);
-      return this.deps.outputLog.append(sessionId, offset, data);
+      return this.deps.outputLog.append(sessionId, offset, data, at);
     }
   }
 
@@ -137,7 +165,10 @@ export class SessionHub {
     });
     this.chains.set(sessionId, next);
     void next.then(() => {
-      if (this.chains.get(sessionId) === next) this.chains.delete(sessionId);
+      if (this.chains.get(sessionId) === next) {
+        this.chains.delete(sessionId);
+        this.lastAt.delete(sessionId);
+      }
     });
     return next;
   }
@@ -206,7 +237,7 @@ export class SessionHub {
     this.subscribe(state.id);
     const clients = await this.deps.sessions.addClient(state.id, key);
     if (!req.readOnly && req.cols && req.rows && state.status !== 'exited') {
-      this.toAgent(state.sandboxId).emit('pty:resize', { sessionId: state.id, cols: req.cols, rows: req.rows });
+      this.resize(state.sandboxId, { sessionId: state.id, cols: req.cols, rows: req.rows });
     }
     const session = toInfo(state, bounds, clients);
     const start = () => {
@@ -262,6 +293,14 @@ export class SessionHub {
       this.toAgent(v.sandboxId).emit('pty:consumed', { sessionId, viewerId: v.key, offset });
       void this.pump(v);
     }
+  }
+
+  /** Asks the agent to resize the session's PTY, and notes the size in its recording. */
+  resize(sandboxId: string, req: { sessionId: string; cols: number; rows: number }): void {
+    this.toAgent(sandboxId).emit('pty:resize', req);
+    void this.deps.outputLog
+      .recordResize(req.sessionId, { at: this.now(), cols: req.cols, rows: req.rows })
+      .catch((err: unknown) => this.deps.log.warn({ err, sessionId: req.sessionId }, 'recording a resize failed'));
   }
 
   toAgent(sandboxId: string): ReturnType<AgentNamespace['to']> {

@@ -30,6 +30,7 @@ import { continueCommand, promptCommand, resumeCommand } from './claude-commands
 import type { CostService } from './cost.js';
 import { newId } from './ids.js';
 import { formatSpan } from './lifecycle.js';
+import { recordingLines } from './recordings.js';
 import { validateRepo } from './repo-source.js';
 import { toInfo } from './session-hub.js';
 import type { TaskLauncher } from './task-launcher.js';
@@ -332,6 +333,13 @@ export class TaskService {
       throw new AppError('NOT_FOUND', `no session ${sessionId}`);
     });
     return state;
+  }
+
+  /** A session's recording (asciicast v2 lines), if the caller may see its task. */
+  async recording(auth: AuthContext, sessionId: string): Promise<AsyncGenerator<string>> {
+    const state = await this.session(auth, sessionId);
+    const task = await this.get(auth, state.taskId);
+    return recordingLines({ outputLog: this.deps.outputLog, tasks: this.deps.tasks, now: Date.now }, task, state);
   }
 
   async info(state: SessionState): Promise<SessionInfo> {

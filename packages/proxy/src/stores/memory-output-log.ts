@@ -1,8 +1,9 @@
 import { checkOffset, outputGapError } from './output-gap.js';
-import type { OutputLog } from './types.js';
+import { MAX_RECORDED_RESIZES, type OutputLog, type RecordedResize, type TimedChunk } from './types.js';
 
 interface Chunk {
   offset: number;
+  at: number;
   data: Uint8Array;
 }
 
@@ -25,6 +26,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class MemoryOutputLog implements OutputLog {
   private readonly rings = new Map<string, Ring>();
+  private readonly resizeLists = new Map<string, RecordedResize[]>();
   /** Logs due to be deleted (an ended task's, after its retention), by session. */
   private readonly expiries = new Map<string, NodeJS.Timeout>();
   private readonly maxBytes: number;
@@ -33,14 +35,14 @@ export class MemoryOutputLog implements OutputLog {
     this.maxBytes = options.maxBytes;
   }
 
-  async append(sessionId: string, offset: number, data: Uint8Array): Promise<number> {
+  async append(sessionId: string, offset: number, data: Uint8Array, at = 0): Promise<number> {
     checkOffset('offset', offset);
     const ring = this.ring(sessionId);
     if (offset > ring.end) throw outputGapError(sessionId, ring.end, offset);
     const skip = ring.end - offset;
     if (skip >= data.byteLength) return ring.end;
     // A copy: the caller may reuse its buffer (socket.io and node-pty both do).
-    ring.chunks.push({ offset: ring.end, data: data.slice(skip) });
+    ring.chunks.push({ offset: ring.end, at, data: data.slice(skip) });
     ring.end += data.byteLength - skip;
     this.trim(ring);
     return ring.end;
@@ -69,6 +71,43 @@ export class MemoryOutputLog implements OutputLog {
     return { offset, data: out };
   }
 
+  async readTimed(
+    sessionId: string,
+    from: number,
+    maxBytes: number,
+  ): Promise<{ offset: number; chunks: TimedChunk[] }> {
+    checkOffset('from', from);
+    const ring = this.rings.get(sessionId);
+    if (!ring) return { offset: 0, chunks: [] };
+    const offset = Math.min(Math.max(from, ring.start), ring.end);
+    const want = Math.max(0, Math.min(maxBytes, ring.end - offset));
+    const chunks: TimedChunk[] = [];
+    let filled = 0;
+    for (let i = this.find(ring, offset); i < ring.chunks.length && filled < want; i++) {
+      const chunk = ring.chunks[i]!;
+      const begin = Math.max(0, offset + filled - chunk.offset);
+      const piece = chunk.data.slice(begin, begin + (want - filled));
+      if (piece.byteLength === 0) continue;
+      chunks.push({ offset: chunk.offset + begin, at: chunk.at, data: piece });
+      filled += piece.byteLength;
+    }
+    return { offset, chunks };
+  }
+
+  async recordResize(sessionId: string, resize: RecordedResize): Promise<void> {
+    let list = this.resizeLists.get(sessionId);
+    if (!list) {
+      list = [];
+      this.resizeLists.set(sessionId, list);
+    }
+    list.push({ ...resize });
+    if (list.length > MAX_RECORDED_RESIZES) list.splice(0, list.length - MAX_RECORDED_RESIZES);
+  }
+
+  async resizes(sessionId: string): Promise<RecordedResize[]> {
+    return (this.resizeLists.get(sessionId) ?? []).map((r) => ({ ...r }));
+  }
+
   async skipTo(sessionId: string, offset: number): Promise<number> {
     checkOffset('offset', offset);
     const ring = this.ring(sessionId);
@@ -89,7 +128,7 @@ export class MemoryOutputLog implements OutputLog {
     const timer = setTimeout(() => {
       this.expiries.delete(sessionId);
       if (ms > step) void this.retain(sessionId, ms - step);
-      else this.rings.delete(sessionId);
+      else this.forget(sessionId);
     }, step);
     timer.unref();
     this.expiries.set(sessionId, timer);
@@ -98,7 +137,12 @@ export class MemoryOutputLog implements OutputLog {
   async delete(sessionId: string): Promise<void> {
     clearTimeout(this.expiries.get(sessionId));
     this.expiries.delete(sessionId);
+    this.forget(sessionId);
+  }
+
+  private forget(sessionId: string): void {
     this.rings.delete(sessionId);
+    this.resizeLists.delete(sessionId);
   }
 
   private ring(sessionId: string): Ring {
@@ -136,4 +180,4 @@ export class MemoryOutputLog implements OutputLog {
   }
 }
 
-const EMPTY_CHUNK: Chunk = { offset: 0, data: new Uint8Array(0) };
+const EMPTY_CHUNK: Chunk = { offset: 0, at: 0, data: new Uint8Array(0) };

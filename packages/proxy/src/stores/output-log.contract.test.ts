@@ -292,4 +292,84 @@ describe.each(implementations)('OutputLog contract (%s)', (_name, makeHarness) =
       { numRuns: 40 },
     );
   });
+
+  // ---- recording data: each chunk's time, and the resizes ----------------------------------------
+
+  it('keeps the time of each chunk, cut to the range read, and 0 for bytes appended without one', async () => {
+    const log = h.make(1 << 20);
+    const id = sessionId();
+    await log.append(id, 0, bytes(0, 10), 1_700_000_000_000);
+    // A resend overlapping what is stored keeps only the new bytes, with the resend's time.
+    await log.append(id, 5, bytes(5, 20), 1_700_000_000_500);
+    await log.append(id, 20, bytes(20, 30));
+    const all = await log.readTimed(id, 0, 1000);
+    expect(all.offset).toBe(0);
+    expect(all.chunks.map((c) => ({ offset: c.offset, at: c.at, data: plain(c.data) }))).toEqual([
+      { offset: 0, at: 1_700_000_000_000, data: bytes(0, 10) },
+      { offset: 10, at: 1_700_000_000_500, data: bytes(10, 20) },
+      { offset: 20, at: 0, data: bytes(20, 30) },
+    ]);
+    const part = await log.readTimed(id, 7, 8);
+    expect(part.offset).toBe(7);
+    expect(part.chunks.map((c) => ({ offset: c.offset, at: c.at, data: plain(c.data) }))).toEqual([
+      { offset: 7, at: 1_700_000_000_000, data: bytes(7, 10) },
+      { offset: 10, at: 1_700_000_000_500, data: bytes(10, 15) },
+    ]);
+    // The plain read is unchanged by the times stored beside the bytes.
+    expect(plain((await log.read(id, 0, 1000)).data)).toEqual(bytes(0, 30));
+    expect(await log.readTimed(sessionId(), 0, 100)).toEqual({ offset: 0, chunks: [] });
+  });
+
+  it('reads timed chunks from the oldest retained byte when the log was trimmed', async () => {
+    const log = h.make(16);
+    const id = sessionId();
+    for (let i = 0; i < 5; i++) await log.append(id, i * 10, bytes(i * 10, i * 10 + 10), 1000 + i);
+    // 16 bytes kept of 10-byte chunks: the newest chunk alone.
+    expect(await log.bounds(id)).toEqual({ start: 40, end: 50 });
+    const read = await log.readTimed(id, 0, 1000);
+    expect(read.offset).toBe(40);
+    expect(read.chunks.map((c) => ({ offset: c.offset, at: c.at, data: plain(c.data) }))).toEqual([
+      { offset: 40, at: 1004, data: bytes(40, 50) },
+    ]);
+  });
+
+  it('keeps resizes in order, the newest 1000 of them, and deletes them with the log', async () => {
+    const log = h.make(1 << 20);
+    const id = sessionId();
+    expect(await log.resizes(id)).toEqual([]);
+    await log.recordResize(id, { at: 1000, cols: 80, rows: 24 });
+    await log.recordResize(id, { at: 2000, cols: 120, rows: 40 });
+    expect(await log.resizes(id)).toEqual([
+      { at: 1000, cols: 80, rows: 24 },
+      { at: 2000, cols: 120, rows: 40 },
+    ]);
+    // Sent together (one connection keeps their order), so the test does not wait a round trip per resize.
+    await Promise.all(
+      Array.from({ length: 1005 }, (_, i) => log.recordResize(id, { at: 3000 + i, cols: 10 + (i % 50), rows: 5 })),
+    );
+    const kept = await log.resizes(id);
+    expect(kept).toHaveLength(1000);
+    expect(kept[0]).toEqual({ at: 3005, cols: 10 + (5 % 50), rows: 5 });
+    expect(kept.at(-1)).toEqual({ at: 4004, cols: 10 + (1004 % 50), rows: 5 });
+    await log.append(id, 0, bytes(0, 4), 5000);
+    await log.delete(id);
+    expect(await log.resizes(id)).toEqual([]);
+    expect(await log.readTimed(id, 0, 100)).toEqual({ offset: 0, chunks: [] });
+  });
+
+  it("drops a session's resizes with its output when its retention runs out", async () => {
+    const log = h.make(1 << 20);
+    const [gone, kept] = [sessionId(), sessionId()];
+    for (const id of [gone, kept]) {
+      await log.append(id, 0, bytes(0, 10), 1000);
+      await log.recordResize(id, { at: 1000, cols: 80, rows: 24 });
+    }
+    await log.retain(gone, 60);
+    // Noted after the retention was set: goes with the rest.
+    await log.recordResize(gone, { at: 2000, cols: 100, rows: 30 });
+    await new Promise((r) => setTimeout(r, 250)); // the test is about time running out: 60 ms
+    expect(await log.resizes(gone)).toEqual([]);
+    expect(await log.readTimed(gone, 0, 100)).toEqual({ offset: 0, chunks: [] });
+    expect(await log.resizes(kept)).toEqual([{ at: 1000, cols: 80, rows: 24 }]);
+  });
 });

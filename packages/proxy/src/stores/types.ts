@@ -154,16 +154,48 @@ export interface SessionStore {
   getScreen(id: string): Promise<{ data: string; offset: number; cols: number; rows: number } | null>;
 }
 
+/** A stored piece of a session's output with the time it was produced (ms since the epoch; 0 when unknown). */
+export interface TimedChunk {
+  offset: number;
+  at: number;
+  data: Uint8Array;
+}
+
+/** A terminal size change of a session, for its recording (ms since the epoch). */
+export interface RecordedResize {
+  at: number;
+  cols: number;
+  rows: number;
+}
+
+/** Resizes kept per session: a window dragged about makes many, and only a recording's shape needs them. */
+export const MAX_RECORDED_RESIZES = 1000;
+
 /**
  * A session's PTY output, addressed by byte offset and bounded by bytes (oldest dropped first).
- * Redis: a Stream per session (`rclaude:output:<id>`) whose entry ids are offsets. Embedded: a ring.
+ * Redis: a Stream per session (`rclaude:output:<id>`) whose entry ids are offsets, each entry with its time, and
+ * a list of resizes (`rclaude:rec:<id>`). Embedded: a ring.
  */
 export interface OutputLog {
   /**
    * Appends `data` that starts at byte `offset`. Idempotent: bytes before the current end are dropped
    * (a resend after reconnect), so the log never doubles. A gap (offset > end) throws. Returns the new end.
+   * `at` is when the bytes were produced (ms since the epoch, already clamped by the caller), kept with them
+   * for the session's recording; left out, the bytes have no time of their own (0).
    */
-  append(sessionId: string, offset: number, data: Uint8Array): Promise<number>;
+  append(sessionId: string, offset: number, data: Uint8Array, at?: number): Promise<number>;
+  /**
+   * Like {@link OutputLog.read}, but as the stored chunks with the time each was produced, cut to the range
+   * asked for: what a recording is derived from. `offset` says where the first chunk begins.
+   */
+  readTimed(sessionId: string, from: number, maxBytes: number): Promise<{ offset: number; chunks: TimedChunk[] }>;
+  /**
+   * Notes that the session's terminal was resized at `at` (ms since the epoch), for its recording. The newest
+   * {@link MAX_RECORDED_RESIZES} are kept; they follow the log's retention and deletion.
+   */
+  recordResize(sessionId: string, resize: RecordedResize): Promise<void>;
+  /** The resizes noted, oldest first. */
+  resizes(sessionId: string): Promise<RecordedResize[]>;
   /** `start`: oldest offset still held; `end`: total bytes stored. Both 0 for an unknown session. */
   bounds(sessionId: string): Promise<{ start: number; end: number }>;
   /**
@@ -180,6 +212,7 @@ export interface OutputLog {
   /**
    * Keeps the session's log for `ms` more (it is then deleted, whatever was appended meanwhile), or, with
    * null, for as long as the session exists. An ended task's output goes after its retention period.
+   * The session's recording data (times, resizes) goes with it.
    */
   retain(sessionId: string, ms: number | null): Promise<void>;
   delete(sessionId: string): Promise<void>;

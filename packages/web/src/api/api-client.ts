@@ -149,6 +149,24 @@ export class ApiClient {
     return this.#rest.listTaskEvents(id, afterSeq);
   }
 
+  // ---- sessions and recordings ---------------------------------------------------------------
+
+  /** The task's sessions: its main one and any shells opened beside it. */
+  async listTaskSessions(id: string) {
+    return (await this.#rest.call('listTaskSessions', { params: { id } })).sessions;
+  }
+
+  /** Opens a login shell in a running task's sandbox (a new session). */
+  openShell(taskId: string, size: { cols?: number; rows?: number } = {}) {
+    return this.#rest.call('createSession', { body: { taskId, ...size } });
+  }
+
+  /** A session's recording, as asciicast v2 text. */
+  async sessionRecording(sessionId: string): Promise<string> {
+    const res = await this.#rest.call('getSessionRecording', { params: { id: sessionId }, query: { format: 'cast' } });
+    return res.text();
+  }
+
   /**
    * Continues a finished prompt task's conversation in an interactive Claude Code session (or returns the
    * one already open); attach to the returned session.

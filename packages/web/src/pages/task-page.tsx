@@ -11,6 +11,7 @@ import { SplitPane } from '../components/split-pane.js';
 import { EmptyState, ErrorState, InlineError, Spinner } from '../components/states.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { FileBrowser } from '../modules/files/file-browser.js';
+import { RecordingPanel } from '../modules/recordings/recording-player.js';
 import { ShareButton } from '../modules/share/share-dialog.js';
 import { useTaskActions } from '../modules/tasks/task-actions.js';
 import {
@@ -34,6 +35,7 @@ import { TaskPullRequestActions } from '../modules/tasks/task-pull-request.js';
 import { TaskTimeline } from '../modules/tasks/task-timeline.js';
 import { useLiveTasks } from '../modules/tasks/use-live-tasks.js';
 import { useNow } from '../modules/tasks/use-now.js';
+import { TerminalTabs } from '../modules/terminal/terminal-tabs.js';
 import { useTheme } from '../modules/theme/theme.js';
 
 const Terminal = lazy(() => import('../modules/terminal/terminal.js').then((m) => ({ default: m.Terminal })));
@@ -101,7 +103,7 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
   const sandboxUp = task.status === 'running' || task.status === 'idle';
   useRefreshFilesOnActivity(task.id);
 
-  const terminal = <TerminalPane task={task} />;
+  const terminal = <TerminalTabs task={task} main={<TerminalPane task={task} />} />;
   const files = sandboxUp ? (
     <FileBrowser taskId={task.id} live storage={storage} />
   ) : task.status === 'queued' || task.status === 'starting' ? (
@@ -113,6 +115,7 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
   );
   const timeline = <TaskTimeline taskId={task.id} />;
   const checkpoints = <CheckpointsPanel task={task} />;
+  const recording = <RecordingPanel task={task} />;
 
   return (
     <div className="flex min-h-0 flex-1 flex-col">
@@ -135,6 +138,7 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
                 { id: 'files', title: 'Files', content: files },
                 { id: 'timeline', title: 'Timeline', content: timeline },
                 { id: 'checkpoints', title: 'Checkpoints', content: checkpoints },
+                { id: 'recording', title: 'Recording', content: recording },
               ]}
             />
           }
@@ -147,6 +151,7 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
             { id: 'files', title: 'Files', content: files },
             { id: 'timeline', title: 'Timeline', content: timeline },
             { id: 'checkpoints', title: 'Checkpoints', content: checkpoints },
+            { id: 'recording', title: 'Recording', content: recording },
           ]}
         />
       )}
