@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { Auth } from './auth/create-auth.js';
 import { errorMiddleware, toAppError } from './auth/error-middleware.js';
 import type { TrustProxy } from './config.js';
+import type { ApprovalHandlers } from './http/approval-handlers.js';
 import type { FileHandlers } from './http/files-routes.js';
 import { type Handlers, mountRoutes } from './http/mount-routes.js';
 import { securityHeaders } from './http/security-headers.js';
@@ -21,6 +22,8 @@ export interface AppDeps {
   auth: Auth;
   metrics: Metrics;
   log: Logger;
+  /** Handlers of the approval routes (`createApprovalHandlers`). */
+  approvals: ApprovalHandlers;
   /** Handlers of the file routes (`createFileHandlers`), or null for a server that serves no files. */
   files: FileHandlers | null;
   /** The OpenAPI document. */
@@ -97,6 +100,7 @@ function handlersOf(deps: AppDeps): Handlers {
     },
     ...deps.auth.handlers,
     ...createTaskHandlers(deps.tasks),
+    ...deps.approvals,
     ...(deps.files ?? noFiles),
   };
 }
