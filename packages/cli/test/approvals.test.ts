@@ -45,7 +45,8 @@ beforeAll(async () => {
     responder: ({ body }) => {
       const results = lastToolResults(body);
       if (results.length > 0) return results[0]?.isError ? `The tool was refused: ${results[0].text}` : 'It ran.';
-      const command = COMMANDS[lastUserText(body)];
+      const text = lastUserText(body);
+      const command = Object.entries(COMMANDS).find(([prompt]) => text.includes(prompt))?.[1];
       return command ? toolUseReply('Bash', { command, description: 'Write a marker file' }) : undefined;
     },
   });
@@ -57,10 +58,10 @@ beforeAll(async () => {
       RCLAUDE_PROMPT_PERMISSION_MODE: 'default',
       RCLAUDE_APPROVAL_TIMEOUT_MS: String(APPROVAL_TIMEOUT_MS),
     },
-    timeoutMs: 60_000,
+    timeoutMs: 150_000,
   });
   api = new ApiClient({ baseUrl: server.url, token: server.token });
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   if (process.env.RCLAUDE_TEST_LOG) fs.writeFileSync(process.env.RCLAUDE_TEST_LOG, server?.log() ?? '');
@@ -147,14 +148,15 @@ describe('approvals with the real Claude Code', () => {
     const { token } = await api.call('login', { body: { username: 'mallory', password: 'mallory-password-1' } });
     const other = new ApiClient({ baseUrl: server.url, token });
     for (const attempt of [
-      other.call('listApprovals', { params: { id: approval.taskId } }),
-      other.call('getApproval', { params: { approvalId: approval.id } }),
-      other.call('answerApproval', {
-        params: { id: approval.taskId, approvalId: approval.id },
-        body: { decision: 'allow' },
-      }),
+      () => other.call('listApprovals', { params: { id: approval.taskId } }),
+      () => other.call('getApproval', { params: { approvalId: approval.id } }),
+      () =>
+        other.call('answerApproval', {
+          params: { id: approval.taskId, approvalId: approval.id },
+          body: { decision: 'allow' },
+        }),
     ]) {
-      await expect(attempt).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expect(attempt()).rejects.toMatchObject({ code: 'NOT_FOUND' });
     }
     expect((await other.call('listMyApprovals', { query: { status: 'all' } })).approvals).toEqual([]);
     expect((await api.call('getApproval', { params: { approvalId: approval.id } })).status).toBe('pending');

@@ -22,8 +22,8 @@ export interface AppDeps {
   auth: Auth;
   metrics: Metrics;
   log: Logger;
-  /** Handlers of the approval routes (`createApprovalHandlers`). */
-  approvals: ApprovalHandlers;
+  /** Handlers of the approval routes (`createApprovalHandlers`); absent: they answer 404. */
+  approvals?: ApprovalHandlers;
   /** Handlers of the file routes (`createFileHandlers`), or null for a server that serves no files. */
   files: FileHandlers | null;
   /** The OpenAPI document. */
@@ -100,10 +100,17 @@ function handlersOf(deps: AppDeps): Handlers {
     },
     ...deps.auth.handlers,
     ...createTaskHandlers(deps.tasks),
-    ...deps.approvals,
+    ...(deps.approvals ?? noApprovals),
     ...(deps.files ?? noFiles),
   };
 }
+
+const noApprovals: ApprovalHandlers = (() => {
+  const refuse = async (): Promise<never> => {
+    throw new AppError('NOT_FOUND', 'this server keeps no approvals');
+  };
+  return { listApprovals: refuse, answerApproval: refuse, listMyApprovals: refuse, getApproval: refuse };
+})();
 
 const noFiles: FileHandlers = (() => {
   const refuse = async (): Promise<never> => {
