@@ -9,7 +9,7 @@
  * what it does without the hook (its terminal prompt; a denial in `-p` mode).
  */
 import process from 'node:process';
-import { approvalFields } from './approval-input.js';
+import { approvalFields, decisionOutput } from './approval-input.js';
 import { connectEventChannel, EVENTS_SOCKET_ENV, SESSION_ID_ENV } from './hooks-channel.js';
 
 const STDIN_MAX_BYTES = 4 * 1024 * 1024;
@@ -23,12 +23,6 @@ async function readStdin(): Promise<string> {
     if (bytes > STDIN_MAX_BYTES) break;
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-/** The hook's stdout for a decision (Claude Code 2.1's PermissionRequest output). */
-export function decisionOutput(behavior: 'allow' | 'deny', message: string | null): string {
-  const decision = behavior === 'allow' ? { behavior } : { behavior, message: message ?? 'Denied through rclaude.' };
-  return JSON.stringify({ hookSpecificOutput: { hookEventName: 'PermissionRequest', decision } });
 }
 
 async function main(): Promise<string | null> {

@@ -62,3 +62,9 @@ export function approvalRequest(
   const f = approvalFields(payload);
   return { requestKey, sessionId, tool: f.tool, input: f.input, reason: f.reason };
 }
+
+/** The hook's stdout for a decision (Claude Code 2.1's PermissionRequest output). */
+export function decisionOutput(behavior: 'allow' | 'deny', message: string | null): string {
+  const decision = behavior === 'allow' ? { behavior } : { behavior, message: message ?? 'Denied through rclaude.' };
+  return JSON.stringify({ hookSpecificOutput: { hookEventName: 'PermissionRequest', decision } });
+}
