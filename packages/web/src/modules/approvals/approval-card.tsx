@@ -13,9 +13,12 @@ export function approvalsQuery(api: ApiClient, taskId: string) {
   return { queryKey: ['task', taskId, 'approvals'] as const, queryFn: () => api.listApprovals(taskId) };
 }
 
-/** The query of the caller's pending approvals (the dashboard's badges). */
+/**
+ * The query of the caller's pending approvals (the dashboard's badges): one fetch shared by every row, kept fresh
+ * by `approval_*` events rather than by refetching when a row appears.
+ */
 export function myApprovalsQuery(api: ApiClient) {
-  return { queryKey: ['approvals', 'pending'] as const, queryFn: () => api.listMyApprovals() };
+  return { queryKey: ['approvals', 'pending'] as const, queryFn: () => api.listMyApprovals(), staleTime: 60_000 };
 }
 
 /** Keeps approval queries fresh: any `approval_*` event refetches them. */
