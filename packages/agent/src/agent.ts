@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import { io, type Socket } from 'socket.io-client';
 import { Checkpointer } from './checkpoint/checkpointer.js';
 import { CheckpointClient } from './checkpoint/proxy-client.js';
+import { ApprovalRelay } from './claude/approval-relay.js';
 import { withGateway } from './claude/claude-env.js';
 import { HooksRelay } from './claude/hooks-relay.js';
 import { EgressTunnel } from './egress/egress-tunnel.js';
@@ -100,6 +101,12 @@ export class Agent {
   private readonly checkpoints: Checkpointer;
   /** The `repo:commit` running, if any: the next waits for it. */
   private repoCommits: Promise<unknown> = Promise.resolve();
+  /** Claude Code's permission requests waiting for the proxy's decision. */
+  private readonly approvals: ApprovalRelay;
+  /** The proxy's approval timeout (from hello); Claude Code gets the approval hook only once it is known. */
+  private approvalTimeoutMs: number | undefined;
+  /** Sessions running Claude Code with `-p` (no terminal prompt). */
+  private readonly promptSessions = new Set<string>();
 
   constructor(private readonly opts: AgentOptions) {
     this.token = opts.token;
@@ -138,12 +145,21 @@ export class Agent {
     }) as AgentSocket;
     this.bind();
     registerFileHandlers(this.socket, createFileService({ root: opts.workspace }), { log: opts.log });
-    this.relay = HooksRelay.start({ emit: (event) => this.socket.emit('agent:event', event), log: opts.log }).catch(
-      (err: unknown) => {
-        opts.log.warn({ err }, 'no event channel: activity and prompt events will not be reported');
-        return null;
-      },
-    );
+    this.approvals = new ApprovalRelay({
+      request: (req, ack) => this.socket.emit('approval:request', req, ack),
+      withdraw: (req) => this.socket.emit('approval:withdraw', req),
+      connected: () => this.ready,
+      isPromptSession: (id) => id !== null && this.promptSessions.has(id),
+      log: opts.log,
+    });
+    this.relay = HooksRelay.start({
+      emit: (event) => this.socket.emit('agent:event', event),
+      log: opts.log,
+      approvals: this.approvals,
+    }).catch((err: unknown) => {
+      opts.log.warn({ err }, 'no event channel: activity and prompt events will not be reported');
+      return null;
+    });
   }
 
   start(): void {
@@ -200,6 +216,16 @@ export class Agent {
     s.on('checkpoint:create', (req, ack) => this.reply(ack, () => this.checkpoints.create(req)));
     s.on('checkpoint:restore', (req, ack) => this.reply(ack, () => this.checkpoints.restore(req)));
     s.on('repo:commit', (req, ack) => this.reply(ack, () => this.commitForProxy(req)));
+    s.on('approval:answer', (a) => {
+      if (typeof a?.requestKey === 'string' && (a.behavior === 'allow' || a.behavior === 'deny')) {
+        this.approvals.answer({
+          requestKey: a.requestKey,
+          approvalId: String(a.approvalId),
+          behavior: a.behavior,
+          message: typeof a.message === 'string' ? a.message : null,
+        });
+      }
+    });
     s.on('agent:shutdown', () => this.shutdown(0));
   }
 
@@ -240,6 +266,7 @@ export class Agent {
       }
       if (res.data.token) this.token = res.data.token;
       if (res.data.egressKey) this.egress.setKey(res.data.egressKey);
+      if (res.data.approvalTimeoutMs) this.approvalTimeoutMs = res.data.approvalTimeoutMs;
       for (const id of res.data.forget) {
         this.sessions.get(id)?.dispose();
         this.sessions.delete(id);
@@ -251,6 +278,7 @@ export class Agent {
         this.pump(p);
         if (p.exit) this.socket.emit('pty:exit', p.exit);
       }
+      this.approvals.resendAll();
     });
   }
 
@@ -271,6 +299,7 @@ export class Agent {
         runtimeDir: relay?.runtimeDir ?? this.opts.home,
         prompt: typeof req.prompt === 'string' ? req.prompt : undefined,
         repo: req.repo ?? undefined,
+        approvalTimeoutMs: this.approvalTimeoutMs,
       },
     );
     const session = new PtySession({
@@ -289,6 +318,7 @@ export class Agent {
       },
     });
     this.sessions.set(req.sessionId, session);
+    if (typeof req.prompt === 'string') this.promptSessions.add(req.sessionId);
     this.opts.log.info({ sessionId: req.sessionId, command: req.command[0], pid: session.pid }, 'session started');
     return { pid: session.pid };
   }

@@ -18,6 +18,8 @@ export interface SessionExtras {
   runtimeDir: string;
   prompt?: string | undefined;
   repo?: SessionRepo | undefined;
+  /** The proxy's approval timeout: Claude Code's permission prompts become approvals (none without it). */
+  approvalTimeoutMs?: number | undefined;
 }
 
 /**
@@ -39,7 +41,7 @@ export async function prepareCommand(
   // Every process of the session may report to the agent (a `claude` started from a shell too).
   const env: Record<string, string> = { ...prepared.env, [SESSION_ID_ENV]: extras.sessionId };
   if (extras.eventsSocket) env[EVENTS_SOCKET_ENV] = extras.eventsSocket;
-  if (command[0] === 'claude') await installActivityHooks(ctx.home);
+  if (command[0] === 'claude') await installActivityHooks(ctx.home, extras.approvalTimeoutMs);
   if (extras.prompt === undefined && !extras.repo) return { command: prepared.command, env };
   // A prompt or a repository: the session runner sits between the PTY and the program.
   const spec = await writeRunSpec(extras.runtimeDir, {

@@ -49,6 +49,7 @@ Examples:
   rclaude play 3f2a                       replay its recorded session
   rclaude checkpoints 3f2a                its saved states; \`rclaude resume 3f2a --at cp_…\` goes back to one
   rclaude web                             the web app, signed in as you
+  rclaude approvals                       Claude Code's permission requests waiting for you
 
 Server and token come from --server, RCLAUDE_SERVER / RCLAUDE_TOKEN, \`rclaude login\`, or a server
 running on this machine. Exit codes: 0 ok, 1 error, 2 cancelled, 4 not signed in; \`run\`, \`attach\`
@@ -307,6 +308,47 @@ program
   .addOption(serverOption())
   .option('--json', 'print JSON')
   .action(action(() => import('./commands/checkpoints.js'), 'checkpointsCommand'));
+
+program
+  .command('approvals')
+  .description("Claude Code's permission requests waiting for you (all your tasks), or one task's")
+  .argument('[task]', 'task id, unique prefix or name (default: every pending approval of yours)')
+  .addOption(serverOption())
+  .option('--json', 'print JSON')
+  .addHelpText(
+    'after',
+    `
+When Claude Code would ask permission for a tool call (a Bash command, a file write...), the request
+waits as an approval until you answer it here, in the web app or in the terminal, or it times out to deny
+(RCLAUDE_APPROVAL_TIMEOUT_MS on the server, default 10 minutes).
+
+Examples:
+  rclaude approvals                       everything waiting for you
+  rclaude approvals 3f2a                  one task's approvals, answered ones too
+  rclaude approve ap_abcdefgh2345         let it run
+  rclaude deny ap_abcdefgh2345 -m "use npm ci instead"`,
+  )
+  .action(action(() => import('./commands/approvals.js'), 'approvalsCommand'));
+
+program
+  .command('approve')
+  .description('allow a pending approval: Claude Code runs the tool call')
+  .argument('<approval>', 'approval id (ap_…, see `rclaude approvals`)')
+  .addOption(serverOption())
+  .option('-m, --message <text>', 'a note recorded with the answer')
+  .option('--json', 'print the answered approval as JSON')
+  .addHelpText('after', '\nExamples:\n  rclaude approve ap_abcdefgh2345')
+  .action(action(() => import('./commands/approvals.js'), 'approveCommand'));
+
+program
+  .command('deny')
+  .description('deny a pending approval: Claude Code does not run the tool call and is told why')
+  .argument('<approval>', 'approval id (ap_…, see `rclaude approvals`)')
+  .addOption(serverOption())
+  .option('-m, --message <text>', 'what Claude is told (default: denied by you)')
+  .option('--json', 'print the answered approval as JSON')
+  .addHelpText('after', '\nExamples:\n  rclaude deny ap_abcdefgh2345 -m "do not touch the database"')
+  .action(action(() => import('./commands/approvals.js'), 'denyCommand'));
 
 program
   .command('resume')

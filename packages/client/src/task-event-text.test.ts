@@ -298,3 +298,42 @@ describe('checkpoints, restores and the hibernation warning', () => {
     ]);
   });
 });
+
+describe('approval events', () => {
+  it('names the request with the two commands that answer it, and who answered', () => {
+    const requested = text('approval_requested', {
+      approvalId: 'ap_abcdefgh2345',
+      tool: 'Bash',
+      summary: 'Bash: npm publish',
+      reason: 'Publish it',
+      expiresAt: '2026-12-03T10:00:00Z',
+    });
+    expect(requested).toBe(
+      '\x07? approval ap_abcdefgh2345: Bash: npm publish (Publish it) · rclaude approve ap_abcdefgh2345 or rclaude deny ap_abcdefgh2345\n',
+    );
+    const answered = (data: Record<string, unknown>) =>
+      text('approval_answered', { approvalId: 'ap_abcdefgh2345', ...data });
+    expect(answered({ decision: 'allow', by: 'alice', timedOut: false })).toBe(
+      '✓ approval ap_abcdefgh2345 allowed by alice\n',
+    );
+    expect(answered({ decision: 'deny', by: 'bob', timedOut: false })).toBe(
+      '✗ approval ap_abcdefgh2345 denied by bob\n',
+    );
+    expect(answered({ decision: 'deny', by: null, timedOut: true })).toBe(
+      '✗ approval ap_abcdefgh2345 timed out: denied\n',
+    );
+    expect(text('approval_withdrawn', { approvalId: 'ap_abcdefgh2345', reason: 'answered in the terminal' })).toBe(
+      'approval ap_abcdefgh2345 withdrawn: answered in the terminal\n',
+    );
+  });
+
+  it('shows what a sandbox put in a summary as visible escapes', () => {
+    const line = text('approval_requested', {
+      approvalId: 'ap_x',
+      tool: 'Bash',
+      summary: 'Bash: x\x1b]52;c;AA\x07',
+      reason: null,
+    });
+    expect(line.slice(1)).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
+  });
+});

@@ -193,6 +193,22 @@ export function taskEventLines(event: TaskEventLike, options: TaskEventTextOptio
       return d.activity === 'waiting' ? [`\x07${c.bold('?')} waiting for input: ${str(d.message)}`] : [];
     case 'error':
       return [c.red(`error: ${str(d.message)}`)];
+    case 'approval_requested': {
+      const id = str(d.approvalId);
+      const answer = `${shellCommand(['rclaude', 'approve', id])} or ${shellCommand(['rclaude', 'deny', id])}`;
+      const reason = typeof d.reason === 'string' && d.reason ? c.dim(` (${str(d.reason)})`) : '';
+      return [`\x07${c.bold('?')} approval ${id}: ${str(d.summary) || str(d.tool)}${reason} · ${answer}`];
+    }
+    case 'approval_answered': {
+      const id = str(d.approvalId);
+      if (d.timedOut === true) return [c.red(`✗ approval ${id} timed out: denied`)];
+      const by = typeof d.by === 'string' ? ` by ${str(d.by)}` : '';
+      return d.decision === 'allow'
+        ? [c.green(`✓ approval ${id} allowed${by}`)]
+        : [c.red(`✗ approval ${id} denied${by}`)];
+    }
+    case 'approval_withdrawn':
+      return [c.dim(`approval ${str(d.approvalId)} withdrawn: ${str(d.reason)}`)];
     default:
       // `status` and `output`, and types newer than this client.
       return [];

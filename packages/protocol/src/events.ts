@@ -8,6 +8,12 @@
  */
 import { z } from 'zod';
 import type {
+  AgentApprovalAnswer,
+  AgentApprovalRequest,
+  AgentApprovalResult,
+  AgentApprovalWithdraw,
+} from './approvals.js';
+import type {
   AgentCheckpointRequest,
   AgentCheckpointResult,
   AgentRestoreRequest,
@@ -169,6 +175,11 @@ export interface AgentHelloResult {
    * life; absent from a proxy without a gateway.
    */
   egressKey?: string;
+  /**
+   * RCLAUDE_APPROVAL_TIMEOUT_MS: how long a permission request waits for an answer before it is denied. The
+   * agent gives Claude Code's approval hook a longer timeout than this.
+   */
+  approvalTimeoutMs?: number;
 }
 
 /**
@@ -239,6 +250,10 @@ export interface AgentToProxyEvents {
   'pty:exit': (info: ExitInfo) => void;
   /** Something the proxy should record on the task's timeline (hook reports, prompt-task JSON lines). */
   'agent:event': (event: AgentEvent) => void;
+  /** Claude Code asks a permission (see approvals.ts); resent with the same key after a reconnect. */
+  'approval:request': (req: AgentApprovalRequest, ack: AckCallback<AgentApprovalResult>) => void;
+  /** Claude Code stopped waiting for a request (the person answered in the terminal). */
+  'approval:withdraw': (req: AgentApprovalWithdraw) => void;
 }
 
 export interface ProxyToAgentEvents {
@@ -265,6 +280,8 @@ export interface ProxyToAgentEvents {
   'checkpoint:restore': (req: AgentRestoreRequest, ack: AckCallback<AgentRestoreResult>) => void;
   /** Commit the workspace onto a branch of the clone and bundle it for the proxy to push (pull-requests.ts). */
   'repo:commit': (req: AgentRepoCommitRequest, ack: AckCallback<AgentRepoCommitResult>) => void;
+  /** The decision of a pending approval (sent to the sandbox's room, from any proxy). */
+  'approval:answer': (answer: AgentApprovalAnswer) => void;
   /** The sandbox is being stopped: end every session and exit. */
   'agent:shutdown': () => void;
 }

@@ -5,6 +5,13 @@
  */
 import { z } from 'zod';
 import {
+  answerApprovalRequestSchema,
+  approvalIdSchema,
+  approvalSchema,
+  listApprovalsResponseSchema,
+  listMyApprovalsQuerySchema,
+} from './approvals.js';
+import {
   apiTokenIdSchema,
   browserSessionResponseSchema,
   createApiTokenRequestSchema,
@@ -76,7 +83,7 @@ import {
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 /** What a route is about; the OpenAPI document groups routes by it, the proxy mounts `operations` first. */
-export type RouteTag = 'operations' | 'accounts' | 'tasks' | 'files' | 'sessions' | 'shares';
+export type RouteTag = 'operations' | 'accounts' | 'tasks' | 'files' | 'sessions' | 'shares' | 'approvals';
 
 /** One REST route. Every schema here is the one the server validates with and the client parses with. */
 export interface RouteSpec {
@@ -749,6 +756,52 @@ export const routes = defineRoutes({
       type: ASCIICAST_CONTENT_TYPE,
       description: 'A header line, then one `[seconds, "o"|"r"|"m", text]` event per line, streamed',
     },
+    status: 200,
+    errors: ['NOT_FOUND'],
+  },
+  // ---- approvals (docs/approvals.md) ------------------------------------------------------------
+  listApprovals: {
+    method: 'GET',
+    path: '/api/tasks/:id/approvals',
+    summary: "The task's approvals: pending and recently answered, newest first",
+    tag: 'approvals',
+    auth: 'user',
+    params: taskParams,
+    response: listApprovalsResponseSchema,
+    status: 200,
+    errors: ['NOT_FOUND'],
+  },
+  answerApproval: {
+    method: 'POST',
+    path: '/api/tasks/:id/approvals/:approvalId',
+    summary: "Allow or deny a pending approval of the task's Claude Code",
+    tag: 'approvals',
+    auth: 'user',
+    params: z.object({ id: taskIdSchema, approvalId: approvalIdSchema }).strict(),
+    body: answerApprovalRequestSchema,
+    response: approvalSchema,
+    status: 200,
+    errors: ['NOT_FOUND', 'CONFLICT'],
+  },
+  listMyApprovals: {
+    method: 'GET',
+    path: '/api/approvals',
+    summary: 'Approvals of your tasks (pending by default), newest first',
+    tag: 'approvals',
+    auth: 'user',
+    query: listMyApprovalsQuerySchema,
+    response: listApprovalsResponseSchema,
+    status: 200,
+    errors: [],
+  },
+  getApproval: {
+    method: 'GET',
+    path: '/api/approvals/:approvalId',
+    summary: 'One approval, by its id alone (with its task id)',
+    tag: 'approvals',
+    auth: 'user',
+    params: z.object({ approvalId: approvalIdSchema }).strict(),
+    response: approvalSchema,
     status: 200,
     errors: ['NOT_FOUND'],
   },

@@ -106,6 +106,33 @@ export const infoEventSchema = z.object({
   version: z.string().max(64).optional(),
 });
 
+/**
+ * `approval_requested` (recorded by the proxy, never accepted from an agent): Claude Code asks permission for a
+ * tool call; it waits until the approval is answered or expires (see approvals.ts).
+ */
+export const approvalRequestedEventSchema = z.object({
+  approvalId: z.string().max(64),
+  tool: z.string().min(1).max(128),
+  summary,
+  input: z.record(z.string().max(64), summary).optional(),
+  reason: z.string().max(EVENT_SUMMARY_MAX_CHARS).nullable(),
+  expiresAt: z.string().max(64),
+});
+
+/** `approval_answered` (proxy only): the decision, who gave it (null when it timed out to deny). */
+export const approvalAnsweredEventSchema = z.object({
+  approvalId: z.string().max(64),
+  decision: z.enum(['allow', 'deny']),
+  by: z.string().max(128).nullable(),
+  timedOut: z.boolean(),
+});
+
+/** `approval_withdrawn` (proxy only): Claude Code stopped waiting (answered in its terminal, session over). */
+export const approvalWithdrawnEventSchema = z.object({
+  approvalId: z.string().max(64),
+  reason: summary,
+});
+
 /** The event types an agent may send, each with its data schema. `status` and `output` are the proxy's own. */
 export const agentTaskEventSchemas = {
   assistant_text: assistantTextEventSchema,

@@ -198,6 +198,9 @@ export const taskEventTypes = [
   'restore',
   'error',
   'info',
+  'approval_requested',
+  'approval_answered',
+  'approval_withdrawn',
 ] as const;
 export const taskEventTypeSchema = z.enum(taskEventTypes);
 export type TaskEventType = z.infer<typeof taskEventTypeSchema>;

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { Auth } from './auth/create-auth.js';
 import { errorMiddleware, toAppError } from './auth/error-middleware.js';
 import type { TrustProxy } from './config.js';
+import type { ApprovalHandlers } from './http/approval-handlers.js';
 import type { FileHandlers } from './http/files-routes.js';
 import { type Handlers, mountRoutes } from './http/mount-routes.js';
 import { securityHeaders } from './http/security-headers.js';
@@ -25,6 +26,8 @@ export interface AppDeps {
   auth: Auth;
   metrics: Metrics;
   log: Logger;
+  /** Handlers of the approval routes (`createApprovalHandlers`); absent: they answer 404. */
+  approvals?: ApprovalHandlers;
   /** Handlers of the file routes (`createFileHandlers`), or null for a server that serves no files. */
   files: FileHandlers | null;
   /** The OpenAPI document. */
@@ -103,10 +106,18 @@ function handlersOf(deps: AppDeps): Handlers {
     },
     ...deps.auth.handlers,
     ...createTaskHandlers(deps.tasks, deps.pullRequests ?? null),
+    ...(deps.approvals ?? noApprovals),
     ...(deps.files ?? noFiles),
     ...(deps.shares ?? noShares),
   };
 }
+
+const noApprovals: ApprovalHandlers = (() => {
+  const refuse = async (): Promise<never> => {
+    throw new AppError('NOT_FOUND', 'this server keeps no approvals');
+  };
+  return { listApprovals: refuse, answerApproval: refuse, listMyApprovals: refuse, getApproval: refuse };
+})();
 
 const noFiles: FileHandlers = (() => {
   const refuse = async (): Promise<never> => {

@@ -30,6 +30,7 @@ import { DEFAULT_MODEL_UPSTREAM, pickModelCredential } from './egress/model-endp
 import { ModelMeter } from './egress/model-meter.js';
 import { OutboundProxy } from './egress/outbound-proxy.js';
 import { createAgentCheckpointRoutes } from './http/agent-checkpoints.js';
+import { createApprovalHandlers } from './http/approval-handlers.js';
 import { requireAuth } from './http/context.js';
 import { createFileHandlers } from './http/files-routes.js';
 import { buildOpenApi } from './http/openapi.js';
@@ -46,7 +47,9 @@ import { createAgentRpc } from './realtime/agent-rpc.js';
 import { listenAgentSocket } from './realtime/agent-socket-listener.js';
 import { registerClientGateway } from './realtime/client-gateway.js';
 import { RoomPublisher } from './realtime/room-publisher.js';
+import { rooms } from './realtime/rooms.js';
 import { createShareAwareSocketMiddleware, createShareViewers, serveShareViewer } from './realtime/share-gateway.js';
+import { ApprovalService } from './services/approvals.js';
 import { composeTasks, type TaskParts } from './services/compose-tasks.js';
 import { CostService } from './services/cost.js';
 import { newId } from './services/ids.js';
@@ -107,6 +110,8 @@ export interface ComposedServer {
   hub: SessionHub;
   tasks: TaskService;
   lifecycle: LifecycleService;
+  /** Claude Code permission requests: subscribe to hear new and settled approvals (Web Push, for one). */
+  approvals: ApprovalService;
   /** Null unless RCLAUDE_WARM_POOL_SIZE > 0 with the local provider. */
   warmPool: WarmPool | null;
   io: Server;
@@ -459,6 +464,16 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       log,
     });
     onClose('lifecycle', async () => lifecycle.close());
+    const approvals = new ApprovalService({
+      approvals: stores.approvals,
+      tasks: stores.tasks,
+      timeline: (taskId, type, data) => transitions.event(taskId, type, data),
+      toAgent: (sandboxId, answer) => agents.to(rooms.sandbox(sandboxId)).emit('approval:answer', answer),
+      timeoutMs: config.RCLAUDE_APPROVAL_TIMEOUT_MS,
+      sweepMs: Math.min(5000, config.RCLAUDE_APPROVAL_TIMEOUT_MS),
+      log,
+    });
+    onClose('approvals', async () => approvals.close());
     registerAgentGateway({
       ns: agents,
       agentSessions,
@@ -476,6 +491,8 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
         queuedEventsMax: config.AGENT_MAX_QUEUED_EVENTS,
       },
       egressKey: (sandboxId) => egressKeyFor(egressSecret, sandboxId),
+      approvals,
+      approvalTimeoutMs: config.RCLAUDE_APPROVAL_TIMEOUT_MS,
     });
     registerClientGateway({
       ns: clients,
@@ -502,6 +519,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       auth,
       metrics,
       log,
+      approvals: createApprovalHandlers(approvals),
       files: createFileHandlers({
         resolveSandbox: (req, taskId) => taskService.runningSandbox(requireAuth(req), taskId),
         checkpointFiles: (req, taskId) => taskService.checkpointFiles(requireAuth(req), taskId),
@@ -558,6 +576,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     if (reconciled.stopped || reconciled.failed) log.info(reconciled, 'reconciled sandboxes after start-up');
     warmPool?.start();
     lifecycle.start();
+    approvals.start();
 
     const admin = await auth.ensureAdmin();
     const previous = readLocalState(config.dataDir);
@@ -596,6 +615,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       providers,
       hub,
       tasks: taskService,
+      approvals,
       lifecycle,
       warmPool,
       io,

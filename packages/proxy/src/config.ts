@@ -183,6 +183,13 @@ const envSchema = z.object({
   RCLAUDE_MONTHLY_BUDGET_USD: z.coerce.number().nonnegative().optional(),
   /** Claude Code permission mode of prompt tasks (docs/tasks.md explains the default). */
   RCLAUDE_PROMPT_PERMISSION_MODE: z.enum(promptPermissionModes).default('bypassPermissions'),
+  /** How long a Claude Code permission request waits for an answer before it is denied (docs/approvals.md). */
+  RCLAUDE_APPROVAL_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(24 * 60 * 60 * 1000)
+    .default(10 * 60 * 1000),
   INPUT_MAX_BYTES_PER_SEC: z.coerce
     .number()
     .int()

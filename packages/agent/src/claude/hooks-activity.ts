@@ -5,9 +5,10 @@ export type ActivityEventData = AgentTaskEventData<'activity'>;
 
 /**
  * The hook fields rclaude reads (everything else, tool inputs and outputs included, never leaves the hook
- * command): `hook_event_name`, Notification's `notification_type` and `message`, the tool's `tool_name`.
+ * command): `hook_event_name`, Notification's `notification_type` and `message`, the tool's `tool_name`, and
+ * Claude's `session_id` (which pending approval a later hook settles).
  */
-export const HOOK_FIELDS = ['hook_event_name', 'notification_type', 'message', 'tool_name'] as const;
+export const HOOK_FIELDS = ['hook_event_name', 'notification_type', 'message', 'tool_name', 'session_id'] as const;
 
 function text(v: unknown): string | undefined {
   if (typeof v !== 'string' || !v.trim()) return undefined;

@@ -14,7 +14,21 @@ export type ChannelMessage =
   /** A Claude Code hook fired; `payload` holds the hook input's fields rclaude reads. */
   | { kind: 'hook'; sessionId: string | null; payload: Record<string, unknown> }
   /** A task event to record as is (type and data are validated by the proxy). */
-  | { kind: 'event'; sessionId: string | null; type: string; data: Record<string, unknown> };
+  | { kind: 'event'; sessionId: string | null; type: string; data: Record<string, unknown> }
+  /**
+   * Claude Code asks a permission (approval-hook.ts). The hook waits on the same connection for one answer
+   * line, `{"behavior":"allow"|"deny","message":...}`, from the agent.
+   */
+  | { kind: 'approval'; sessionId: string | null; payload: Record<string, unknown> };
+
+/** The agent's end of one reporting process's connection: answer it, or hear that it went away. */
+export interface ChannelConnection {
+  reply(value: unknown): void;
+  /** Closes the connection (the hook then exits with no answer). */
+  end(): void;
+  readonly closed: boolean;
+  onClose(cb: () => void): void;
+}
 
 /** Longest line the agent reads; a longer one closes the connection. */
 export const CHANNEL_LINE_MAX_BYTES = 1024 * 1024;
@@ -38,6 +52,9 @@ export function parseChannelMessage(value: unknown): ChannelMessage | 'flush' | 
   if (value.kind === 'flush') return 'flush';
   const sessionId = typeof value.sessionId === 'string' ? value.sessionId : null;
   if (value.kind === 'hook' && isRecord(value.payload)) return { kind: 'hook', sessionId, payload: value.payload };
+  if (value.kind === 'approval' && isRecord(value.payload)) {
+    return { kind: 'approval', sessionId, payload: value.payload };
+  }
   if (value.kind === 'event' && typeof value.type === 'string' && isRecord(value.data)) {
     return { kind: 'event', sessionId, type: value.type, data: value.data };
   }
@@ -47,13 +64,23 @@ export function parseChannelMessage(value: unknown): ChannelMessage | 'flush' | 
 /** Listens on `path` (its folder must be private to the agent's user) and hands each message over in order. */
 export async function startEventChannel(opts: {
   path: string;
-  onMessage: (msg: ChannelMessage) => void;
+  onMessage: (msg: ChannelMessage, conn: ChannelConnection) => void;
 }): Promise<EventChannel> {
   const connections = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     connections.add(socket);
     socket.on('close', () => connections.delete(socket));
     socket.on('error', () => socket.destroy());
+    const conn: ChannelConnection = {
+      reply: (value) => {
+        if (!socket.destroyed) socket.write(`${JSON.stringify(value)}\n`);
+      },
+      end: () => socket.end(),
+      get closed() {
+        return socket.destroyed;
+      },
+      onClose: (cb) => socket.once('close', cb),
+    };
     let buffered: Buffer[] = [];
     let bytes = 0;
     socket.on('data', (chunk: Buffer) => {
@@ -64,7 +91,7 @@ export async function startEventChannel(opts: {
         buffered = [];
         bytes = 0;
         start = nl + 1;
-        handleLine(line, socket);
+        handleLine(line, socket, conn);
       }
       if (start < chunk.length) {
         buffered.push(chunk.subarray(start));
@@ -73,7 +100,7 @@ export async function startEventChannel(opts: {
       }
     });
   });
-  const handleLine = (line: string, socket: net.Socket) => {
+  const handleLine = (line: string, socket: net.Socket, conn: ChannelConnection) => {
     if (!line.trim()) return;
     let value: unknown;
     try {
@@ -83,7 +110,7 @@ export async function startEventChannel(opts: {
     }
     const msg = parseChannelMessage(value);
     if (msg === 'flush') socket.write('ok\n');
-    else if (msg) opts.onMessage(msg);
+    else if (msg) opts.onMessage(msg, conn);
   };
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -109,12 +136,18 @@ export interface EventChannelClient {
   /** Resolves once the agent has taken every message sent so far (or after `timeoutMs`, or if it is gone). */
   flush(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
+  /** Resolves when the connection is gone (closed by either side). */
+  readonly closed: Promise<void>;
 }
 
 /** Connects to the agent's channel; null when there is none (not under an agent) or it does not answer. */
 export async function connectEventChannel(
   path: string | undefined,
   timeoutMs = 2000,
+  opts: {
+    /** Lines from the agent that answer no flush (an approval's decision). */
+    onLine?: (line: string) => void;
+  } = {},
 ): Promise<EventChannelClient | null> {
   if (!path) return null;
   const socket = net.createConnection(path);
@@ -139,14 +172,20 @@ export async function connectEventChannel(
   socket.setEncoding('utf8').on('data', (d: string) => {
     received += d;
     for (let nl = received.indexOf('\n'); nl >= 0; nl = received.indexOf('\n')) {
+      const line = received.slice(0, nl);
       received = received.slice(nl + 1);
-      waiters.shift()?.();
+      if (line === 'ok' && waiters.length > 0) waiters.shift()?.();
+      else opts.onLine?.(line);
     }
   });
-  socket.on('close', () => {
-    for (const w of waiters.splice(0)) w();
+  const closed = new Promise<void>((resolve) => {
+    socket.on('close', () => {
+      for (const w of waiters.splice(0)) w();
+      resolve();
+    });
   });
   return {
+    closed,
     send(msg) {
       if (!socket.destroyed) socket.write(`${JSON.stringify(msg)}\n`);
     },

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AgentEvent, sessionIdSchema } from '@rclaude/protocol';
 import type { Logger } from 'pino';
+import type { ApprovalRelay } from './approval-relay.js';
 import { ActivityTracker } from './hooks-activity.js';
 import { type ChannelMessage, type EventChannel, startEventChannel } from './hooks-channel.js';
 
@@ -25,13 +26,24 @@ export class HooksRelay {
   }
 
   /** Starts the channel; `emit` sends an event to the proxy. */
-  static async start(opts: { emit: (event: AgentEvent) => void; log: Logger }): Promise<HooksRelay> {
+  static async start(opts: {
+    emit: (event: AgentEvent) => void;
+    log: Logger;
+    /** Takes PermissionRequest hooks (approval-hook.ts) and hears the other hooks. */
+    approvals?: ApprovalRelay;
+  }): Promise<HooksRelay> {
     // Short path under /tmp: a unix socket path is limited to 107 bytes.
     const dir = await mkdtemp(join(tmpdir(), 'rclaude-agent-'));
     let relay: HooksRelay | null = null;
     const channel = await startEventChannel({
       path: join(dir, 'events.sock'),
-      onMessage: (msg) => {
+      onMessage: (msg, conn) => {
+        if (msg.kind === 'approval') {
+          if (opts.approvals) opts.approvals.handle(validSessionId(msg.sessionId), msg.payload, conn);
+          else conn.end();
+          return;
+        }
+        if (msg.kind === 'hook') opts.approvals?.hookSeen(msg.payload);
         const event = relay?.translate(msg);
         if (event) opts.emit(event);
       },
@@ -43,8 +55,9 @@ export class HooksRelay {
 
   /** The event to send for a channel message, or null. */
   translate(msg: ChannelMessage): AgentEvent | null {
-    const sessionId = msg.sessionId && sessionIdSchema.safeParse(msg.sessionId).success ? msg.sessionId : null;
+    const sessionId = validSessionId(msg.sessionId);
     if (msg.kind === 'event') return { sessionId, type: msg.type.slice(0, 64), data: msg.data };
+    if (msg.kind === 'approval') return null;
     const activity = this.tracker.update(sessionId ?? '', msg.payload);
     return activity ? { sessionId, type: 'activity', data: activity } : null;
   }
@@ -53,4 +66,8 @@ export class HooksRelay {
     await this.channel.close();
     await rm(this.runtimeDir, { recursive: true, force: true });
   }
+}
+
+function validSessionId(id: string | null): string | null {
+  return id && sessionIdSchema.safeParse(id).success ? id : null;
 }

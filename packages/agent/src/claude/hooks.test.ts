@@ -215,6 +215,8 @@ describe('the hook reporter (built)', () => {
           hook_event_name: 'Notification',
           notification_type: 'permission_prompt',
           message: 'Claude needs your permission to use Bash',
+          // Which Claude Code it was (a pending approval of that Claude is settled by its later hooks).
+          session_id: 'abc',
         },
       },
     ]);

@@ -9,10 +9,14 @@ import { isJsonObject, type JsonObject, updateJsonFile } from './json-file.js';
  * - Stop: the turn is over (`last_assistant_message`).
  */
 export const claudeHookEvents = ['Notification', 'Stop', 'UserPromptSubmit', 'PreToolUse', 'PostToolUse'] as const;
-export type ClaudeHookEvent = (typeof claudeHookEvents)[number];
+/**
+ * PermissionRequest: Claude Code would ask the person about a tool call (never in bypassPermissions mode, nor for
+ * what its rules allow); the hook may answer `{decision: {behavior: 'allow' | 'deny'}}`. rclaude's approval hook.
+ */
+export type ClaudeHookEvent = (typeof claudeHookEvents)[number] | 'PermissionRequest';
 
 /** Tool events take a matcher; `*` matches every tool. */
-const TOOL_EVENTS: ReadonlySet<ClaudeHookEvent> = new Set(['PreToolUse', 'PostToolUse']);
+const TOOL_EVENTS: ReadonlySet<ClaudeHookEvent> = new Set(['PreToolUse', 'PostToolUse', 'PermissionRequest']);
 
 /** The hook command to install. */
 export interface ClaudeHooks {

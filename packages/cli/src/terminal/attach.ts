@@ -263,6 +263,15 @@ export function attachTerminal(opts: AttachOptions): Promise<AttachOutcome> {
         for (const line of taskEventLines(event, { style })) stderr.write(`${line}\r\n`);
         return;
       }
+      // An approval asked, answered elsewhere or timed out: a line (and a bell for a new one), so whoever is attached
+      // knows the terminal prompt may already be decided.
+      if (event.type.startsWith('approval_')) {
+        const [line] = taskEventLines(event, { style: plainStyle });
+        if (!line) return;
+        if (event.type === 'approval_requested') stderr.write('\x07');
+        status.note(line.startsWith('\x07') ? line.slice(1) : line);
+        return;
+      }
       // Claude is waiting for the person (a permission prompt, a question): a bell and a line, before any idle stop.
       if (event.type !== 'activity' || event.data.activity !== 'waiting') return;
       const message = typeof event.data.message === 'string' ? event.data.message : 'Claude is waiting for input';

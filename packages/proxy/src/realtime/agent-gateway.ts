@@ -2,6 +2,8 @@ import {
   AppError,
   ackError,
   ackOk,
+  agentApprovalRequestSchema,
+  agentApprovalWithdrawSchema,
   agentAuthSchema,
   agentEventSchema,
   agentHelloSchema,
@@ -11,6 +13,7 @@ import {
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import type { AgentSessions } from '../services/agent-sessions.js';
+import type { ApprovalService } from '../services/approvals.js';
 import type { AgentNamespace, SessionHub } from '../services/session-hub.js';
 import type { TaskRecorder } from '../services/task-recorder.js';
 import type { SandboxRecord, SessionStore } from '../stores/types.js';
@@ -44,6 +47,10 @@ export function registerAgentGateway(deps: {
   limits?: AgentLimits;
   /** The sandbox's egress key, given to its agent in the hello result (see egress/egress-key.ts). */
   egressKey?: (sandboxId: string) => string;
+  /** Claude Code's permission requests (`approval:request`, `approval:withdraw`); absent: refused. */
+  approvals?: Pick<ApprovalService, 'request' | 'withdraw'>;
+  /** RCLAUDE_APPROVAL_TIMEOUT_MS, given to the agent in the hello result. */
+  approvalTimeoutMs?: number;
 }): void {
   const { ns, agentSessions, recorder, hub, log, metrics } = deps;
   const limits = deps.limits ?? defaultAgentLimits;
@@ -116,7 +123,12 @@ export function registerAgentGateway(deps: {
           if (parsed.data.sessions.length > 0) metrics.agentReconnects.inc();
           for (const s of result.sessions) owned.set(s.sessionId, true);
           ack(
-            ackOk({ ...result, token: nextToken, ...(deps.egressKey ? { egressKey: deps.egressKey(sandboxId) } : {}) }),
+            ackOk({
+              ...result,
+              token: nextToken,
+              ...(deps.egressKey ? { egressKey: deps.egressKey(sandboxId) } : {}),
+              ...(deps.approvalTimeoutMs ? { approvalTimeoutMs: deps.approvalTimeoutMs } : {}),
+            }),
           );
           await after();
         })
@@ -172,6 +184,28 @@ export function registerAgentGateway(deps: {
       const release = meter.hold(size);
       if (!release) return;
       void recorder.recordAgentEvent(record, parsed.data).then(release);
+    });
+
+    socket.on('approval:request', (raw, ack) => {
+      if (typeof ack !== 'function' || meter.over) return;
+      const parsed = agentApprovalRequestSchema.safeParse(raw);
+      if (!parsed.success) return ack(ackError(new AppError('BAD_REQUEST', 'invalid approval:request')));
+      if (!deps.approvals) return ack(ackError(new AppError('CONFLICT', 'this server takes no approvals')));
+      deps.approvals
+        .request(record, parsed.data)
+        .then((result) => ack(ackOk(result)))
+        .catch((err: unknown) => {
+          log.warn({ err, sandboxId }, 'approval request refused');
+          ack(ackError(err));
+        });
+    });
+
+    socket.on('approval:withdraw', (raw) => {
+      const parsed = agentApprovalWithdrawSchema.safeParse(raw);
+      if (!parsed.success || !deps.approvals) return;
+      deps.approvals
+        .withdraw(sandboxId, parsed.data.requestKey, parsed.data.reason)
+        .catch((err: unknown) => log.error({ err, sandboxId }, 'approval withdrawal failed'));
     });
 
     socket.on('disconnect', (reason) => {

@@ -5,6 +5,7 @@ import { type StoreLogger, silentLogger } from '../db/logger.js';
 import { MemoryBus } from './memory-bus.js';
 import { MemoryOutputLog } from './memory-output-log.js';
 import { MemorySessionStore } from './memory-session-store.js';
+import { PgApprovalStore } from './pg-approval-store.js';
 import { PgCheckpointStore } from './pg-checkpoint-store.js';
 import { PgSandboxStore } from './pg-sandbox-store.js';
 import { PgTaskStore } from './pg-task-store.js';
@@ -12,7 +13,15 @@ import { RedisBus } from './redis-bus.js';
 import { checkRedis, connectRedis } from './redis-connection.js';
 import { RedisOutputLog } from './redis-output-log.js';
 import { RedisSessionStore } from './redis-session-store.js';
-import type { Bus, CheckpointRecordStore, OutputLog, SandboxStore, SessionStore, TaskStore } from './types.js';
+import type {
+  ApprovalStore,
+  Bus,
+  CheckpointRecordStore,
+  OutputLog,
+  SandboxStore,
+  SessionStore,
+  TaskStore,
+} from './types.js';
 
 export { checkDatabase, type HealthCheck } from '../db/health.js';
 export { checkRedis } from './redis-connection.js';
@@ -49,6 +58,7 @@ export interface Stores {
   tasks: TaskStore;
   sandboxes: SandboxStore;
   checkpoints: CheckpointRecordStore;
+  approvals: ApprovalStore;
   sessions: SessionStore;
   outputLog: OutputLog;
   bus: Bus;
@@ -96,6 +106,7 @@ export async function createStores(config: StoresConfig, deps: StoresDeps = {}):
     tasks: new PgTaskStore(db.pool),
     sandboxes: new PgSandboxStore(db.pool),
     checkpoints: new PgCheckpointStore(db.pool),
+    approvals: new PgApprovalStore(db.pool),
     ...live,
     db,
     redis: connection,

@@ -1,4 +1,5 @@
 import type {
+  ApprovalStatus,
   Checkpoint,
   CheckpointTrigger,
   ProviderName,
@@ -263,4 +264,59 @@ export interface CheckpointRecordStore {
   /** Every checkpoint id (pending or complete) of an owner, with its task, for garbage collection. */
   listByOwner(owner: string): Promise<{ id: string; taskId: string; state: CheckpointRecord['state'] }[]>;
   delete(id: string): Promise<void>;
+}
+
+/** An approval's record: what the API shows, plus who may see it and which sandbox asked. */
+export interface ApprovalRecord {
+  id: string;
+  taskId: string;
+  owner: string;
+  sandboxId: string;
+  /** The agent's key of the request (unique per sandbox): a resend finds the same record. */
+  requestKey: string;
+  sessionId: string | null;
+  tool: string;
+  summary: string;
+  input: Record<string, string>;
+  reason: string | null;
+  status: ApprovalStatus;
+  createdAt: Date;
+  expiresAt: Date;
+  answeredAt: Date | null;
+  /** User id and name of who answered; null while pending, on a time-out or a withdrawal. */
+  answeredBy: string | null;
+  answeredByName: string | null;
+  message: string | null;
+}
+
+/** How a pending approval ends: an answer by a user, a time-out, or a withdrawal by the agent. */
+export type ApprovalOutcome =
+  | { status: 'allowed' | 'denied'; by: string; byName: string; message: string | null }
+  | { status: 'timed_out' }
+  | { status: 'withdrawn'; message: string | null };
+
+/**
+ * Approvals (table `approvals`), on Postgres or the embedded PGlite. `settle` is the state machine's one
+ * transition: pending -> allowed | denied | timed_out | withdrawn, atomically and at most once.
+ */
+export interface ApprovalStore {
+  /**
+   * Records a pending approval, or returns the one already recorded for the same sandbox and request key
+   * (`created: false`), whatever its status.
+   */
+  create(
+    rec: Omit<ApprovalRecord, 'status' | 'createdAt' | 'answeredAt' | 'answeredBy' | 'answeredByName' | 'message'>,
+  ): Promise<{ record: ApprovalRecord; created: boolean }>;
+  get(id: string): Promise<ApprovalRecord | null>;
+  findByRequest(sandboxId: string, requestKey: string): Promise<ApprovalRecord | null>;
+  /** Ends a pending approval; null when it is not pending (already settled) or missing. */
+  settle(id: string, outcome: ApprovalOutcome, at: Date): Promise<ApprovalRecord | null>;
+  /** A task's approvals, newest first. */
+  listByTask(taskId: string, limit: number): Promise<ApprovalRecord[]>;
+  /** An owner's approvals (all owners when null), newest first; only pending ones with `pendingOnly`. */
+  listByOwner(owner: string | null, opts: { pendingOnly: boolean; limit: number }): Promise<ApprovalRecord[]>;
+  /** Pending approvals whose expiry is at or before `now`, oldest first. */
+  listExpired(now: Date, limit: number): Promise<ApprovalRecord[]>;
+  /** Pending approvals of a sandbox. */
+  listPendingBySandbox(sandboxId: string): Promise<ApprovalRecord[]>;
 }

@@ -131,6 +131,24 @@ export class ApiClient {
     return this.#rest.listCheckpoints(id);
   }
 
+  /** The task's approvals (Claude Code's permission requests), newest first. */
+  async listApprovals(id: string) {
+    return (await this.#rest.call('listApprovals', { params: { id } })).approvals;
+  }
+
+  /** The caller's pending approvals, newest first. */
+  async listMyApprovals() {
+    return (await this.#rest.call('listMyApprovals', { query: { status: 'pending' } })).approvals;
+  }
+
+  /** Allows or denies a pending approval. */
+  answerApproval(taskId: string, approvalId: string, decision: 'allow' | 'deny', message?: string) {
+    return this.#rest.call('answerApproval', {
+      params: { id: taskId, approvalId },
+      body: { decision, ...(message ? { message } : {}) },
+    });
+  }
+
   /** Resumes a hibernated or ended task in a new sandbox from its latest checkpoint, or `at`. */
   resumeTask(id: string, at?: string) {
     return this.#rest.resumeTask(id, at ? { at } : {});

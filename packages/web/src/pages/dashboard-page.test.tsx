@@ -18,7 +18,11 @@ const tasks: Task[] = [
 
 function renderDashboard(initialUrl = '/', extraRoutes: Parameters<typeof createFakeFetch>[0] = []) {
   const socket = new FakeSocket();
-  const { fetch, requests } = createFakeFetch([...extraRoutes, route('GET', '/api/tasks', () => json({ tasks }))]);
+  const { fetch, requests } = createFakeFetch([
+    ...extraRoutes,
+    route('GET', '/api/tasks', () => json({ tasks })),
+    route('GET', '/api/approvals', () => json({ approvals: [] })),
+  ]);
   const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false } } });
   render(
     <AppDependenciesProvider

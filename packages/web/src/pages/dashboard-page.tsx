@@ -9,6 +9,7 @@ import { inputClasses } from '../components/form.js';
 import { PlusIcon, SearchIcon, StopIcon, TerminalIcon, TrashIcon } from '../components/icons.js';
 import { EmptyState, ErrorState } from '../components/states.js';
 import { StatusBadge } from '../components/status-badge.js';
+import { TaskApprovalBadge, useLiveApprovals } from '../modules/approvals/approval-card.js';
 import { NewTaskDialog } from '../modules/tasks/new-task-dialog.js';
 import { useTaskActions } from '../modules/tasks/task-actions.js';
 import {
@@ -42,6 +43,7 @@ export function DashboardPage() {
   const [creating, setCreating] = useState(false);
   const searchRef = useRef<HTMLInputElement>(null);
   const tasks = useQuery(tasksQuery(api));
+  useLiveApprovals();
   const now = useNow(1000);
   const actions = useTaskActions();
   useLiveTasks();
@@ -298,6 +300,7 @@ function TaskRow({
       </td>
       <td className={cell}>
         <StatusBadge status={task.status} activity={task.activity} />
+        <TaskApprovalBadge taskId={task.id} />
         {task.statusReason && ended && (
           <p className="mt-1 truncate text-[11px] text-zinc-500 dark:text-zinc-400" title={task.statusReason}>
             {task.statusReason}

@@ -10,6 +10,7 @@ import { ArrowLeftIcon, BookmarkIcon, FolderIcon, PlayIcon, StopIcon, TrashIcon 
 import { SplitPane } from '../components/split-pane.js';
 import { EmptyState, ErrorState, InlineError, Spinner } from '../components/states.js';
 import { StatusBadge } from '../components/status-badge.js';
+import { ApprovalCards } from '../modules/approvals/approval-card.js';
 import { FileBrowser } from '../modules/files/file-browser.js';
 import { RecordingPanel } from '../modules/recordings/recording-player.js';
 import { ShareButton } from '../modules/share/share-dialog.js';
@@ -121,6 +122,7 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
     <div className="flex min-h-0 flex-1 flex-col">
       <TaskHeader task={task} onStop={onStop} onDelete={onDelete} />
       <HibernateBanner task={task} />
+      <ApprovalCards taskId={task.id} />
       {wide ? (
         <SplitPane
           direction="horizontal"

@@ -23,6 +23,9 @@ const typeLabels: Record<TaskEventType, string> = {
   info: 'Info',
   checkpoint: 'Checkpoint',
   restore: 'Restored',
+  approval_requested: 'Approval',
+  approval_answered: 'Approval',
+  approval_withdrawn: 'Approval',
 };
 
 const typeDots: Record<TaskEventType, string> = {
@@ -40,6 +43,9 @@ const typeDots: Record<TaskEventType, string> = {
   info: 'bg-zinc-400',
   checkpoint: 'bg-indigo-400',
   restore: 'bg-indigo-600',
+  approval_requested: 'bg-amber-600',
+  approval_answered: 'bg-amber-400',
+  approval_withdrawn: 'bg-zinc-400',
 };
 
 function str(value: unknown): string | null {
@@ -99,6 +105,18 @@ export function summarizeEvent(event: Pick<TaskEvent, 'type' | 'data'>): string 
       if (text) return text;
       break;
     }
+    case 'approval_requested': {
+      const what = str(d.summary) ?? str(d.tool) ?? 'a tool call';
+      const reason = str(d.reason);
+      return `Claude asks to run ${what}${reason ? ` (${reason})` : ''}`;
+    }
+    case 'approval_answered': {
+      if (d.timedOut === true) return 'Nobody answered in time: denied';
+      const by = str(d.by);
+      return `${d.decision === 'allow' ? 'Allowed' : 'Denied'}${by ? ` by ${by}` : ''}`;
+    }
+    case 'approval_withdrawn':
+      return `Withdrawn: ${str(d.reason) ?? 'Claude Code stopped waiting'}`;
     case 'push': {
       const branch = str(d.branch) ?? 'a branch';
       const commit = (str(d.commit) ?? '').slice(0, 12);
