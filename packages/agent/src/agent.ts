@@ -22,6 +22,7 @@ import { runCommand } from './exec.js';
 import { createFileService, registerFileHandlers } from './files/index.js';
 import { prepareCommand } from './prepare-command.js';
 import { defaultFlowLimits, type FlowLimits, PtySession } from './pty/pty-session.js';
+import { AgentTunnels } from './tunnels/agent-tunnels.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -95,6 +96,8 @@ export class Agent {
   private readonly egressPort: Promise<number | null>;
   /** Packs and restores the workspace for the proxy's checkpoints. */
   private readonly checkpoints: Checkpointer;
+  /** The agent's legs of ssh and port tunnels. */
+  private readonly tunnels: AgentTunnels;
 
   constructor(private readonly opts: AgentOptions) {
     this.token = opts.token;
@@ -115,6 +118,15 @@ export class Agent {
         sandboxId: opts.sandboxId,
         key: () => this.egress.currentKey,
       }),
+      log: opts.log,
+    });
+    this.tunnels = new AgentTunnels({
+      proxyUrl: url,
+      socketPath,
+      sandboxId: opts.sandboxId,
+      egressKey: () => this.egress.currentKey,
+      workspace: opts.workspace,
+      env: (extra) => this.sessionEnv(extra),
       log: opts.log,
     });
     this.egressPort = this.egress.listen().catch((err: unknown) => {
@@ -194,6 +206,7 @@ export class Agent {
     );
     s.on('checkpoint:create', (req, ack) => this.reply(ack, () => this.checkpoints.create(req)));
     s.on('checkpoint:restore', (req, ack) => this.reply(ack, () => this.checkpoints.restore(req)));
+    s.on('tunnel:open', (req, ack) => this.reply(ack, () => this.tunnels.open(req)));
     s.on('agent:shutdown', () => this.shutdown(0));
   }
 
@@ -318,6 +331,7 @@ export class Agent {
     clearTimeout(this.orphanTimer);
     void this.relay.then((relay) => relay?.close());
     this.egress.close();
+    this.tunnels.close();
     for (const s of this.sessions.values()) s.dispose();
     this.sessions.clear();
     this.socket.disconnect();

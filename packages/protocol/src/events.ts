@@ -19,6 +19,7 @@ import type { ExecuteResult, SessionInfo, SessionKind } from './sessions.js';
 import { sessionIdSchema } from './sessions.js';
 import type { SessionRepo } from './task-events.js';
 import type { Task, TaskEvent } from './tasks.js';
+import type { AgentTunnelRequest, AgentTunnelResult } from './tunnels.js';
 
 const offsetSchema = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const dimSchema = z.number().int().min(1).max(1000);
@@ -257,6 +258,8 @@ export interface ProxyToAgentEvents {
   'checkpoint:restore': (req: AgentRestoreRequest, ack: AckCallback<AgentRestoreResult>) => void;
   /** The sandbox is being stopped: end every session and exit. */
   'agent:shutdown': () => void;
+  /** Open the agent's leg of a tunnel (ssh or a loopback port): upgrade a connection to AGENT_TUNNEL_PATH. */
+  'tunnel:open': (req: AgentTunnelRequest, ack: AckCallback<AgentTunnelResult>) => void;
 }
 
 /** Agent-side: output that has not been acknowledged as stored is kept up to this many bytes, then the PTY pauses. */

@@ -9,3 +9,4 @@ export * from './sessions.js';
 export * from './stream.js';
 export * from './task-events.js';
 export * from './tasks.js';
+export * from './tunnels.js';
