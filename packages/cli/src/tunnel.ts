@@ -41,7 +41,10 @@ export function openTunnel(
       clearTimeout(timer);
       if (head.length > 0) socket.unshift(head);
       const key = res.headers[TUNNEL_HOST_KEY_HEADER];
-      resolve({ socket, hostKey: typeof key === 'string' && /^ssh-[a-z0-9-]+ [A-Za-z0-9+/=]+$/.test(key) ? key : null });
+      resolve({
+        socket,
+        hostKey: typeof key === 'string' && /^ssh-[a-z0-9-]+ [A-Za-z0-9+/=]+$/.test(key) ? key : null,
+      });
     });
     request.once('response', (res) => {
       clearTimeout(timer);

@@ -127,7 +127,10 @@ function upgradeStatus(token: string | null, taskId: string): Promise<number> {
 describe('ssh and ports through the rclaude server', { timeout: 120_000 }, () => {
   beforeAll(async () => {
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'rclaude-ssh-'));
-    server = await startRclaudeServer({ timeoutMs: 60_000, env: { ANTHROPIC_API_KEY: '', CLAUDE_CODE_OAUTH_TOKEN: '' } });
+    server = await startRclaudeServer({
+      timeoutMs: 60_000,
+      env: { ANTHROPIC_API_KEY: '', CLAUDE_CODE_OAUTH_TOKEN: '' },
+    });
     admin = new ApiClient({ baseUrl: server.url, token: server.token });
     const password = `pw-${randomBytes(8).toString('hex')}`;
     await admin.call('createUser', { body: { username: 'bob', password } });
@@ -154,7 +157,7 @@ describe('ssh and ports through the rclaude server', { timeout: 120_000 }, () =>
       { env: cliEnv() },
     );
     expect(started.code, started.stderr).toBe(0);
-  }, 120_000);
+  }, 240_000);
 
   afterAll(async () => {
     for (const c of children) c.kill('SIGKILL');
@@ -169,7 +172,11 @@ describe('ssh and ports through the rclaude server', { timeout: 120_000 }, () =>
     expect(result.stderr).toContain('err');
     expect(result.code).toBe(3);
     // The process runs in the task's workspace, as the sandbox user, not as root of the host.
-    const where = await run('ssh', [...sshOpts(), `rclaude@rclaude-${task.id}`, 'pwd; id -u; test -f srv.js && echo ws']);
+    const where = await run('ssh', [
+      ...sshOpts(),
+      `rclaude@rclaude-${task.id}`,
+      'pwd; id -u; test -f srv.js && echo ws',
+    ]);
     expect(where.code, where.stderr).toBe(0);
     expect(where.stdout).toContain('ws');
   });
@@ -217,12 +224,20 @@ describe('ssh and ports through the rclaude server', { timeout: 120_000 }, () =>
 
   it('`ssh -L` reaches a port on the sandbox loopback', async () => {
     const local = await freePort();
-    const tunnel = spawn('ssh', [...sshOpts(), '-N', '-L', `${local}:127.0.0.1:${SANDBOX_PORT}`, `rclaude@rclaude-${task.id}`], {
-      env: { ...process.env, ...cliEnv() },
-      stdio: 'ignore',
-    });
+    const tunnel = spawn(
+      'ssh',
+      [...sshOpts(), '-N', '-L', `${local}:127.0.0.1:${SANDBOX_PORT}`, `rclaude@rclaude-${task.id}`],
+      {
+        env: { ...process.env, ...cliEnv() },
+        stdio: 'ignore',
+      },
+    );
     children.push(tunnel);
-    const res = await until('the forwarded port to answer', async () => get(`http://127.0.0.1:${local}/via-ssh`), 30_000);
+    const res = await until(
+      'the forwarded port to answer',
+      async () => get(`http://127.0.0.1:${local}/via-ssh`),
+      30_000,
+    );
     expect(res.text).toBe('hello from the sandbox /via-ssh cookie=none');
     tunnel.kill('SIGTERM');
   });

@@ -5,8 +5,8 @@ import type { Logger } from 'pino';
 import type { AuthContext } from '../http/context.js';
 import { createApiTokenService } from './api-tokens.js';
 import { createBrowserSessionService, SESSION_COOKIE } from './browser-sessions.js';
-import { readCookie } from './cookies.js';
 import { createBrowserSignIn } from './browser-sign-in.js';
+import { readCookie } from './cookies.js';
 import { deriveServerKeys } from './crypto.js';
 import { createLoginService } from './login.js';
 import { createLoginLimiter, defaultLoginLimits, type LoginLimits } from './login-limiter.js';
@@ -138,7 +138,8 @@ export function createAuth(deps: AuthDeps): Auth {
       if (headers.authorization !== undefined) {
         const match = /^Bearer +(\S+) *$/i.exec(headers.authorization);
         const ctx = match?.[1] ? await tokens.verify(match[1]) : null;
-        if (!ctx) throw new AppError('UNAUTHENTICATED', 'the token is not valid (revoked or mistyped?); run `rclaude login`');
+        if (!ctx)
+          throw new AppError('UNAUTHENTICATED', 'the token is not valid (revoked or mistyped?); run `rclaude login`');
         return ctx;
       }
       const sessionId = readCookie(headers.cookie, SESSION_COOKIE);

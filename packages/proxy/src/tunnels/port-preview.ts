@@ -107,7 +107,7 @@ export function createPortPreviews(deps: PortPreviewDeps): PortPreviews {
   async function forward(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const rest = (req.url ?? '').slice(PREVIEW_PATH_PREFIX.length);
     const slash = rest.indexOf('/');
-    const capability = slash === -1 ? rest.split('?')[0] ?? '' : rest.slice(0, slash);
+    const capability = slash === -1 ? (rest.split('?')[0] ?? '') : rest.slice(0, slash);
     const claim = verify(capability);
     if (!claim) {
       fail(res, 403, 'This preview link is not valid or has expired; open the port again from rclaude.');

@@ -87,7 +87,7 @@ export function createTunnelGateway(deps: TunnelGatewayDeps): TunnelGateway {
   };
 
   function waitForAgentLeg(tunnelId: string, sandboxId: string): { leg: Promise<Socket>; cancel: () => void } {
-    let cancel = () => undefined as void;
+    let cancel: () => void = () => undefined;
     const leg = new Promise<Socket>((resolve, reject) => {
       const timer = setTimeout(() => {
         pending.delete(tunnelId);
