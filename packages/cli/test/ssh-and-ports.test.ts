@@ -23,6 +23,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const SANDBOX_PORT = 8123;
+/** RCLAUDE_MAX_TUNNELS_PER_TASK of the test's server. */
+const MAX_TUNNELS = 6;
 /** A tiny HTTP server the tests start inside the sandbox: it answers with the path and any cookie it got. */
 const SERVER_JS = `require('http').createServer((q, s) => {
   s.setHeader('set-cookie', 'rclaude_session=planted; Path=/');
@@ -102,7 +104,14 @@ async function get(url: string, headers: Record<string, string> = {}) {
 }
 
 /** A raw tunnel upgrade, for the refusals: the status the server answers, or 101. */
-function upgradeStatus(token: string | null, taskId: string): Promise<number> {
+async function upgradeStatus(token: string | null, taskId: string): Promise<number> {
+  const { status, socket } = await rawTunnel(token, taskId);
+  socket?.destroy();
+  return status;
+}
+
+/** A raw ssh tunnel upgrade: the status, and the open connection on 101. */
+function rawTunnel(token: string | null, taskId: string): Promise<{ status: number; socket: net.Socket | null }> {
   return new Promise((resolve, reject) => {
     const req = http.request(`${server.url}${tunnelPath(taskId, { kind: 'ssh' })}`, {
       headers: {
@@ -111,13 +120,10 @@ function upgradeStatus(token: string | null, taskId: string): Promise<number> {
         ...(token === null ? {} : { authorization: `Bearer ${token}` }),
       },
     });
-    req.once('upgrade', (_res, socket) => {
-      socket.destroy();
-      resolve(101);
-    });
+    req.once('upgrade', (_res, socket) => resolve({ status: 101, socket }));
     req.once('response', (res) => {
       res.resume();
-      resolve(res.statusCode ?? 0);
+      resolve({ status: res.statusCode ?? 0, socket: null });
     });
     req.once('error', reject);
     req.end();
@@ -129,7 +135,7 @@ describe('ssh and ports through the rclaude server', { timeout: 120_000 }, () =>
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'rclaude-ssh-'));
     server = await startRclaudeServer({
       timeoutMs: 60_000,
-      env: { ANTHROPIC_API_KEY: '', CLAUDE_CODE_OAUTH_TOKEN: '' },
+      env: { ANTHROPIC_API_KEY: '', CLAUDE_CODE_OAUTH_TOKEN: '', RCLAUDE_MAX_TUNNELS_PER_TASK: String(MAX_TUNNELS) },
     });
     admin = new ApiClient({ baseUrl: server.url, token: server.token });
     const password = `pw-${randomBytes(8).toString('hex')}`;
@@ -280,6 +286,23 @@ describe('ssh and ports through the rclaude server', { timeout: 120_000 }, () =>
     expect(asBob.stderr).toMatch(/no task/);
   });
 
+  it('a task has at most RCLAUDE_MAX_TUNNELS_PER_TASK tunnels open at once; closing one makes room', async () => {
+    const held: net.Socket[] = [];
+    const statuses: number[] = [];
+    try {
+      for (let i = 0; i <= MAX_TUNNELS; i++) {
+        const { status, socket } = await rawTunnel(server.token, task.id);
+        statuses.push(status);
+        if (socket) held.push(socket);
+      }
+      expect(held.length).toBeLessThanOrEqual(MAX_TUNNELS);
+      expect(statuses.at(-1)).toBe(429);
+    } finally {
+      for (const s of held) s.destroy();
+    }
+    await until('a tunnel to open again', async () => (await upgradeStatus(server.token, task.id)) === 101);
+  });
+
   it('the preview link serves the port to its owner only, without cookies either way, in a CSP sandbox', async () => {
     const preview = await admin.call('createPortPreview', { params: { id: task.id, port: SANDBOX_PORT } });
     expect(preview.url.startsWith(`${server.url}/preview/`)).toBe(true);
@@ -298,10 +321,10 @@ describe('ssh and ports through the rclaude server', { timeout: 120_000 }, () =>
     const [prefix, capability] = preview.url.split('/preview/');
     const altered = `${prefix}/preview/${capability?.replace(/^./, (c) => (c === 'e' ? 'f' : 'e'))}`;
     expect((await get(altered))?.status).toBe(403);
-    // A port nothing listens on is a clear 502, not a hang.
+    // A port nothing listens on is a clear 404, not a hang.
     const closed = await admin.call('createPortPreview', { params: { id: task.id, port: 9 } });
     const refused = await get(closed.url);
-    expect(refused?.status).toBe(502);
+    expect(refused?.status).toBe(404);
     expect(refused?.text).toMatch(/nothing accepts connections on port 9/);
   });
 });

@@ -1,6 +1,6 @@
 import { createHmac, hkdfSync } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import { AppError, type PortPreview, PREVIEW_PATH_PREFIX, userRoleSchema } from '@rclaude/protocol';
+import { AppError, errorStatus, type PortPreview, PREVIEW_PATH_PREFIX, userRoleSchema } from '@rclaude/protocol';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { safeEqual } from '../auth/crypto.js';
@@ -126,8 +126,7 @@ export function createPortPreviews(deps: PortPreviewDeps): PortPreviews {
     } catch (err) {
       const error = err instanceof AppError ? err : null;
       if (!error) log.error({ err, taskId: claim.t }, 'preview tunnel failed');
-      const status = error?.code === 'NOT_FOUND' ? 502 : error?.code === 'RATE_LIMITED' ? 429 : 503;
-      fail(res, status, error?.message ?? 'the preview failed; see the server log');
+      fail(res, error ? errorStatus[error.code] : 500, error?.message ?? 'the preview failed; see the server log');
       return;
     }
     const headers: Record<string, string | string[]> = {};

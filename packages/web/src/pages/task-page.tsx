@@ -11,6 +11,7 @@ import { SplitPane } from '../components/split-pane.js';
 import { EmptyState, ErrorState, InlineError, Spinner } from '../components/states.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { FileBrowser } from '../modules/files/file-browser.js';
+import { PortsControl } from '../modules/ports/ports-control.js';
 import { useTaskActions } from '../modules/tasks/task-actions.js';
 import {
   CheckpointsPanel,
@@ -275,6 +276,7 @@ function TaskHeaderActions({
           </>
         ) : (
           <>
+            {live && <PortsControl task={task} />}
             {live && (
               <Button
                 size="sm"
