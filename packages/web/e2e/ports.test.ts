@@ -61,7 +61,7 @@ describe('port previews, end to end', { timeout: 180_000 }, () => {
   it('opens a port from the task page; the preview page cannot read the API or the cookie', async () => {
     await page.goto(await server.loginUrl(`/tasks/${taskId}`));
     const control = page.getByTestId('ports-control');
-    await control.getByLabel('Port').fill(String(PORT));
+    await control.getByLabel('Port', { exact: true }).fill(String(PORT));
     await control.getByTestId('preview-port').click();
     const link = page.getByTestId('preview-link');
     await link.waitFor();

@@ -72,6 +72,7 @@ const ROUTES: RouteCase[] = [
   { route: 'keepTask', method: 'POST', path: (t) => `/api/tasks/${t}/keep` },
   { route: 'resumeTask', method: 'POST', path: (t) => `/api/tasks/${t}/resume`, body: {} },
   { route: 'stopTask', method: 'POST', path: (t) => `/api/tasks/${t}/stop` },
+  { route: 'createPortPreview', method: 'POST', path: (t) => `/api/tasks/${t}/ports/3000/preview` },
   { route: 'deleteTask', method: 'DELETE', path: (t) => `/api/tasks/${t}` },
 ];
 
@@ -123,7 +124,7 @@ describe.each(['embedded', 'postgres+redis'] as const)('task, session and file r
 
   it('has a case, with its method, for every route of the table that names a task or a session', () => {
     const declared = routeNames.filter(
-      (name) => routes[name].path.includes('/:id') && ['tasks', 'files', 'sessions'].includes(routes[name].tag),
+      (name) => routes[name].path.includes('/:id') && ['tasks', 'files', 'sessions', 'ports'].includes(routes[name].tag),
     );
     const covered = new Set(ROUTES.map((c) => c.route));
     expect(declared.filter((name) => !covered.has(name))).toEqual([]);
