@@ -34,24 +34,24 @@ export interface SandboxSshServerOptions {
 export class SandboxSshServer {
   /** The host public key, one OpenSSH line (`ssh-ed25519 AAAA...`). */
   readonly hostKey: string;
-  private readonly server: InstanceType<typeof Server>;
+  private readonly hostPrivateKey: string;
   private readonly sftpServer: string | null;
   private readonly connections = new Set<Connection>();
-  private readonly envs = new WeakMap<Connection, Record<string, string>>();
 
   constructor(private readonly opts: SandboxSshServerOptions) {
     const keys = utils.generateKeyPairSync('ed25519');
     this.hostKey = keys.public.trim();
     this.sftpServer =
       opts.sftpServer !== undefined ? opts.sftpServer : (SFTP_SERVERS.find((p) => fs.existsSync(p)) ?? null);
-    this.server = new Server({ hostKeys: [keys.private], ident: 'rclaude' }, (conn) => this.accept(conn));
+    this.hostPrivateKey = keys.private;
   }
 
   /** Serves one SSH connection on a tunnelled socket; `env` is what its processes start with. */
   serve(socket: Socket, env: Record<string, string>): void {
-    this.pendingEnv = env;
-    this.server.injectSocket(socket);
-    this.pendingEnv = null;
+    // One ssh2 server per connection (it listens on nothing): its connection event comes after the handshake,
+    // and this is how that connection gets its own environment.
+    const server = new Server({ hostKeys: [this.hostPrivateKey], ident: 'rclaude' }, (conn) => this.accept(conn, env));
+    server.injectSocket(socket);
   }
 
   /** Ends every connection. */
@@ -60,12 +60,7 @@ export class SandboxSshServer {
     this.connections.clear();
   }
 
-  /** `injectSocket` calls the connection listener synchronously; this carries the env across. */
-  private pendingEnv: Record<string, string> | null = null;
-
-  private accept(conn: Connection): void {
-    const env = this.pendingEnv ?? {};
-    this.envs.set(conn, env);
+  private accept(conn: Connection, env: Record<string, string>): void {
     this.connections.add(conn);
     const log = this.opts.log;
     conn.on('error', (err: Error) => log.debug({ err: err.message }, 'ssh connection error'));
