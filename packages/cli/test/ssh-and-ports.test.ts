@@ -134,7 +134,7 @@ describe('ssh and ports through the rclaude server', { timeout: 120_000 }, () =>
   beforeAll(async () => {
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'rclaude-ssh-'));
     server = await startRclaudeServer({
-      timeoutMs: 60_000,
+      timeoutMs: 240_000,
       env: { ANTHROPIC_API_KEY: '', CLAUDE_CODE_OAUTH_TOKEN: '', RCLAUDE_MAX_TUNNELS_PER_TASK: String(MAX_TUNNELS) },
     });
     admin = new ApiClient({ baseUrl: server.url, token: server.token });
@@ -163,7 +163,7 @@ describe('ssh and ports through the rclaude server', { timeout: 120_000 }, () =>
       { env: cliEnv() },
     );
     expect(started.code, started.stderr).toBe(0);
-  }, 240_000);
+  }, 360_000);
 
   afterAll(async () => {
     for (const c of children) c.kill('SIGKILL');
@@ -177,14 +177,15 @@ describe('ssh and ports through the rclaude server', { timeout: 120_000 }, () =>
     expect(result.stdout).toBe('hi\n');
     expect(result.stderr).toContain('err');
     expect(result.code).toBe(3);
-    // The process runs in the task's workspace, as the sandbox user, not as root of the host.
+    // The process runs in the task's workspace, with the environment the task's terminals get (the egress
+    // gateway's proxy settings), and none of the agent's own secrets.
     const where = await run('ssh', [
       ...sshOpts(),
       `rclaude@rclaude-${task.id}`,
-      'pwd; id -u; test -f srv.js && echo ws',
+      'test -f srv.js && echo ws; test -n "$HTTPS_PROXY" && echo proxy; test -z "$RCLAUDE_AGENT_TOKEN" && echo no-token',
     ]);
     expect(where.code, where.stderr).toBe(0);
-    expect(where.stdout).toContain('ws');
+    expect(where.stdout).toBe('ws\nproxy\nno-token\n');
   });
 
   it('`rclaude ssh ID -- CMD` pins the sandbox host key in a per-task known_hosts file and passes the exit code', async () => {
