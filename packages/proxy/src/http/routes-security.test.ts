@@ -124,7 +124,8 @@ describe.each(['embedded', 'postgres+redis'] as const)('task, session and file r
 
   it('has a case, with its method, for every route of the table that names a task or a session', () => {
     const declared = routeNames.filter(
-      (name) => routes[name].path.includes('/:id') && ['tasks', 'files', 'sessions', 'ports'].includes(routes[name].tag),
+      (name) =>
+        routes[name].path.includes('/:id') && ['tasks', 'files', 'sessions', 'ports'].includes(routes[name].tag),
     );
     const covered = new Set(ROUTES.map((c) => c.route));
     expect(declared.filter((name) => !covered.has(name))).toEqual([]);
