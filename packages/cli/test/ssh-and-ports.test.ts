@@ -198,6 +198,23 @@ describe('ssh and ports through the rclaude server', { timeout: 120_000 }, () =>
     expect(fs.readFileSync(path.join(home, 'known_hosts'), 'utf8')).toContain(knownHosts.split(' ')[2]?.trim());
   });
 
+  it('`rclaude ssh-config` makes a Host block that ssh and rsync use by name (as VS Code Remote-SSH does)', async () => {
+    const printed = await runCli(['ssh-config', task.id], { env: cliEnv() });
+    expect(printed.code, printed.stderr).toBe(0);
+    expect(printed.stdout).toContain(`Host rclaude-${task.id}\n`);
+    const config = path.join(home, 'ssh_config');
+    fs.writeFileSync(config, `${printed.stdout}  BatchMode yes\n`);
+    const hello = await run('ssh', ['-F', config, `rclaude-${task.id}`, 'echo "by name"']);
+    expect(hello.stdout, hello.stderr).toBe('by name\n');
+    const dir = path.join(home, 'tree');
+    fs.mkdirSync(path.join(dir, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'sub', 'a.txt'), 'synced\n');
+    const synced = await run('rsync', ['-a', '-e', `ssh -F ${config}`, `${dir}/`, `rclaude-${task.id}:tree/`]);
+    expect(synced.code, synced.stderr).toBe(0);
+    const check = await runCli(['exec', task.id, '--', 'cat', 'tree/sub/a.txt'], { env: cliEnv() });
+    expect(check.stdout).toBe('synced\n');
+  });
+
   it('a pty session sees TERM and the window size, and follows a resize', async () => {
     const term = new TmuxTerminal(`${rclaudeBin()} ssh ${task.id}`, { cols: 91, rows: 27, env: cliEnv() });
     terminals.push(term);
