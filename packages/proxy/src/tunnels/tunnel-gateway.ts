@@ -75,7 +75,7 @@ const CLIENT_PATH = /^\/api\/tasks\/([a-z0-9]{4,32})\/tunnel$/;
 export function createTunnelGateway(deps: TunnelGatewayDeps): TunnelGateway {
   const log = deps.log.child({ component: 'tunnels' });
   /** Tunnels waiting for their agent leg, by id. */
-  const pending = new Map<string, { sandboxId: string; arrive: (socket: Socket) => void }>();
+  const pending = new Map<string, { sandboxId: string; arrive: (socket: Socket) => void; cancel: () => void }>();
   const open = new Set<Socket>();
   const perTask = new Map<string, number>();
   const perUser = new Map<string, number>();
@@ -93,6 +93,10 @@ export function createTunnelGateway(deps: TunnelGatewayDeps): TunnelGateway {
         pending.delete(tunnelId);
         reject(new AppError('TIMEOUT', 'the sandbox did not open its end of the tunnel in time'));
       }, deps.openTimeoutMs ?? 15_000);
+      cancel = () => {
+        clearTimeout(timer);
+        pending.delete(tunnelId);
+      };
       pending.set(tunnelId, {
         sandboxId,
         arrive: (socket) => {
@@ -100,11 +104,8 @@ export function createTunnelGateway(deps: TunnelGatewayDeps): TunnelGateway {
           pending.delete(tunnelId);
           resolve(socket);
         },
+        cancel,
       });
-      cancel = () => {
-        clearTimeout(timer);
-        pending.delete(tunnelId);
-      };
     });
     return { leg, cancel };
   }
@@ -221,6 +222,7 @@ export function createTunnelGateway(deps: TunnelGatewayDeps): TunnelGateway {
     open: openTunnel,
 
     async close() {
+      for (const entry of [...pending.values()]) entry.cancel();
       for (const s of open) s.destroy();
       open.clear();
     },
