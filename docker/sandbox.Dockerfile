@@ -51,7 +51,7 @@ FROM ${NODE_IMAGE}
 ARG CLAUDE_CODE_VERSION=2.1.329
 # git and ripgrep for Claude Code; tini reaps the processes the PTYs leave behind and forwards SIGTERM.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates git ripgrep openssh-client procps less tini \
+ && apt-get install -y --no-install-recommends ca-certificates git ripgrep openssh-client openssh-sftp-server procps less tini \
  && rm -rf /var/lib/apt/lists/*
 # The base image's `node` user already holds uid 1000: rename it rather than add a second one.
 RUN groupmod --new-name rclaude node \

@@ -26,6 +26,7 @@ import { createFileService, registerFileHandlers } from './files/index.js';
 import { prepareCommand } from './prepare-command.js';
 import { defaultFlowLimits, type FlowLimits, PtySession } from './pty/pty-session.js';
 import { commitForProxy } from './repo/push.js';
+import { AgentTunnels } from './tunnels/agent-tunnels.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -107,6 +108,8 @@ export class Agent {
   private approvalTimeoutMs: number | undefined;
   /** Sessions running Claude Code with `-p` (no terminal prompt). */
   private readonly promptSessions = new Set<string>();
+  /** The agent's legs of ssh and port tunnels. */
+  private readonly tunnels: AgentTunnels;
 
   constructor(private readonly opts: AgentOptions) {
     this.token = opts.token;
@@ -127,6 +130,15 @@ export class Agent {
         sandboxId: opts.sandboxId,
         key: () => this.egress.currentKey,
       }),
+      log: opts.log,
+    });
+    this.tunnels = new AgentTunnels({
+      proxyUrl: url,
+      socketPath,
+      sandboxId: opts.sandboxId,
+      egressKey: () => this.egress.currentKey,
+      workspace: opts.workspace,
+      env: (extra) => this.sessionEnv(extra),
       log: opts.log,
     });
     this.egressPort = this.egress.listen().catch((err: unknown) => {
@@ -226,6 +238,7 @@ export class Agent {
         });
       }
     });
+    s.on('tunnel:open', (req, ack) => this.reply(ack, () => this.tunnels.open(req)));
     s.on('agent:shutdown', () => this.shutdown(0));
   }
 
@@ -377,6 +390,7 @@ export class Agent {
     clearTimeout(this.orphanTimer);
     void this.relay.then((relay) => relay?.close());
     this.egress.close();
+    this.tunnels.close();
     for (const s of this.sessions.values()) s.dispose();
     this.sessions.clear();
     this.socket.disconnect();

@@ -451,6 +451,62 @@ share
   .addOption(serverOption())
   .action(action(() => import('./commands/share.js'), 'shareRmCommand'));
 
+program
+  .command('ssh')
+  .description("a shell in a task's sandbox over SSH (OpenSSH's ssh, through the rclaude server)")
+  .argument('<task>', 'task id or prefix')
+  .argument('[args...]', 'ssh options, then -- and a remote command')
+  .addOption(serverOption())
+  .option('--stdio', 'pipe stdin/stdout to the sandbox SSH server (an OpenSSH ProxyCommand)')
+  .passThroughOptions()
+  .addHelpText(
+    'after',
+    `
+Examples:
+  rclaude ssh 3f2a                         a login shell in the workspace
+  rclaude ssh 3f2a -- 'make test'          run a command (exit code passed through)
+  rclaude ssh 3f2a -L 5432:127.0.0.1:5432  ssh options go before --
+  rclaude ssh-config 3f2a >> ~/.ssh/config then: ssh rclaude-<id>, scp, rsync, VS Code Remote-SSH
+  ssh -o ProxyCommand='rclaude ssh --stdio %n' rclaude@3f2a
+
+Authentication is your rclaude token; there are no keys to manage. The sandbox's host key is written to
+a per-task known_hosts file under ~/.config/rclaude/ssh/ on each connection. See docs/ssh-and-ports.md.`,
+  )
+  .action(action(() => import('./commands/ssh.js'), 'sshCommand'));
+
+program
+  .command('ssh-config')
+  .description('print a Host block for ~/.ssh/config that reaches a task (ssh, scp, rsync, VS Code)')
+  .argument('<task>', 'task id or prefix')
+  .addOption(serverOption())
+  .addHelpText(
+    'after',
+    `
+Example:
+  rclaude ssh-config 3f2a >> ~/.ssh/config && ssh rclaude-<full id>`,
+  )
+  .action(action(() => import('./commands/ssh.js'), 'sshConfigCommand'));
+
+program
+  .command('port')
+  .description("forward a port of a task's sandbox to this machine")
+  .argument('<task>', 'task id or prefix')
+  .argument('<port>', 'port on 127.0.0.1 inside the sandbox')
+  .addOption(serverOption())
+  .option('--local-port <n>', 'port to listen on here (default: the same; 0: any free one)')
+  .option('--bind <address>', 'address to listen on here', '127.0.0.1')
+  .option('--json', 'print {task, port, localPort, url} as JSON once listening')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  rclaude port 3f2a 3000                   http://127.0.0.1:3000/ reaches the sandbox's port 3000
+  rclaude port 3f2a 8000 --local-port 0    any free local port (printed)
+
+Each connection gets its own tunnel; Ctrl-C stops. For a browser link instead, use Ports on the task page.`,
+  )
+  .action(action(() => import('./commands/port.js'), 'portCommand'));
+
 const secret = program
   .command('secret')
   .description(

@@ -27,6 +27,7 @@ import { sessionIdSchema } from './sessions.js';
 import type { SharedTaskStatus } from './shares.js';
 import type { SessionRepo } from './task-events.js';
 import type { Task, TaskEvent } from './tasks.js';
+import type { AgentTunnelRequest, AgentTunnelResult } from './tunnels.js';
 
 const offsetSchema = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const dimSchema = z.number().int().min(1).max(1000);
@@ -284,6 +285,8 @@ export interface ProxyToAgentEvents {
   'approval:answer': (answer: AgentApprovalAnswer) => void;
   /** The sandbox is being stopped: end every session and exit. */
   'agent:shutdown': () => void;
+  /** Open the agent's leg of a tunnel (ssh or a loopback port): upgrade a connection to AGENT_TUNNEL_PATH. */
+  'tunnel:open': (req: AgentTunnelRequest, ack: AckCallback<AgentTunnelResult>) => void;
 }
 
 /** Agent-side: output that has not been acknowledged as stored is kept up to this many bytes, then the PTY pauses. */

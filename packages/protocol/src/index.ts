@@ -14,3 +14,4 @@ export * from './shares.js';
 export * from './stream.js';
 export * from './task-events.js';
 export * from './tasks.js';
+export * from './tunnels.js';

@@ -79,11 +79,12 @@ import {
   taskIdSchema,
   taskSchema,
 } from './tasks.js';
+import { portParamsSchema, portPreviewSchema } from './tunnels.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 /** What a route is about; the OpenAPI document groups routes by it, the proxy mounts `operations` first. */
-export type RouteTag = 'operations' | 'accounts' | 'tasks' | 'files' | 'sessions' | 'shares' | 'approvals';
+export type RouteTag = 'operations' | 'accounts' | 'tasks' | 'files' | 'sessions' | 'shares' | 'approvals' | 'ports';
 
 /** One REST route. Every schema here is the one the server validates with and the client parses with. */
 export interface RouteSpec {
@@ -531,6 +532,17 @@ export const routes = defineRoutes({
     params: taskParams,
     response: keepTaskResponseSchema,
     status: 200,
+    errors: ['NOT_FOUND', 'TASK_NOT_RUNNING'],
+  },
+  createPortPreview: {
+    method: 'POST',
+    path: '/api/tasks/:id/ports/:port/preview',
+    summary: 'A link that serves a port of the running task to a browser, through the proxy',
+    tag: 'ports',
+    auth: 'user',
+    params: portParamsSchema,
+    response: portPreviewSchema,
+    status: 201,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING'],
   },
   listTaskEvents: {

@@ -12,6 +12,7 @@ import type { TrustProxy } from './config.js';
 import type { ApprovalHandlers } from './http/approval-handlers.js';
 import type { FileHandlers } from './http/files-routes.js';
 import { type Handlers, mountRoutes } from './http/mount-routes.js';
+import type { PortHandlers } from './http/port-handlers.js';
 import { securityHeaders } from './http/security-headers.js';
 import { noShares, type ShareHandlers } from './http/share-handlers.js';
 import { createTaskHandlers } from './http/task-handlers.js';
@@ -36,6 +37,8 @@ export interface AppDeps {
   ready: () => Promise<Record<string, { ok: boolean; error?: string }>>;
   /** Built web app to serve at `/`, or null. */
   webDir: string | null;
+  /** Handlers of the port routes (`createPortHandlers`); absent: the routes answer TASK_NOT_RUNNING. */
+  ports?: PortHandlers;
   /** Exchanges an agent's one-time bootstrap reference for its token (AgentSessions.exchangeBootstrap). */
   agentBootstrap?: (sandboxId: string, bootstrap: string) => Promise<{ token: string }>;
   /** Send Strict-Transport-Security: the server is reached over https (RCLAUDE_COOKIE_SECURE). Default false. */
@@ -109,6 +112,7 @@ function handlersOf(deps: AppDeps): Handlers {
     ...(deps.approvals ?? noApprovals),
     ...(deps.files ?? noFiles),
     ...(deps.shares ?? noShares),
+    ...(deps.ports ?? noPorts),
   };
 }
 
@@ -132,6 +136,12 @@ const noFiles: FileHandlers = (() => {
     downloadFile: refuse,
   };
 })();
+
+const noPorts: PortHandlers = {
+  createPortPreview: async () => {
+    throw new AppError('TASK_NOT_RUNNING', 'this server does not serve ports');
+  },
+};
 
 /** The Express app: health, metrics, the REST API of the protocol's route table, and the web app. No listen. */
 export function createApp(deps: AppDeps): Express {

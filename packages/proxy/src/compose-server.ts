@@ -34,6 +34,7 @@ import { createApprovalHandlers } from './http/approval-handlers.js';
 import { requireAuth } from './http/context.js';
 import { createFileHandlers } from './http/files-routes.js';
 import { buildOpenApi } from './http/openapi.js';
+import { createPortHandlers } from './http/port-handlers.js';
 import { createShareHandlers, shareViewLimits } from './http/share-handlers.js';
 import { readLocalState, writeLocalState } from './local-state.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -60,6 +61,8 @@ import type { TaskService } from './services/task-service.js';
 import { WarmPool } from './services/warm-pool.js';
 import { createStores, type Stores } from './stores/index.js';
 import type { SandboxRecord } from './stores/types.js';
+import { createPortPreviews, type PortPreviews } from './tunnels/port-preview.js';
+import { createTunnelGateway, type TunnelGateway } from './tunnels/tunnel-gateway.js';
 
 /**
  * What a caller may swap in {@link composeServer}; everything else is built from the config, the same for
@@ -260,16 +263,28 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       return true;
     };
     const egressUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): boolean => {
+      if (tunnels?.handles(req)) {
+        tunnels.handleUpgrade(req, socket, head);
+        return true;
+      }
       if (!egress.handles(req)) return false;
       egress.handleUpgrade(req, socket, head);
       return true;
     };
+
+    // Tunnels (ssh, ports) and port previews; built once the task service exists (below).
+    let tunnels: TunnelGateway | null = null;
+    let previews: PortPreviews | null = null;
 
     // The app is handed to the server before Socket.io attaches, so Socket.io keeps `/socket.io/` to itself
     // (a request listener added after it would also see, and answer, its polling requests).
     let handler: RequestListener | null = null;
     const httpServer = createServer((req: IncomingMessage, res: ServerResponse) => {
       if (agentRequest(req, res)) return;
+      if (previews?.handles(req)) {
+        previews.handle(req, res);
+        return;
+      }
       if (handler) handler(req, res);
       else res.writeHead(503).end();
     });
@@ -512,6 +527,32 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
         }),
     });
 
+    const sessionEnv = async (userId: string) => withoutModelCredentials(await auth.secrets.forSandbox(userId));
+    tunnels = createTunnelGateway({
+      secret: egressSecret,
+      authenticate: (headers) => auth.authenticateUpgrade(headers),
+      resolve: async (caller, taskId) => {
+        const { sandboxId } = await taskService.runningSandbox(caller, taskId);
+        return { sandboxId, owner: (await taskService.get(caller, taskId)).owner };
+      },
+      sessionEnv,
+      rpc,
+      maxPerTask: config.RCLAUDE_MAX_TUNNELS_PER_TASK,
+      maxPerUser: config.RCLAUDE_MAX_TUNNELS_PER_USER,
+      log,
+    });
+    const tunnelGateway = tunnels;
+    onClose('tunnels', () => tunnelGateway.close());
+    previews = createPortPreviews({
+      serverSecretKey: secretKey,
+      tunnels: tunnelGateway,
+      publicUrl: () => publicUrl,
+      ttlMs: config.RCLAUDE_PREVIEW_LINK_TTL_MS,
+      ...(deps.now ? { now: deps.now } : {}),
+      log,
+    });
+    const portPreviews = previews;
+
     const openapi = buildOpenApi();
     const app = createApp({
       tasks: taskService,
@@ -524,6 +565,10 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
         resolveSandbox: (req, taskId) => taskService.runningSandbox(requireAuth(req), taskId),
         checkpointFiles: (req, taskId) => taskService.checkpointFiles(requireAuth(req), taskId),
         rpc,
+      }),
+      ports: createPortHandlers({
+        running: (caller, taskId) => taskService.runningSandbox(caller, taskId),
+        link: (caller, taskId, port) => portPreviews.link(caller, taskId, port),
       }),
       openapi: () => openapi,
       ready: async (): Promise<Record<string, HealthCheck>> => {

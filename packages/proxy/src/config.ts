@@ -127,6 +127,12 @@ const envSchema = z.object({
   RCLAUDE_SANDBOX_DISK_CHECK_MS: z.coerce.number().int().min(100).default(30_000),
   /** Live tasks (not yet ended) one user may have at once; 0: no limit. */
   RCLAUDE_MAX_TASKS_PER_USER: z.coerce.number().int().min(0).default(10),
+  /** Open ssh and port tunnels one task may have at once (adr/0017). */
+  RCLAUDE_MAX_TUNNELS_PER_TASK: z.coerce.number().int().min(1).default(32),
+  /** Open ssh and port tunnels one user may have at once, over all their tasks. */
+  RCLAUDE_MAX_TUNNELS_PER_USER: z.coerce.number().int().min(1).default(64),
+  /** How long a port preview link works. */
+  RCLAUDE_PREVIEW_LINK_TTL_MS: z.coerce.number().int().min(1000).default(3_600_000),
   RCLAUDE_SECRET_KEY: z.string().optional(),
   RCLAUDE_ALLOWED_ORIGINS: list.default([]),
   RCLAUDE_COOKIE_SECURE: bool.default(false),

@@ -1,10 +1,12 @@
-import type { LoginLink, User } from '@rclaude/protocol';
+import type { IncomingHttpHeaders } from 'node:http';
+import { AppError, type LoginLink, type User } from '@rclaude/protocol';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AuthContext } from '../http/context.js';
 import { createApiTokenService } from './api-tokens.js';
-import { createBrowserSessionService } from './browser-sessions.js';
+import { createBrowserSessionService, SESSION_COOKIE } from './browser-sessions.js';
 import { createBrowserSignIn } from './browser-sign-in.js';
+import { readCookie } from './cookies.js';
 import { deriveServerKeys } from './crypto.js';
 import { createLoginService } from './login.js';
 import { createLoginLimiter, defaultLoginLimits, type LoginLimits } from './login-limiter.js';
@@ -58,6 +60,11 @@ export interface Auth {
   issueLoginLink(userId: string): Promise<LoginLink>;
   /** Who holds an API token, or null. */
   verifyToken(token: string): Promise<AuthContext | null>;
+  /**
+   * Who is behind an HTTP upgrade that is not Socket.io (a tunnel): `Authorization: Bearer <token>`, or the
+   * browser session cookie; a foreign Origin is refused first. Throws UNAUTHENTICATED or ORIGIN_REFUSED.
+   */
+  authenticateUpgrade(headers: IncomingHttpHeaders): Promise<AuthContext>;
   secrets: {
     /** The user's secrets, decrypted, as environment variables for their sandboxes. */
     forSandbox(userId: string): Promise<Record<string, string>>;
@@ -126,6 +133,22 @@ export function createAuth(deps: AuthDeps): Auth {
     issueToken: async (userId, name) => (await tokens.issue(userId, name)).token,
     issueLoginLink: (userId) => links.issue(userId),
     verifyToken: (token) => tokens.verify(token),
+    authenticateUpgrade: async (headers) => {
+      if (headers.origin !== undefined && !originAllowed(headers.origin, headers.host)) {
+        throw new AppError('ORIGIN_REFUSED', `requests from ${headers.origin} are not allowed`);
+      }
+      if (headers.authorization !== undefined) {
+        const match = /^Bearer +(\S+) *$/i.exec(headers.authorization);
+        const ctx = match?.[1] ? await tokens.verify(match[1]) : null;
+        if (!ctx)
+          throw new AppError('UNAUTHENTICATED', 'the token is not valid (revoked or mistyped?); run `rclaude login`');
+        return ctx;
+      }
+      const sessionId = readCookie(headers.cookie, SESSION_COOKIE);
+      const ctx = sessionId === null ? null : await sessions.verify(sessionId);
+      if (!ctx) throw new AppError('UNAUTHENTICATED', 'sign in first: run `rclaude login` or open the login URL');
+      return ctx;
+    },
     secrets: { forSandbox: (userId) => secrets.forSandbox(userId) },
     redactPaths,
     originAllowed,

@@ -81,6 +81,7 @@ const ROUTES: RouteCase[] = [
   { route: 'listApprovals', method: 'GET', path: (t) => `/api/tasks/${t}/approvals` },
   { route: 'resumeTask', method: 'POST', path: (t) => `/api/tasks/${t}/resume`, body: {} },
   { route: 'stopTask', method: 'POST', path: (t) => `/api/tasks/${t}/stop` },
+  { route: 'createPortPreview', method: 'POST', path: (t) => `/api/tasks/${t}/ports/3000/preview` },
   { route: 'deleteTask', method: 'DELETE', path: (t) => `/api/tasks/${t}` },
 ];
 
@@ -141,7 +142,7 @@ describe.each(['embedded', 'postgres+redis'] as const)('task, session and file r
     const declared = routeNames.filter(
       (name) =>
         routes[name].path.includes('/:id') &&
-        ['tasks', 'files', 'sessions', 'approvals'].includes(routes[name].tag) &&
+        ['tasks', 'files', 'sessions', 'approvals', 'ports'].includes(routes[name].tag) &&
         name !== 'answerApproval',
     );
     const covered = new Set(ROUTES.map((c) => c.route));

@@ -154,6 +154,11 @@ export class ApiClient {
     return this.#rest.resumeTask(id, at ? { at } : {});
   }
 
+  /** A link that serves a port of a running task in a browser tab, through the proxy (docs/ssh-and-ports.md). */
+  createPortPreview(id: string, port: number) {
+    return this.#rest.call('createPortPreview', { params: { id, port } });
+  }
+
   /** Restarts a running task's idle clock; answers when it would hibernate now. */
   keepTask(id: string) {
     return this.#rest.keepTask(id);

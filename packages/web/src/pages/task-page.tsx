@@ -12,6 +12,7 @@ import { EmptyState, ErrorState, InlineError, Spinner } from '../components/stat
 import { StatusBadge } from '../components/status-badge.js';
 import { ApprovalCards } from '../modules/approvals/approval-card.js';
 import { FileBrowser } from '../modules/files/file-browser.js';
+import { PortsControl } from '../modules/ports/ports-control.js';
 import { RecordingPanel } from '../modules/recordings/recording-player.js';
 import { ShareButton } from '../modules/share/share-dialog.js';
 import { useTaskActions } from '../modules/tasks/task-actions.js';
@@ -286,6 +287,7 @@ function TaskHeaderActions({
         ) : (
           <>
             <ShareButton task={task} />
+            {live && <PortsControl task={task} />}
             {live && (
               <Button
                 size="sm"
