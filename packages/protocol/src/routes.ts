@@ -44,6 +44,15 @@ import {
   writeFileResponseSchema,
 } from './files.js';
 import {
+  createPushSubscriptionRequestSchema,
+  listPushSubscriptionsResponseSchema,
+  pushConfigSchema,
+  pushSubscriptionIdSchema,
+  pushSubscriptionSchema,
+  testPushResponseSchema,
+  updatePushSubscriptionRequestSchema,
+} from './push.js';
+import {
   createSessionRequestSchema,
   executeRequestSchema,
   executeResultSchema,
@@ -64,7 +73,7 @@ import {
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 /** What a route is about; the OpenAPI document groups routes by it, the proxy mounts `operations` first. */
-export type RouteTag = 'operations' | 'accounts' | 'tasks' | 'files' | 'sessions';
+export type RouteTag = 'operations' | 'accounts' | 'tasks' | 'files' | 'sessions' | 'notifications';
 
 /** One REST route. Every schema here is the one the server validates with and the client parses with. */
 export interface RouteSpec {
@@ -110,6 +119,7 @@ function defineRoutes<const T extends Record<string, RouteSpec>>(table: T): T {
 
 const taskParams = z.object({ id: taskIdSchema }).strict();
 const sessionParams = z.object({ id: sessionIdSchema }).strict();
+const pushSubscriptionParams = z.object({ id: pushSubscriptionIdSchema }).strict();
 
 /** `GET /readyz`: each dependency's check (`database`, and `redis` when configured). */
 export const readyResponseSchema = z.object({
@@ -643,6 +653,74 @@ export const routes = defineRoutes({
     response: executeResultSchema,
     status: 200,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
+  },
+
+  // ---- notifications (Web Push) ------------------------------------------------------------------
+  getPushConfig: {
+    method: 'GET',
+    path: '/api/push/config',
+    summary: "The server's VAPID public key and the kinds of notification",
+    tag: 'notifications',
+    auth: 'user',
+    response: pushConfigSchema,
+    status: 200,
+    errors: [],
+  },
+  listPushSubscriptions: {
+    method: 'GET',
+    path: '/api/push/subscriptions',
+    summary: 'Your subscribed browsers and phones',
+    tag: 'notifications',
+    auth: 'user',
+    response: listPushSubscriptionsResponseSchema,
+    status: 200,
+    errors: [],
+  },
+  createPushSubscription: {
+    method: 'POST',
+    path: '/api/push/subscriptions',
+    summary: 'Subscribe this browser to notifications (updates the subscription with the same endpoint)',
+    tag: 'notifications',
+    auth: 'user',
+    body: createPushSubscriptionRequestSchema,
+    maxBodyBytes: 8 * 1024,
+    response: pushSubscriptionSchema,
+    status: 200,
+    errors: ['CONFLICT'],
+  },
+  updatePushSubscription: {
+    method: 'PUT',
+    path: '/api/push/subscriptions/:id',
+    summary: 'Choose what a subscription hears about, or rename it',
+    tag: 'notifications',
+    auth: 'user',
+    params: pushSubscriptionParams,
+    body: updatePushSubscriptionRequestSchema,
+    maxBodyBytes: 8 * 1024,
+    response: pushSubscriptionSchema,
+    status: 200,
+    errors: ['NOT_FOUND'],
+  },
+  deletePushSubscription: {
+    method: 'DELETE',
+    path: '/api/push/subscriptions/:id',
+    summary: 'Unsubscribe a browser or phone',
+    tag: 'notifications',
+    auth: 'user',
+    params: pushSubscriptionParams,
+    status: 204,
+    errors: ['NOT_FOUND'],
+  },
+  testPush: {
+    method: 'POST',
+    path: '/api/push/subscriptions/:id/test',
+    summary: 'Send a test notification to one subscription',
+    tag: 'notifications',
+    auth: 'user',
+    params: pushSubscriptionParams,
+    response: testPushResponseSchema,
+    status: 200,
+    errors: ['NOT_FOUND'],
   },
 });
 

@@ -10,7 +10,7 @@ import type { Auth } from './auth/create-auth.js';
 import { errorMiddleware, toAppError } from './auth/error-middleware.js';
 import type { TrustProxy } from './config.js';
 import type { FileHandlers } from './http/files-routes.js';
-import { type Handlers, mountRoutes } from './http/mount-routes.js';
+import { type Handlers, mountRoutes, type TaggedRouteName } from './http/mount-routes.js';
 import { securityHeaders } from './http/security-headers.js';
 import { createTaskHandlers } from './http/task-handlers.js';
 import type { Metrics } from './metrics.js';
@@ -40,6 +40,8 @@ export interface AppDeps {
   trustProxy?: TrustProxy;
   /** The bearer token `/metrics` asks for (RCLAUDE_METRICS_TOKEN); null or absent: `/metrics` answers 404. */
   metricsToken?: string | null;
+  /** Handlers of the Web Push routes (`createPushHandlers`); absent: those routes answer NOT_FOUND. */
+  push?: Handlers<TaggedRouteName<'notifications'>>;
 }
 
 /** This server's version, from its package.json (one level above both `src/` and `dist/`). */
@@ -98,6 +100,7 @@ function handlersOf(deps: AppDeps): Handlers {
     ...deps.auth.handlers,
     ...createTaskHandlers(deps.tasks),
     ...(deps.files ?? noFiles),
+    ...(deps.push ?? noPush),
   };
 }
 
@@ -112,6 +115,20 @@ const noFiles: FileHandlers = (() => {
     deleteFile: refuse,
     uploadFiles: refuse,
     downloadFile: refuse,
+  };
+})();
+
+const noPush: Handlers<TaggedRouteName<'notifications'>> = (() => {
+  const refuse = async (): Promise<never> => {
+    throw new AppError('NOT_FOUND', 'this server sends no push notifications');
+  };
+  return {
+    getPushConfig: refuse,
+    listPushSubscriptions: refuse,
+    createPushSubscription: refuse,
+    updatePushSubscription: refuse,
+    deletePushSubscription: refuse,
+    testPush: refuse,
   };
 })();
 

@@ -33,8 +33,13 @@ import { createAgentCheckpointRoutes } from './http/agent-checkpoints.js';
 import { requireAuth } from './http/context.js';
 import { createFileHandlers } from './http/files-routes.js';
 import { buildOpenApi } from './http/openapi.js';
+import { createPushHandlers } from './http/push-handlers.js';
 import { readLocalState, writeLocalState } from './local-state.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { Notifier, teePublisher } from './notify/notifier.js';
+import { PushSender } from './notify/push-sender.js';
+import { PushStore } from './notify/push-store.js';
+import { loadOrCreateVapidKeys } from './notify/vapid.js';
 import { createProviderFactories, sandboxLimits } from './providers/factories.js';
 import { createLocalProvider } from './providers/local.js';
 import { ProviderRegistry } from './providers/registry.js';
@@ -104,6 +109,8 @@ export interface ComposedServer {
   hub: SessionHub;
   tasks: TaskService;
   lifecycle: LifecycleService;
+  /** Web Push: subscriptions and the notifications of task events. */
+  notifier: Notifier;
   /** Null unless RCLAUDE_WARM_POOL_SIZE > 0 with the local provider. */
   warmPool: WarmPool | null;
   io: Server;
@@ -181,6 +188,27 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       ...(deps.now ? { now: deps.now } : {}),
       ...(deps.loginLimits ? { loginLimits: deps.loginLimits } : {}),
     });
+
+    // Web Push: one VAPID key pair for every proxy on this database; the notifier sees every task event recorded here.
+    const pushPolicy = { allowLoopback: config.RCLAUDE_PUSH_ALLOW_LOOPBACK };
+    const notifier = new Notifier({
+      store: new PushStore(stores.db.pool),
+      sender: new PushSender({
+        vapid: await loadOrCreateVapidKeys({
+          db: stores.db.pool,
+          configured:
+            config.RCLAUDE_VAPID_PUBLIC_KEY && config.RCLAUDE_VAPID_PRIVATE_KEY
+              ? { publicKey: config.RCLAUDE_VAPID_PUBLIC_KEY, privateKey: config.RCLAUDE_VAPID_PRIVATE_KEY }
+              : null,
+          subject: config.RCLAUDE_VAPID_SUBJECT,
+        }),
+        policy: pushPolicy,
+      }),
+      tasks: stores.tasks,
+      policy: pushPolicy,
+      log: log.child({ component: 'push' }),
+    });
+    onClose('push', () => notifier.close());
 
     let parts: TaskParts | null = null;
     let providersRef: ProviderRegistry | null = null;
@@ -381,7 +409,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       providers,
       hub,
       rpc,
-      publisher: new RoomPublisher(clients),
+      publisher: teePublisher(new RoomPublisher(clients), notifier),
       log,
       metrics,
       proxyUrl: () => publicUrl,
@@ -480,6 +508,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       hsts: config.RCLAUDE_COOKIE_SECURE,
       trustProxy: config.RCLAUDE_TRUST_PROXY,
       metricsToken: config.RCLAUDE_METRICS_TOKEN ?? null,
+      push: createPushHandlers(notifier),
     });
     handler = deps.wrapApp ? deps.wrapApp(app) : app;
     await new Promise<void>((resolve, reject) => {
@@ -511,6 +540,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     if (reconciled.stopped || reconciled.failed) log.info(reconciled, 'reconciled sandboxes after start-up');
     warmPool?.start();
     lifecycle.start();
+    notifier.start();
 
     const admin = await auth.ensureAdmin();
     const previous = readLocalState(config.dataDir);
@@ -549,6 +579,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       hub,
       tasks: taskService,
       lifecycle,
+      notifier,
       warmPool,
       io,
       httpServer,
