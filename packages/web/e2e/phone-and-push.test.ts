@@ -16,6 +16,19 @@ import { collectPageErrors, ensureBuilt, launchBrowser, startServer, type TestSe
 let server: TestServer;
 let browser: Browser;
 
+beforeAll(async () => {
+  await ensureBuilt();
+  server = await startServer();
+  browser = await launchBrowser();
+}, 600_000);
+
+afterAll(async () => {
+  const crash = server?.crashed();
+  if (crash) console.error(`${crash}\n--- server log ---\n${server.logTail()}`);
+  await browser?.close();
+  await server?.stop();
+}, 120_000);
+
 /** A shown notification, as `registration.getNotifications()` reports it. */
 interface Shown {
   title: string;
@@ -50,9 +63,6 @@ describe('the installable app and its service worker', { timeout: 120_000 }, () 
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    await ensureBuilt();
-    server = await startServer();
-    browser = await launchBrowser();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     await context.grantPermissions(['notifications'], { origin: server.url });
     page = await context.newPage();
@@ -72,11 +82,9 @@ describe('the installable app and its service worker', { timeout: 120_000 }, () 
     worker = context.serviceWorkers()[0] ?? (await workerSeen);
     // The worker claims open tabs once active, so a click can navigate this one.
     await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: 30_000 });
-  });
+  }, 120_000);
 
   afterAll(async () => {
-    const crash = server?.crashed();
-    if (crash) console.error(`${crash}\n--- server log ---\n${server.logTail()}`);
     await context?.close();
   });
 
@@ -203,16 +211,14 @@ describe('a phone', { timeout: 120_000 }, () => {
     await context.addInitScript(() => window.localStorage.setItem('rclaude:terminal-renderer', 'dom'));
     page = await context.newPage();
     collectPageErrors(page, pageErrors);
-    // Prints every byte it reads as <hh>, raw: Ctrl-C and Escape are bytes to it, not signals or editing.
-    const hexdump = `stty raw -echo; printf 'ready\\r\\n'; while IFS= read -r -s -n1 -d '' c; do printf '<%02x>' "'$c"; done`;
+    // Prints every byte it reads in hex, one a line, raw: Ctrl-C and Escape are bytes to it, not signals or editing.
+    const hexdump = `stty raw -echo opost onlcr; printf 'ready\\n'; exec od -An -v -tx1 -w1`;
     taskId = (await server.cli(['run', '--detach', '--name', 'phone keys', '--', 'bash', '-c', hexdump])).trim();
-  });
+  }, 120_000);
 
   afterAll(async () => {
     if (taskId) await server.cli(['stop', taskId]).catch(() => undefined);
     await context?.close();
-    await browser?.close();
-    await server?.stop();
   });
 
   it('sends the keys a phone keyboard lacks from the row under the terminal', async () => {
@@ -239,10 +245,12 @@ describe('a phone', { timeout: 120_000 }, () => {
     await page.keyboard.type('d');
     expect(await ctrl.getAttribute('aria-pressed')).toBe('false');
     await page.keyboard.type('x');
-    const expected = '<1b><09><1b><5b><5a><1b><5b><41><1b><5b><44><03><04><78>';
-    await waitFor(
-      async () => ((await screen()) ?? '').replace(/\s/g, '').includes(expected),
-      `${expected} in the terminal`,
+    const expected = '1b 09 1b 5b 5a 1b 5b 41 1b 5b 44 03 04 78';
+    const bytes = async () => (((await screen()) ?? '').split('ready')[1]?.match(/\b[0-9a-f]{2}\b/g) ?? []).join(' ');
+    await waitFor(async () => (await bytes()) === expected, `${expected} in the terminal`).catch(
+      async (err: unknown) => {
+        throw new Error(`the sandbox read ${await bytes()}`, { cause: err });
+      },
     );
   });
 
