@@ -720,7 +720,7 @@ export const routes = defineRoutes({
     params: pushSubscriptionParams,
     response: testPushResponseSchema,
     status: 200,
-    errors: ['NOT_FOUND'],
+    errors: ['NOT_FOUND', 'RATE_LIMITED'],
   },
 });
 

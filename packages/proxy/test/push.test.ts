@@ -7,6 +7,7 @@
 import { ApiClient } from '@rclaude/client';
 import type { PushKind, Task, TaskEvent } from '@rclaude/protocol';
 import { until } from '@rclaude/testkit';
+import { io as connectIo } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   decryptPush,
@@ -58,19 +59,29 @@ describe('Web Push through a push service on loopback', () => {
     return { browser, sub };
   }
 
+  /**
+   * Has the agent report Claude waiting with `message`, then waits until the notifier has handled it: a client
+   * watching the task receives the event from the same publisher call that hands it to the notifier.
+   */
   async function waitingEvent(task: Task, agent: { emitRaw(e: string, ...a: unknown[]): void }, message: string) {
-    const before = (await stack.stores.tasks.listEvents(task.id)).length;
-    agent.emitRaw('agent:event', {
-      sessionId: null,
-      type: 'activity',
-      data: { activity: 'waiting', message, hook: 'Notification' },
-    });
-    await until(
-      'the activity event on the timeline',
-      async () => (await stack.stores.tasks.listEvents(task.id)).length > before,
-      10_000,
-    );
-    await stack.server.notifier.idle();
+    const watcher = await stack.client(alice.token);
+    try {
+      await watcher.timeout(10_000).emitWithAck('task:subscribe', { taskId: task.id });
+      const seen = new Promise<void>((resolve) => {
+        watcher.on('task:event', (event: TaskEvent) => {
+          if (event.type === 'activity' && event.data.message === message) resolve();
+        });
+      });
+      agent.emitRaw('agent:event', {
+        sessionId: null,
+        type: 'activity',
+        data: { activity: 'waiting', message, hook: 'Notification' },
+      });
+      await seen;
+      await stack.server.notifier.idle();
+    } finally {
+      watcher.disconnect();
+    }
   }
 
   it("sends a waiting task's message, encrypted for the browser and signed with the server's VAPID key", async () => {
@@ -158,6 +169,12 @@ describe('Web Push through a push service on loopback', () => {
     if (!test) throw new Error('no test push');
     expect(decryptPush(browser, test)).toMatchObject({ kind: 'test', url: '/settings', taskId: null });
 
+    // Tests are throttled per device: they make the server POST on demand.
+    await expect(aliceApi.call('testPush', { params: { id: sub.id } })).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+    expect(received('/push/alice-4')).toHaveLength(1);
+    const since = Date.now();
+    await until('the test throttle to pass (3 s)', () => Date.now() - since > 3100, 10_000);
+
     pushService.answer('/push/alice-4', 410);
     const gone = await aliceApi.call('testPush', { params: { id: sub.id } });
     expect(gone).toEqual({ delivered: false, status: 410, removed: true });
@@ -238,15 +255,24 @@ describe('Web Push with two proxies on one Postgres and Redis', () => {
   });
 
   it("sends one hibernation warning when both proxies' lifecycles warn about the same idle task", async () => {
-    // Both proxies see the task idle from their first sweep and each puts its own warning on the timeline.
-    await until(
-      'a warning from each proxy',
-      async () =>
-        (await a.stores.tasks.listEvents(task.id)).filter(
-          (e) => e.type === 'info' && typeof e.data.hibernateAt === 'string',
-        ).length >= 2,
-      30_000,
-    );
+    // Both proxies see the task idle from their first sweep and each puts its own warning on the timeline. A
+    // client of proxy A gets both (B's through Redis), each from the publisher call that hands it to its notifier.
+    const watcher = connectIo(`${a.url}/client`, {
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+      auth: { token: a.token },
+    });
+    let warnings = 0;
+    watcher.on('task:event', (event: TaskEvent) => {
+      if (event.type === 'info' && typeof event.data.hibernateAt === 'string') warnings++;
+    });
+    try {
+      await watcher.timeout(10_000).emitWithAck('task:subscribe', { taskId: task.id });
+      await until('a warning from each proxy', () => warnings >= 2, 30_000);
+    } finally {
+      watcher.disconnect();
+    }
     await Promise.all([a.notifier.idle(), b.notifier.idle()]);
     const pushes = pushService.received.map((p) => decryptPush(browser, p)).filter((n) => n.kind === 'stopping');
     expect(pushes).toHaveLength(1);

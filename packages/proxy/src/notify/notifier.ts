@@ -21,6 +21,9 @@ import { notificationFor, notifyingEventTypes, testNotification } from './notifi
 import type { PushOutcome, PushSender } from './push-sender.js';
 import { type PushStore, publicSubscription, type StoredPushSubscription } from './push-store.js';
 
+/** At most one test notification per subscription this often (per proxy). */
+const TEST_INTERVAL_MS = 3000;
+
 export interface NotifierDeps {
   store: PushStore;
   sender: Pick<PushSender, 'send' | 'publicKey'>;
@@ -44,6 +47,8 @@ export interface NotifierDeps {
 export class Notifier implements TaskPublisher {
   private readonly now: () => number;
   private readonly pending = new Set<Promise<void>>();
+  /** When each subscription last got a test notification (tests are throttled: they POST on demand). */
+  private readonly lastTest = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: NotifierDeps) {
@@ -175,6 +180,12 @@ export class Notifier implements TaskPublisher {
   async test(actor: AuthContext, id: string): Promise<TestPushResponse> {
     const sub = await this.deps.store.get(actor.userId, id);
     if (!sub) throw new AppError('NOT_FOUND', `no push subscription ${id}`);
+    const now = this.now();
+    if (now - (this.lastTest.get(id) ?? Number.NEGATIVE_INFINITY) < TEST_INTERVAL_MS) {
+      throw new AppError('RATE_LIMITED', 'a test was just sent to this device; try again in a few seconds');
+    }
+    if (this.lastTest.size >= 10_000) this.lastTest.clear();
+    this.lastTest.set(id, now);
     const outcome = await this.deliver(sub, testNotification(), 'normal');
     return { delivered: outcome.delivered, status: outcome.status, removed: outcome.gone };
   }

@@ -457,7 +457,7 @@ function Tabs({ tabs, label }: { tabs: TabSpec[]; label: string }) {
       <div
         role="tablist"
         aria-label={label}
-        className="flex h-10 shrink-0 items-end gap-1 border-b border-zinc-200 px-2 dark:border-zinc-800"
+        className="flex h-11 shrink-0 items-end gap-1 overflow-x-auto border-b border-zinc-200 px-2 md:h-10 dark:border-zinc-800"
       >
         {tabs.map((tab, index) => {
           const active = tab.id === selected;

@@ -52,6 +52,12 @@ export function deviceLabel(userAgent: string): string {
   return os ? `${browser} on ${os}` : browser;
 }
 
+function sameBytes(a: ArrayBuffer | null, b: Uint8Array): boolean {
+  if (!a || a.byteLength !== b.length) return false;
+  const view = new Uint8Array(a);
+  return view.every((byte, i) => byte === b[i]);
+}
+
 async function registration(): Promise<ServiceWorkerRegistration> {
   return (await navigator.serviceWorker.getRegistration('/')) ?? navigator.serviceWorker.register('/sw.js');
 }
@@ -82,10 +88,14 @@ export async function subscribeThisBrowser(publicKey: string): Promise<BrowserSu
   }
   const reg = await registration();
   await navigator.serviceWorker.ready;
-  const existing = await reg.pushManager.getSubscription();
-  const sub =
-    existing ??
-    (await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: base64UrlToBytes(publicKey) }));
+  const key = base64UrlToBytes(publicKey);
+  let existing = await reg.pushManager.getSubscription();
+  // A subscription made for another server key (the server's pair changed) would be refused by the push service.
+  if (existing && !sameBytes(existing.options.applicationServerKey, key)) {
+    await existing.unsubscribe();
+    existing = null;
+  }
+  const sub = existing ?? (await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key }));
   const json = sub.toJSON();
   const p256dh = json.keys?.p256dh;
   const auth = json.keys?.auth;
