@@ -232,6 +232,9 @@ describe('a phone', { timeout: 120_000 }, () => {
     const esc = row.getByRole('button', { name: 'Escape' });
     const box = await esc.boundingBox();
     expect(box?.height).toBeGreaterThanOrEqual(44);
+    // Every key is on screen at once: none is scrolled out of a thumb's reach.
+    const right = await row.getByRole('button', { name: 'Right arrow' }).boundingBox();
+    expect((right?.x ?? 999) + (right?.width ?? 0)).toBeLessThanOrEqual(390);
     await esc.tap();
     await row.getByRole('button', { name: 'Tab', exact: true }).tap();
     await row.getByRole('button', { name: 'Shift-Tab (switch mode)' }).tap();

@@ -192,7 +192,8 @@ function TaskHeader({
       >
         <ArrowLeftIcon />
       </Link>
-      <div className="min-w-0 flex-1">
+      {/* At least 12rem for the name and facts: on a phone the buttons wrap under them instead of squeezing them. */}
+      <div className="min-w-48 flex-1">
         <div className="flex min-w-0 items-center gap-2.5">
           <h1 className="truncate text-base font-semibold tracking-tight">{task.name}</h1>
           <StatusBadge status={task.status} activity={task.activity} />
@@ -251,7 +252,7 @@ function TaskHeaderActions({
   const live = task.status === 'running' || task.status === 'idle';
   const error = resume.error ?? checkpoint.error;
   return (
-    <div className="flex flex-col items-end gap-1.5">
+    <div className="ml-auto flex flex-col items-end gap-1.5">
       <div className="flex items-center gap-2">
         {ended ? (
           <>

@@ -88,7 +88,7 @@ export function MobileKeys({
     <div
       role="toolbar"
       aria-label="Terminal keys"
-      className="flex shrink-0 gap-1.5 overflow-x-auto border-t border-zinc-200 bg-zinc-50 px-2 py-1.5 pb-[max(0.375rem,env(safe-area-inset-bottom))] dark:border-zinc-800 dark:bg-zinc-900"
+      className="flex shrink-0 gap-1 overflow-x-auto border-t border-zinc-200 bg-zinc-50 px-2 py-1.5 pb-[max(0.375rem,env(safe-area-inset-bottom))] dark:border-zinc-800 dark:bg-zinc-900"
     >
       {LABELS.map(({ key, label, name }) => {
         const pressed = key === 'ctrl' ? ctrl : undefined;
@@ -103,7 +103,7 @@ export function MobileKeys({
             onPointerDown={(e) => e.preventDefault()}
             onMouseDown={(e) => e.preventDefault()}
             onClick={() => onKey(key)}
-            className={`h-11 min-w-11 shrink-0 touch-manipulation rounded-lg border px-3 font-mono text-sm select-none disabled:opacity-40 ${
+            className={`h-11 min-w-9 flex-1 touch-manipulation rounded-lg border px-1 font-mono text-[13px] select-none disabled:opacity-40 sm:flex-none sm:px-3 ${
               pressed
                 ? 'border-ember-500 bg-ember-500 text-white'
                 : 'border-zinc-200 bg-white text-zinc-800 active:bg-zinc-100 dark:border-zinc-700 dark:bg-zinc-800 dark:text-zinc-100 dark:active:bg-zinc-700'
