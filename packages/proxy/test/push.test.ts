@@ -182,6 +182,18 @@ describe('Web Push through a push service on loopback', () => {
     expect(after.subscriptions.map((s) => s.id)).not.toContain(sub.id);
   });
 
+  it('resolves a named endpoint itself and sends to the address it checked', async () => {
+    const port = new URL(pushService.url).port;
+    const browser = fakeBrowserSubscription(`http://localhost:${port}/push/named`);
+    const sub = await aliceApi.call('createPushSubscription', {
+      body: { endpoint: browser.endpoint, keys: browser.keys },
+    });
+    expect(await aliceApi.call('testPush', { params: { id: sub.id } })).toMatchObject({ delivered: true });
+    const push = received('/push/named')[0];
+    if (!push) throw new Error('no push');
+    expect(decryptPush(browser, push).kind).toBe('test');
+  });
+
   it('updates the subscription of an endpoint subscribed again instead of adding one', async () => {
     const first = await subscribe(aliceApi, '/push/alice-5');
     const again = await aliceApi.call('createPushSubscription', {
