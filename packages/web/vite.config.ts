@@ -23,6 +23,11 @@ export default defineConfig({
     target: 'es2022',
     chunkSizeWarningLimit: 800,
     rolldownOptions: {
+      // The service worker is its own entry, at `/sw.js` (a worker's scope is its folder: the whole app).
+      input: { main: 'index.html', sw: 'src/sw/sw.ts' },
+      output: {
+        entryFileNames: (chunk) => (chunk.name === 'sw' ? 'sw.js' : 'assets/[name]-[hash].js'),
+      },
       // The protocol package defines zod schemas at module level; the browser uses those the REST client
       // parses answers with (the route table's), its error class and stream helpers. Treating schema
       // construction as pure lets the bundler drop every other schema. The client package is

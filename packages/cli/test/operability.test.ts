@@ -439,6 +439,24 @@ const bodySamples: Record<string, unknown[]> = {
     { command: 'ls', timeoutMs: 0 },
     { command: 'ls', timeoutMs: 3_600_001 },
   ],
+  'POST /api/push/subscriptions': [
+    {
+      endpoint: 'https://push.example.com/s/1',
+      keys: { p256dh: 'B'.repeat(87), auth: 'a'.repeat(22) },
+      kinds: ['waiting', 'failed'],
+      label: 'Chrome on Android',
+    },
+    { endpoint: 'https://push.example.com/s/1', keys: { p256dh: 'B'.repeat(87), auth: 'a'.repeat(22) } },
+    { endpoint: 'https://push.example.com/s/1', keys: { p256dh: 'short', auth: 'a'.repeat(22) } },
+    { endpoint: 'https://push.example.com/s/1', keys: { p256dh: 'B'.repeat(87), auth: 'a'.repeat(22) }, kinds: ['x'] },
+    { endpoint: '', keys: { p256dh: 'B'.repeat(87), auth: 'a'.repeat(22) } },
+  ],
+  'PUT /api/push/subscriptions/{id}': [
+    { kinds: ['finished'] },
+    { label: 'Laptop' },
+    { kinds: ['nope'] },
+    { label: '' },
+  ],
 };
 
 /** Syntactically valid values for path parameters (nothing exists under them). */

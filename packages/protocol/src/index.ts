@@ -7,6 +7,7 @@ export * from './events.js';
 export * from './files.js';
 export * from './pull-request-info.js';
 export * from './pull-requests.js';
+export * from './push.js';
 export * from './recordings.js';
 export * from './routes.js';
 export * from './sessions.js';

@@ -52,6 +52,15 @@ import {
 } from './files.js';
 import { pullRequestInfoSchema } from './pull-request-info.js';
 import { createPullRequestRequestSchema, pushTaskRequestSchema, pushTaskResponseSchema } from './pull-requests.js';
+import {
+  createPushSubscriptionRequestSchema,
+  listPushSubscriptionsResponseSchema,
+  pushConfigSchema,
+  pushSubscriptionIdSchema,
+  pushSubscriptionSchema,
+  testPushResponseSchema,
+  updatePushSubscriptionRequestSchema,
+} from './push.js';
 import { ASCIICAST_CONTENT_TYPE, recordingQuerySchema } from './recordings.js';
 import {
   createSessionRequestSchema,
@@ -84,7 +93,16 @@ import { portParamsSchema, portPreviewSchema } from './tunnels.js';
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 /** What a route is about; the OpenAPI document groups routes by it, the proxy mounts `operations` first. */
-export type RouteTag = 'operations' | 'accounts' | 'tasks' | 'files' | 'sessions' | 'shares' | 'approvals' | 'ports';
+export type RouteTag =
+  | 'operations'
+  | 'accounts'
+  | 'tasks'
+  | 'files'
+  | 'sessions'
+  | 'shares'
+  | 'approvals'
+  | 'ports'
+  | 'notifications';
 
 /** One REST route. Every schema here is the one the server validates with and the client parses with. */
 export interface RouteSpec {
@@ -130,6 +148,7 @@ function defineRoutes<const T extends Record<string, RouteSpec>>(table: T): T {
 
 const taskParams = z.object({ id: taskIdSchema }).strict();
 const sessionParams = z.object({ id: sessionIdSchema }).strict();
+const pushSubscriptionParams = z.object({ id: pushSubscriptionIdSchema }).strict();
 
 /** `GET /readyz`: each dependency's check (`database`, and `redis` when configured). */
 export const readyResponseSchema = z.object({
@@ -816,6 +835,73 @@ export const routes = defineRoutes({
     response: approvalSchema,
     status: 200,
     errors: ['NOT_FOUND'],
+  },
+  // ---- notifications (Web Push) ------------------------------------------------------------------
+  getPushConfig: {
+    method: 'GET',
+    path: '/api/push/config',
+    summary: "The server's VAPID public key and the kinds of notification",
+    tag: 'notifications',
+    auth: 'user',
+    response: pushConfigSchema,
+    status: 200,
+    errors: [],
+  },
+  listPushSubscriptions: {
+    method: 'GET',
+    path: '/api/push/subscriptions',
+    summary: 'Your subscribed browsers and phones',
+    tag: 'notifications',
+    auth: 'user',
+    response: listPushSubscriptionsResponseSchema,
+    status: 200,
+    errors: [],
+  },
+  createPushSubscription: {
+    method: 'POST',
+    path: '/api/push/subscriptions',
+    summary: 'Subscribe this browser to notifications (updates the subscription with the same endpoint)',
+    tag: 'notifications',
+    auth: 'user',
+    body: createPushSubscriptionRequestSchema,
+    maxBodyBytes: 8 * 1024,
+    response: pushSubscriptionSchema,
+    status: 200,
+    errors: ['CONFLICT'],
+  },
+  updatePushSubscription: {
+    method: 'PUT',
+    path: '/api/push/subscriptions/:id',
+    summary: 'Choose what a subscription hears about, or rename it',
+    tag: 'notifications',
+    auth: 'user',
+    params: pushSubscriptionParams,
+    body: updatePushSubscriptionRequestSchema,
+    maxBodyBytes: 8 * 1024,
+    response: pushSubscriptionSchema,
+    status: 200,
+    errors: ['NOT_FOUND'],
+  },
+  deletePushSubscription: {
+    method: 'DELETE',
+    path: '/api/push/subscriptions/:id',
+    summary: 'Unsubscribe a browser or phone',
+    tag: 'notifications',
+    auth: 'user',
+    params: pushSubscriptionParams,
+    status: 204,
+    errors: ['NOT_FOUND'],
+  },
+  testPush: {
+    method: 'POST',
+    path: '/api/push/subscriptions/:id/test',
+    summary: 'Send a test notification to one subscription',
+    tag: 'notifications',
+    auth: 'user',
+    params: pushSubscriptionParams,
+    response: testPushResponseSchema,
+    status: 200,
+    errors: ['NOT_FOUND', 'RATE_LIMITED'],
   },
 });
 

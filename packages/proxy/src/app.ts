@@ -11,7 +11,7 @@ import { errorMiddleware, toAppError } from './auth/error-middleware.js';
 import type { TrustProxy } from './config.js';
 import type { ApprovalHandlers } from './http/approval-handlers.js';
 import type { FileHandlers } from './http/files-routes.js';
-import { type Handlers, mountRoutes } from './http/mount-routes.js';
+import { type Handlers, mountRoutes, type TaggedRouteName } from './http/mount-routes.js';
 import type { PortHandlers } from './http/port-handlers.js';
 import { securityHeaders } from './http/security-headers.js';
 import { noShares, type ShareHandlers } from './http/share-handlers.js';
@@ -52,6 +52,8 @@ export interface AppDeps {
   metricsToken?: string | null;
   /** Handlers of the share-link routes (`createShareHandlers`); absent: they answer NOT_FOUND. */
   shares?: ShareHandlers;
+  /** Handlers of the Web Push routes (`createPushHandlers`); absent: those routes answer NOT_FOUND. */
+  push?: Handlers<TaggedRouteName<'notifications'>>;
 }
 
 /** This server's version, from its package.json (one level above both `src/` and `dist/`). */
@@ -113,6 +115,7 @@ function handlersOf(deps: AppDeps): Handlers {
     ...(deps.files ?? noFiles),
     ...(deps.shares ?? noShares),
     ...(deps.ports ?? noPorts),
+    ...(deps.push ?? noPush),
   };
 }
 
@@ -142,6 +145,19 @@ const noPorts: PortHandlers = {
     throw new AppError('TASK_NOT_RUNNING', 'this server does not serve ports');
   },
 };
+const noPush: Handlers<TaggedRouteName<'notifications'>> = (() => {
+  const refuse = async (): Promise<never> => {
+    throw new AppError('NOT_FOUND', 'this server sends no push notifications');
+  };
+  return {
+    getPushConfig: refuse,
+    listPushSubscriptions: refuse,
+    createPushSubscription: refuse,
+    updatePushSubscription: refuse,
+    deletePushSubscription: refuse,
+    testPush: refuse,
+  };
+})();
 
 /** The Express app: health, metrics, the REST API of the protocol's route table, and the web app. No listen. */
 export function createApp(deps: AppDeps): Express {

@@ -35,9 +35,14 @@ import { requireAuth } from './http/context.js';
 import { createFileHandlers } from './http/files-routes.js';
 import { buildOpenApi } from './http/openapi.js';
 import { createPortHandlers } from './http/port-handlers.js';
+import { createPushHandlers } from './http/push-handlers.js';
 import { createShareHandlers, shareViewLimits } from './http/share-handlers.js';
 import { readLocalState, writeLocalState } from './local-state.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { Notifier, teePublisher } from './notify/notifier.js';
+import { PushSender } from './notify/push-sender.js';
+import { PushStore } from './notify/push-store.js';
+import { loadOrCreateVapidKeys } from './notify/vapid.js';
 import { createProviderFactories, sandboxLimits } from './providers/factories.js';
 import { createLocalProvider } from './providers/local.js';
 import { ProviderRegistry } from './providers/registry.js';
@@ -115,6 +120,8 @@ export interface ComposedServer {
   lifecycle: LifecycleService;
   /** Claude Code permission requests: subscribe to hear new and settled approvals (Web Push, for one). */
   approvals: ApprovalService;
+  /** Web Push: subscriptions and the notifications of task events. */
+  notifier: Notifier;
   /** Null unless RCLAUDE_WARM_POOL_SIZE > 0 with the local provider. */
   warmPool: WarmPool | null;
   io: Server;
@@ -192,6 +199,27 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       ...(deps.now ? { now: deps.now } : {}),
       ...(deps.loginLimits ? { loginLimits: deps.loginLimits } : {}),
     });
+
+    // Web Push: one VAPID key pair for every proxy on this database; the notifier sees every task event recorded here.
+    const pushPolicy = { allowLoopback: config.RCLAUDE_PUSH_ALLOW_LOOPBACK };
+    const notifier = new Notifier({
+      store: new PushStore(stores.db.pool),
+      sender: new PushSender({
+        vapid: await loadOrCreateVapidKeys({
+          db: stores.db.pool,
+          configured:
+            config.RCLAUDE_VAPID_PUBLIC_KEY && config.RCLAUDE_VAPID_PRIVATE_KEY
+              ? { publicKey: config.RCLAUDE_VAPID_PUBLIC_KEY, privateKey: config.RCLAUDE_VAPID_PRIVATE_KEY }
+              : null,
+          subject: config.RCLAUDE_VAPID_SUBJECT,
+        }),
+        policy: pushPolicy,
+      }),
+      tasks: stores.tasks,
+      policy: pushPolicy,
+      log: log.child({ component: 'push' }),
+    });
+    onClose('push', () => notifier.close());
 
     let parts: TaskParts | null = null;
     let providersRef: ProviderRegistry | null = null;
@@ -422,7 +450,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       providers,
       hub,
       rpc,
-      publisher: new RoomPublisher(clients),
+      publisher: teePublisher(new RoomPublisher(clients), notifier),
       log,
       metrics,
       proxyUrl: () => publicUrl,
@@ -590,6 +618,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
           now: deps.now ?? Date.now,
         }),
       }),
+      push: createPushHandlers(notifier),
     });
     handler = deps.wrapApp ? deps.wrapApp(app) : app;
     await new Promise<void>((resolve, reject) => {
@@ -622,6 +651,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     warmPool?.start();
     lifecycle.start();
     approvals.start();
+    notifier.start();
 
     const admin = await auth.ensureAdmin();
     const previous = readLocalState(config.dataDir);
@@ -662,6 +692,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       tasks: taskService,
       approvals,
       lifecycle,
+      notifier,
       warmPool,
       io,
       httpServer,

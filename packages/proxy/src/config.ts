@@ -172,6 +172,22 @@ const envSchema = z.object({
   RCLAUDE_GITHUB_API_URL: z.url().default('https://api.github.com'),
   /** Every task is stopped this long after it was created; 0: no limit. */
   TASK_MAX_LIFETIME_MS: ms.default(24 * 3600_000),
+  /** Web Push (docs/notifications.md): the VAPID key pair, base64url; unset: generated once and kept in the database. */
+  RCLAUDE_VAPID_PUBLIC_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{80,100}$/, 'a base64url P-256 public key')
+    .optional(),
+  RCLAUDE_VAPID_PRIVATE_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{40,50}$/, 'a base64url P-256 private key')
+    .optional(),
+  /** The contact push services may use about this server: a `mailto:` address or an https URL. */
+  RCLAUDE_VAPID_SUBJECT: z
+    .string()
+    .regex(/^(mailto:|https:\/\/)\S+$/, 'a mailto: address or an https:// URL')
+    .default('mailto:rclaude@localhost.invalid'),
+  /** Accept push endpoints on loopback (http or https): for tests and development only, never in production. */
+  RCLAUDE_PUSH_ALLOW_LOOPBACK: bool.default(false),
   /** JSON prices per provider, e.g. {"ecs":{"usdPerVcpuHour":0.04,"usdPerGbHour":0.0044}} (docs/tasks.md). */
   RCLAUDE_PRICE_TABLE: z
     .string()
@@ -289,6 +305,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     .refine((e) => e.RCLAUDE_CHECKPOINT_STORE !== 's3' || e.RCLAUDE_CHECKPOINT_S3_BUCKET !== undefined, {
       path: ['RCLAUDE_CHECKPOINT_S3_BUCKET'],
       message: 'RCLAUDE_CHECKPOINT_STORE=s3 needs a bucket: set RCLAUDE_CHECKPOINT_S3_BUCKET',
+    })
+    .refine((e) => (e.RCLAUDE_VAPID_PUBLIC_KEY === undefined) === (e.RCLAUDE_VAPID_PRIVATE_KEY === undefined), {
+      path: ['RCLAUDE_VAPID_PRIVATE_KEY'],
+      message: 'set both RCLAUDE_VAPID_PUBLIC_KEY and RCLAUDE_VAPID_PRIVATE_KEY, or neither',
     })
     .safeParse(cleaned);
   if (!parsed.success) {

@@ -76,6 +76,12 @@ const queryClient = new QueryClient({
   },
 });
 
+// The service worker shows Web Push notifications with every tab closed (docs/notifications.md). It caches
+// nothing, so registering it changes nothing else about loading the app.
+if ('serviceWorker' in navigator) {
+  void navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch(() => undefined);
+}
+
 const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root element');
 createRoot(root).render(

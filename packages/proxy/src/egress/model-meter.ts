@@ -37,7 +37,7 @@ export class ModelMeter {
       if (this.told.size >= MAX_TOLD) this.told.clear();
       this.told.add(ctx.taskId);
       await this.deps.timeline
-        .event(ctx.taskId, 'error', { message: `model request refused: ${refusal}` })
+        .event(ctx.taskId, 'error', { message: `model request refused: ${refusal}`, reason: 'budget' })
         .catch((err: unknown) => this.deps.log.warn({ err, taskId: ctx.taskId }, 'recording a refusal failed'));
     }
     return refusal;

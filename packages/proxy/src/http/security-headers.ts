@@ -7,7 +7,8 @@ import helmet, { type HelmetOptions } from 'helmet';
  * handlers. Styles allow 'unsafe-inline' because xterm.js inserts `<style>` elements at run time (its theme
  * and the DOM renderer's cell styles), with content no hash can name; styles cannot run code. Fonts are
  * bundled (fontsource), some inlined by Vite as `data:` URLs. `connect-src 'self'` covers the REST calls and
- * the Socket.io WebSocket (same host and port; CSP 3 lets 'self' match ws: and wss:).
+ * the Socket.io WebSocket (same host and port; CSP 3 lets 'self' match ws: and wss:). The service worker
+ * (`/sw.js`, Web Push) and the manifest of the installable app come from this origin only.
  */
 export const webAppCsp: Readonly<Record<string, readonly string[]>> = {
   'default-src': ["'self'"],
@@ -18,10 +19,12 @@ export const webAppCsp: Readonly<Record<string, readonly string[]>> = {
   'frame-ancestors': ["'none'"],
   'frame-src': ["'none'"],
   'img-src': ["'self'", 'data:'],
+  'manifest-src': ["'self'"],
   'object-src': ["'none'"],
   'script-src': ["'self'"],
   'script-src-attr': ["'none'"],
   'style-src': ["'self'", "'unsafe-inline'"],
+  'worker-src': ["'self'"],
 };
 
 /**

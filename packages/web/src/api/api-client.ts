@@ -2,8 +2,10 @@ import { type CallResult, type FetchLike, ApiClient as RestClient } from '@rclau
 import {
   AppError,
   type BrowserSessionResponse,
+  type CreatePushSubscriptionRequest,
   type CreateTaskRequest,
   type TaskStatus,
+  type UpdatePushSubscriptionRequest,
   type UserRole,
 } from '@rclaude/protocol';
 
@@ -239,6 +241,35 @@ export class ApiClient {
   /** Creates a user (admins only). */
   createUser(request: { username: string; password: string; role: UserRole }) {
     return this.#rest.call('createUser', { body: request });
+  }
+
+  // ---- push notifications --------------------------------------------------------------------
+
+  /** The server's VAPID public key (for `pushManager.subscribe`) and the kinds of notification. */
+  getPushConfig() {
+    return this.#rest.call('getPushConfig');
+  }
+
+  async listPushSubscriptions() {
+    return (await this.#rest.call('listPushSubscriptions')).subscriptions;
+  }
+
+  /** Saves this browser's subscription (the same endpoint again updates it). */
+  createPushSubscription(body: CreatePushSubscriptionRequest) {
+    return this.#rest.call('createPushSubscription', { body });
+  }
+
+  updatePushSubscription(id: string, body: UpdatePushSubscriptionRequest) {
+    return this.#rest.call('updatePushSubscription', { params: { id }, body });
+  }
+
+  async deletePushSubscription(id: string): Promise<void> {
+    await this.#rest.call('deletePushSubscription', { params: { id } });
+  }
+
+  /** Sends a test notification to one subscription; says whether its push service took it. */
+  testPush(id: string) {
+    return this.#rest.call('testPush', { params: { id } });
   }
 
   // ---- files ---------------------------------------------------------------------------------

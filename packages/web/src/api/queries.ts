@@ -22,6 +22,7 @@ export const queryKeys = {
   usage: ['usage'] as const,
   secrets: ['secrets'] as const,
   apiTokens: ['api-tokens'] as const,
+  pushSubscriptions: ['push-subscriptions'] as const,
   users: ['users'] as const,
 };
 
@@ -79,6 +80,10 @@ export function secretsQuery(api: ApiClient) {
 
 export function apiTokensQuery(api: ApiClient) {
   return { queryKey: queryKeys.apiTokens, queryFn: () => api.listApiTokens() };
+}
+
+export function pushSubscriptionsQuery(api: ApiClient) {
+  return { queryKey: queryKeys.pushSubscriptions, queryFn: () => api.listPushSubscriptions() };
 }
 
 export function usersQuery(api: ApiClient) {

@@ -51,6 +51,20 @@ function fakeServer(user: User) {
       return new Response(null, { status: 204 });
     },
     route('GET', '/api/tokens', () => json({ tokens })),
+    route('GET', '/api/push/subscriptions', () =>
+      json({
+        subscriptions: [
+          {
+            id: 'sub1phone',
+            endpoint: 'https://push.example.com/s/1',
+            label: 'Chrome on Android',
+            kinds: ['waiting', 'failed'],
+            createdAt: '2025-01-01T00:00:00.000Z',
+            lastSentAt: null,
+          },
+        ],
+      }),
+    ),
     route('POST', '/api/tokens', (r) => {
       const info: ApiToken = {
         id: 'tok2',
@@ -220,6 +234,37 @@ describe('SettingsPage', () => {
     fireEvent.click(within(dialog).getByRole('button', { name: 'Revoke token' }));
     await screen.findByText('No API tokens');
     expect(calls(requests, 'DELETE', '/api/tokens/tok1')).toHaveLength(1);
+  });
+
+  it('lists the devices that get notifications, changes what one hears about, and sends it a test', async () => {
+    const { requests } = renderSettings(admin, [
+      route('PUT', '/api/push/subscriptions/sub1phone', (r) =>
+        json({
+          id: 'sub1phone',
+          endpoint: 'https://push.example.com/s/1',
+          label: 'Chrome on Android',
+          kinds: (r.body as { kinds: string[] }).kinds,
+          createdAt: '2025-01-01T00:00:00.000Z',
+          lastSentAt: null,
+        }),
+      ),
+      route('POST', '/api/push/subscriptions/sub1phone/test', () =>
+        json({ delivered: true, status: 201, removed: false }),
+      ),
+    ]);
+    const devices = await screen.findByRole('list', { name: 'Notification devices' });
+    expect(within(devices).getByText('Chrome on Android')).toBeTruthy();
+    const finished = within(devices).getByRole('checkbox', { name: 'Finished' }) as HTMLInputElement;
+    expect(finished.checked).toBe(false);
+    fireEvent.click(finished);
+    await waitFor(() => expect(calls(requests, 'PUT', '/api/push/subscriptions/sub1phone')).toHaveLength(1));
+    expect(calls(requests, 'PUT', '/api/push/subscriptions/sub1phone')[0]?.body).toEqual({
+      kinds: ['waiting', 'failed', 'finished'],
+    });
+    fireEvent.click(within(devices).getByRole('button', { name: 'Send a test' }));
+    await screen.findByText('Test sent to Chrome on Android.');
+    // jsdom has no service workers: the page says this browser cannot subscribe instead of offering to.
+    expect(within(section('Notifications')).getByText('This browser has no service workers.')).toBeTruthy();
   });
 
   it('shows administrators the users, and adds one', async () => {

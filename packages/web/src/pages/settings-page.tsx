@@ -2,6 +2,7 @@ import { useQuery } from '@tanstack/react-query';
 import { useEffect } from 'react';
 import { sessionQuery } from '../api/queries.js';
 import { useApp } from '../app-context.js';
+import { NotificationsPanel } from '../modules/settings/notifications-panel.js';
 import { SecretsPanel } from '../modules/settings/secrets-panel.js';
 import { TokensPanel } from '../modules/settings/tokens-panel.js';
 import { UsersPanel } from '../modules/settings/users-panel.js';
@@ -31,6 +32,7 @@ export function SettingsPage() {
         </div>
         <SecretsPanel />
         <TokensPanel />
+        <NotificationsPanel />
         {user?.role === 'admin' && <UsersPanel currentUserId={user.id} />}
       </div>
     </div>

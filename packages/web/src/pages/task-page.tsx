@@ -202,7 +202,8 @@ function TaskHeader({
       >
         <ArrowLeftIcon />
       </Link>
-      <div className="min-w-0 flex-1">
+      {/* At least 12rem for the name and facts: on a phone the buttons wrap under them instead of squeezing them. */}
+      <div className="min-w-48 flex-1">
         <div className="flex min-w-0 items-center gap-2.5">
           <h1 className="truncate text-base font-semibold tracking-tight">{task.name}</h1>
           <StatusBadge status={task.status} activity={task.activity} />
@@ -262,7 +263,7 @@ function TaskHeaderActions({
   const live = task.status === 'running' || task.status === 'idle';
   const error = resume.error ?? checkpoint.error;
   return (
-    <div className="flex flex-col items-end gap-1.5">
+    <div className="ml-auto flex flex-col items-end gap-1.5">
       <div className="flex items-center gap-2">
         {ended ? (
           <>
@@ -470,7 +471,7 @@ function Tabs({ tabs, label }: { tabs: TabSpec[]; label: string }) {
       <div
         role="tablist"
         aria-label={label}
-        className="flex h-10 shrink-0 items-end gap-1 border-b border-zinc-200 px-2 dark:border-zinc-800"
+        className="flex h-11 shrink-0 items-end gap-1 overflow-x-auto border-b border-zinc-200 px-2 md:h-10 dark:border-zinc-800"
       >
         {tabs.map((tab, index) => {
           const active = tab.id === selected;

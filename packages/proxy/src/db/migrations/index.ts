@@ -8,6 +8,7 @@ import { sql as loginLinks } from './006-login-links.js';
 import { sql as taskAllowHosts } from './007-task-allow-hosts.js';
 import { sql as checkpoints } from './008-checkpoints.js';
 import { sql as approvals } from './009-approvals.js';
+import { sql as push } from './010-push.js';
 import { sql as pullRequests } from './011-pull-requests.js';
 import { sql as shareLinks } from './014-share-links.js';
 
@@ -25,6 +26,7 @@ export const migrations: readonly Migration[] = [
   { id: 7, name: 'task-allow-hosts', sql: taskAllowHosts },
   { id: 8, name: 'checkpoints', sql: checkpoints },
   { id: 9, name: 'approvals', sql: approvals },
+  { id: 10, name: 'push', sql: push },
   { id: 11, name: 'pull-requests', sql: pullRequests },
   { id: 14, name: 'share-links', sql: shareLinks },
 ];

@@ -6,6 +6,14 @@ import { type IDisposable, Terminal as XTerm } from '@xterm/xterm';
 import { useEffect, useRef, useState } from 'react';
 import { IconButton } from '../../components/button.js';
 import { ClipboardIcon, CopyIcon } from '../../components/icons.js';
+import {
+  MOBILE_KEYS_QUERY,
+  type MobileKey,
+  MobileKeys,
+  mobileKeyBytes,
+  useMediaQuery,
+  withCtrl,
+} from './mobile-keys.js';
 import { terminalThemes } from './terminal-themes.js';
 
 export interface TerminalProps {
@@ -67,6 +75,10 @@ export function Terminal({
   const rendererRef = useRef(renderer);
   const [state, setState] = useState<TerminalConnectionState | null>(null);
   const [hasSelection, setHasSelection] = useState(false);
+  // The phone key row's sticky Ctrl: applies to the next key typed (on the keyboard or the row).
+  const [ctrl, setCtrl] = useState(false);
+  const ctrlRef = useRef(false);
+  const showMobileKeys = useMediaQuery(MOBILE_KEYS_QUERY);
   const clipboard = typeof navigator !== 'undefined' ? navigator.clipboard : undefined;
 
   onStateChangeRef.current = onStateChange;
@@ -124,7 +136,15 @@ export function Terminal({
     connectionRef.current = connection;
 
     disposables.push(
-      term.onData((data) => connection.input(data)),
+      term.onData((data) => {
+        if (ctrlRef.current) {
+          ctrlRef.current = false;
+          setCtrl(false);
+          connection.input(withCtrl(data));
+        } else {
+          connection.input(data);
+        }
+      }),
       term.onBinary((data) => connection.input(data)),
       term.onResize(({ cols, rows }) => connection.resize(cols, rows)),
       term.onSelectionChange(() => setHasSelection(term.hasSelection())),
@@ -203,6 +223,18 @@ export function Terminal({
     if (term?.hasSelection()) void clipboard?.writeText(term.getSelection());
     term?.focus();
   };
+  const pressMobileKey = (key: MobileKey) => {
+    if (key === 'ctrl') {
+      ctrlRef.current = !ctrlRef.current;
+      setCtrl(ctrlRef.current);
+    } else {
+      const bytes = mobileKeyBytes(key, ctrlRef.current);
+      ctrlRef.current = false;
+      setCtrl(false);
+      connectionRef.current?.input(bytes);
+    }
+    termRef.current?.focus();
+  };
   const paste = async () => {
     const term = termRef.current;
     if (!term || !clipboard) return;
@@ -241,6 +273,7 @@ export function Terminal({
         <div ref={hostRef} className="absolute inset-0 py-1.5 pl-2.5" />
         {!ended && <Banner state={state} />}
       </div>
+      {showMobileKeys && !readOnly && !ended && <MobileKeys disabled={!writable} ctrl={ctrl} onKey={pressMobileKey} />}
     </section>
   );
 }
