@@ -121,6 +121,18 @@ program
   .option('-d, --detach', 'start the task and print its id without attaching')
   .option('--detach-keys <keys>', 'key sequence that detaches and leaves the task running', DETACH_KEYS)
   .option('--json', 'with --detach: print the task as JSON; with -p: print its events as JSON lines')
+  .option('--here', "start from this directory's git working tree: committed, changed and untracked files (not ignored ones)")
+  .option('--continue', "with --here: continue this directory's newest Claude Code conversation in the sandbox")
+  .addHelpText(
+    'after',
+    `
+Examples:
+  rclaude run                              Claude Code in a new, empty sandbox
+  rclaude run --here                       Claude Code on this clone, uncommitted work included
+  rclaude run --here --continue            ...and the conversation you had here with the local claude
+  rclaude run --here -- npm test           run a command on this clone in a sandbox
+See docs/moving-work.md.`,
+  )
   .passThroughOptions()
   .action(action(() => import('./commands/run.js'), 'runCommand'));
 

@@ -4,6 +4,7 @@ export * from './connect-error.js';
 export * from './errors.js';
 export * from './events.js';
 export * from './files.js';
+export * from './handoff.js';
 export * from './routes.js';
 export * from './sessions.js';
 export * from './stream.js';

@@ -43,6 +43,7 @@ import {
   uploadFilesResponseSchema,
   writeFileResponseSchema,
 } from './files.js';
+import { forkTaskRequestSchema, forkTaskResponseSchema } from './handoff.js';
 import {
   createSessionRequestSchema,
   executeRequestSchema,
@@ -483,6 +484,47 @@ export const routes = defineRoutes({
     response: keepTaskResponseSchema,
     status: 200,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING'],
+  },
+  // ---- moving work: forks and uploads (docs/moving-work.md) -------------------------------------
+  forkTask: {
+    method: 'POST',
+    path: '/api/tasks/:id/fork',
+    summary:
+      "Start new tasks from a task's latest checkpoint (a running task is checkpointed first), each continuing its conversation",
+    tag: 'tasks',
+    auth: 'user',
+    params: taskParams,
+    body: forkTaskRequestSchema,
+    bodyOptional: true,
+    response: forkTaskResponseSchema,
+    status: 201,
+    errors: [
+      'NOT_FOUND',
+      'CONFLICT',
+      'CHECKPOINT_FAILED',
+      'BUDGET_EXCEEDED',
+      'TOO_MANY_TASKS',
+      'PROVIDER_UNAVAILABLE',
+    ],
+  },
+  importTask: {
+    method: 'POST',
+    path: '/api/imports',
+    summary:
+      'Start a task from an uploaded workspace (and conversation): a tar of a header (manifest) and the blobs it names',
+    tag: 'tasks',
+    auth: 'user',
+    rawBody: 'octet',
+    response: taskSchema,
+    status: 201,
+    errors: [
+      'CONFLICT',
+      'CHECKPOINT_CORRUPT',
+      'BUDGET_EXCEEDED',
+      'TOO_MANY_TASKS',
+      'PROVIDER_UNAVAILABLE',
+      'FORBIDDEN',
+    ],
   },
   listTaskEvents: {
     method: 'GET',

@@ -15,6 +15,8 @@ export function createTaskHandlers(
     listCheckpoints: async ({ params }, ctx) => ({ checkpoints: await tasks.listCheckpoints(ctx.auth(), params.id) }),
     resumeTask: async ({ params, body }, ctx) => tasks.resume(ctx.auth(), params.id, body),
     keepTask: async ({ params }, ctx) => tasks.keep(ctx.auth(), params.id),
+    forkTask: async ({ params, body }, ctx) => tasks.fork(ctx.auth(), params.id, body),
+    importTask: async (_input, ctx) => tasks.importTask(ctx.auth(), ctx.req),
     listTaskEvents: async ({ params, query }, ctx) => ({
       events: await tasks.events(ctx.auth(), params.id, query.after),
     }),

@@ -7,6 +7,7 @@ import { sql as taskPush } from './005-task-push.js';
 import { sql as loginLinks } from './006-login-links.js';
 import { sql as taskAllowHosts } from './007-task-allow-hosts.js';
 import { sql as checkpoints } from './008-checkpoints.js';
+import { sql as handoff } from './012-handoff.js';
 
 /**
  * Every schema migration, in order. Adding one is a new numbered file exporting `sql` plus one line
@@ -21,4 +22,5 @@ export const migrations: readonly Migration[] = [
   { id: 6, name: 'login-links', sql: loginLinks },
   { id: 7, name: 'task-allow-hosts', sql: taskAllowHosts },
   { id: 8, name: 'checkpoints', sql: checkpoints },
+  { id: 12, name: 'handoff', sql: handoff },
 ];
