@@ -25,6 +25,9 @@ import {
   userSchema,
 } from './auth.js';
 import {
+  blobHashSchema,
+  checkpointIdSchema,
+  checkpointManifestSchema,
   checkpointSchema,
   createCheckpointRequestSchema,
   keepTaskResponseSchema,
@@ -525,6 +528,28 @@ export const routes = defineRoutes({
       'PROVIDER_UNAVAILABLE',
       'FORBIDDEN',
     ],
+  },
+  getCheckpointManifest: {
+    method: 'GET',
+    path: '/api/tasks/:id/checkpoints/:checkpoint/manifest',
+    summary: "A checkpoint's manifest: every folder, file (size, SHA-256) and link of its workspace and conversation",
+    tag: 'tasks',
+    auth: 'user',
+    params: z.object({ id: taskIdSchema, checkpoint: checkpointIdSchema }).strict(),
+    response: checkpointManifestSchema,
+    status: 200,
+    errors: ['NOT_FOUND', 'CHECKPOINT_CORRUPT'],
+  },
+  getCheckpointBlob: {
+    method: 'GET',
+    path: '/api/tasks/:id/checkpoints/:checkpoint/blobs/:hash',
+    summary: "The bytes of one file of a checkpoint, by the SHA-256 its manifest gives",
+    tag: 'tasks',
+    auth: 'user',
+    params: z.object({ id: taskIdSchema, checkpoint: checkpointIdSchema, hash: blobHashSchema }).strict(),
+    rawResponse: { type: 'application/octet-stream', description: "The blob's bytes" },
+    status: 200,
+    errors: ['NOT_FOUND'],
   },
   listTaskEvents: {
     method: 'GET',

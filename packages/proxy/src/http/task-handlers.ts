@@ -1,3 +1,4 @@
+import { pipeline } from 'node:stream/promises';
 import type { TaskService } from '../services/task-service.js';
 import type { Handlers, TaggedRouteName } from './mount-routes.js';
 
@@ -17,6 +18,13 @@ export function createTaskHandlers(
     keepTask: async ({ params }, ctx) => tasks.keep(ctx.auth(), params.id),
     forkTask: async ({ params, body }, ctx) => tasks.fork(ctx.auth(), params.id, body),
     importTask: async (_input, ctx) => tasks.importTask(ctx.auth(), ctx.req),
+    getCheckpointManifest: async ({ params }, ctx) =>
+      tasks.checkpointManifest(ctx.auth(), params.id, params.checkpoint),
+    getCheckpointBlob: async ({ params }, { auth, res }) => {
+      const blob = await tasks.checkpointBlob(auth(), params.id, params.checkpoint, params.hash);
+      res.status(200).set({ 'content-type': 'application/octet-stream', 'content-length': String(blob.size) });
+      await pipeline(blob.body, res);
+    },
     listTaskEvents: async ({ params, query }, ctx) => ({
       events: await tasks.events(ctx.auth(), params.id, query.after),
     }),

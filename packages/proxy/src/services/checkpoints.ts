@@ -7,6 +7,7 @@ import {
   type RestoreEventData,
   type Task,
 } from '@rclaude/protocol';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { CheckpointBlobStore } from '../checkpoints/blob-store.js';
 import { collectGarbage } from '../checkpoints/blob-store.js';
@@ -49,6 +50,8 @@ export interface CheckpointServiceDeps {
 export class CheckpointService {
   /** One checkpoint at a time per task on this proxy: a second request joins the first. */
   private readonly inFlight = new Map<string, Promise<CheckpointRecord>>();
+  /** The blobs (hash -> size) of recently read manifests, for `blob`; oldest first. */
+  private readonly blobIndex = new Map<string, Map<string, number>>();
   /** Owners with an import or a fork being stored on this proxy: their garbage is not collected meanwhile. */
   private readonly copying = new Map<string, number>();
   /** Read-only views of recently browsed checkpoints, oldest first. */
@@ -261,6 +264,28 @@ export class CheckpointService {
       if (n > 0) this.copying.set(task.owner, n);
       else this.copying.delete(task.owner);
     }
+  }
+
+  /** A checkpoint's manifest (`rclaude pull` reads it to rebuild the changes and the conversation). */
+  async manifest(record: CheckpointRecord): Promise<CheckpointManifest> {
+    return readManifest(this.deps.blobs, record);
+  }
+
+  /** One blob a checkpoint's manifest names, with its size; NOT_FOUND for any other hash. */
+  async blob(record: CheckpointRecord, hash: string): Promise<{ size: number; body: Readable }> {
+    let index = this.blobIndex.get(record.id);
+    if (!index) {
+      index = new Map();
+      for (const e of (await readManifest(this.deps.blobs, record)).entries) if (e.type === 'file') index.set(e.hash, e.size);
+      this.blobIndex.set(record.id, index);
+      for (const key of this.blobIndex.keys()) {
+        if (this.blobIndex.size <= VIEWS_KEPT) break;
+        this.blobIndex.delete(key);
+      }
+    }
+    const size = index.get(hash);
+    if (size === undefined) throw new AppError('NOT_FOUND', `checkpoint ${record.id} has no file with hash ${hash}`);
+    return { size, body: await this.deps.blobs.getBlob(record.owner, hash) };
   }
 
   /** Deletes everything a task stored (its checkpoints' manifests, then blobs no other checkpoint names). */

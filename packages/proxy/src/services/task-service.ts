@@ -2,6 +2,7 @@ import {
   AppError,
   branchNameSchema,
   type Checkpoint,
+  type CheckpointManifest,
   type CreateSessionRequest,
   type CreateTaskRequest,
   type ExecuteRequest,
@@ -331,6 +332,8 @@ export class TaskService {
         cols: opts.cols ?? DEFAULT_COLS,
         rows: opts.rows ?? DEFAULT_ROWS,
         restore: record.id,
+        // Its first run: a prompt is fed to it.
+        resumed: false,
         sandboxId,
       });
       await this.deps.timeline.event(id, 'status', { status: 'queued' });
@@ -346,6 +349,25 @@ export class TaskService {
       if (task) await this.deps.tasks.delete(task.id).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** The manifest of one of a task's checkpoints. */
+  async checkpointManifest(auth: AuthContext, id: string, checkpointId: string): Promise<CheckpointManifest> {
+    const task = await this.get(auth, id);
+    const checkpoints = this.checkpointsOrRefuse();
+    return checkpoints.manifest(await checkpoints.pick(task, checkpointId));
+  }
+
+  /** One file's bytes of a task's checkpoint, by the hash its manifest names. */
+  async checkpointBlob(
+    auth: AuthContext,
+    id: string,
+    checkpointId: string,
+    hash: string,
+  ): Promise<{ size: number; body: Readable }> {
+    const task = await this.get(auth, id);
+    const checkpoints = this.checkpointsOrRefuse();
+    return checkpoints.blob(await checkpoints.pick(task, checkpointId), hash);
   }
 
   /** Restarts a running task's idle clock, as a keystroke would (`rclaude keep`). */
