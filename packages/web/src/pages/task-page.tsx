@@ -29,6 +29,7 @@ import {
   taskCostUsd,
   taskDurationMs,
 } from '../modules/tasks/task-format.js';
+import { ForksPanel } from '../modules/tasks/task-forks.js';
 import { TaskTimeline } from '../modules/tasks/task-timeline.js';
 import { useLiveTasks } from '../modules/tasks/use-live-tasks.js';
 import { useNow } from '../modules/tasks/use-now.js';
@@ -111,6 +112,7 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
   );
   const timeline = <TaskTimeline taskId={task.id} />;
   const checkpoints = <CheckpointsPanel task={task} />;
+  const forks = <ForksPanel task={task} />;
 
   return (
     <div className="flex min-h-0 flex-1 flex-col">
@@ -133,6 +135,7 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
                 { id: 'files', title: 'Files', content: files },
                 { id: 'timeline', title: 'Timeline', content: timeline },
                 { id: 'checkpoints', title: 'Checkpoints', content: checkpoints },
+                { id: 'forks', title: 'Forks', content: forks },
               ]}
             />
           }
@@ -145,6 +148,7 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
             { id: 'files', title: 'Files', content: files },
             { id: 'timeline', title: 'Timeline', content: timeline },
             { id: 'checkpoints', title: 'Checkpoints', content: checkpoints },
+            { id: 'forks', title: 'Forks', content: forks },
           ]}
         />
       )}
