@@ -121,7 +121,10 @@ program
   .option('-d, --detach', 'start the task and print its id without attaching')
   .option('--detach-keys <keys>', 'key sequence that detaches and leaves the task running', DETACH_KEYS)
   .option('--json', 'with --detach: print the task as JSON; with -p: print its events as JSON lines')
-  .option('--here', "start from this directory's git working tree: committed, changed and untracked files (not ignored ones)")
+  .option(
+    '--here',
+    "start from this directory's git working tree: committed, changed and untracked files (not ignored ones)",
+  )
   .option('--continue', "with --here: continue this directory's newest Claude Code conversation in the sandbox")
   .addHelpText(
     'after',

@@ -46,7 +46,11 @@ export const importTaskOptionsSchema = z
     name: z.string().min(1).max(200).optional(),
     provider: providerNameSchema.optional(),
     /** The program to run; default Claude Code (continuing the uploaded conversation, if there is one). */
-    command: z.array(z.string().max(32 * 1024)).min(1).max(1000).optional(),
+    command: z
+      .array(z.string().max(32 * 1024))
+      .min(1)
+      .max(1000)
+      .optional(),
     /** A prompt for `claude -p` (in the uploaded conversation, if there is one). Exclusive with `command`. */
     prompt: z.string().min(1).max(100_000).optional(),
     cols: z.number().int().min(1).max(1000).optional(),

@@ -501,14 +501,7 @@ export const routes = defineRoutes({
     bodyOptional: true,
     response: forkTaskResponseSchema,
     status: 201,
-    errors: [
-      'NOT_FOUND',
-      'CONFLICT',
-      'CHECKPOINT_FAILED',
-      'BUDGET_EXCEEDED',
-      'TOO_MANY_TASKS',
-      'PROVIDER_UNAVAILABLE',
-    ],
+    errors: ['NOT_FOUND', 'CONFLICT', 'CHECKPOINT_FAILED', 'BUDGET_EXCEEDED', 'TOO_MANY_TASKS', 'PROVIDER_UNAVAILABLE'],
   },
   importTask: {
     method: 'POST',
@@ -543,7 +536,7 @@ export const routes = defineRoutes({
   getCheckpointBlob: {
     method: 'GET',
     path: '/api/tasks/:id/checkpoints/:checkpoint/blobs/:hash',
-    summary: "The bytes of one file of a checkpoint, by the SHA-256 its manifest gives",
+    summary: 'The bytes of one file of a checkpoint, by the SHA-256 its manifest gives',
     tag: 'tasks',
     auth: 'user',
     params: z.object({ id: taskIdSchema, checkpoint: checkpointIdSchema, hash: blobHashSchema }).strict(),

@@ -175,7 +175,11 @@ async function fetchBlob(api: ApiClient, taskId: string, checkpoint: string, has
   const res = await api.call('getCheckpointBlob', { params: { id: taskId, checkpoint, hash } });
   const bytes = Buffer.from(await res.arrayBuffer());
   if (createHash('sha256').update(bytes).digest('hex') !== hash) {
-    throw new CliError(`a file of checkpoint ${checkpoint} arrived damaged (hash ${hash.slice(0, 12)}…)`, EXIT.error, 'try again');
+    throw new CliError(
+      `a file of checkpoint ${checkpoint} arrived damaged (hash ${hash.slice(0, 12)}…)`,
+      EXIT.error,
+      'try again',
+    );
   }
   return bytes;
 }
@@ -281,7 +285,8 @@ async function withoutIgnored(
  * local changes or untracked files touch the same paths, listing them; git apply is all or nothing.
  */
 async function applyToWorkingTree(root: string, base: string | null, commit: string, changed: string[]): Promise<void> {
-  if (!base) throw new CliError('--apply needs a commit in this clone to apply the changes to; pull as a branch instead');
+  if (!base)
+    throw new CliError('--apply needs a commit in this clone to apply the changes to; pull as a branch instead');
   const status = (await git(root, ['status', '--porcelain=v1', '-z', '--untracked-files=all'])).split('\0');
   const dirty = new Set<string>();
   for (let i = 0; i < status.length; i++) {

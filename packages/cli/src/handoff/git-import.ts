@@ -53,9 +53,7 @@ export function gitWithInput(
 export function workspaceEntries(manifest: CheckpointManifest): WorkspaceEntry[] {
   return manifest.entries.filter(
     (e): e is WorkspaceEntry =>
-      e.root === 'workspace' &&
-      (e.type === 'file' || e.type === 'symlink') &&
-      !/^(\.git|\.rclaude)(\/|$)/.test(e.path),
+      e.root === 'workspace' && (e.type === 'file' || e.type === 'symlink') && !/^(\.git|\.rclaude)(\/|$)/.test(e.path),
   );
 }
 

@@ -203,7 +203,11 @@ async function sha256(file: string): Promise<string> {
  * one entry per blob named by its hash. A file that changed since it was hashed fails the stream (the upload
  * is then refused whole), rather than sending bytes the manifest does not describe.
  */
-export function importArchive(packed: PackedWorkspace, task: ImportTaskOptions, onBytes?: (n: number) => void): Readable {
+export function importArchive(
+  packed: PackedWorkspace,
+  task: ImportTaskOptions,
+  onBytes?: (n: number) => void,
+): Readable {
   async function* generate(): AsyncGenerator<Buffer> {
     const header = Buffer.from(JSON.stringify({ task, manifest: packed.manifest }));
     yield tarHeader(IMPORT_HEADER_ENTRY, header.length);
@@ -240,7 +244,12 @@ function tarHeader(name: string, size: number): Buffer {
   b.write('0000000\0', 108);
   b.write('0000000\0', 116);
   b.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
-  b.write(`${Math.floor(Date.now() / 1000).toString(8).padStart(11, '0')}\0`, 136);
+  b.write(
+    `${Math.floor(Date.now() / 1000)
+      .toString(8)
+      .padStart(11, '0')}\0`,
+    136,
+  );
   b.write('        ', 148);
   b.write('0', 156);
   b.write('ustar\0', 257);

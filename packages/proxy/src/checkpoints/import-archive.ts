@@ -1,4 +1,5 @@
 import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   AppError,
   blobHashSchema,
@@ -7,7 +8,6 @@ import {
   type ImportHeader,
   importHeaderSchema,
 } from '@rclaude/protocol';
-import { pipeline } from 'node:stream/promises';
 import tar, { type ExtractEvents } from 'tar-stream';
 
 type Entry = ExtractEvents['entry'][1];
@@ -40,7 +40,8 @@ export class ImportArchive {
   /** The header entry, validated. */
   async readHeader(): Promise<ImportHeader> {
     const first = await this.entries.next();
-    if (first.done) throw new AppError('BAD_REQUEST', 'the upload is empty: expected a tar whose first entry is the header');
+    if (first.done)
+      throw new AppError('BAD_REQUEST', 'the upload is empty: expected a tar whose first entry is the header');
     const entry = first.value;
     if (entry.header.name !== IMPORT_HEADER_ENTRY || entry.header.type !== 'file') {
       entry.resume();

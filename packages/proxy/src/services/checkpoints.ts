@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import {
   type AgentRestoreResult,
   AppError,
@@ -7,7 +8,6 @@ import {
   type RestoreEventData,
   type Task,
 } from '@rclaude/protocol';
-import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { CheckpointBlobStore } from '../checkpoints/blob-store.js';
 import { collectGarbage } from '../checkpoints/blob-store.js';
@@ -276,7 +276,8 @@ export class CheckpointService {
     let index = this.blobIndex.get(record.id);
     if (!index) {
       index = new Map();
-      for (const e of (await readManifest(this.deps.blobs, record)).entries) if (e.type === 'file') index.set(e.hash, e.size);
+      for (const e of (await readManifest(this.deps.blobs, record)).entries)
+        if (e.type === 'file') index.set(e.hash, e.size);
       this.blobIndex.set(record.id, index);
       for (const key of this.blobIndex.keys()) {
         if (this.blobIndex.size <= VIEWS_KEPT) break;

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import {
   AppError,
   branchNameSchema,
@@ -21,7 +22,6 @@ import {
   type TaskEvent,
   type UsageResponse,
 } from '@rclaude/protocol';
-import type { Readable } from 'node:stream';
 import type { CheckpointFiles } from '../checkpoints/checkpoint-files.js';
 import { ImportArchive } from '../checkpoints/import-archive.js';
 import { publicCheckpoint } from '../checkpoints/records.js';
@@ -569,10 +569,16 @@ const CLAUDE_SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,127}$/;
  * The main command of an imported task: a prompt answered in the uploaded conversation (if any); Claude Code
  * resuming it (`claude --resume <id>`); or the given program as it is.
  */
-function importedCommand(opts: ImportTaskOptions, claudeSessionId: string | null, mode: PromptPermissionMode): string[] {
+function importedCommand(
+  opts: ImportTaskOptions,
+  claudeSessionId: string | null,
+  mode: PromptPermissionMode,
+): string[] {
   if (opts.prompt) return [...promptCommand(mode), ...(claudeSessionId ? ['--resume', claudeSessionId] : [])];
   const command = opts.command ?? ['claude'];
-  return claudeSessionId && command[0] === 'claude' ? resumeCommand({ command, prompt: null }, claudeSessionId, mode) : command;
+  return claudeSessionId && command[0] === 'claude'
+    ? resumeCommand({ command, prompt: null }, claudeSessionId, mode)
+    : command;
 }
 
 function defaultName(command: string[] | null, prompt: string | undefined): string {

@@ -18,6 +18,7 @@ import {
   useCheckpointNow,
   useResumeTask,
 } from '../modules/tasks/task-checkpoints.js';
+import { ForksPanel } from '../modules/tasks/task-forks.js';
 import {
   canResume,
   describeWork,
@@ -29,7 +30,6 @@ import {
   taskCostUsd,
   taskDurationMs,
 } from '../modules/tasks/task-format.js';
-import { ForksPanel } from '../modules/tasks/task-forks.js';
 import { TaskTimeline } from '../modules/tasks/task-timeline.js';
 import { useLiveTasks } from '../modules/tasks/use-live-tasks.js';
 import { useNow } from '../modules/tasks/use-now.js';

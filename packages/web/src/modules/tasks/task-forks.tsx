@@ -55,8 +55,8 @@ export function ForksPanel({ task }: { task: Task }) {
   } else if (forks.data.length === 0) {
     body = (
       <EmptyState icon={<ListIcon className="size-5" />} title="No forks yet">
-        A fork is a new task started from this task’s latest checkpoint, continuing its conversation in a sandbox of
-        its own. Fork it here, or with <code className="font-mono text-xs">rclaude fork {task.id} -n 3 -p …</code>.
+        A fork is a new task started from this task’s latest checkpoint, continuing its conversation in a sandbox of its
+        own. Fork it here, or with <code className="font-mono text-xs">rclaude fork {task.id} -n 3 -p …</code>.
       </EmptyState>
     );
   } else {
@@ -125,7 +125,10 @@ function ForkCard({ fork }: { fork: Task }) {
       <p className="text-xs text-zinc-600 dark:text-zinc-300">
         {diff ?? (events.isPending ? 'Loading its changes…' : 'No diff recorded yet')}
       </p>
-      <Link to={`/tasks/${fork.id}`} className="text-xs font-medium text-indigo-600 hover:underline dark:text-indigo-400">
+      <Link
+        to={`/tasks/${fork.id}`}
+        className="text-xs font-medium text-indigo-600 hover:underline dark:text-indigo-400"
+      >
         Open (its page makes a pull request)
       </Link>
     </li>
