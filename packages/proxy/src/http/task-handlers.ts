@@ -17,7 +17,12 @@ export function createTaskHandlers(
     resumeTask: async ({ params, body }, ctx) => tasks.resume(ctx.auth(), params.id, body),
     keepTask: async ({ params }, ctx) => tasks.keep(ctx.auth(), params.id),
     forkTask: async ({ params, body }, ctx) => tasks.fork(ctx.auth(), params.id, body),
-    importTask: async (_input, ctx) => tasks.importTask(ctx.auth(), ctx.req),
+    importTask: async (_input, { auth, req, res }) =>
+      tasks.importTask(auth(), req).catch((err: unknown) => {
+        // A refused upload is not read to its end: the connection cannot carry another request.
+        res.setHeader('connection', 'close');
+        throw err;
+      }),
     getCheckpointManifest: async ({ params }, ctx) =>
       tasks.checkpointManifest(ctx.auth(), params.id, params.checkpoint),
     getCheckpointBlob: async ({ params }, { auth, res }) => {
