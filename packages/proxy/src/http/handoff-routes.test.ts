@@ -39,7 +39,9 @@ async function archive(
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
-    pack.on('data', (c: Buffer) => chunks.push(c));
+    pack.on('data', (c: unknown) => {
+      if (Buffer.isBuffer(c)) chunks.push(c);
+    });
     pack.on('end', () => resolve());
     pack.on('error', reject);
   });
@@ -74,7 +76,7 @@ describe('uploads and forks', () => {
   });
 
   const upload = async (token: string, body: Buffer) =>
-    stack.api(token, 'POST', '/api/imports', { raw: body, contentType: 'application/octet-stream' });
+    stack.api(token, 'POST', '/api/imports', { raw: new Uint8Array(body), contentType: 'application/octet-stream' });
   const taskCount = async (token: string) =>
     ((await stack.api(token, 'GET', '/api/tasks')).body.tasks as Task[]).length;
 
