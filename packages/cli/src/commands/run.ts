@@ -35,6 +35,9 @@ export async function runCommand(command: string[], opts: RunOptions): Promise<n
   if (opts.provider && !providerNames.includes(opts.provider as ProviderName)) {
     throw new CliError(`unknown provider "${opts.provider}"`, 1, `use one of: ${providerNames.join(', ')}`);
   }
+  if (opts.continue && !opts.here) {
+    throw new CliError('--continue goes with --here', 1, 'rclaude run --here --continue');
+  }
   const detachKeys = parseDetachKeys(opts.detachKeys);
   const { server, token } = resolveTarget(opts);
   const api = new ApiClient(server, token);
