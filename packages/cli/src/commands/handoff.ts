@@ -101,6 +101,8 @@ export async function pullCommand(ref: string, dir: string | undefined, opts: Pu
   const base = await baseCommit(root, manifest, blob, say);
   const entries = await withoutIgnored(root, manifest, blob);
   const target = opts.apply ? `refs/rclaude/pull-${task.id}` : `refs/heads/${branch}`;
+  // A scratch ref an interrupted --apply left behind would refuse the new commit.
+  if (opts.apply) await git(root, ['update-ref', '-d', target]).catch(() => undefined);
   say(`rebuilding ${entries.length} files of ${task.id} as a commit…`);
   const files = entries.flatMap((e) => (e.type === 'file' ? [e.hash] : []));
   const imported = await gitWithInput(

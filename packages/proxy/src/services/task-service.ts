@@ -235,7 +235,12 @@ export class TaskService {
     const from =
       source.status === 'running' || source.status === 'idle'
         ? await checkpoints.take(source, 'manual')
-        : await checkpoints.pick(source);
+        : await checkpoints.pick(source).catch((err: unknown) => {
+            if (err instanceof AppError && err.code === 'CONFLICT') {
+              throw new AppError('CONFLICT', `task ${source.id} has no checkpoint to fork from yet`);
+            }
+            throw err;
+          });
     const provider = this.deps.providers.get(source.provider);
     const previous = await this.deps.sessions.get(source.mainSessionId);
     const count = req.count ?? 1;
