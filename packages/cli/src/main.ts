@@ -129,6 +129,21 @@ program
   .option('-d, --detach', 'start the task and print its id without attaching')
   .option('--detach-keys <keys>', 'key sequence that detaches and leaves the task running', DETACH_KEYS)
   .option('--json', 'with --detach: print the task as JSON; with -p: print its events as JSON lines')
+  .option(
+    '--here',
+    "start from this directory's git working tree: committed, changed and untracked files (not ignored ones)",
+  )
+  .option('--continue', "with --here: continue this directory's newest Claude Code conversation in the sandbox")
+  .addHelpText(
+    'after',
+    `
+Examples:
+  rclaude run                              Claude Code in a new, empty sandbox
+  rclaude run --here                       Claude Code on this clone, uncommitted work included
+  rclaude run --here --continue            ...and the conversation you had here with the local claude
+  rclaude run --here -- npm test           run a command on this clone in a sandbox
+See docs/moving-work.md.`,
+  )
   .passThroughOptions()
   .action(action(() => import('./commands/run.js'), 'runCommand'));
 
@@ -372,6 +387,50 @@ Examples:
   rclaude resume 3f2a --detach             in the background; \`rclaude attach 3f2a\` later`,
   )
   .action(action(() => import('./commands/checkpoints.js'), 'resumeCommand'));
+
+program
+  .command('pull')
+  .description("bring a task's changes and its Claude Code conversation into a local clone")
+  .argument('<task>', 'task id, unique prefix or name')
+  .argument('[dir]', 'a clone of the same repository (default: this directory)')
+  .addOption(serverOption())
+  .option('--apply', 'put the changes in the working tree instead of on branch rclaude/<id>')
+  .option('--json', 'print what was pulled as JSON')
+  .addHelpText(
+    'after',
+    `
+Reads the task's latest checkpoint (a running task is checkpointed first). Its workspace becomes one commit on
+branch rclaude/<id> (on the sandbox's starting commit when your clone has it); --apply puts the changes in your
+working tree instead, and refuses, changing nothing, when your uncommitted changes touch the same files. The
+conversation goes into Claude Code's folder for the clone: 'claude --resume <id>' there continues it.
+
+Examples:
+  rclaude pull 3f2a                        branch rclaude/3f2a… in this clone, and the conversation
+  rclaude pull 3f2a ~/src/app --apply      the changes as uncommitted edits in ~/src/app
+See docs/moving-work.md.`,
+  )
+  .action(action(() => import('./commands/handoff.js'), 'pullCommand'));
+
+program
+  .command('fork')
+  .description("start new tasks from a task's latest checkpoint, each continuing its conversation")
+  .argument('<task>', 'task id, unique prefix or name')
+  .addOption(serverOption())
+  .option('-n, --count <n>', 'how many forks (1 to 10)', '1')
+  .option('-p, --prompt <prompt>', 'a new prompt each fork answers in the continued conversation')
+  .option('--json', 'print the checkpoint and the new tasks as JSON')
+  .addHelpText(
+    'after',
+    `
+A running task is checkpointed first. Each fork gets its own sandbox with the checkpoint's workspace and
+conversation; with -p, Claude Code answers the prompt there (claude -p --resume), else the task's program
+resumes. Forks never push. The new task ids are printed one per line.
+
+Examples:
+  rclaude fork 3f2a -n 3 -p "try a different approach"
+  rclaude fork 3f2a --json`,
+  )
+  .action(action(() => import('./commands/handoff.js'), 'forkCommand'));
 
 program
   .command('keep')

@@ -106,8 +106,8 @@ export const checkpointManifestSchema = z
   .strict();
 export type CheckpointManifest = z.infer<typeof checkpointManifestSchema>;
 
-/** What made a checkpoint. */
-export const checkpointTriggers = ['manual', 'periodic', 'hibernate', 'stop', 'shutdown'] as const;
+/** What made a checkpoint; `fork` and `import` are copies made for a new task (a fork's, an upload's). */
+export const checkpointTriggers = ['manual', 'periodic', 'hibernate', 'stop', 'shutdown', 'fork', 'import'] as const;
 export const checkpointTriggerSchema = z.enum(checkpointTriggers);
 export type CheckpointTrigger = z.infer<typeof checkpointTriggerSchema>;
 

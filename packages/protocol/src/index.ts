@@ -5,6 +5,7 @@ export * from './connect-error.js';
 export * from './errors.js';
 export * from './events.js';
 export * from './files.js';
+export * from './handoff.js';
 export * from './pull-request-info.js';
 export * from './pull-requests.js';
 export * from './push.js';

@@ -32,6 +32,9 @@ import {
   userSchema,
 } from './auth.js';
 import {
+  blobHashSchema,
+  checkpointIdSchema,
+  checkpointManifestSchema,
   checkpointSchema,
   createCheckpointRequestSchema,
   keepTaskResponseSchema,
@@ -50,6 +53,7 @@ import {
   uploadFilesResponseSchema,
   writeFileResponseSchema,
 } from './files.js';
+import { forkTaskRequestSchema, forkTaskResponseSchema } from './handoff.js';
 import { pullRequestInfoSchema } from './pull-request-info.js';
 import { createPullRequestRequestSchema, pushTaskRequestSchema, pushTaskResponseSchema } from './pull-requests.js';
 import {
@@ -563,6 +567,62 @@ export const routes = defineRoutes({
     response: portPreviewSchema,
     status: 201,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING'],
+  },
+  // ---- moving work: forks and uploads (docs/moving-work.md) -------------------------------------
+  forkTask: {
+    method: 'POST',
+    path: '/api/tasks/:id/fork',
+    summary:
+      "Start new tasks from a task's latest checkpoint (a running task is checkpointed first), each continuing its conversation",
+    tag: 'tasks',
+    auth: 'user',
+    params: taskParams,
+    body: forkTaskRequestSchema,
+    bodyOptional: true,
+    response: forkTaskResponseSchema,
+    status: 201,
+    errors: ['NOT_FOUND', 'CONFLICT', 'CHECKPOINT_FAILED', 'BUDGET_EXCEEDED', 'TOO_MANY_TASKS', 'PROVIDER_UNAVAILABLE'],
+  },
+  importTask: {
+    method: 'POST',
+    path: '/api/imports',
+    summary:
+      'Start a task from an uploaded workspace (and conversation): a tar of a header (manifest) and the blobs it names',
+    tag: 'tasks',
+    auth: 'user',
+    rawBody: 'octet',
+    response: taskSchema,
+    status: 201,
+    errors: [
+      'CONFLICT',
+      'CHECKPOINT_CORRUPT',
+      'BUDGET_EXCEEDED',
+      'TOO_MANY_TASKS',
+      'PROVIDER_UNAVAILABLE',
+      'FORBIDDEN',
+    ],
+  },
+  getCheckpointManifest: {
+    method: 'GET',
+    path: '/api/tasks/:id/checkpoints/:checkpoint/manifest',
+    summary: "A checkpoint's manifest: every folder, file (size, SHA-256) and link of its workspace and conversation",
+    tag: 'tasks',
+    auth: 'user',
+    params: z.object({ id: taskIdSchema, checkpoint: checkpointIdSchema }).strict(),
+    response: checkpointManifestSchema,
+    status: 200,
+    errors: ['NOT_FOUND', 'CHECKPOINT_CORRUPT'],
+  },
+  getCheckpointBlob: {
+    method: 'GET',
+    path: '/api/tasks/:id/checkpoints/:checkpoint/blobs/:hash',
+    summary: 'The bytes of one file of a checkpoint, by the SHA-256 its manifest gives',
+    tag: 'tasks',
+    auth: 'user',
+    params: z.object({ id: taskIdSchema, checkpoint: checkpointIdSchema, hash: blobHashSchema }).strict(),
+    rawResponse: { type: 'application/octet-stream', description: "The blob's bytes" },
+    status: 200,
+    errors: ['NOT_FOUND'],
   },
   listTaskEvents: {
     method: 'GET',

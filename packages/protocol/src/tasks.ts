@@ -160,6 +160,8 @@ export const taskSchema = z.object({
   endedAt: z.string().nullable(),
   /** When the current run began, if the task was resumed from a checkpoint (absent or null: never resumed). */
   resumedAt: z.string().nullable().optional(),
+  /** The task this one was forked from (`rclaude fork`), if any. */
+  forkOf: z.string().nullable().optional(),
   computeCostUsd: z.number().nonnegative(),
   modelCostUsd: z.number().nonnegative(),
   usage: taskUsageSchema.nullable(),
@@ -170,6 +172,8 @@ export const listTasksQuerySchema = z
   .object({
     status: taskStatusSchema.optional(),
     q: z.string().max(100).optional(),
+    /** Only the forks of this task. */
+    forkOf: taskIdSchema.optional(),
     limit: z.coerce.number().int().min(1).max(500).default(100),
     /** `all=true` lets an admin see every user's tasks. */
     all: z

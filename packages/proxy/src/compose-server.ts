@@ -468,6 +468,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
         blobs: checkpointBlobs,
         timeoutMs: config.RCLAUDE_CHECKPOINT_TIMEOUT_MS,
         keepPerTask: config.RCLAUDE_CHECKPOINT_KEEP,
+        importMaxBytes: config.RCLAUDE_IMPORT_MAX_BYTES,
       },
       idleTimeoutMs: config.IDLE_TIMEOUT_MS,
       outputRetentionMs: config.RCLAUDE_OUTPUT_RETENTION_MS,

@@ -163,6 +163,12 @@ const envSchema = z.object({
   RCLAUDE_CHECKPOINT_TIMEOUT_MS: ms.default(10 * 60_000),
   /** Checkpoints kept per task; older ones are deleted (and blobs only they named). */
   RCLAUDE_CHECKPOINT_KEEP: z.coerce.number().int().min(1).max(1000).default(10),
+  /** Largest upload that starts a task from a local directory (`rclaude run --here`), in bytes. */
+  RCLAUDE_IMPORT_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(2 * 1024 ** 3),
   /** How long an ended (or hibernated) task's terminal output is kept; 0: as long as the task. */
   RCLAUDE_OUTPUT_RETENTION_MS: ms.default(7 * 24 * 60 * 60_000),
   /**

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { claudeProjectFolderName } from '@rclaude/protocol';
 
 /**
  * Claude Code's conversation folder for a workspace: `$HOME/.claude/projects/<path>`, the workspace's real path
@@ -17,6 +18,7 @@ export async function claudeProjectDir(home: string, workspace: string): Promise
   return path.join(home, '.claude', 'projects', encodeProjectPath(real));
 }
 
+/** See claudeProjectFolderName in the protocol (the CLI's pull and push use the same one). */
 export function encodeProjectPath(absolute: string): string {
-  return absolute.replace(/[^a-zA-Z0-9]/g, '-');
+  return claudeProjectFolderName(absolute);
 }

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { type CreateTaskRequest, isResumable, type ProviderName, providerNames, type Task } from '@rclaude/protocol';
 import { ApiClient } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
@@ -27,12 +28,19 @@ export interface RunOptions {
   detach?: boolean;
   detachKeys: string;
   json?: boolean;
+  /** `--here`: start from this directory's git working tree (uploaded) instead of an empty workspace. */
+  here?: boolean;
+  /** `--continue` (with --here): resume this directory's newest local Claude Code conversation in the sandbox. */
+  continue?: boolean;
 }
 
 /** `rclaude run`: create a task and attach this terminal to it; exits with the remote exit code. */
 export async function runCommand(command: string[], opts: RunOptions): Promise<number> {
   if (opts.provider && !providerNames.includes(opts.provider as ProviderName)) {
     throw new CliError(`unknown provider "${opts.provider}"`, 1, `use one of: ${providerNames.join(', ')}`);
+  }
+  if (opts.continue && !opts.here) {
+    throw new CliError('--continue goes with --here', 1, 'rclaude run --here --continue');
   }
   const detachKeys = parseDetachKeys(opts.detachKeys);
   const { server, token } = resolveTarget(opts);
@@ -51,7 +59,7 @@ export async function runCommand(command: string[], opts: RunOptions): Promise<n
       ? { cols: process.stdout.columns, rows: process.stdout.rows }
       : {}),
   };
-  const task = await api.createTask(req);
+  const task = opts.here ? await startHere(api, command, opts, req) : await api.createTask(req);
   if (opts.detach) {
     process.stdout.write(opts.json ? `${safeJson(task)}\n` : `${safeText(task.id)}\n`);
     return EXIT.ok;
@@ -74,6 +82,44 @@ export async function runCommand(command: string[], opts: RunOptions): Promise<n
   });
   return report(await settleAfterExit(api, task, task.mainSessionId, outcome), task.id);
 }
+
+/**
+ * `rclaude run --here`: packs this directory's git working tree (committed, changed and untracked files git
+ * does not ignore, and `.git`), with `--continue` its newest Claude Code conversation, and starts a task from
+ * that upload.
+ */
+async function startHere(api: ApiClient, command: string[], opts: RunOptions, req: CreateTaskRequest): Promise<Task> {
+  if (opts.repo || opts.branch || opts.push) {
+    throw new CliError('--here uploads this directory: it does not go with --repo, --branch or --push');
+  }
+  const { packWorkspace, repoRoot, importArchive } = await import('../handoff/local-workspace.js');
+  const root = await repoRoot(process.cwd());
+  const progress = process.stderr.isTTY === true && opts.json !== true;
+  if (progress) process.stderr.write(`packing ${root}…\r`);
+  const packed = await packWorkspace(root, { conversation: opts.continue === true });
+  for (const s of packed.skipped.slice(0, 20)) process.stderr.write(`left out: ${safeText(s)}\n`);
+  let sent = 0;
+  const total = packed.bytes;
+  const body = importArchive(
+    packed,
+    {
+      ...(req.name ? { name: req.name } : {}),
+      ...(req.provider ? { provider: req.provider } : {}),
+      ...(req.allowHosts ? { allowHosts: req.allowHosts } : {}),
+      ...(req.prompt ? { prompt: req.prompt } : command.length ? { command } : {}),
+      ...(req.cols && req.rows ? { cols: req.cols, rows: req.rows } : {}),
+    },
+    (n) => {
+      sent += n;
+      if (progress) process.stderr.write(`uploading ${packed.files} files: ${mib(sent)} of ${mib(total)} MiB\r`);
+    },
+  );
+  const task = await api.call('importTask', { body: Readable.toWeb(body) as ReadableStream<Uint8Array> });
+  if (progress) process.stderr.write(`\x1b[2Kuploaded ${packed.files} files (${mib(total)} MiB) from ${root}\n`);
+  return task;
+}
+
+const mib = (n: number) => (n / 1024 / 1024).toFixed(1);
 
 /** How long, at most, the CLI waits for the server to record a task's end after its program exited. */
 const SETTLE_MS = 30_000;

@@ -27,6 +27,10 @@ interface RouteCase {
   contentType?: string | null;
 }
 
+/** A checkpoint of the task under test, for the routes that name one (the admin case takes a real one). */
+let checkpointId = 'cp_notacheckpoint';
+const SOME_HASH = 'ab'.repeat(32);
+
 /**
  * Every route that names one task or session. `stopTask` and `deleteTask` come last: an admin running the
  * table ends the task.
@@ -79,6 +83,17 @@ const ROUTES: RouteCase[] = [
   { route: 'listCheckpoints', method: 'GET', path: (t) => `/api/tasks/${t}/checkpoints` },
   { route: 'keepTask', method: 'POST', path: (t) => `/api/tasks/${t}/keep` },
   { route: 'listApprovals', method: 'GET', path: (t) => `/api/tasks/${t}/approvals` },
+  { route: 'forkTask', method: 'POST', path: (t) => `/api/tasks/${t}/fork`, body: {} },
+  {
+    route: 'getCheckpointManifest',
+    method: 'GET',
+    path: (t) => `/api/tasks/${t}/checkpoints/${checkpointId}/manifest`,
+  },
+  {
+    route: 'getCheckpointBlob',
+    method: 'GET',
+    path: (t) => `/api/tasks/${t}/checkpoints/${checkpointId}/blobs/${SOME_HASH}`,
+  },
   { route: 'resumeTask', method: 'POST', path: (t) => `/api/tasks/${t}/resume`, body: {} },
   { route: 'stopTask', method: 'POST', path: (t) => `/api/tasks/${t}/stop` },
   { route: 'createPortPreview', method: 'POST', path: (t) => `/api/tasks/${t}/ports/3000/preview` },
@@ -194,11 +209,16 @@ describe.each(['embedded', 'postgres+redis'] as const)('task, session and file r
       raw: 'alice notes',
       contentType: 'application/octet-stream',
     });
+    const taken = await stack.api(alice.token, 'POST', `/api/tasks/${task.id}/checkpoints`);
+    expect(taken.status, taken.text).toBe(201);
+    checkpointId = taken.body.id as string;
     for (const c of ROUTES) {
       const res = await call(stack.admin.token, c, task.id, task.mainSessionId);
       // Never "not found": the route may still refuse for other reasons (e.g. continuing a running task).
       expect(res.status, `${c.route}: ${res.text}`).toBeLessThan(500);
-      expect(res.body?.error?.code, `${c.route}: ${res.text}`).not.toBe('NOT_FOUND');
+      // The blob case asks for a hash the (empty) checkpoint does not hold: found task and checkpoint, no such file.
+      if (c.route === 'getCheckpointBlob') expect(res.text).toMatch(/has no file with hash/);
+      else expect(res.body?.error?.code, `${c.route}: ${res.text}`).not.toBe('NOT_FOUND');
       if (c.route === 'deleteFile') {
         // Put it back for the routes after it.
         await stack.api(alice.token, 'PUT', `/api/tasks/${task.id}/files/content?path=notes.txt`, {

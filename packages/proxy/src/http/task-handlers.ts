@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { pipeline } from 'node:stream/promises';
 import { AppError, ASCIICAST_CONTENT_TYPE } from '@rclaude/protocol';
 import type { PullRequestService } from '../services/pull-requests.js';
 import type { TaskService } from '../services/task-service.js';
@@ -25,6 +26,20 @@ export function createTaskHandlers(
     listCheckpoints: async ({ params }, ctx) => ({ checkpoints: await tasks.listCheckpoints(ctx.auth(), params.id) }),
     resumeTask: async ({ params, body }, ctx) => tasks.resume(ctx.auth(), params.id, body),
     keepTask: async ({ params }, ctx) => tasks.keep(ctx.auth(), params.id),
+    forkTask: async ({ params, body }, ctx) => tasks.fork(ctx.auth(), params.id, body),
+    importTask: async (_input, { auth, req, res }) =>
+      tasks.importTask(auth(), req).catch((err: unknown) => {
+        // A refused upload is not read to its end: the connection cannot carry another request.
+        res.setHeader('connection', 'close');
+        throw err;
+      }),
+    getCheckpointManifest: async ({ params }, ctx) =>
+      tasks.checkpointManifest(ctx.auth(), params.id, params.checkpoint),
+    getCheckpointBlob: async ({ params }, { auth, res }) => {
+      const blob = await tasks.checkpointBlob(auth(), params.id, params.checkpoint, params.hash);
+      res.status(200).set({ 'content-type': 'application/octet-stream', 'content-length': String(blob.size) });
+      await pipeline(blob.body, res);
+    },
     listTaskEvents: async ({ params, query }, ctx) => ({
       events: await tasks.events(ctx.auth(), params.id, query.after),
     }),

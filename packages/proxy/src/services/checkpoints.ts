@@ -1,7 +1,9 @@
+import type { Readable } from 'node:stream';
 import {
   type AgentRestoreResult,
   AppError,
   type CheckpointEventData,
+  type CheckpointManifest,
   type CheckpointTrigger,
   type RestoreEventData,
   type Task,
@@ -10,6 +12,7 @@ import type { Logger } from 'pino';
 import type { CheckpointBlobStore } from '../checkpoints/blob-store.js';
 import { collectGarbage } from '../checkpoints/blob-store.js';
 import { CheckpointFiles } from '../checkpoints/checkpoint-files.js';
+import type { ImportedBlob } from '../checkpoints/import-archive.js';
 import { readManifest } from '../checkpoints/records.js';
 import type { CheckpointRecord, CheckpointRecordStore, SessionStore, TaskStore } from '../stores/types.js';
 import type { AgentRpc } from './agent-rpc.js';
@@ -47,6 +50,10 @@ export interface CheckpointServiceDeps {
 export class CheckpointService {
   /** One checkpoint at a time per task on this proxy: a second request joins the first. */
   private readonly inFlight = new Map<string, Promise<CheckpointRecord>>();
+  /** The blobs (hash -> size) of recently read manifests, for `blob`; oldest first. */
+  private readonly blobIndex = new Map<string, Map<string, number>>();
+  /** Owners with an import or a fork being stored on this proxy: their garbage is not collected meanwhile. */
+  private readonly copying = new Map<string, number>();
   /** Read-only views of recently browsed checkpoints, oldest first. */
   private readonly views = new Map<string, CheckpointFiles>();
   private readonly now: () => number;
@@ -171,6 +178,117 @@ export class CheckpointService {
     return result;
   }
 
+  /**
+   * Makes checkpoint `source` the first checkpoint of `task` (a fork; same owner): its manifest is copied, its
+   * blobs are shared (stored once per owner; collection keeps every blob some kept manifest names, so deleting
+   * the source task keeps the fork's files).
+   */
+  async copyTo(
+    source: CheckpointRecord,
+    task: Pick<Task, 'id' | 'owner'>,
+    sandboxId: string,
+  ): Promise<CheckpointRecord> {
+    if (source.owner !== task.owner) throw new AppError('FORBIDDEN', 'a fork belongs to the owner of its source');
+    return this.store(task, sandboxId, 'fork', async () => ({
+      manifest: await readManifest(this.deps.blobs, source),
+      uploadedBytes: 0,
+    }));
+  }
+
+  /**
+   * Stores an uploaded workspace as the first checkpoint of `task` (`rclaude run --here`): every blob is
+   * verified against its hash as it is stored, then the manifest is accepted only if every blob it names is in
+   * the store.
+   */
+  async importInto(
+    task: Pick<Task, 'id' | 'owner'>,
+    sandboxId: string,
+    manifest: CheckpointManifest,
+    blobs: AsyncIterable<ImportedBlob>,
+  ): Promise<CheckpointRecord> {
+    return this.store(task, sandboxId, 'import', async () => {
+      let uploadedBytes = 0;
+      for await (const blob of blobs) {
+        await this.deps.blobs.putBlob(task.owner, blob.hash, blob.size, blob.body);
+        uploadedBytes += blob.size;
+      }
+      const hashes = [...new Set(manifest.entries.flatMap((e) => (e.type === 'file' ? [e.hash] : [])))];
+      for (let i = 0; i < hashes.length; i += 10_000) {
+        const absent = await this.deps.blobs.missing(task.owner, hashes.slice(i, i + 10_000), { fresh: true });
+        if (absent.length > 0) {
+          throw new AppError('CHECKPOINT_CORRUPT', `the upload lacks ${absent.length} blob(s) its manifest names`);
+        }
+      }
+      return { manifest, uploadedBytes };
+    });
+  }
+
+  /** Records a checkpoint of `task` whose manifest `fill` provides (pending meanwhile, so nothing is collected). */
+  private async store(
+    task: Pick<Task, 'id' | 'owner'>,
+    sandboxId: string,
+    trigger: 'fork' | 'import',
+    fill: () => Promise<{ manifest: CheckpointManifest; uploadedBytes: number }>,
+  ): Promise<CheckpointRecord> {
+    const id = `cp_${newId()}`;
+    const started = this.now();
+    this.copying.set(task.owner, (this.copying.get(task.owner) ?? 0) + 1);
+    try {
+      await this.deps.records.begin({ id, taskId: task.id, owner: task.owner, sandboxId, trigger });
+      try {
+        const { manifest, uploadedBytes } = await fill();
+        await this.deps.blobs.putManifest(task.owner, task.id, id, Buffer.from(JSON.stringify(manifest)));
+        if (uploadedBytes > 0) await this.deps.records.addUploaded(id, uploadedBytes);
+        let files = 0;
+        let bytes = 0;
+        for (const e of manifest.entries) {
+          if (e.type !== 'file') continue;
+          files++;
+          bytes += e.size;
+        }
+        const done = await this.deps.records.complete(id, {
+          files,
+          bytes,
+          durationMs: this.now() - started,
+          claudeSessionId: manifest.claudeSessionId,
+        });
+        if (!done) throw new AppError('CONFLICT', `checkpoint ${id} was removed while it was stored`);
+        return done;
+      } catch (err) {
+        await this.deps.blobs.deleteManifest(task.owner, task.id, id).catch(() => undefined);
+        await this.deps.records.delete(id).catch(() => undefined);
+        throw err;
+      }
+    } finally {
+      const n = (this.copying.get(task.owner) ?? 1) - 1;
+      if (n > 0) this.copying.set(task.owner, n);
+      else this.copying.delete(task.owner);
+    }
+  }
+
+  /** A checkpoint's manifest (`rclaude pull` reads it to rebuild the changes and the conversation). */
+  async manifest(record: CheckpointRecord): Promise<CheckpointManifest> {
+    return readManifest(this.deps.blobs, record);
+  }
+
+  /** One blob a checkpoint's manifest names, with its size; NOT_FOUND for any other hash. */
+  async blob(record: CheckpointRecord, hash: string): Promise<{ size: number; body: Readable }> {
+    let index = this.blobIndex.get(record.id);
+    if (!index) {
+      index = new Map();
+      for (const e of (await readManifest(this.deps.blobs, record)).entries)
+        if (e.type === 'file') index.set(e.hash, e.size);
+      this.blobIndex.set(record.id, index);
+      for (const key of this.blobIndex.keys()) {
+        if (this.blobIndex.size <= VIEWS_KEPT) break;
+        this.blobIndex.delete(key);
+      }
+    }
+    const size = index.get(hash);
+    if (size === undefined) throw new AppError('NOT_FOUND', `checkpoint ${record.id} has no file with hash ${hash}`);
+    return { size, body: await this.deps.blobs.getBlob(record.owner, hash) };
+  }
+
   /** Deletes everything a task stored (its checkpoints' manifests, then blobs no other checkpoint names). */
   async removeTask(task: Pick<Task, 'id' | 'owner'>): Promise<void> {
     for (const r of await this.deps.records.listByOwner(task.owner)) {
@@ -198,6 +316,7 @@ export class CheckpointService {
    * pending: its agent may have been told a blob exists that no manifest names yet.
    */
   private async collect(owner: string): Promise<void> {
+    if (this.copying.has(owner)) return;
     const records = await this.deps.records.listByOwner(owner);
     if (records.some((r) => r.state === 'pending')) return;
     const live = new Set<string>();

@@ -55,6 +55,8 @@ export interface ComposeTasksDeps {
     blobs: CheckpointBlobStore;
     timeoutMs: number;
     keepPerTask: number;
+    /** Largest upload that starts a task (RCLAUDE_IMPORT_MAX_BYTES). */
+    importMaxBytes?: number;
   };
   /** IDLE_TIMEOUT_MS, for what `keep` answers. */
   idleTimeoutMs?: number;
@@ -198,6 +200,7 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
     agents: agentSessions,
     ...(checkpoints ? { checkpoints } : {}),
     ...(deps.idleTimeoutMs !== undefined ? { idleTimeoutMs: deps.idleTimeoutMs } : {}),
+    ...(deps.checkpoints?.importMaxBytes !== undefined ? { importMaxBytes: deps.checkpoints.importMaxBytes } : {}),
   });
   pullRequests = deps.pullRequests
     ? new PullRequestService({

@@ -1,11 +1,16 @@
+import type { Readable } from 'node:stream';
 import {
   AppError,
   branchNameSchema,
   type Checkpoint,
+  type CheckpointManifest,
   type CreateSessionRequest,
   type CreateTaskRequest,
   type ExecuteRequest,
   type ExecuteResult,
+  type ForkTaskRequest,
+  type ForkTaskResponse,
+  type ImportTaskOptions,
   isResumable,
   isTerminal,
   type KeepTaskResponse,
@@ -18,6 +23,7 @@ import {
   type UsageResponse,
 } from '@rclaude/protocol';
 import type { CheckpointFiles } from '../checkpoints/checkpoint-files.js';
+import { ImportArchive } from '../checkpoints/import-archive.js';
 import { publicCheckpoint } from '../checkpoints/records.js';
 import { checkTaskAllowHosts } from '../egress/allow-list.js';
 import type { Provider } from '../providers/types.js';
@@ -50,6 +56,8 @@ export interface TaskServiceDeps {
   timeline: TaskTimeline & Pick<TaskTransitions, 'stopTask' | 'transition'>;
   /** Checkpoints, resume and keep; none: those routes answer CONFLICT. */
   checkpoints?: CheckpointService;
+  /** Largest upload `POST /api/imports` reads (RCLAUDE_IMPORT_MAX_BYTES); default 2 GiB. */
+  importMaxBytes?: number;
   /** The idle timeout (IDLE_TIMEOUT_MS), for what `keep` answers; 0: tasks never idle out. */
   idleTimeoutMs?: number;
   launcher: Pick<TaskLauncher, 'start' | 'assertTaskQuota'>;
@@ -124,6 +132,7 @@ export class TaskService {
       ...(all ? {} : { owner: auth.userId }),
       ...(q.status ? { status: q.status } : {}),
       ...(q.q ? { q: q.q } : {}),
+      ...(q.forkOf ? { forkOf: q.forkOf } : {}),
       limit: q.limit,
     });
   }
@@ -218,6 +227,158 @@ export class TaskService {
     return moved;
   }
 
+  /**
+   * Starts `count` new tasks from a task's latest checkpoint (a running task is checkpointed first, so the forks
+   * start from now). Each is its source's owner's (checkpoint blobs are per owner), records `forkOf`, and
+   * continues the conversation: with `prompt`, as `claude -p --resume <conversation>` answering it; without,
+   * its source's program resumed. Forks never push (two would race for one branch).
+   */
+  async fork(auth: AuthContext, id: string, req: ForkTaskRequest = {}): Promise<ForkTaskResponse> {
+    const source = await this.get(auth, id);
+    const checkpoints = this.checkpointsOrRefuse();
+    const from =
+      source.status === 'running' || source.status === 'idle'
+        ? await checkpoints.take(source, 'manual')
+        : await checkpoints.pick(source).catch((err: unknown) => {
+            if (err instanceof AppError && err.code === 'CONFLICT') {
+              throw new AppError('CONFLICT', `task ${source.id} has no checkpoint to fork from yet`);
+            }
+            throw err;
+          });
+    const provider = this.deps.providers.get(source.provider);
+    const previous = await this.deps.sessions.get(source.mainSessionId);
+    const count = req.count ?? 1;
+    const sid = from.claudeSessionId;
+    const forks: Task[] = [];
+    for (let i = 1; i <= count; i++) {
+      await this.deps.cost.assertWithinBudget(source.owner);
+      await this.deps.launcher.assertTaskQuota(source.owner);
+      const forkId = newId();
+      const prompt = req.prompt ?? null;
+      const task = await this.deps.tasks.create({
+        id: forkId,
+        name: `${source.name.slice(0, 80)} (fork ${i}/${count})`,
+        owner: source.owner,
+        provider: provider.name,
+        command: prompt ? null : source.command,
+        prompt: prompt ?? source.prompt,
+        repo: source.repo,
+        branch: source.branch,
+        pushBranch: null,
+        allowHosts: source.allowHosts ?? [],
+        mainSessionId: `${forkId}_main`,
+        forkOf: source.id,
+      });
+      const sandboxId = newId(16);
+      const copy = await checkpoints.copyTo(from, task, sandboxId);
+      await this.putMainSession(task, {
+        command: prompt
+          ? [...promptCommand(this.deps.promptPermissionMode), ...(sid ? ['--resume', sid] : [])]
+          : resumeCommand(source, sid, this.deps.promptPermissionMode),
+        cols: req.cols ?? previous?.cols ?? DEFAULT_COLS,
+        rows: req.rows ?? previous?.rows ?? DEFAULT_ROWS,
+        env: previous?.env,
+        restore: copy.id,
+        // A new prompt is fed to the resumed conversation; without one, nothing is asked again.
+        resumed: prompt === null,
+        sandboxId,
+      });
+      await this.deps.timeline.event(forkId, 'status', { status: 'queued' });
+      await this.deps.timeline.event(forkId, 'info', {
+        message: `forked from task ${source.id} at checkpoint ${from.id}`,
+        forkOf: source.id,
+        checkpointId: from.id,
+      });
+      this.deps.timeline.publish(task);
+      this.deps.launcher.start(task, provider, sandboxId);
+      forks.push(task);
+    }
+    await this.deps.timeline
+      .event(source.id, 'info', {
+        message: `forked into ${forks.map((t) => t.id).join(', ')} from checkpoint ${from.id}`,
+        forks: forks.map((t) => t.id),
+        checkpointId: from.id,
+      })
+      .catch(() => undefined);
+    return { checkpointId: from.id, tasks: forks };
+  }
+
+  /**
+   * Starts a task from an uploaded workspace (`rclaude run --here`; the body format is IMPORT_HEADER_ENTRY's in
+   * the protocol): the upload becomes the task's first checkpoint, restored into its sandbox before its program
+   * starts. With a conversation in the upload, Claude Code resumes it (`--resume <id>`, or `-p --resume` for a
+   * prompt). A failed upload leaves nothing behind.
+   */
+  async importTask(auth: AuthContext, body: Readable): Promise<Task> {
+    const checkpoints = this.checkpointsOrRefuse();
+    const archive = new ImportArchive(body, this.deps.importMaxBytes ?? 2 * 1024 ** 3);
+    let task: Task | null = null;
+    try {
+      const { task: opts, manifest } = await archive.readHeader();
+      const provider = this.deps.providers.get(opts.provider ?? this.deps.providers.default);
+      const allowHosts = checkTaskAllowHosts(opts.allowHosts ?? []);
+      await this.deps.cost.assertWithinBudget(auth.userId);
+      await this.deps.launcher.assertTaskQuota(auth.userId);
+      const id = newId();
+      const command = opts.prompt ? null : (opts.command ?? ['claude']);
+      task = await this.deps.tasks.create({
+        id,
+        name: opts.name ?? defaultName(command, opts.prompt),
+        owner: auth.userId,
+        provider: provider.name,
+        command,
+        prompt: opts.prompt ?? null,
+        repo: null,
+        branch: null,
+        pushBranch: null,
+        allowHosts,
+        mainSessionId: `${id}_main`,
+      });
+      const sandboxId = newId(16);
+      const record = await checkpoints.importInto(task, sandboxId, manifest, archive.blobs());
+      await this.putMainSession(task, {
+        command: importedCommand(opts, record.claudeSessionId, this.deps.promptPermissionMode),
+        cols: opts.cols ?? DEFAULT_COLS,
+        rows: opts.rows ?? DEFAULT_ROWS,
+        restore: record.id,
+        // Its first run: a prompt is fed to it.
+        resumed: false,
+        sandboxId,
+      });
+      await this.deps.timeline.event(id, 'status', { status: 'queued' });
+      await this.deps.timeline.event(id, 'info', {
+        message: `started from an upload of ${manifest.workspace || 'a local directory'} (${record.files} files)`,
+        checkpointId: record.id,
+      });
+      this.deps.timeline.publish(task);
+      this.deps.launcher.start(task, provider, sandboxId);
+      return task;
+    } catch (err) {
+      archive.abandon(err instanceof Error ? err : new Error(String(err)));
+      if (task) await this.deps.tasks.delete(task.id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The manifest of one of a task's checkpoints. */
+  async checkpointManifest(auth: AuthContext, id: string, checkpointId: string): Promise<CheckpointManifest> {
+    const task = await this.get(auth, id);
+    const checkpoints = this.checkpointsOrRefuse();
+    return checkpoints.manifest(await checkpoints.pick(task, checkpointId));
+  }
+
+  /** One file's bytes of a task's checkpoint, by the hash its manifest names. */
+  async checkpointBlob(
+    auth: AuthContext,
+    id: string,
+    checkpointId: string,
+    hash: string,
+  ): Promise<{ size: number; body: Readable }> {
+    const task = await this.get(auth, id);
+    const checkpoints = this.checkpointsOrRefuse();
+    return checkpoints.blob(await checkpoints.pick(task, checkpointId), hash);
+  }
+
   /** Restarts a running task's idle clock, as a keystroke would (`rclaude keep`). */
   async keep(auth: AuthContext, id: string): Promise<KeepTaskResponse> {
     const task = await this.get(auth, id);
@@ -245,9 +406,19 @@ export class TaskService {
    */
   private async putMainSession(
     task: Task,
-    opts: { command: string[]; cols: number; rows: number; env?: Record<string, string> | undefined; restore?: string },
+    opts: {
+      command: string[];
+      cols: number;
+      rows: number;
+      env?: Record<string, string> | undefined;
+      restore?: string;
+      /** Whether the program continues an earlier run (a resume; a fork without a new prompt). Default: when restoring. */
+      resumed?: boolean;
+      /** The sandbox's id, when its checkpoint was made for it first (a fork, an import). */
+      sandboxId?: string;
+    },
   ): Promise<string> {
-    const sandboxId = newId(16);
+    const sandboxId = opts.sandboxId ?? newId(16);
     await this.deps.sessions.put({
       id: task.mainSessionId,
       taskId: task.id,
@@ -259,7 +430,8 @@ export class TaskService {
       rows: opts.rows,
       exitCode: null,
       holder: null,
-      ...(opts.restore ? { restore: opts.restore, resumed: true } : {}),
+      ...(opts.restore ? { restore: opts.restore } : {}),
+      ...((opts.resumed ?? opts.restore !== undefined) ? { resumed: true } : {}),
       ...(opts.env ? { env: opts.env } : {}),
     });
     return sandboxId;
@@ -408,6 +580,22 @@ export class TaskService {
 
 /** Claude Code conversation ids are UUIDs; anything else from the agent is not passed on. */
 const CLAUDE_SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,127}$/;
+
+/**
+ * The main command of an imported task: a prompt answered in the uploaded conversation (if any); Claude Code
+ * resuming it (`claude --resume <id>`); or the given program as it is.
+ */
+function importedCommand(
+  opts: ImportTaskOptions,
+  claudeSessionId: string | null,
+  mode: PromptPermissionMode,
+): string[] {
+  if (opts.prompt) return [...promptCommand(mode), ...(claudeSessionId ? ['--resume', claudeSessionId] : [])];
+  const command = opts.command ?? ['claude'];
+  return claudeSessionId && command[0] === 'claude'
+    ? resumeCommand({ command, prompt: null }, claudeSessionId, mode)
+    : command;
+}
 
 function defaultName(command: string[] | null, prompt: string | undefined): string {
   if (prompt) return prompt.length > 60 ? `${prompt.slice(0, 57)}...` : prompt;

@@ -16,7 +16,7 @@ import type pg from 'pg';
 import type { CostTotals, NewTask, TaskFilter, TaskPatch, TaskStore } from './types.js';
 
 const TASK_COLUMNS = `id, name, owner, provider, command, prompt, repo, branch, push_branch, allow_hosts, status, activity,
-  pull_request_on_exit, github_repo, pull_request, status_reason, exit_code, main_session_id, created_at, started_at, ended_at, resumed_at, compute_cost_usd, model_cost_usd, usage`;
+  pull_request_on_exit, github_repo, pull_request, status_reason, exit_code, main_session_id, created_at, started_at, ended_at, resumed_at, compute_cost_usd, model_cost_usd, usage, fork_of`;
 
 /** Most events one `listEvents` call returns, whatever the caller asks. */
 export const MAX_EVENTS_PER_PAGE = 10_000;
@@ -47,6 +47,7 @@ interface TaskRow {
   compute_cost_usd: number;
   model_cost_usd: number;
   usage: TaskUsage | null;
+  fork_of: string | null;
 }
 
 interface EventRow {
@@ -65,8 +66,8 @@ export class PgTaskStore implements TaskStore {
     try {
       const res = await this.pool.query<TaskRow>(
         `INSERT INTO tasks (id, name, owner, provider, command, prompt, repo, branch, push_branch, main_session_id,
-           allow_hosts, pull_request_on_exit, github_repo)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ${TASK_COLUMNS}`,
+           allow_hosts, pull_request_on_exit, github_repo, fork_of)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ${TASK_COLUMNS}`,
         [
           task.id,
           task.name,
@@ -81,6 +82,7 @@ export class PgTaskStore implements TaskStore {
           task.allowHosts ?? [],
           task.pullRequestOnExit ?? false,
           task.githubRepo ?? null,
+          task.forkOf ?? null,
         ],
       );
       return toTask(firstRow(res));
@@ -105,6 +107,7 @@ export class PgTaskStore implements TaskStore {
     };
     if (filter.owner !== undefined) where.push(`owner = ${bind(filter.owner)}`);
     if (filter.status !== undefined) where.push(`status = ${bind(filter.status)}`);
+    if (filter.forkOf !== undefined) where.push(`fork_of = ${bind(filter.forkOf)}`);
     if (filter.q) where.push(`name ILIKE ${bind(`%${escapeLike(filter.q)}%`)}`);
     if (filter.live) where.push(`status <> ALL(${bind(terminalStatuses)}::text[])`);
     const res = await this.pool.query<TaskRow>(
@@ -265,6 +268,7 @@ function toTask(row: TaskRow): Task {
     computeCostUsd: row.compute_cost_usd,
     modelCostUsd: row.model_cost_usd,
     usage: row.usage,
+    forkOf: row.fork_of,
   };
 }
 

@@ -33,6 +33,8 @@ export interface NewTask {
   /** See `Task.allowHosts`; default none. */
   allowHosts?: string[];
   mainSessionId: string;
+  /** See `Task.forkOf`; default none. */
+  forkOf?: string | null;
 }
 
 /** Fields a status change may set alongside the status. */
@@ -59,6 +61,8 @@ export interface TaskFilter {
   q?: string;
   /** Only tasks not in a terminal state. */
   live?: boolean;
+  /** Only the forks of this task. */
+  forkOf?: string;
   limit: number;
 }
 

@@ -152,6 +152,16 @@ export class ApiClient {
   }
 
   /** Resumes a hibernated or ended task in a new sandbox from its latest checkpoint, or `at`. */
+  /** The task's forks (docs/moving-work.md). */
+  async listForks(id: string) {
+    return (await this.#rest.call('listTasks', { query: { forkOf: id, limit: 100 } })).tasks;
+  }
+
+  /** Starts `count` new tasks from the task's latest checkpoint, each continuing its conversation. */
+  forkTask(id: string, count = 1) {
+    return this.#rest.call('forkTask', { params: { id }, body: { count } });
+  }
+
   resumeTask(id: string, at?: string) {
     return this.#rest.resumeTask(id, at ? { at } : {});
   }

@@ -22,6 +22,7 @@ import {
   useCheckpointNow,
   useResumeTask,
 } from '../modules/tasks/task-checkpoints.js';
+import { ForksPanel } from '../modules/tasks/task-forks.js';
 import {
   canResume,
   describeWork,
@@ -118,6 +119,7 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
   const timeline = <TaskTimeline taskId={task.id} />;
   const checkpoints = <CheckpointsPanel task={task} />;
   const recording = <RecordingPanel task={task} />;
+  const forks = <ForksPanel task={task} />;
 
   return (
     <div className="flex min-h-0 flex-1 flex-col">
@@ -142,6 +144,7 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
                 { id: 'timeline', title: 'Timeline', content: timeline },
                 { id: 'checkpoints', title: 'Checkpoints', content: checkpoints },
                 { id: 'recording', title: 'Recording', content: recording },
+                { id: 'forks', title: 'Forks', content: forks },
               ]}
             />
           }
@@ -155,6 +158,7 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
             { id: 'timeline', title: 'Timeline', content: timeline },
             { id: 'checkpoints', title: 'Checkpoints', content: checkpoints },
             { id: 'recording', title: 'Recording', content: recording },
+            { id: 'forks', title: 'Forks', content: forks },
           ]}
         />
       )}

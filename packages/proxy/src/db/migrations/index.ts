@@ -10,6 +10,7 @@ import { sql as checkpoints } from './008-checkpoints.js';
 import { sql as approvals } from './009-approvals.js';
 import { sql as push } from './010-push.js';
 import { sql as pullRequests } from './011-pull-requests.js';
+import { sql as handoff } from './012-handoff.js';
 import { sql as shareLinks } from './014-share-links.js';
 
 /**
@@ -28,5 +29,6 @@ export const migrations: readonly Migration[] = [
   { id: 9, name: 'approvals', sql: approvals },
   { id: 10, name: 'push', sql: push },
   { id: 11, name: 'pull-requests', sql: pullRequests },
+  { id: 12, name: 'handoff', sql: handoff },
   { id: 14, name: 'share-links', sql: shareLinks },
 ];

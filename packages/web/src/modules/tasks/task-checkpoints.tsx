@@ -16,6 +16,8 @@ const triggerLabels: Record<CheckpointTrigger, string> = {
   hibernate: 'Hibernation',
   stop: 'Stop',
   shutdown: 'Server shutdown',
+  fork: 'Fork',
+  import: 'Upload',
 };
 
 /** Resumes a task (from `at`, or its latest checkpoint) and puts the answer in the caches. */
