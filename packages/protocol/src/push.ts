@@ -13,7 +13,7 @@ import { z } from 'zod';
  * - `stopping`: an idle task is about to hibernate (the warning before it);
  * - `budget`: a model request was refused because the owner's monthly budget is spent.
  */
-export const pushKinds = ['waiting', 'finished', 'failed', 'stopping', 'budget'] as const;
+export const pushKinds = ['approval', 'waiting', 'finished', 'failed', 'stopping', 'budget'] as const;
 export const pushKindSchema = z.enum(pushKinds);
 export type PushKind = z.infer<typeof pushKindSchema>;
 

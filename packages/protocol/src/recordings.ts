@@ -88,6 +88,18 @@ export function markerLabel(event: Pick<TaskEvent, 'type' | 'data'>): string | n
     case 'result':
       label = 'result';
       break;
+    case 'approval_requested':
+      label = `approval asked: ${text(event.data.summary) || text(event.data.tool)}`;
+      break;
+    case 'approval_answered':
+      label =
+        event.data.timedOut === true
+          ? 'approval timed out'
+          : `${event.data.decision === 'allow' ? 'approved' : 'denied'} by ${text(event.data.by)}`;
+      break;
+    case 'pull_request':
+      label = 'pull request';
+      break;
     default:
       label = null;
   }

@@ -169,7 +169,7 @@ describe('the installable app and its service worker', { timeout: 120_000 }, () 
         taskId: 'pushtask2',
         url: '/tasks/pushtask2',
         tag: 'rclaude-pushtask2',
-        approvalId: 'appr1',
+        approvalId: 'ap_k3v9q2mzx8ab',
         actions: [
           { action: 'approve', title: 'Approve' },
           { action: 'deny', title: 'Deny' },
@@ -183,14 +183,14 @@ describe('the installable app and its service worker', { timeout: 120_000 }, () 
       const [notification] = await self.registration.getNotifications();
       self.dispatchEvent(new NotificationEvent('notificationclick', { notification, action: 'approve' }));
     })()`);
-    // The approvals route is not part of this server yet: its answer proves the worker's request passed the
-    // session cookie and CSRF checks (which answer first) and reached routing, with the approval's path.
+    // No such task here: the approvals route's own answer proves the worker's request passed the session cookie
+    // and CSRF checks (which answer first) and reached the route with the approval's path and body.
     let result: Shown[] = [];
     await waitFor(async () => {
       result = await shownNotifications(page);
       return result.length === 1 && result[0]?.title !== 'deploy wants to run Bash';
     }, 'the answer notification');
-    expect(result[0]?.title).toBe('Not answered: no route POST /api/tasks/pushtask2/approvals/appr1');
+    expect(result[0]?.title).toBe('Not answered: no approval ap_k3v9q2mzx8ab');
     expect(result[0]?.tag).toBe('rclaude-pushtask2');
   });
 });

@@ -28,6 +28,33 @@ describe('notificationFor: which task events tell the owner what', () => {
     });
   });
 
+  it('asks for an approval with Approve and Deny, carrying the approval id the buttons answer', () => {
+    const plan = notificationFor(
+      task,
+      event('approval_requested', {
+        approvalId: 'ap_k3v9q2mzx8ab',
+        tool: 'Bash',
+        summary: 'Bash rm -rf build',
+        reason: null,
+        expiresAt: '2026-12-03T12:10:00.000Z',
+      }),
+    );
+    expect(plan).toMatchObject({
+      kind: 'approval',
+      key: 'event:abc123:7',
+      notification: {
+        kind: 'approval',
+        title: 'fix-login wants to use Bash',
+        body: 'Bash rm -rf build',
+        approvalId: 'ap_k3v9q2mzx8ab',
+        url: '/tasks/abc123',
+      },
+    });
+    expect(plan?.notification.actions?.map((a) => a.action)).toEqual(['approve', 'deny']);
+    // Without an id there is nothing a button could answer: no notification rather than a broken one.
+    expect(notificationFor(task, event('approval_requested', { tool: 'Bash', summary: 'x' }))).toBeNull();
+  });
+
   it('has words of its own when Claude gave none', () => {
     expect(notificationFor(task, event('activity', { activity: 'waiting' }))?.notification.body).toBe(
       'Claude Code needs input to go on.',

@@ -26,7 +26,13 @@ const DAY_MS = 24 * 3600_000;
 const STOPPING_CLAIM_MS = 5 * 60_000;
 
 /** The event types that may lead to a notification; the notifier looks nothing up for the others. */
-export const notifyingEventTypes: ReadonlySet<TaskEventType> = new Set(['activity', 'status', 'info', 'error']);
+export const notifyingEventTypes: ReadonlySet<TaskEventType> = new Set([
+  'approval_requested',
+  'activity',
+  'status',
+  'info',
+  'error',
+]);
 
 function text(value: unknown, max: number): string | null {
   if (typeof value !== 'string') return null;
@@ -49,6 +55,28 @@ export function notificationFor(task: Pick<Task, 'id' | 'name'>, event: TaskEven
   const eventKey = `event:${task.id}:${event.seq}`;
   const title = (suffix: string) => text(`${task.name} ${suffix}`, TITLE_MAX) ?? task.id;
   switch (event.type) {
+    case 'approval_requested': {
+      // Claude Code waits for a decision: the notification answers it (Approve / Deny post the decision).
+      const approvalId = text(d.approvalId, 64);
+      if (!approvalId) return null;
+      const tool = text(d.tool, 64) ?? 'a tool';
+      return {
+        kind: 'approval',
+        key: eventKey,
+        claimTtlMs: DAY_MS,
+        notification: {
+          ...base,
+          kind: 'approval',
+          title: title(`wants to use ${tool}`),
+          body: text(d.summary, BODY_MAX) ?? text(d.reason, BODY_MAX) ?? 'Claude Code asks for permission.',
+          approvalId,
+          actions: [
+            { action: 'approve', title: 'Approve' },
+            { action: 'deny', title: 'Deny' },
+          ],
+        },
+      };
+    }
     case 'activity':
       if (d.activity !== 'waiting') return null;
       return {

@@ -18,6 +18,7 @@ import { Ago, LoadingRows, Notice, SettingsSection } from './settings-section.js
 
 /** Each kind of notification as the person chooses it. */
 export const pushKindLabels: Record<PushKind, string> = {
+  approval: 'Approvals (Approve / Deny on the notification)',
   waiting: 'Waiting for you (with Claude’s question)',
   finished: 'Finished',
   failed: 'Failed',
