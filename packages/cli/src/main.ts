@@ -48,6 +48,12 @@ Examples:
   rclaude shell 3f2a                      another terminal in its sandbox
   rclaude play 3f2a                       replay its recorded session
   rclaude checkpoints 3f2a                its saved states; \`rclaude resume 3f2a --at cp_…\` goes back to one
+  rclaude run --here                      this clone (uncommitted files too) in a new sandbox
+  rclaude pull 3f2a                       its changes as a branch here, its conversation for claude --resume
+  rclaude pr 3f2a                         push its work and open a GitHub pull request
+  rclaude approvals                       permission requests waiting for you; rclaude approve ID
+  rclaude ssh 3f2a                        OpenSSH into its sandbox; rclaude port 3f2a 3000 forwards a port
+  rclaude share 3f2a --expires 2h         a read-only link to watch it live
   rclaude web                             the web app, signed in as you
   rclaude approvals                       Claude Code's permission requests waiting for you
 

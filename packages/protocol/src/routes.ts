@@ -96,7 +96,10 @@ import { portParamsSchema, portPreviewSchema } from './tunnels.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
-/** What a route is about; the OpenAPI document groups routes by it, the proxy mounts `operations` first. */
+/**
+ * What a route is about. The OpenAPI document groups routes by it; the proxy mounts the public `operations` and
+ * `shares` routes before authentication.
+ */
 export type RouteTag =
   | 'operations'
   | 'accounts'
