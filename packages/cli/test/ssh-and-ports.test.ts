@@ -6,13 +6,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ApiClient } from '@rclaude/client';
 import { AppError, type Task, TUNNEL_PROTOCOL, tunnelPath } from '@rclaude/protocol';
 import {
   type CliResult,
+  freePort,
   type RclaudeServer,
   rclaudeBin,
   runCli,
@@ -85,14 +86,6 @@ function run(file: string, args: string[], timeoutMs = 60_000): Promise<CliResul
 }
 
 /** A free loopback port here. */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 /** GETs a URL, resolving with status and body, or null while nothing answers. */
 async function get(url: string, headers: Record<string, string> = {}) {
   try {

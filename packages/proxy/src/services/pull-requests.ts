@@ -112,12 +112,16 @@ function runGit(args: string[], env: Record<string, string> = {}): Promise<GitRu
       'git',
       args,
       {
-        // Only what git needs from the server's environment, never a credential of the server's own.
+        // Only what git needs from the server's environment, never a credential of the server's own; and no
+        // configuration file at all: a ~/.gitconfig in a folder others can write (HOME is not ours to trust)
+        // could rewrite the URL (`insteadOf`) or add a proxy, and the token would go with the request.
         env: {
           PATH: process.env.PATH ?? '/usr/bin:/bin',
-          HOME: tmpdir(),
+          HOME: '/nonexistent',
+          XDG_CONFIG_HOME: '/nonexistent',
           GIT_TERMINAL_PROMPT: '0',
           GIT_CONFIG_NOSYSTEM: '1',
+          GIT_CONFIG_GLOBAL: '/dev/null',
           GIT_ASKPASS: 'true',
           ...env,
         },

@@ -1,4 +1,3 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import {
   AppError,
   type CreateShareResponse,
@@ -13,6 +12,7 @@ import {
   type Task,
 } from '@rclaude/protocol';
 import type { Logger } from 'pino';
+import { randomSecret, safeEqual, sha256Hex } from '../auth/crypto.js';
 import { type Queryable, textCol, timeCol, timeOrNullCol } from '../auth/queryable.js';
 import type { TaskStore } from '../stores/types.js';
 import type { AuthContext } from './auth-context.js';
@@ -46,14 +46,12 @@ export function shareRefused(reason: ShareRefusal['reason']): AppError {
 
 /** sha256 of a share secret, hex: what the table stores. */
 export function hashShareSecret(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
+  return sha256Hex(secret);
 }
 
 /** Whether `secret` hashes to `storedHex`, in time that does not depend on where they differ. */
 export function shareSecretMatches(secret: string, storedHex: string): boolean {
-  const presented = createHash('sha256').update(secret).digest();
-  const stored = Buffer.from(storedHex, 'hex');
-  return stored.length === presented.length && timingSafeEqual(presented, stored);
+  return safeEqual(sha256Hex(secret), storedHex);
 }
 
 /** The state of a link at `now`: revocation wins over expiry. */
@@ -133,7 +131,7 @@ export class ShareService {
       );
     }
     const id = `sh_${newId(16)}`;
-    const secret = randomBytes(32).toString('base64url');
+    const secret = randomSecret();
     const row: ShareRow = {
       id,
       taskId: task.id,
