@@ -214,9 +214,12 @@ describe.each(['embedded', 'postgres+redis'] as const)('share links (%s)', (kind
     expect(Object.keys(statuses[0] ?? {}).sort()).toEqual(['name', 'status']);
     expect(updates).toEqual([]);
 
-    // What reached the sandbox from the viewer: pacing only. No input, resize, signal, file or exec request.
+    // The viewer acknowledges what it rendered: that opens its own window, and never paces Alice's program.
+    viewer.emit('pty:ack', { sessionId: aliceTask.mainSessionId, offset: Buffer.byteLength(output) });
+    // What reached the sandbox from the viewer: nothing but the screen it asked for (the agent's output being
+    // stored sends pty:stored). No pacing, input, resize, signal, file or exec request.
     const reached = aliceAgent.received.slice(before).map((r) => r.event);
-    expect(reached.filter((e) => !['pty:consumed', 'session:screen', 'pty:stored'].includes(e))).toEqual([]);
+    expect(reached.filter((e) => !['session:screen', 'pty:stored'].includes(e))).toEqual([]);
     expect(aliceAgent.input.get(aliceTask.mainSessionId)).toBeUndefined();
     expect(aliceAgent.input.get(extra.body.id)).toBeUndefined();
     viewer.disconnect();

@@ -169,8 +169,9 @@ export function serveShareViewer(
         if (typeof req.from === 'number' && req.from > (await deps.outputEnd(state))) {
           throw new AppError('BAD_REQUEST', `offset ${req.from} is beyond the stored output`);
         }
-        // Always read-only, and no size: a viewer never resizes the owner's terminal.
-        return hub.attach(socket, state, { from: req.from, readOnly: true });
+        // Always read-only, and no size: a viewer never resizes the owner's terminal. Its acks open its own
+        // window only: they never reach the agent, so a viewer acking slowly cannot pause the owner's program.
+        return hub.attach(socket, state, { from: req.from, readOnly: true, pacesAgent: false });
       })
       .then(({ result, start }) => {
         ack(ackOk(result));

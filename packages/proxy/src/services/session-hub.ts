@@ -38,6 +38,11 @@ interface Viewer {
   /** Rendered up to here, per the client's acks. */
   acked: number;
   readOnly: boolean;
+  /**
+   * Whether its acks pace the program (the agent holds output for the fastest viewer). False for viewers who are
+   * not the task's people (share links): a viewer acking slowly on purpose must not pause someone else's task.
+   */
+  pacesAgent: boolean;
   /** False until the client has its attach answer: output sent earlier would reach a client not ready for it. */
   started: boolean;
   pumping: boolean;
@@ -183,7 +188,14 @@ export class SessionHub {
   async attach(
     socket: ClientSocket,
     initial: SessionState,
-    req: { from: number | 'screen'; readOnly: boolean; cols?: number | undefined; rows?: number | undefined },
+    req: {
+      from: number | 'screen';
+      readOnly: boolean;
+      cols?: number | undefined;
+      rows?: number | undefined;
+      /** Default true; false: this viewer's pace never reaches the agent. */
+      pacesAgent?: boolean;
+    },
   ): Promise<{ result: AttachResult; start: () => void }> {
     const room = rooms.session(initial.id);
     const wasAttached = this.viewerOf(socket, initial.id) !== null;
@@ -223,6 +235,7 @@ export class SessionHub {
       cursor: from,
       acked: from,
       readOnly: req.readOnly,
+      pacesAgent: req.pacesAgent ?? true,
       started: false,
       pumping: false,
       closed: false,
@@ -244,7 +257,9 @@ export class SessionHub {
       viewer.started = true;
       // The agent paces the PTY on its viewers from their first acknowledgement on; announcing the viewer now
       // makes one that never acknowledges anything hold the PTY back too (until it counts as stale).
-      this.toAgent(state.sandboxId).emit('pty:consumed', { sessionId: state.id, viewerId: key, offset: from });
+      if (viewer.pacesAgent) {
+        this.toAgent(state.sandboxId).emit('pty:consumed', { sessionId: state.id, viewerId: key, offset: from });
+      }
       void this.pump(viewer);
     };
     return { result: { session, screen, from }, start };
@@ -258,7 +273,7 @@ export class SessionHub {
       v.closed = true;
       set.delete(v);
       if (!opts.stayInRoom) void socket.leave(rooms.session(sessionId));
-      this.toAgent(v.sandboxId).emit('pty:viewer-gone', { sessionId, viewerId: v.key });
+      if (v.pacesAgent) this.toAgent(v.sandboxId).emit('pty:viewer-gone', { sessionId, viewerId: v.key });
       void this.deps.sessions.removeClient(sessionId, v.key).catch(() => undefined);
     }
     if (set.size === 0) {
@@ -290,7 +305,7 @@ export class SessionHub {
       if (v.socket !== socket) continue;
       if (offset <= v.acked || offset > v.cursor) return;
       v.acked = offset;
-      this.toAgent(v.sandboxId).emit('pty:consumed', { sessionId, viewerId: v.key, offset });
+      if (v.pacesAgent) this.toAgent(v.sandboxId).emit('pty:consumed', { sessionId, viewerId: v.key, offset });
       void this.pump(v);
     }
   }
