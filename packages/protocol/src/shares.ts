@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { sessionIdSchema } from './sessions.js';
-import { taskEventSchema, taskIdSchema, taskStatusSchema } from './tasks.js';
+import { type TaskEvent, taskEventSchema, taskIdSchema, taskStatusSchema } from './tasks.js';
 
 /**
  * Share links: a read-only window on one live task (its main terminal and its timeline) for people without
@@ -115,4 +115,36 @@ export type ShareHandshake = z.infer<typeof shareHandshakeSchema>;
 export interface SharedTaskStatus {
   name: string;
   status: z.infer<typeof taskStatusSchema>;
+}
+
+/**
+ * A timeline entry as a share link's viewer may see it, or null to leave it out. Viewers see what happens, never
+ * who the owner is or where the work goes: no answering user's name, no repository or server path, no pull
+ * request, no path on the owner's laptop. Every event a viewer gets (the view route and live `task:event`)
+ * passes through here.
+ */
+export function shareableEvent(event: TaskEvent): TaskEvent | null {
+  const d = event.data;
+  switch (event.type) {
+    case 'pull_request':
+      return null;
+    case 'push': {
+      const { bundlePath: _bundle, ...rest } = d;
+      return { ...event, data: { ...rest, pushedTo: null } };
+    }
+    case 'approval_answered':
+      return { ...event, data: { ...d, by: null } };
+    case 'info':
+      // The note of a task started from an upload names the folder on the owner's laptop.
+      if (
+        typeof d.checkpointId === 'string' &&
+        typeof d.message === 'string' &&
+        d.message.startsWith('started from an upload')
+      ) {
+        return { ...event, data: { ...d, message: 'started from an upload' } };
+      }
+      return event;
+    default:
+      return event;
+  }
 }

@@ -553,6 +553,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
           log,
           metrics,
           now: deps.now ?? Date.now,
+          isActive: (shareId) => shares.isActive(shareId),
         }),
     });
 

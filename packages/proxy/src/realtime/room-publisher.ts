@@ -1,4 +1,4 @@
-import type { SessionStatusInfo, Task, TaskEvent } from '@rclaude/protocol';
+import { type SessionStatusInfo, shareableEvent, type Task, type TaskEvent } from '@rclaude/protocol';
 import type { ClientNamespace } from '../services/session-hub.js';
 import type { TaskPublisher } from '../services/task-publisher.js';
 import { rooms } from './rooms.js';
@@ -14,9 +14,9 @@ export class RoomPublisher implements TaskPublisher {
   }
 
   taskEvent(task: Pick<Task, 'id' | 'owner'>, event: TaskEvent): void {
-    this.clients
-      .to([rooms.task(task.id), rooms.user(task.owner), rooms.admins, rooms.shareTask(task.id)])
-      .emit('task:event', event);
+    this.clients.to([rooms.task(task.id), rooms.user(task.owner), rooms.admins]).emit('task:event', event);
+    const shared = shareableEvent(event);
+    if (shared) this.clients.to(rooms.shareTask(task.id)).emit('task:event', shared);
   }
 
   sessionStatus(info: SessionStatusInfo): void {

@@ -135,10 +135,22 @@ export function serveShareViewer(
     log: Logger;
     metrics: Metrics;
     now: () => number;
+    /** Whether the link still works: a revocation between the handshake and the join would miss this socket. */
+    isActive: (shareId: string) => Promise<boolean>;
   },
 ): void {
   const { hub, log, metrics } = deps;
-  void socket.join([rooms.shareLink(share.shareId), rooms.shareTask(share.taskId)]);
+  void Promise.resolve(socket.join([rooms.shareLink(share.shareId), rooms.shareTask(share.taskId)]))
+    .then(() => deps.isActive(share.shareId))
+    .then(
+      (active) => {
+        if (!active) socket.disconnect(true);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'checking a share link after its viewer joined failed');
+        socket.disconnect(true);
+      },
+    );
   // setTimeout holds at most ~24.8 days; links live 7 days at most.
   const expiry = setTimeout(() => socket.disconnect(true), Math.max(0, share.expiresAt - deps.now()));
   expiry.unref?.();

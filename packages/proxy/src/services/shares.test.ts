@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { parseShareDuration, SHARE_MAX_TTL_MS, shareSecretSchema } from '@rclaude/protocol';
+import {
+  parseShareDuration,
+  SHARE_MAX_TTL_MS,
+  shareableEvent,
+  shareSecretSchema,
+  type TaskEvent,
+} from '@rclaude/protocol';
 import { describe, expect, it } from 'vitest';
 import { hashShareSecret, shareRefused, shareSecretMatches, shareState, shareUrl } from './shares.js';
 
@@ -62,5 +68,45 @@ describe('parseShareDuration', () => {
     for (const text of ['', '2', 'h', '2 hours', '1h30m', '-1h', '1.5h', '2w', '9999999h']) {
       expect(parseShareDuration(text)).toBeNull();
     }
+  });
+});
+
+describe('shareableEvent: what a viewer may see of the timeline', () => {
+  const event = (type: TaskEvent['type'], data: Record<string, unknown>): TaskEvent => ({
+    seq: 3,
+    taskId: 'abcd1234',
+    type,
+    at: '2026-12-03T12:00:00.000Z',
+    data,
+  });
+
+  it("never names who answered, where the work went, or the folder on the owner's laptop", () => {
+    expect(
+      shareableEvent(
+        event('approval_answered', { approvalId: 'ap_k3v9q2mzx8ab', decision: 'allow', by: 'alice', timedOut: false }),
+      )?.data,
+    ).toEqual({ approvalId: 'ap_k3v9q2mzx8ab', decision: 'allow', by: null, timedOut: false });
+    const push = shareableEvent(
+      event('push', {
+        branch: 'rclaude/x',
+        commit: 'a'.repeat(40),
+        pushedTo: '/srv/git/secret-project.git',
+        bundlePath: '/w/b',
+      }),
+    );
+    expect(push?.data).toEqual({ branch: 'rclaude/x', commit: 'a'.repeat(40), pushedTo: null });
+    expect(shareableEvent(event('pull_request', { url: 'https://github.com/acme/secret/pull/1' }))).toBeNull();
+    expect(
+      shareableEvent(
+        event('info', { message: 'started from an upload of /home/alice/acme (12 files)', checkpointId: 'cp_1' }),
+      )?.data.message,
+    ).toBe('started from an upload');
+  });
+
+  it('passes everything else through as it is', () => {
+    const text = event('assistant_text', { text: 'hello' });
+    expect(shareableEvent(text)).toBe(text);
+    const info = event('info', { message: 'the sandbox will hibernate in 5 minutes' });
+    expect(shareableEvent(info)).toBe(info);
   });
 });

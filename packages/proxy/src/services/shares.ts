@@ -7,6 +7,7 @@ import {
   type ShareKind,
   type ShareRefusal,
   type ShareView,
+  shareableEvent,
   shareIdSchema,
   shareSecretSchema,
   type Task,
@@ -236,7 +237,7 @@ export class ShareService {
       kind: share.kind,
       expiresAt: share.expiresAt.toISOString(),
       task: { name: share.task.name, status: share.task.status, mainSessionId: share.task.mainSessionId },
-      events,
+      events: events.flatMap((e) => shareableEvent(e) ?? []),
     };
   }
 
@@ -246,6 +247,12 @@ export class ShareService {
       throw new AppError('NOT_FOUND', `no task ${taskId}`);
     }
     return task;
+  }
+
+  /** Whether a link still works now (neither revoked nor expired); for viewers checked again once they joined. */
+  async isActive(shareId: string): Promise<boolean> {
+    const row = await this.find(shareId);
+    return row !== null && shareState(row, this.deps.now()) === 'active';
   }
 
   private async find(shareId: string): Promise<ShareRow | null> {
