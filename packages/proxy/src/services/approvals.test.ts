@@ -7,7 +7,14 @@ import type { Database } from '../db/database.js';
 import { PgApprovalStore } from '../stores/pg-approval-store.js';
 import { PgTaskStore } from '../stores/pg-task-store.js';
 import type { SandboxRecord } from '../stores/types.js';
-import { type ApprovalChange, ApprovalService, approvalSummary } from './approvals.js';
+import {
+  APPROVAL_BURST,
+  APPROVAL_REFILL_MS,
+  type ApprovalChange,
+  ApprovalService,
+  approvalSummary,
+  MAX_PENDING_PER_SANDBOX,
+} from './approvals.js';
 import type { AuthContext } from './auth-context.js';
 
 const owner: AuthContext = { userId: 'u-owner', username: 'olivia', role: 'user', via: 'token' };
@@ -157,11 +164,13 @@ describe('ApprovalService', () => {
     expect(await service.expireDue()).toBeGreaterThanOrEqual(1);
     expect(await status()).toBe('timed_out');
     await service.expireDue();
-    expect(toAgent).toEqual([expect.objectContaining({ approvalId, behavior: 'deny' })]);
-    expect(timeline.at(-1)).toEqual({
-      type: 'approval_answered',
-      data: { approvalId, decision: 'deny', by: null, timedOut: true },
-    });
+    // The sweep settles every due approval in the database (earlier tests' too): look at this one's.
+    expect(toAgent.filter((a) => a.approvalId === approvalId)).toEqual([
+      expect.objectContaining({ approvalId, behavior: 'deny' }),
+    ]);
+    expect(timeline.filter((e) => e.type === 'approval_answered' && e.data.approvalId === approvalId)).toEqual([
+      { type: 'approval_answered', data: { approvalId, decision: 'deny', by: null, timedOut: true } },
+    ]);
     await expect(service.answer(owner, taskId, approvalId, { decision: 'allow' })).rejects.toMatchObject({
       code: 'CONFLICT',
     });
@@ -197,6 +206,25 @@ describe('ApprovalService', () => {
     expect(toAgent).toEqual([]);
     expect((await service.getOne(owner, approvalId)).status).toBe('pending');
     expect((await service.listMine(owner, { status: 'pending', limit: 50 })).map((a) => a.id)).toContain(approvalId);
+  });
+
+  it('holds a flooding sandbox to its pending cap even when its requests arrive at once, and to a rate', async () => {
+    const { sandbox, service, timeline } = await setup();
+    // All at once: checked one after another, so no more than the cap get through.
+    const reqs = Array.from({ length: MAX_PENDING_PER_SANDBOX + 5 }, () => request());
+    const burst = await Promise.allSettled(reqs.map((r) => service.request(sandbox, r)));
+    const created = burst.filter((r) => r.status === 'fulfilled').length;
+    expect(created).toBe(Math.min(APPROVAL_BURST, MAX_PENDING_PER_SANDBOX));
+    expect(burst.filter((r) => r.status === 'rejected').map((r) => (r.reason as { code: string }).code)).toContain(
+      'RATE_LIMITED',
+    );
+    // Withdrawing frees pending slots, but not the allowance: a loop of asking and withdrawing stays held.
+    for (const r of reqs) await service.withdraw(sandbox.sandboxId, r.requestKey, 'test');
+    await expect(service.request(sandbox, request())).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+    now += APPROVAL_REFILL_MS;
+    const next = await service.request(sandbox, request());
+    expect(next.approvalId).toMatch(/^ap_/);
+    expect(timeline.filter((x) => x.type === 'approval_requested')).toHaveLength(created + 1);
   });
 
   it('refuses requests from a sandbox without a live task', async () => {

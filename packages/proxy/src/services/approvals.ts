@@ -37,6 +37,13 @@ export interface ApprovalServiceDeps {
 
 /** Most approvals one task may have pending at once; more are denied at once (a runaway loop). */
 export const MAX_PENDING_PER_SANDBOX = 20;
+/**
+ * New approvals one sandbox may ask for: a burst of this many, then one more every {@link APPROVAL_REFILL_MS}.
+ * Claude Code asks one at a time and waits for each; a sandbox asking faster (a loop of requests and
+ * withdrawals) is refused, so it cannot fill the timeline and the owner's phone with notifications.
+ */
+export const APPROVAL_BURST = 10;
+export const APPROVAL_REFILL_MS = 6_000;
 
 const DECISION_OF: Record<ApprovalRecord['status'], ApprovalDecision> = {
   pending: 'deny',
@@ -84,6 +91,10 @@ export class ApprovalService {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private sweeper: NodeJS.Timeout | undefined;
   private readonly now: () => number;
+  /** Per sandbox: new approvals it may still ask for now, and when that was counted. */
+  private readonly allowance = new Map<string, { tokens: number; at: number }>();
+  /** Per sandbox: requests are taken one after another, so the pending count is checked without a race. */
+  private readonly queues = new Map<string, Promise<unknown>>();
 
   constructor(private readonly deps: ApprovalServiceDeps) {
     this.now = deps.now ?? Date.now;
@@ -111,7 +122,32 @@ export class ApprovalService {
   }
 
   /** An agent's `approval:request`: records it (once per request key) and says where it stands. */
-  async request(sandbox: SandboxRecord, req: AgentApprovalRequest): Promise<AgentApprovalResult> {
+  request(sandbox: SandboxRecord, req: AgentApprovalRequest): Promise<AgentApprovalResult> {
+    const id = sandbox.sandboxId;
+    const run = (this.queues.get(id) ?? Promise.resolve()).then(() => this.requestNow(sandbox, req));
+    const tail = run.catch(() => undefined);
+    this.queues.set(id, tail);
+    void tail.then(() => {
+      if (this.queues.get(id) === tail) this.queues.delete(id);
+    });
+    return run;
+  }
+
+  /** Takes one new approval out of the sandbox's allowance; false when it has none left. */
+  private takeAllowance(sandboxId: string): boolean {
+    const now = this.now();
+    const prev = this.allowance.get(sandboxId) ?? { tokens: APPROVAL_BURST, at: now };
+    const tokens = Math.min(APPROVAL_BURST, prev.tokens + Math.max(0, now - prev.at) / APPROVAL_REFILL_MS);
+    if (tokens < 1) {
+      this.allowance.set(sandboxId, { tokens, at: now });
+      return false;
+    }
+    this.allowance.set(sandboxId, { tokens: tokens - 1, at: now });
+    if (this.allowance.size > 10_000) this.allowance.delete(this.allowance.keys().next().value ?? '');
+    return true;
+  }
+
+  private async requestNow(sandbox: SandboxRecord, req: AgentApprovalRequest): Promise<AgentApprovalResult> {
     const existing = await this.deps.approvals.findByRequest(sandbox.sandboxId, req.requestKey);
     if (existing) return this.resultOf(existing);
     const task = sandbox.taskId ? await this.deps.tasks.get(sandbox.taskId) : null;
@@ -120,6 +156,9 @@ export class ApprovalService {
     const pending = await this.deps.approvals.listPendingBySandbox(sandbox.sandboxId);
     if (pending.length >= MAX_PENDING_PER_SANDBOX) {
       throw new AppError('CONFLICT', `more than ${MAX_PENDING_PER_SANDBOX} approvals pending`);
+    }
+    if (!this.takeAllowance(sandbox.sandboxId)) {
+      throw new AppError('RATE_LIMITED', 'this sandbox asks for approvals faster than a person can answer them');
     }
     const { record, created } = await this.deps.approvals.create({
       id: `ap_${newId(12)}`,
