@@ -401,13 +401,15 @@ program
   .argument('[dir]', 'a clone of the same repository (default: this directory)')
   .addOption(serverOption())
   .option('--apply', 'put the changes in the working tree instead of on branch rclaude/<id>')
+  .option('--allow-config', 'with --apply, also apply .claude/, .mcp.json, .envrc, .vscode/ and the like')
   .option('--json', 'print what was pulled as JSON')
   .addHelpText(
     'after',
     `
 Reads the task's latest checkpoint (a running task is checkpointed first). Its workspace becomes one commit on
 branch rclaude/<id> (on the sandbox's starting commit when your clone has it); --apply puts the changes in your
-working tree instead, and refuses, changing nothing, when your uncommitted changes touch the same files. The
+working tree instead, and refuses, changing nothing, when your uncommitted changes touch the same files, or when
+the task changed files that tools here run by themselves (.claude/, .mcp.json, .envrc, ...; --allow-config). The
 conversation goes into Claude Code's folder for the clone: 'claude --resume <id>' there continues it.
 
 Examples:

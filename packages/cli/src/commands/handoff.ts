@@ -55,6 +55,8 @@ export async function forkCommand(ref: string, opts: ForkOptions): Promise<numbe
 
 export interface PullOptions extends Common {
   apply?: boolean;
+  /** With --apply: also write files that tools on this machine run or load by themselves (see CONFIG_PATHS). */
+  allowConfig?: boolean;
 }
 
 /** What `rclaude pull --json` prints. */
@@ -124,6 +126,16 @@ export async function pullCommand(ref: string, dir: string | undefined, opts: Pu
 
   if (opts.apply) {
     try {
+      // What a sandbox wrote runs here only when a person chooses to: files that Claude Code, editors or the
+      // shell load by themselves (hooks, MCP servers, direnv) do not land in the working tree unasked.
+      const config = changed.filter(isConfigPath);
+      if (config.length > 0 && !opts.allowConfig) {
+        throw new CliError(
+          `not applied: the task changed files that tools here run or load by themselves: ${config.map(safeText).join(', ')}`,
+          EXIT.error,
+          'pull as a branch (without --apply) and review them, or pass --allow-config to apply them too',
+        );
+      }
       await applyToWorkingTree(root, base, commit, changed);
     } finally {
       await git(root, ['update-ref', '-d', target]).catch(() => undefined);
@@ -321,6 +333,19 @@ async function applyToWorkingTree(root: string, base: string | null, commit: str
 }
 
 /**
+ * Paths of a working tree that run or are loaded without anyone opening them: Claude Code's project settings
+ * (hooks) and MCP servers, editor tasks, direnv, git attributes (filters) and submodules.
+ */
+const CONFIG_PATHS = ['.claude/', '.mcp.json', '.envrc', '.vscode/', '.idea/', '.gitattributes', '.gitmodules'];
+
+export function isConfigPath(p: string): boolean {
+  const lower = p.toLowerCase();
+  return CONFIG_PATHS.some((c) =>
+    c.endsWith('/') ? lower.startsWith(c) || lower.includes(`/${c}`) : lower === c || lower.endsWith(`/${c}`),
+  );
+}
+
+/**
  * Writes the checkpoint's conversation folder (root `claude`) into Claude Code's folder for `root`, each
  * line's `cwd` moved from the sandbox's workspace to `root`. The session id stays, so `claude --resume` finds it.
  */
@@ -335,6 +360,9 @@ async function pullConversation(
   await fs.mkdir(folder, { recursive: true, mode: 0o700 });
   for (const e of manifest.entries) {
     if (e.root !== 'claude') continue;
+    // Only this conversation: its transcript and its own folder. Nothing else a sandbox put in its Claude folder
+    // reaches this machine, and no other conversation of this folder is replaced.
+    if (e.path !== `${sessionId}.jsonl` && e.path !== sessionId && !e.path.startsWith(`${sessionId}/`)) continue;
     const dest = path.join(folder, e.path);
     if (e.type === 'dir') await fs.mkdir(dest, { recursive: true, mode: 0o700 });
     if (e.type !== 'file') continue; // links are not brought to the laptop

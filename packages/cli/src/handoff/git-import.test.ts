@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CHECKPOINT_FORMAT, type CheckpointManifest } from '@rclaude/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
-import { moveCwd } from '../commands/handoff.js';
+import { isConfigPath, moveCwd } from '../commands/handoff.js';
 import { fastImportPath, fastImportStream, gitWithInput, workspaceEntries } from './git-import.js';
 
 const dirs: string[] = [];
@@ -85,5 +85,26 @@ describe('moveCwd', () => {
     expect(JSON.parse(moved[1] ?? '').cwd).toBe('/home/me/app/sub');
     expect(JSON.parse(moved[2] ?? '').cwd).toBe('/workspace-other');
     expect(moved.slice(3)).toEqual(['not json "cwd"', '']);
+  });
+});
+
+describe('isConfigPath: what --apply leaves out unless --allow-config', () => {
+  it('names the files tools on the laptop run or load by themselves, at any depth and in any case', () => {
+    for (const p of [
+      '.claude/settings.json',
+      '.mcp.json',
+      'sub/.envrc',
+      '.vscode/tasks.json',
+      '.GitAttributes',
+      'a/.gitmodules',
+    ]) {
+      expect(isConfigPath(p), p).toBe(true);
+    }
+  });
+
+  it('lets ordinary files through, even ones whose names look alike', () => {
+    for (const p of ['src/claude.ts', 'docs/.claude-notes.md', 'x.mcp.json.bak', 'envrc', 'README.md']) {
+      expect(isConfigPath(p), p).toBe(false);
+    }
   });
 });
