@@ -34,6 +34,11 @@ async function setup(opts: { refuse?: AppError } = {}) {
       seen.push(req.headers);
       res.setHeader('set-cookie', 'rclaude_session=planted');
       res.setHeader('content-security-policy', "default-src 'self'");
+      // Headers that would act on the whole app's origin, which previews are served on.
+      res.setHeader('clear-site-data', '"cookies", "storage"');
+      res.setHeader('nel', '{"report_to":"x","max_age":86400}');
+      res.setHeader('service-worker-allowed', '/');
+      res.setHeader('etag', '"v1"');
       res.end(`path ${req.url}`);
     }),
   );
@@ -87,6 +92,8 @@ describe('port previews', () => {
     expect(seen[0]?.['x-csrf-token']).toBeUndefined();
     expect(seen[0]?.host).toBe('127.0.0.1:3000');
     expect(res.headers.get('set-cookie')).toBeNull();
+    for (const name of ['clear-site-data', 'nel', 'service-worker-allowed']) expect(res.headers.get(name)).toBeNull();
+    expect(res.headers.get('etag')).toBe('"v1"');
     expect(res.headers.get('content-security-policy')).toBe(
       'sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads',
     );

@@ -33,16 +33,27 @@ const DROP_REQUEST = new Set([
   'host',
   'x-csrf-token',
 ]);
-/** Response headers not passed to the browser: cookies for the proxy's origin, hop-by-hop, the page's CSP. */
-const DROP_RESPONSE = new Set([
-  'set-cookie',
-  'connection',
-  'keep-alive',
-  'transfer-encoding',
-  'trailer',
-  'upgrade',
-  'content-security-policy',
-  'strict-transport-security',
+/**
+ * The only response headers passed to the browser: what a page needs to be shown. The answer is served on the
+ * proxy's own origin, so anything else a sandbox could set would apply to the whole app there (cookies,
+ * Clear-Site-Data, NEL and reporting endpoints, Service-Worker-Allowed, HSTS, a CSP of its own).
+ */
+const PASS_RESPONSE = new Set([
+  'content-type',
+  'content-length',
+  'content-encoding',
+  'content-language',
+  'content-disposition',
+  'content-range',
+  'accept-ranges',
+  'etag',
+  'last-modified',
+  'expires',
+  'location',
+  'vary',
+  'date',
+  'retry-after',
+  'allow',
 ]);
 
 const claimSchema = z
@@ -145,7 +156,7 @@ export function createPortPreviews(deps: PortPreviewDeps): PortPreviews {
     upstream.once('response', (answer) => {
       const out: Record<string, string | string[]> = {};
       for (const [name, value] of Object.entries(answer.headers)) {
-        if (value !== undefined && !DROP_RESPONSE.has(name)) out[name] = value;
+        if (value !== undefined && PASS_RESPONSE.has(name)) out[name] = value;
       }
       res.writeHead(answer.statusCode ?? 502, { ...out, ...PREVIEW_HEADERS });
       answer.pipe(res);

@@ -239,13 +239,22 @@ function refuse(socket: Duplex, error: AppError): void {
   );
 }
 
+/** How long one side of a tunnel may stay open once the other has closed. */
+const TUNNEL_CLOSE_GRACE_MS = 5_000;
+
 /** Pipes a client connection and an agent leg into each other; an end is passed on, an error ends both. */
 function join(client: Duplex, head: Buffer, leg: Socket): void {
   client.on('error', () => leg.destroy());
   leg.on('error', () => client.destroy());
-  // A side that closes without an end (a reset, a destroy) still ends the other, after what it already sent.
-  client.once('close', () => leg.end());
-  leg.once('close', () => client.end());
+  // A side that closes without an end (a reset, a destroy) still ends the other, after what it already sent; and
+  // the other is destroyed if it has not closed soon after: a sandbox that never closes its side of a finished
+  // tunnel must not hold the tunnel's slot (and so its owner's limit) for as long as it runs.
+  const closeAfter = (other: Duplex) => {
+    other.end();
+    setTimeout(() => other.destroy(), TUNNEL_CLOSE_GRACE_MS).unref();
+  };
+  client.once('close', () => closeAfter(leg));
+  leg.once('close', () => closeAfter(client));
   if (head.length > 0) leg.write(head);
   client.pipe(leg).pipe(client);
 }
