@@ -10,25 +10,12 @@
  */
 import process from 'node:process';
 import { approvalFields, decisionOutput } from './approval-input.js';
-import { connectEventChannel, EVENTS_SOCKET_ENV, SESSION_ID_ENV } from './hooks-channel.js';
-
-const STDIN_MAX_BYTES = 4 * 1024 * 1024;
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
-    chunks.push(chunk);
-    bytes += chunk.length;
-    if (bytes > STDIN_MAX_BYTES) break;
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
+import { connectEventChannel, EVENTS_SOCKET_ENV, readHookInput, SESSION_ID_ENV } from './hooks-channel.js';
 
 async function main(): Promise<string | null> {
   const path = process.env[EVENTS_SOCKET_ENV];
   if (!path) return null;
-  const input: unknown = JSON.parse(await readStdin());
+  const input: unknown = JSON.parse(await readHookInput());
   if (typeof input !== 'object' || input === null) return null;
   let answered: (line: string) => void = () => undefined;
   const channel = await connectEventChannel(path, 2000, { onLine: (line) => answered(line) });

@@ -9,6 +9,7 @@
  */
 import { chmod } from 'node:fs/promises';
 import net from 'node:net';
+import process from 'node:process';
 
 export type ChannelMessage =
   /** A Claude Code hook fired; `payload` holds the hook input's fields rclaude reads. */
@@ -208,4 +209,19 @@ export async function connectEventChannel(
       });
     },
   };
+}
+
+/** Most bytes of hook input read from stdin; Claude Code's hook inputs are far smaller. */
+const HOOK_INPUT_MAX_BYTES = 4 * 1024 * 1024;
+
+/** A hook command's input: what Claude Code writes to its stdin (one JSON object), read up to a bound. */
+export async function readHookInput(): Promise<string> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    bytes += chunk.length;
+    if (bytes > HOOK_INPUT_MAX_BYTES) break;
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

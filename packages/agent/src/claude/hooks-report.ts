@@ -7,25 +7,12 @@
  */
 import process from 'node:process';
 import { HOOK_FIELDS } from './hooks-activity.js';
-import { connectEventChannel, EVENTS_SOCKET_ENV, SESSION_ID_ENV } from './hooks-channel.js';
-
-const STDIN_MAX_BYTES = 4 * 1024 * 1024;
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
-    chunks.push(chunk);
-    bytes += chunk.length;
-    if (bytes > STDIN_MAX_BYTES) break;
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
+import { connectEventChannel, EVENTS_SOCKET_ENV, readHookInput, SESSION_ID_ENV } from './hooks-channel.js';
 
 async function main(): Promise<void> {
   const path = process.env[EVENTS_SOCKET_ENV];
   if (!path) return;
-  const input = JSON.parse(await readStdin()) as Record<string, unknown>;
+  const input = JSON.parse(await readHookInput()) as Record<string, unknown>;
   const payload: Record<string, unknown> = {};
   for (const field of HOOK_FIELDS) {
     if (typeof input[field] === 'string') payload[field] = (input[field] as string).slice(0, 2000);
