@@ -1,6 +1,7 @@
 import { type FetchLike, ApiClient as RestClient } from '@rclaude/client';
 import { AppError, type Task } from '@rclaude/protocol';
-import { CliError } from './errors.js';
+import { CliError, EXIT } from './errors.js';
+import { safeText } from './output.js';
 import { resolveTarget } from './settings.js';
 
 /** A request gives up after this long (a file copy included). */
@@ -27,6 +28,22 @@ export class ApiClient extends RestClient {
   /** The task's timeline after `after`. */
   async events(id: string, after?: number) {
     return { events: await this.listTaskEvents(id, after) };
+  }
+
+  /** The session a command is about: `--session` (an id, or a unique prefix of one of the task's), or the main one. */
+  async resolveSession(task: Task, ref: string | undefined): Promise<string> {
+    if (!ref) return task.mainSessionId;
+    const { sessions } = await this.call('listTaskSessions', { params: { id: task.id } });
+    const exact = sessions.find((s) => s.id === ref);
+    if (exact) return exact.id;
+    const matches = sessions.filter((s) => s.id.startsWith(ref));
+    if (matches.length === 1) return (matches[0] as { id: string }).id;
+    const known = sessions.map((s) => `${s.id} (${s.kind}: ${s.command.join(' ') || 'shell'})`).join(', ');
+    throw new CliError(
+      matches.length ? `"${ref}" matches several sessions of ${task.id}` : `task ${task.id} has no session "${ref}"`,
+      EXIT.error,
+      `its sessions: ${safeText(known)}`,
+    );
   }
 
   /** Finds a task by id or unique id prefix (like Docker), or by exact name. */

@@ -1,9 +1,8 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type Cast, parseCast, type Task } from '@rclaude/protocol';
+import { type Cast, parseCast } from '@rclaude/protocol';
 import { type ApiClient, apiClientFor } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
-import { safeText } from '../output.js';
 import { playCast, playSteps } from '../terminal/cast-player.js';
 
 interface Common {
@@ -14,22 +13,6 @@ interface Common {
 
 /** Largest recording `rclaude play` loads (the output log is bounded, so a real one is far smaller). */
 const MAX_PLAY_BYTES = 256 * 1024 * 1024;
-
-/** The session a command is about: `--session` (an id, or a unique prefix of one of the task's), or the main one. */
-export async function pickSession(api: ApiClient, task: Task, ref: string | undefined): Promise<string> {
-  if (!ref) return task.mainSessionId;
-  const { sessions } = await api.call('listTaskSessions', { params: { id: task.id } });
-  const exact = sessions.find((s) => s.id === ref);
-  if (exact) return exact.id;
-  const matches = sessions.filter((s) => s.id.startsWith(ref));
-  if (matches.length === 1) return (matches[0] as { id: string }).id;
-  const known = sessions.map((s) => `${s.id} (${s.kind}: ${s.command.join(' ') || 'shell'})`).join(', ');
-  throw new CliError(
-    matches.length ? `"${ref}" matches several sessions of ${task.id}` : `task ${task.id} has no session "${ref}"`,
-    EXIT.error,
-    `its sessions: ${safeText(known)}`,
-  );
-}
 
 /** The recording's response, checked to be one. */
 async function fetchRecording(api: ApiClient, sessionId: string): Promise<Response> {
@@ -42,7 +25,7 @@ async function fetchRecording(api: ApiClient, sessionId: string): Promise<Respon
 export async function writeCast(ref: string, opts: Common): Promise<number> {
   const api = apiClientFor(opts);
   const task = await api.resolveTask(ref);
-  const res = await fetchRecording(api, await pickSession(api, task, opts.session));
+  const res = await fetchRecording(api, await api.resolveSession(task, opts.session));
   await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), process.stdout, {
     end: false,
   });
@@ -54,7 +37,7 @@ export async function playCommand(ref: string, opts: Common & { speed?: string; 
   const speed = positiveNumber(opts.speed ?? '1', '--speed', 'e.g. --speed 2 for twice as fast');
   const api = apiClientFor(opts);
   const task = await api.resolveTask(ref);
-  const res = await fetchRecording(api, await pickSession(api, task, opts.session));
+  const res = await fetchRecording(api, await api.resolveSession(task, opts.session));
   const declared = Number(res.headers.get('content-length') ?? 0);
   if (declared > MAX_PLAY_BYTES) throw new CliError('the recording is too large to play here');
   let cast: Cast;

@@ -63,7 +63,7 @@ async function attachSession(
   opts: { readOnly?: boolean; session?: string },
   detachKeys: number[],
 ): Promise<number> {
-  const sessionId = await (await import('./recordings.js')).pickSession(api, task, opts.session);
+  const sessionId = await api.resolveSession(task, opts.session);
   const outcome = await attachTerminal({
     server: api.server,
     token: api.token,
@@ -175,9 +175,7 @@ export async function logsCommand(
   }
   const api = apiClientFor(opts);
   const task = await api.resolveTask(ref);
-  const sessionId = opts.session
-    ? await (await import('./recordings.js')).pickSession(api, task, opts.session)
-    : task.mainSessionId;
+  const sessionId = opts.session ? await api.resolveSession(task, opts.session) : task.mainSessionId;
   await streamLog({
     server: api.server,
     token: api.token,
