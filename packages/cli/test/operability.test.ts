@@ -422,6 +422,20 @@ const bodySamples: Record<string, unknown[]> = {
     { at: 'CP_ABCDEFGH12' },
     { cols: 1001 },
   ],
+  'POST /api/tasks/{id}/push': [{ branch: 'rclaude/feature' }, { branch: '-x' }, { branch: 'a..b' }, { branch: 5 }],
+  'POST /api/tasks/{id}/pull-request': [
+    { title: 'Fix the login', draft: true, base: 'main', githubRepo: 'acme/app' },
+    { title: '' },
+    { draft: 'yes' },
+    { githubRepo: 'not a repo' },
+  ],
+  'POST /api/tasks/{id}/approvals/{approvalId}': [
+    { decision: 'allow' },
+    { decision: 'deny', message: 'not now' },
+    { decision: 'maybe' },
+    { decision: 'deny', message: 'm'.repeat(5000) },
+  ],
+  'POST /api/tasks/{id}/fork': [{ count: 2, prompt: 'try again' }, { count: 0 }, { count: 11 }, { prompt: '' }],
   'POST /api/tasks/{id}/shares': [
     {},
     { kind: 'view', expiresInMs: 7_200_000 },
