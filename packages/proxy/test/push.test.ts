@@ -5,7 +5,7 @@
  * proxies on one Postgres and Redis.
  */
 import { ApiClient } from '@rclaude/client';
-import type { PushKind, Task, TaskEvent } from '@rclaude/protocol';
+import { type PushKind, pushKinds, type Task, type TaskEvent } from '@rclaude/protocol';
 import { until } from '@rclaude/testkit';
 import { io as connectIo } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -143,13 +143,8 @@ describe('Web Push through a push service on loopback', () => {
       await expect(attempt()).rejects.toMatchObject({ code: 'NOT_FOUND' });
     }
     const still = await aliceApi.call('listPushSubscriptions', {});
-    expect(still.subscriptions.find((s) => s.id === sub.id)?.kinds).toEqual([
-      'waiting',
-      'finished',
-      'failed',
-      'stopping',
-      'budget',
-    ]);
+    // Untouched by Bob's attempts: still every kind, as subscribed.
+    expect(still.subscriptions.find((s) => s.id === sub.id)?.kinds).toEqual([...pushKinds]);
   });
 
   it('refuses endpoints that would make the server call into its network', async () => {
