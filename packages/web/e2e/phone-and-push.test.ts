@@ -169,7 +169,7 @@ describe('the installable app and its service worker', { timeout: 120_000 }, () 
         taskId: 'pushtask2',
         url: '/tasks/pushtask2',
         tag: 'rclaude-pushtask2',
-        approvalId: 'ap_k3v9q2mzx8ab',
+        approvalId: 'ap_k3v7q2mzx6ab',
         actions: [
           { action: 'approve', title: 'Approve' },
           { action: 'deny', title: 'Deny' },
@@ -190,7 +190,7 @@ describe('the installable app and its service worker', { timeout: 120_000 }, () 
       result = await shownNotifications(page);
       return result.length === 1 && result[0]?.title !== 'deploy wants to run Bash';
     }, 'the answer notification');
-    expect(result[0]?.title).toBe('Not answered: no approval ap_k3v9q2mzx8ab');
+    expect(result[0]?.title).toBe('Not answered: no approval ap_k3v7q2mzx6ab');
     expect(result[0]?.tag).toBe('rclaude-pushtask2');
   });
 });

@@ -32,7 +32,7 @@ describe('notificationFor: which task events tell the owner what', () => {
     const plan = notificationFor(
       task,
       event('approval_requested', {
-        approvalId: 'ap_k3v9q2mzx8ab',
+        approvalId: 'ap_k3v7q2mzx6ab',
         tool: 'Bash',
         summary: 'Bash rm -rf build',
         reason: null,
@@ -46,7 +46,7 @@ describe('notificationFor: which task events tell the owner what', () => {
         kind: 'approval',
         title: 'fix-login wants to use Bash',
         body: 'Bash rm -rf build',
-        approvalId: 'ap_k3v9q2mzx8ab',
+        approvalId: 'ap_k3v7q2mzx6ab',
         url: '/tasks/abc123',
       },
     });

@@ -267,8 +267,8 @@ function TaskHeaderActions({
   const live = task.status === 'running' || task.status === 'idle';
   const error = resume.error ?? checkpoint.error;
   return (
-    <div className="ml-auto flex flex-col items-end gap-1.5">
-      <div className="flex items-center gap-2">
+    <div className="ml-auto flex min-w-0 max-w-full flex-col items-end gap-1.5">
+      <div className="flex flex-wrap items-center justify-end gap-2">
         {ended ? (
           <>
             {canResume(task.status) && (
