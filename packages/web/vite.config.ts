@@ -27,6 +27,12 @@ export default defineConfig({
       input: { main: 'index.html', sw: 'src/sw/sw.ts' },
       output: {
         entryFileNames: (chunk) => (chunk.name === 'sw' ? 'sw.js' : 'assets/[name]-[hash].js'),
+        // zod and the module that turns its eval probe off, in one chunk of their own, in that order: with
+        // code splitting, a shared chunk holding zod and module-level schemas would otherwise run before the
+        // entry's first import, and the probe would be a CSP violation (see src/zod-without-eval.ts).
+        advancedChunks: {
+          groups: [{ name: 'zod', test: /node_modules[\\/]zod[\\/]|src[\\/]zod-without-eval/ }],
+        },
       },
       // The protocol package defines zod schemas at module level; the browser uses those the REST client
       // parses answers with (the route table's), its error class and stream helpers. Treating schema
