@@ -5,6 +5,8 @@
  * flood (`cat` of a big file) is held back by the agent itself, which pauses its PTY while 8 MiB of a
  * session's output is not yet stored, so a connection never has more than that per busy session in flight.
  */
+import { TokenBucket } from '../services/token-bucket.js';
+
 export interface AgentLimits {
   /** Socket.io packets per second, sustained (AGENT_MAX_MESSAGES_PER_SEC); bursts of two seconds' worth. */
   messagesPerSec: number;
@@ -48,25 +50,6 @@ export function agentLimitMessage(limit: AgentLimitName, limits: AgentLimits, de
     `the sandbox's agent ${what}, so the server disconnected it. The agent reconnects by itself and resumes ` +
     'its sessions without losing output; if this repeats, something in the sandbox is flooding the server.'
   );
-}
-
-/** Tokens refilled continuously at `perSec`, holding at most two seconds' worth. */
-class TokenBucket {
-  private tokens: number;
-  private last = performance.now();
-
-  constructor(private readonly perSec: number) {
-    this.tokens = perSec * 2;
-  }
-
-  take(n: number): boolean {
-    const now = performance.now();
-    this.tokens = Math.min(this.perSec * 2, this.tokens + ((now - this.last) / 1000) * this.perSec);
-    this.last = now;
-    if (this.tokens < n) return false;
-    this.tokens -= n;
-    return true;
-  }
 }
 
 /**

@@ -18,6 +18,7 @@ import type { Metrics } from '../metrics.js';
 import type { AuthContext } from '../services/auth-context.js';
 import type { ClientNamespace, ClientSocket, SessionHub } from '../services/session-hub.js';
 import type { TaskService } from '../services/task-service.js';
+import { TokenBucket } from '../services/token-bucket.js';
 import { rooms } from './rooms.js';
 import { type ShareSocketData, shareOf } from './share-gateway.js';
 
@@ -52,7 +53,8 @@ export function registerClientGateway(deps: {
     const bucketOf = (sessionId: string): TokenBucket => {
       let bucket = buckets.get(sessionId);
       if (!bucket) {
-        bucket = tokenBucket(deps.inputBytesPerSec);
+        // Input is limited by bytes per second (a burst of two seconds' worth), not by message count.
+        bucket = new TokenBucket(deps.inputBytesPerSec);
         buckets.set(sessionId, bucket);
       }
       return bucket;
@@ -180,24 +182,4 @@ export function registerClientGateway(deps: {
       hub.detachAll(socket);
     });
   });
-}
-
-interface TokenBucket {
-  take(n: number): boolean;
-}
-
-/** Input rate limit by bytes per second (a burst of two seconds' worth), not by message count. */
-function tokenBucket(perSec: number): TokenBucket {
-  let tokens = perSec * 2;
-  let last = performance.now();
-  return {
-    take(n: number): boolean {
-      const now = performance.now();
-      tokens = Math.min(perSec * 2, tokens + ((now - last) / 1000) * perSec);
-      last = now;
-      if (tokens < n) return false;
-      tokens -= n;
-      return true;
-    },
-  };
 }

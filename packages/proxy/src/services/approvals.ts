@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { ApprovalOutcome, ApprovalRecord, ApprovalStore, SandboxRecord, TaskStore } from '../stores/types.js';
 import type { AuthContext } from './auth-context.js';
 import { newId } from './ids.js';
+import { TokenBucket } from './token-bucket.js';
 
 /** What subscribers of {@link ApprovalService.subscribe} hear: a new pending approval, or its end. */
 export type ApprovalChange =
@@ -91,8 +92,8 @@ export class ApprovalService {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private sweeper: NodeJS.Timeout | undefined;
   private readonly now: () => number;
-  /** Per sandbox: new approvals it may still ask for now, and when that was counted. */
-  private readonly allowance = new Map<string, { tokens: number; at: number }>();
+  /** Per sandbox: the new approvals it may still ask for. */
+  private readonly allowance = new Map<string, TokenBucket>();
   /** Per sandbox: requests are taken one after another, so the pending count is checked without a race. */
   private readonly queues = new Map<string, Promise<unknown>>();
 
@@ -135,16 +136,13 @@ export class ApprovalService {
 
   /** Takes one new approval out of the sandbox's allowance; false when it has none left. */
   private takeAllowance(sandboxId: string): boolean {
-    const now = this.now();
-    const prev = this.allowance.get(sandboxId) ?? { tokens: APPROVAL_BURST, at: now };
-    const tokens = Math.min(APPROVAL_BURST, prev.tokens + Math.max(0, now - prev.at) / APPROVAL_REFILL_MS);
-    if (tokens < 1) {
-      this.allowance.set(sandboxId, { tokens, at: now });
-      return false;
+    let bucket = this.allowance.get(sandboxId);
+    if (!bucket) {
+      bucket = new TokenBucket(1000 / APPROVAL_REFILL_MS, { burst: APPROVAL_BURST, now: this.now });
+      this.allowance.set(sandboxId, bucket);
+      if (this.allowance.size > 10_000) this.allowance.delete(this.allowance.keys().next().value ?? '');
     }
-    this.allowance.set(sandboxId, { tokens: tokens - 1, at: now });
-    if (this.allowance.size > 10_000) this.allowance.delete(this.allowance.keys().next().value ?? '');
-    return true;
+    return bucket.take();
   }
 
   private async requestNow(sandbox: SandboxRecord, req: AgentApprovalRequest): Promise<AgentApprovalResult> {
