@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,6 +18,7 @@ import type { Logger } from 'pino';
 import type { SandboxStore, TaskStore } from '../stores/types.js';
 import type { AgentRpc } from './agent-rpc.js';
 import type { AuthContext } from './auth-context.js';
+import { fetchBundleCommit, type GitRun, inRepo as inRepoArgs, lastLine, runGit as runGitWith } from './git.js';
 import { copyAgentFile, PUSH_BUNDLE_MAX_BYTES } from './repo-source.js';
 import type { TaskTimeline } from './task-transitions.js';
 
@@ -28,6 +28,13 @@ export const GITHUB_TOKEN_SECRET = 'GITHUB_TOKEN';
 const COMMIT_TIMEOUT_MS = 120_000;
 /** How long one git command of a push may take. */
 const GIT_TIMEOUT_MS = 300_000;
+
+/** The proxy's git for pushes: isolated from every configuration file (the token goes with the request). */
+const GIT_OPTS = { isolated: true, timeoutMs: GIT_TIMEOUT_MS, maxBuffer: 4 * 1024 * 1024 };
+
+function runGit(args: string[], env: Record<string, string> = {}): Promise<GitRun> {
+  return runGitWith(args, { ...GIT_OPTS, env });
+}
 /** Most characters of the prompt and of the result text in a pull request's body (GitHub takes 65,536). */
 const BODY_PART_MAX_CHARS = 20_000;
 
@@ -98,43 +105,6 @@ export function pullRequestBody(
   lines.push(`**Changes**: ${parts.changes}`);
   lines.push(`Opened by rclaude from task [${task.id}](${parts.taskUrl}).`);
   return lines.join('\n\n');
-}
-
-interface GitRun {
-  ok: boolean;
-  stdout: string;
-  stderr: string;
-}
-
-function runGit(args: string[], env: Record<string, string> = {}): Promise<GitRun> {
-  return new Promise((resolve) => {
-    execFile(
-      'git',
-      args,
-      {
-        // Only what git needs from the server's environment, never a credential of the server's own; and no
-        // configuration file at all: a ~/.gitconfig in a folder others can write (HOME is not ours to trust)
-        // could rewrite the URL (`insteadOf`) or add a proxy, and the token would go with the request.
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          HOME: '/nonexistent',
-          XDG_CONFIG_HOME: '/nonexistent',
-          GIT_TERMINAL_PROMPT: '0',
-          GIT_CONFIG_NOSYSTEM: '1',
-          GIT_CONFIG_GLOBAL: '/dev/null',
-          GIT_ASKPASS: 'true',
-          ...env,
-        },
-        maxBuffer: 4 * 1024 * 1024,
-        timeout: GIT_TIMEOUT_MS,
-      },
-      (err, stdout, stderr) => resolve({ ok: !err, stdout, stderr }),
-    );
-  });
-}
-
-function lastLine(text: string): string {
-  return text.trim().split('\n').at(-1) ?? '';
 }
 
 /**
@@ -376,21 +346,11 @@ function commitMessage(task: Task): string {
  * branch or moving it forward (never back, never sideways). True when it already pointed there.
  */
 async function pushToPath(repoPath: string, branch: string, commit: string, bundle: string): Promise<boolean> {
-  const dir = path.resolve(repoPath);
-  const inRepo = ['-c', `safe.directory=${dir}`, '-C', dir];
+  const inRepo = inRepoArgs(path.resolve(repoPath));
   const ref = `refs/heads/${branch}`;
   const old = (await runGit([...inRepo, 'rev-parse', '--verify', '-q', ref])).stdout.trim();
   if (old === commit) return true;
-  const fetched = await runGit([
-    ...inRepo,
-    '-c',
-    'transfer.fsckObjects=true',
-    'fetch',
-    '--no-tags',
-    '--no-write-fetch-head',
-    bundle,
-    commit,
-  ]);
+  const fetched = await fetchBundleCommit(inRepo, bundle, commit, GIT_OPTS);
   if (!fetched.ok) throw new AppError('UPSTREAM_FAILED', `git could not take the branch: ${lastLine(fetched.stderr)}`);
   if (old && !(await runGit([...inRepo, 'merge-base', '--is-ancestor', old, commit])).ok) {
     throw new AppError(

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,22 +11,12 @@ import {
 } from '@rclaude/protocol';
 import { type Bytes, readAgentFile, writeAgentFile } from './agent-files.js';
 import type { AgentRpc } from './agent-rpc.js';
+import { fetchBundleCommit, inRepo as inRepoArgs, lastLine, runGit } from './git.js';
 
 /** Where the proxy puts a local repository's bundle in the workspace (the agent clones from it, then deletes it). */
 export const REPO_BUNDLE_PATH = '.rclaude/repo.bundle';
 /** Bytes per `files:read`/`files:write` RPC, as the file routes use. */
 const CHUNK_BYTES = 512 * 1024;
-
-function runGit(args: string[]): Promise<{ ok: boolean; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      'git',
-      args,
-      { env: { ...process.env, GIT_TERMINAL_PROMPT: '0' }, maxBuffer: 1024 * 1024, timeout: 120_000 },
-      (err, stdout, stderr) => resolve({ ok: !err, stdout, stderr }),
-    );
-  });
-}
 
 /**
  * Checks a task's `repo` and `branch` before anything starts:
@@ -70,10 +59,7 @@ export async function validateRepo(
   if (!ctx.admin) throw new AppError('FORBIDDEN', 'only admins may clone a path on the server machine');
   const dir = path.resolve(repo);
   const check = await runGit([
-    '-c',
-    `safe.directory=${dir}`,
-    '-C',
-    dir,
+    ...inRepoArgs(dir),
     'rev-parse',
     '--verify',
     '-q',
@@ -103,7 +89,7 @@ export async function uploadLocalRepo(
   const scratch = await mkdtemp(path.join(tmpdir(), 'rclaude-bundle-'));
   try {
     const file = path.join(scratch, 'repo.bundle');
-    const made = await runGit(['-c', `safe.directory=${dir}`, '-C', dir, 'bundle', 'create', file, '--all']);
+    const made = await runGit([...inRepoArgs(dir), 'bundle', 'create', file, '--all']);
     if (!made.ok) {
       throw new AppError('SANDBOX_START_FAILED', `could not bundle ${repo.url}: ${lastLine(made.stderr)}`);
     }
@@ -131,8 +117,7 @@ export async function fetchPushedBranch(
   push: { branch: string; commit: string; bundlePath: string },
 ): Promise<void> {
   if (!branchNameSchema.safeParse(push.branch).success) throw new Error(`${push.branch} is not a branch name`);
-  const dir = path.resolve(repoPath);
-  const inRepo = ['-c', `safe.directory=${dir}`, '-C', dir];
+  const inRepo = inRepoArgs(path.resolve(repoPath));
   const ref = `refs/heads/${push.branch}`;
   if ((await runGit([...inRepo, 'rev-parse', '--verify', '-q', ref])).ok) {
     throw new Error(`${repoPath} already has a branch ${push.branch}; it was left as it was`);
@@ -143,16 +128,7 @@ export async function fetchPushedBranch(
     await copyAgentFile(rpc, sandboxId, push.bundlePath, file, PUSH_BUNDLE_MAX_BYTES);
     // Fetch the reported commit itself (git refuses one the bundle does not hold), and no ref: the branch is
     // then created only if it still does not exist, atomically.
-    const fetched = await runGit([
-      ...inRepo,
-      '-c',
-      'transfer.fsckObjects=true',
-      'fetch',
-      '--no-tags',
-      '--no-write-fetch-head',
-      file,
-      push.commit,
-    ]);
+    const fetched = await fetchBundleCommit(inRepo, file, push.commit);
     if (!fetched.ok) throw new Error(`git could not fetch the branch: ${lastLine(fetched.stderr)}`);
     const created = await runGit([...inRepo, 'update-ref', '-m', 'rclaude: task changes', ref, push.commit, '']);
     if (!created.ok) throw new Error(`${repoPath} already has a branch ${push.branch}; it was left as it was`);
@@ -199,8 +175,4 @@ async function* fileChunks(file: string): AsyncGenerator<Bytes> {
   } finally {
     await handle.close();
   }
-}
-
-function lastLine(text: string): string {
-  return text.trim().split('\n').at(-1) ?? '';
 }
