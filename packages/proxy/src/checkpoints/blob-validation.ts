@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { AppError, blobHashSchema, checkpointIdSchema } from '@rclaude/protocol';
+import { AppError, blobHashSchema, type CheckpointManifest, checkpointIdSchema } from '@rclaude/protocol';
 
 // Shared by the checkpoint stores; apart from blob-store.ts so the implementations import no factory.
 
@@ -79,4 +79,14 @@ export async function readVerified(
   }
   if (length !== size) throw corruptBlob(hash, `${length} bytes, not the declared ${size}`);
   if (sha.digest('hex') !== hash) throw corruptBlob(hash, 'its SHA-256 is not its name');
+}
+
+/** Refuses a manifest that names one path of a root twice (CHECKPOINT_CORRUPT): a restore would be ambiguous. */
+export function assertUniquePaths(manifest: Pick<CheckpointManifest, 'entries'>): void {
+  const seen = new Set<string>();
+  for (const e of manifest.entries) {
+    const key = `${e.root}/${e.path}`;
+    if (seen.has(key)) throw new AppError('CHECKPOINT_CORRUPT', `the manifest names ${key} twice`);
+    seen.add(key);
+  }
 }

@@ -9,6 +9,7 @@ import {
   importHeaderSchema,
 } from '@rclaude/protocol';
 import tar, { type ExtractEvents } from 'tar-stream';
+import { assertUniquePaths } from './blob-validation.js';
 
 type Entry = ExtractEvents['entry'][1];
 
@@ -67,12 +68,7 @@ export class ImportArchive {
         `the import header is not valid: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'unknown'}`,
       );
     }
-    const seen = new Set<string>();
-    for (const e of parsed.data.manifest.entries) {
-      const key = `${e.root}/${e.path}`;
-      if (seen.has(key)) throw new AppError('CHECKPOINT_CORRUPT', `the manifest names ${key} twice`);
-      seen.add(key);
-    }
+    assertUniquePaths(parsed.data.manifest);
     this.header = parsed.data;
     return parsed.data;
   }

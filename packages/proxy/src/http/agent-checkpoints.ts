@@ -15,6 +15,7 @@ import {
 import type { Logger } from 'pino';
 import tar from 'tar-stream';
 import type { CheckpointBlobStore } from '../checkpoints/blob-store.js';
+import { assertUniquePaths } from '../checkpoints/blob-validation.js';
 import { publicCheckpoint, readManifest } from '../checkpoints/records.js';
 import { verifyEgressKey } from '../egress/egress-key.js';
 import type { CheckpointRecord, CheckpointRecordStore, SandboxStore } from '../stores/types.js';
@@ -240,15 +241,6 @@ export function createAgentCheckpointRoutes(deps: AgentCheckpointRoutesDeps) {
       });
     },
   };
-}
-
-function assertUniquePaths(manifest: CheckpointManifest): void {
-  const seen = new Set<string>();
-  for (const e of manifest.entries) {
-    const key = `${e.root}/${e.path}`;
-    if (seen.has(key)) throw new AppError('CHECKPOINT_CORRUPT', `the manifest names ${key} twice`);
-    seen.add(key);
-  }
 }
 
 async function readBody(req: IncomingMessage, max: number, gunzip = false): Promise<Buffer> {
