@@ -11,12 +11,12 @@ import {
 import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ApiClient } from '../../api/api-client.js';
 import { useApp } from '../../app-context.js';
-import { AlertIcon, ListIcon } from '../../components/icons.js';
+import { AlertIcon } from '../../components/icons.js';
 import { Logo } from '../../components/logo.js';
 import { EmptyState, ErrorState, Spinner } from '../../components/states.js';
 import { StatusBadge } from '../../components/status-badge.js';
 import { ThemeSwitcher } from '../../components/theme-switcher.js';
-import { TimelineItem } from '../tasks/task-timeline.js';
+import { TimelineView } from '../tasks/task-timeline.js';
 import { useTheme } from '../theme/theme.js';
 import type { ShareCredential } from './share-secret.js';
 
@@ -214,47 +214,9 @@ function SharedTask({
           </Suspense>
         </div>
         <aside className="flex min-h-0 flex-col border-t border-zinc-200 md:w-96 md:border-t-0 md:border-l dark:border-zinc-800">
-          <SharedTimeline events={events} />
+          <TimelineView events={events} />
         </aside>
       </div>
     </div>
-  );
-}
-
-function SharedTimeline({ events }: { events: TaskEvent[] }) {
-  const scrollRef = useRef<HTMLDivElement>(null);
-  const atBottom = useRef(true);
-  const count = events.length;
-  useEffect(() => {
-    const el = scrollRef.current;
-    if (el && atBottom.current && count > 0) el.scrollTop = el.scrollHeight;
-  }, [count]);
-  return (
-    <section aria-label="Timeline" className="flex min-h-0 flex-1 flex-col">
-      <header className="flex h-10 shrink-0 items-center border-b border-zinc-200 px-3 dark:border-zinc-800">
-        <h2 className="text-[13px] font-semibold">Timeline</h2>
-        {count > 0 && <span className="ml-2 text-xs text-zinc-500 tabular-nums">{count}</span>}
-      </header>
-      <div
-        ref={scrollRef}
-        className="min-h-0 flex-1 overflow-y-auto"
-        onScroll={(e) => {
-          const el = e.currentTarget;
-          atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
-        }}
-      >
-        {count === 0 ? (
-          <EmptyState icon={<ListIcon className="size-5" />} title="Nothing yet">
-            Status changes, Claude’s messages and tool calls appear here as they happen.
-          </EmptyState>
-        ) : (
-          <ol className="relative px-3 py-3">
-            {events.map((event, index) => (
-              <TimelineItem key={event.seq} event={event} last={index === count - 1} />
-            ))}
-          </ol>
-        )}
-      </div>
-    </section>
   );
 }

@@ -1,7 +1,7 @@
 import { taskEventLines } from '@rclaude/client';
 import type { TaskEvent, TaskEventType } from '@rclaude/protocol';
 import { useQuery } from '@tanstack/react-query';
-import { useEffect, useRef, useState } from 'react';
+import { type ReactNode, useEffect, useRef, useState } from 'react';
 import { taskEventsQuery } from '../../api/queries.js';
 import { useApp } from '../../app-context.js';
 import { ListIcon } from '../../components/icons.js';
@@ -149,13 +149,34 @@ export function safeHttpUrl(value: unknown): string | null {
   }
 }
 
-/** The task's events, oldest first, kept live by `task:event`; sticks to the bottom while you are there. */
+/** The task's events, oldest first, kept live by `task:event`. */
 export function TaskTimeline({ taskId }: { taskId: string }) {
   const { api } = useApp();
   const events = useQuery(taskEventsQuery(api, taskId));
+  return (
+    <TimelineView
+      events={events.data ?? []}
+      placeholder={
+        events.isPending ? (
+          <div className="flex items-center gap-2 p-4 text-[13px] text-zinc-500">
+            <Spinner label="Loading timeline" /> Loading…
+          </div>
+        ) : events.isError ? (
+          <ErrorState error={events.error} title="Could not load the timeline" onRetry={() => void events.refetch()} />
+        ) : null
+      }
+    />
+  );
+}
+
+/**
+ * A timeline of events, oldest first, that sticks to the bottom while you are there (the task page's, and a
+ * share link's). `placeholder` (loading, an error) shows instead of the events.
+ */
+export function TimelineView({ events, placeholder = null }: { events: TaskEvent[]; placeholder?: ReactNode }) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
-  const count = events.data?.length ?? 0;
+  const count = events.length;
 
   useEffect(() => {
     const el = scrollRef.current;
@@ -176,30 +197,25 @@ export function TaskTimeline({ taskId }: { taskId: string }) {
           atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
         }}
       >
-        {events.isPending ? (
-          <div className="flex items-center gap-2 p-4 text-[13px] text-zinc-500">
-            <Spinner label="Loading timeline" /> Loading…
-          </div>
-        ) : events.isError ? (
-          <ErrorState error={events.error} title="Could not load the timeline" onRetry={() => void events.refetch()} />
-        ) : count === 0 ? (
-          <EmptyState icon={<ListIcon className="size-5" />} title="Nothing yet">
-            Status changes, Claude’s messages and tool calls appear here as they happen.
-          </EmptyState>
-        ) : (
-          <ol className="relative px-3 py-3">
-            {events.data.map((event, index) => (
-              <TimelineItem key={event.seq} event={event} last={index === count - 1} />
-            ))}
-          </ol>
-        )}
+        {placeholder ??
+          (count === 0 ? (
+            <EmptyState icon={<ListIcon className="size-5" />} title="Nothing yet">
+              Status changes, Claude’s messages and tool calls appear here as they happen.
+            </EmptyState>
+          ) : (
+            <ol className="relative px-3 py-3">
+              {events.map((event, index) => (
+                <TimelineItem key={event.seq} event={event} last={index === count - 1} />
+              ))}
+            </ol>
+          ))}
       </div>
     </section>
   );
 }
 
-/** One entry of a timeline (the task page's, and a share link's). */
-export function TimelineItem({ event, last }: { event: TaskEvent; last: boolean }) {
+/** One entry of a timeline. */
+function TimelineItem({ event, last }: { event: TaskEvent; last: boolean }) {
   const [expanded, setExpanded] = useState(false);
   const summary = summarizeEvent(event);
   const long = summary.length > LONG_TEXT;
