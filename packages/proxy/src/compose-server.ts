@@ -549,7 +549,6 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
         serveShareViewer(socket, share, {
           hub,
           resolveSession: (sessionId) => agentSessions.resolveSessionState(sessionId),
-          outputEnd: async (state) => (await taskService.info(state)).outputEnd,
           log,
           metrics,
           now: deps.now ?? Date.now,

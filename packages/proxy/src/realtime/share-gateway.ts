@@ -131,7 +131,6 @@ export function serveShareViewer(
   deps: {
     hub: SessionHub;
     resolveSession: (sessionId: string) => Promise<SessionState | null>;
-    outputEnd: (state: SessionState) => Promise<number>;
     log: Logger;
     metrics: Metrics;
     now: () => number;
@@ -176,12 +175,9 @@ export function serveShareViewer(
     if (req.sessionId !== share.mainSessionId) return replyError(ack, notFound(req.sessionId));
     deps
       .resolveSession(req.sessionId)
-      .then(async (state) => {
+      .then((state) => {
         if (!state || state.taskId !== share.taskId) throw notFound(req.sessionId);
-        if (typeof req.from === 'number' && req.from > (await deps.outputEnd(state))) {
-          throw new AppError('BAD_REQUEST', `offset ${req.from} is beyond the stored output`);
-        }
-        // Always read-only, and no size: a viewer never resizes the owner's terminal. Its acks open its own
+        // An offset beyond the stored output is refused by the hub, leaving the viewer as it was. Always read-only, and no size: a viewer never resizes the owner's terminal. Its acks open its own
         // window only: they never reach the agent, so a viewer acking slowly cannot pause the owner's program.
         return hub.attach(socket, state, { from: req.from, readOnly: true, pacesAgent: false });
       })
