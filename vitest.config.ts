@@ -6,5 +6,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     projects: ['packages/*', 'infra'],
+    // Besides the console, every run leaves each file's duration in test-results/vitest.json, so where the
+    // suite's time goes can be read after any run (`node scripts/test-times.mjs`).
+    reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
   },
 });
