@@ -8,16 +8,16 @@ import { writeFileSync } from 'node:fs';
 import {
   type CliResult,
   type RclaudeServer,
-  rclaudeBin,
   runCli,
   startRclaudeServer,
-  TmuxTerminal,
+  Terminals,
+  type TmuxTerminal,
   until,
 } from '@rclaude/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 let server: RclaudeServer;
-const terminals: TmuxTerminal[] = [];
+const terminals = new Terminals();
 /** Every CLI run of this file: no secret value may appear in any of them. */
 const outputs: CliResult[] = [];
 
@@ -37,7 +37,7 @@ afterAll(async () => {
 });
 
 afterEach(() => {
-  for (const t of terminals.splice(0)) t.close();
+  terminals.closeAll();
 });
 
 async function cli(args: string[], opts: { input?: string; token?: string } = {}): Promise<CliResult> {
@@ -50,12 +50,7 @@ async function cli(args: string[], opts: { input?: string; token?: string } = {}
 }
 
 function terminal(args: string): TmuxTerminal {
-  const env = Object.entries(server.cliEnv())
-    .map(([k, v]) => `${k}=${v}`)
-    .join(' ');
-  const t = new TmuxTerminal(`env ${env} ${rclaudeBin()} ${args}`);
-  terminals.push(t);
-  return t;
+  return terminals.rclaude(server.cliEnv(), args);
 }
 
 async function login(username: string, password: string): Promise<Response> {

@@ -15,11 +15,11 @@ import {
   type FakeAnthropic,
   lastUserText,
   type RclaudeServer,
-  rclaudeBin,
   runCli,
   startFakeAnthropic,
   startRclaudeServer,
-  TmuxTerminal,
+  Terminals,
+  type TmuxTerminal,
   until,
 } from '@rclaude/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -31,7 +31,7 @@ const CHECKPOINT_INTERVAL_MS = 1500;
 
 let server: RclaudeServer;
 let fake: FakeAnthropic;
-const terminals: TmuxTerminal[] = [];
+const terminals = new Terminals();
 
 beforeAll(async () => {
   fake = await startFakeAnthropic({
@@ -61,18 +61,13 @@ afterAll(async () => {
 });
 
 afterEach(() => {
-  for (const t of terminals.splice(0)) t.close();
+  terminals.closeAll();
 });
 
 const cli = (args: string[]) => runCli(args, { env: server.cliEnv(), timeoutMs: 120_000 });
 
 function terminal(args: string, size = { cols: 120, rows: 40 }): TmuxTerminal {
-  const env = Object.entries(server.cliEnv())
-    .map(([k, v]) => `${k}=${v}`)
-    .join(' ');
-  const t = new TmuxTerminal(`env ${env} ${rclaudeBin()} ${args}`, size);
-  terminals.push(t);
-  return t;
+  return terminals.rclaude(server.cliEnv(), args, size);
 }
 
 async function api<T>(method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: T }> {

@@ -14,11 +14,11 @@ import {
   lastToolResults,
   lastUserText,
   type RclaudeServer,
-  rclaudeBin,
   runCli,
   startFakeAnthropic,
   startRclaudeServer,
-  TmuxTerminal,
+  Terminals,
+  type TmuxTerminal,
   toolUseReply,
   until,
 } from '@rclaude/testkit';
@@ -43,7 +43,7 @@ async function removeAll(): Promise<void> {
 
 let server: RclaudeServer;
 let fake: FakeAnthropic;
-const terminals: TmuxTerminal[] = [];
+const terminals = new Terminals();
 
 beforeAll(async () => {
   // The image must be there: a missing one would fail every test below with the provider's own hint.
@@ -71,7 +71,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  for (const t of terminals.splice(0)) t.close();
+  terminals.closeAll();
   if (process.env.RCLAUDE_TEST_LOG) writeFileSync(process.env.RCLAUDE_TEST_LOG, server?.log() ?? '');
   await server?.stop();
   await fake?.close();
@@ -79,18 +79,13 @@ afterAll(async () => {
 }, 120_000);
 
 afterEach(() => {
-  for (const t of terminals.splice(0)) t.close();
+  terminals.closeAll();
 });
 
 const cli = (args: string[]) => runCli(args, { env: server.cliEnv(), timeoutMs: 180_000 });
 
 function terminal(args: string, size = { cols: 120, rows: 40 }): TmuxTerminal {
-  const env = Object.entries(server.cliEnv())
-    .map(([k, v]) => `${k}=${v}`)
-    .join(' ');
-  const t = new TmuxTerminal(`env ${env} ${rclaudeBin()} ${args}`, size);
-  terminals.push(t);
-  return t;
+  return terminals.rclaude(server.cliEnv(), args, size);
 }
 
 async function taskNamed(name: string): Promise<{ id: string; status: string; provider: string }> {

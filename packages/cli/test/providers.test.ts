@@ -20,13 +20,13 @@ import {
   type EmulatedE2bSandbox,
   type EmulatedEcsTask,
   type RclaudeServer,
-  rclaudeBin,
   runCli,
   type SandboxFs,
   startE2bEmulator,
   startEcsEmulator,
   startRclaudeServer,
-  TmuxTerminal,
+  Terminals,
+  type TmuxTerminal,
 } from '@rclaude/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -48,7 +48,7 @@ const run = randomBytes(4).toString('hex');
 const schemas: string[] = [];
 const redisPrefixes: string[] = [];
 const dataDirs: string[] = [];
-const terminals: TmuxTerminal[] = [];
+const terminals = new Terminals();
 const tempDirs: string[] = [];
 /** Start-up figures, printed at the end: ms from task creation to its program running. */
 const figures: Record<string, number[]> = {};
@@ -148,7 +148,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterEach(() => {
-  for (const t of terminals.splice(0)) t.close();
+  terminals.closeAll();
 });
 
 afterAll(async () => {
@@ -222,12 +222,7 @@ function uniqueName(what: string): string {
 }
 
 function terminal(args: string): TmuxTerminal {
-  const env = Object.entries(server.cliEnv())
-    .map(([k, v]) => `${k}=${v}`)
-    .join(' ');
-  const t = new TmuxTerminal(`env ${env} ${rclaudeBin()} ${args}`, { cols: 100, rows: 30 });
-  terminals.push(t);
-  return t;
+  return terminals.rclaude(server.cliEnv(), args, { cols: 100, rows: 30 });
 }
 
 /** Starts a detached task and waits until its program runs. */

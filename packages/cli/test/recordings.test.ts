@@ -7,12 +7,12 @@
 import { writeFileSync } from 'node:fs';
 import { ApiClient } from '@rclaude/client';
 import { type Cast, parseCast } from '@rclaude/protocol';
-import { type RclaudeServer, rclaudeBin, runCli, startRclaudeServer, TmuxTerminal, until } from '@rclaude/testkit';
+import { type RclaudeServer, runCli, startRclaudeServer, Terminals, type TmuxTerminal, until } from '@rclaude/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 let server: RclaudeServer;
 let api: ApiClient;
-const terminals: TmuxTerminal[] = [];
+const terminals = new Terminals();
 
 beforeAll(async () => {
   server = await startRclaudeServer({});
@@ -26,19 +26,14 @@ afterAll(async () => {
 });
 
 afterEach(() => {
-  for (const t of terminals.splice(0)) t.close();
+  terminals.closeAll();
 });
 
 const cli = (args: string[], input?: string) =>
   runCli(args, { env: server.cliEnv(), ...(input === undefined ? {} : { input }) });
 
 function terminal(args: string, size = { cols: 100, rows: 30 }): TmuxTerminal {
-  const env = Object.entries(server.cliEnv())
-    .map(([k, v]) => `${k}=${v}`)
-    .join(' ');
-  const t = new TmuxTerminal(`env ${env} ${rclaudeBin()} ${args}`, size);
-  terminals.push(t);
-  return t;
+  return terminals.rclaude(server.cliEnv(), args, size);
 }
 
 /** The output of a recording, its `o` events joined. */

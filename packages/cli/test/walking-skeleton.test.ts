@@ -8,11 +8,11 @@ import {
   lastToolResults,
   lastUserText,
   type RclaudeServer,
-  rclaudeBin,
   runCli,
   startFakeAnthropic,
   startRclaudeServer,
-  TmuxTerminal,
+  Terminals,
+  type TmuxTerminal,
   toolUseReply,
   until,
 } from '@rclaude/testkit';
@@ -20,7 +20,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 let server: RclaudeServer;
 let fake: FakeAnthropic;
-const terminals: TmuxTerminal[] = [];
+const terminals = new Terminals();
 
 beforeAll(async () => {
   fake = await startFakeAnthropic({
@@ -48,19 +48,14 @@ afterAll(async () => {
 });
 
 afterEach(() => {
-  for (const t of terminals.splice(0)) t.close();
+  terminals.closeAll();
 });
 
 const cli = (args: string[], input?: string) =>
   runCli(args, { env: server.cliEnv(), ...(input === undefined ? {} : { input }) });
 
 function terminal(args: string, size = { cols: 100, rows: 30 }): TmuxTerminal {
-  const env = Object.entries(server.cliEnv())
-    .map(([k, v]) => `${k}=${v}`)
-    .join(' ');
-  const t = new TmuxTerminal(`env ${env} ${rclaudeBin()} ${args}`, size);
-  terminals.push(t);
-  return t;
+  return terminals.rclaude(server.cliEnv(), args, size);
 }
 
 describe('rclaude run in pipes', () => {

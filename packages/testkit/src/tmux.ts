@@ -4,6 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { rclaudeBin } from './rclaude-server.js';
+
 /**
  * A real terminal for interactive tests: a detached tmux session of a given size running one command,
  * driven with send-keys and read with capture-pane.
@@ -68,5 +70,24 @@ export class TmuxTerminal {
     } catch {
       // Already gone.
     }
+  }
+}
+
+/** The terminals one test file opens: `rclaude ARGS` through the linked bin, all closed by `closeAll()`. */
+export class Terminals {
+  private readonly open: TmuxTerminal[] = [];
+
+  /** Runs the linked `rclaude` bin with `args` (shell words) in a new terminal, with the CLI's environment. */
+  rclaude(cliEnv: Record<string, string>, args: string, size = { cols: 100, rows: 30 }): TmuxTerminal {
+    const env = Object.entries(cliEnv)
+      .map(([k, v]) => `${k}='${v.replaceAll("'", "'\\''")}'`)
+      .join(' ');
+    const t = new TmuxTerminal(`env ${env} ${rclaudeBin()} ${args}`, size);
+    this.open.push(t);
+    return t;
+  }
+
+  closeAll(): void {
+    for (const t of this.open.splice(0)) t.close();
   }
 }
