@@ -68,22 +68,9 @@ describe('on embedded storage', () => {
   const cli = (args: string[], env: Record<string, string> = {}) =>
     runCli(args, { env: { ...server.cliEnv(), ...env }, timeoutMs: 120_000 });
 
-  async function api<T>(method: string, urlPath: string, opts: { token?: string; body?: unknown } = {}) {
-    const res = await fetch(`${server.url}${urlPath}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${opts.token ?? server.token}`,
-        ...(opts.body ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(opts.body ? { body: JSON.stringify(opts.body) } : {}),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
-  }
-
-  const getTask = async (id: string) => (await api<Task>('GET', `/api/tasks/${id}`)).body;
+  const getTask = async (id: string) => (await server.request<Task>('GET', `/api/tasks/${id}`)).body;
   const getEvents = async (id: string) =>
-    (await api<{ events: TaskEvent[] }>('GET', `/api/tasks/${id}/events`)).body.events;
+    (await server.request<{ events: TaskEvent[] }>('GET', `/api/tasks/${id}/events`)).body.events;
 
   async function startDetached(command: string[]): Promise<Task> {
     const r = await cli(['run', '--detach', '--json', '--', ...command]);
@@ -136,7 +123,10 @@ describe('on embedded storage', () => {
       });
       children.push(follower);
       await until('the viewer to attach', async () => {
-        const { body } = await api<{ sessions: { clients: number }[] }>('GET', `/api/tasks/${task.id}/sessions`);
+        const { body } = await server.request<{ sessions: { clients: number }[] }>(
+          'GET',
+          `/api/tasks/${task.id}/sessions`,
+        );
         return (body.sessions[0]?.clients ?? 0) > 0;
       });
       const done = await ended(task.id, 20_000);
@@ -155,7 +145,7 @@ describe('on embedded storage', () => {
       const r = await cli(['run', '-p', 'think slowly']);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toContain('Thought it through.');
-      const { body } = await api<{ tasks: Task[] }>('GET', '/api/tasks?limit=1');
+      const { body } = await server.request<{ tasks: Task[] }>('GET', '/api/tasks?limit=1');
       const id = body.tasks[0]?.id ?? '';
       const events = await getEvents(id);
       // Working was reported, and no stop came while it lasted.
@@ -187,16 +177,16 @@ describe('on embedded storage', () => {
   describe('monthly budget', () => {
     it('refuses new tasks with BUDGET_EXCEEDED once a user has spent it, and only that user', async () => {
       const password = 'budget-user-password';
-      const created = await api('POST', '/api/users', { body: { username: 'spender', password } });
+      const created = await server.request('POST', '/api/users', { body: { username: 'spender', password } });
       expect(created.status).toBe(201);
-      const login = await api<{ token: string }>('POST', '/api/auth/login', {
+      const login = await server.request<{ token: string }>('POST', '/api/auth/login', {
         body: { username: 'spender', password },
       });
       const env = { RCLAUDE_TOKEN: login.body.token };
 
       const first = await cli(['run', '-p', 'spend a lot'], env);
       expect(first.code, first.stderr).toBe(0);
-      const usage = await api<UsageResponse>('GET', '/api/usage', { token: login.body.token });
+      const usage = await server.request<UsageResponse>('GET', '/api/usage', { token: login.body.token });
       expect(usage.body.modelCostUsd).toBeGreaterThan(20);
       expect(usage.body).toMatchObject({ budgetUsd: 20, tasks: 1 });
       expect(usage.body.remainingUsd).toBeLessThan(0);
@@ -206,7 +196,7 @@ describe('on embedded storage', () => {
       expect(refused.stderr).toMatch(
         /^rclaude: monthly budget reached: you have spent \$\d+\.\d\d of your \$20\.00 this month/,
       );
-      const direct = await api<{ error: { code: string } }>('POST', '/api/tasks', {
+      const direct = await server.request<{ error: { code: string } }>('POST', '/api/tasks', {
         token: login.body.token,
         body: { command: ['true'] },
       });

@@ -101,19 +101,13 @@ afterEach(() => {
 
 const cli = (args: string[]) => runCli(args, { env: server.cliEnv(), timeoutMs: 120_000 });
 
-async function api<T>(method: string, urlPath: string): Promise<{ status: number; body: T; text: string }> {
-  const res = await fetch(`${server.url}${urlPath}`, { method, headers: { authorization: `Bearer ${server.token}` } });
-  const text = await res.text();
-  return { status: res.status, body: (text.startsWith('{') ? JSON.parse(text) : null) as T, text };
-}
-
-const getTask = async (id: string) => (await api<Task>('GET', `/api/tasks/${id}`)).body;
+const getTask = async (id: string) => (await server.request<Task>('GET', `/api/tasks/${id}`)).body;
 const getEvents = async (id: string) =>
-  (await api<{ events: TaskEvent[] }>('GET', `/api/tasks/${id}/events`)).body.events;
+  (await server.request<{ events: TaskEvent[] }>('GET', `/api/tasks/${id}/events`)).body.events;
 
 /** The task the last `run` created (the newest). */
 async function newestTask(): Promise<Task> {
-  const { body } = await api<{ tasks: Task[] }>('GET', '/api/tasks?limit=1');
+  const { body } = await server.request<{ tasks: Task[] }>('GET', '/api/tasks?limit=1');
   const task = body.tasks[0];
   if (!task) throw new Error('no task');
   return task;
@@ -179,7 +173,7 @@ describe('rclaude run -p', () => {
     const idleAt = events.findIndex((e) => e.type === 'status' && e.data.status === 'idle');
     expect(events.findIndex((e) => e.type === 'result')).toBeLessThan(idleAt);
 
-    const file = await api<unknown>('GET', `/api/tasks/${proofTask.id}/files/content?path=proof.txt`);
+    const file = await server.request<unknown>('GET', `/api/tasks/${proofTask.id}/files/content?path=proof.txt`);
     expect(file.status).toBe(200);
     expect(file.text).toBe('proof from the fake model\n');
   });
@@ -297,7 +291,7 @@ describe('agent-aware status', () => {
     terminals.push(t);
     await t.waitFor((s) => /\? for shortcuts|shift\+tab to cycle/.test(s), 60_000);
     const task = await until('the task', async () => {
-      const { body } = await api<{ tasks: Task[] }>('GET', '/api/tasks?q=asks');
+      const { body } = await server.request<{ tasks: Task[] }>('GET', '/api/tasks?q=asks');
       return body.tasks[0];
     });
     // A second CLI watching read-only, with pipes: its stderr shows what an attached CLI prints.
@@ -311,7 +305,10 @@ describe('agent-aware status', () => {
     });
     try {
       await until('the watcher to attach', async () => {
-        const { body } = await api<{ sessions: { clients: number }[] }>('GET', `/api/tasks/${task.id}/sessions`);
+        const { body } = await server.request<{ sessions: { clients: number }[] }>(
+          'GET',
+          `/api/tasks/${task.id}/sessions`,
+        );
         return (body.sessions[0]?.clients ?? 0) >= 2;
       });
       t.type('run the marker command');
@@ -375,10 +372,10 @@ describe('repositories', () => {
       diffPath: '.rclaude/changes.diff',
       summary: '1 file changed, +1 -1',
     });
-    const full = await api<unknown>('GET', `/api/tasks/${task.id}/files/content?path=.rclaude/changes.diff`);
+    const full = await server.request<unknown>('GET', `/api/tasks/${task.id}/files/content?path=.rclaude/changes.diff`);
     expect(full.text).toContain('-hello\n+hello from claude\n');
     // The branch was checked out, the bundle the server uploaded is gone, the clone's origin is the source.
-    const feature = await api<unknown>('GET', `/api/tasks/${task.id}/files/content?path=feature.txt`);
+    const feature = await server.request<unknown>('GET', `/api/tasks/${task.id}/files/content?path=feature.txt`);
     expect(feature.text).toBe('feature branch\n');
     const ls = await cli([
       'exec',
@@ -450,7 +447,7 @@ describe('repositories', () => {
 
 describe('GET /api/usage', () => {
   it("sums the caller's tasks of this month", async () => {
-    const { status, body } = await api<UsageResponse>('GET', '/api/usage');
+    const { status, body } = await server.request<UsageResponse>('GET', '/api/usage');
     expect(status).toBe(200);
     expect(body.tasks).toBeGreaterThanOrEqual(3);
     expect(body.modelCostUsd).toBeGreaterThan(0);

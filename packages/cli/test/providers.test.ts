@@ -182,21 +182,10 @@ afterAll(async () => {
 const cli = (args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> =>
   runCli(args, { env: server.cliEnv(), timeoutMs: 45_000, ...opts });
 
-async function api<T>(method: string, urlPath: string): Promise<T> {
-  const res = await fetch(`${server.url}${urlPath}`, {
-    method,
-    headers: { authorization: `Bearer ${server.token}` },
-  });
-  if (!res.ok) throw new Error(`${method} ${urlPath}: ${res.status} ${await res.text()}`);
-  return (res.headers.get('content-type') ?? '').includes('json')
-    ? ((await res.json()) as T)
-    : ((await res.text()) as T);
-}
-
-const getTask = (id: string) => api<Task>('GET', `/api/tasks/${id}`);
+const getTask = (id: string) => server.requestOk<Task>('GET', `/api/tasks/${id}`);
 
 async function taskNamed(name: string): Promise<Task> {
-  const { tasks } = await api<{ tasks: Task[] }>('GET', `/api/tasks?q=${encodeURIComponent(name)}`);
+  const { tasks } = await server.requestOk<{ tasks: Task[] }>('GET', `/api/tasks?q=${encodeURIComponent(name)}`);
   const task = tasks.find((t) => t.name === name);
   if (!task) throw new Error(`no task named ${name}`);
   return task;
@@ -395,9 +384,9 @@ describe.each<Cloud>(['ecs', 'e2b'])('through %s', (cloud) => {
       `file-via-${cloud}\n`,
     );
 
-    const content = await api<string>('GET', `/api/tasks/${task.id}/files/content?path=note.txt`);
+    const content = await server.requestOk<string>('GET', `/api/tasks/${task.id}/files/content?path=note.txt`);
     expect(content).toBe(`file-via-${cloud}\n`);
-    const listing = await api<{ entries: { name: string; type: string }[] }>(
+    const listing = await server.requestOk<{ entries: { name: string; type: string }[] }>(
       'GET',
       `/api/tasks/${task.id}/files?path=`,
     );

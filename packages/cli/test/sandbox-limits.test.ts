@@ -40,23 +40,10 @@ describe('local sandbox limits', () => {
     await server?.stop();
   });
 
-  async function api<T>(method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: T }> {
-    const res = await fetch(`${server.url}${urlPath}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${server.token}`,
-        ...(body ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
-  }
-
-  const getTask = async (id: string) => (await api<Task>('GET', `/api/tasks/${id}`)).body;
+  const getTask = async (id: string) => (await server.request<Task>('GET', `/api/tasks/${id}`)).body;
 
   async function startTask(command: string[]): Promise<Task> {
-    const created = await api<Task>('POST', '/api/tasks', { command, cols: 100, rows: 30 });
+    const created = await server.request<Task>('POST', '/api/tasks', { body: { command, cols: 100, rows: 30 } });
     expect(created.status).toBe(201);
     return created.body;
   }
@@ -78,7 +65,7 @@ describe('local sandbox limits', () => {
     const done = await ended(task.id, 60_000);
     expect(done.status, server.log().slice(-3000)).toBe('failed');
     expect(done.statusReason).toBe(reason);
-    const events = (await api<{ events: TaskEvent[] }>('GET', `/api/tasks/${task.id}/events`)).body.events;
+    const events = (await server.request<{ events: TaskEvent[] }>('GET', `/api/tasks/${task.id}/events`)).body.events;
     expect(events.some((e) => e.type === 'status' && e.data.status === 'failed' && e.data.reason === reason)).toBe(
       true,
     );

@@ -84,26 +84,12 @@ async function startBackend(kind: 'embedded' | 'postgres+redis'): Promise<Backen
   }
 }
 
-async function api<T>(server: RclaudeServer, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${server.token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return (text ? JSON.parse(text) : undefined) as T;
-}
-
 function createTask(server: RclaudeServer, name: string, command: string[]): Promise<Task> {
-  return api<Task>(server, 'POST', '/api/tasks', { name, command });
+  return server.requestOk<Task>('POST', '/api/tasks', { body: { name, command } });
 }
 
 function sessionInfo(server: RclaudeServer, sessionId: string): Promise<SessionInfo> {
-  return api<SessionInfo>(server, 'GET', `/api/sessions/${sessionId}`);
+  return server.requestOk<SessionInfo>('GET', `/api/sessions/${sessionId}`);
 }
 
 async function waitRunning(server: RclaudeServer, task: Task): Promise<void> {
@@ -117,7 +103,7 @@ async function waitEnded(server: RclaudeServer, taskId: string, timeoutMs = 60_0
   return until(
     `task ${taskId} to end`,
     async () => {
-      const t = await api<Task>(server, 'GET', `/api/tasks/${taskId}`);
+      const t = await server.requestOk<Task>('GET', `/api/tasks/${taskId}`);
       return isTerminal(t.status) ? t : null;
     },
     timeoutMs,
@@ -403,7 +389,9 @@ describe.each(['embedded', 'postgres+redis'] as const)('streams (%s)', (kind) =>
     const follow = runCli(['logs', '-f', task.id], { env: server.cliEnv(), timeoutMs: 90_000 });
     await until('logs -f to attach', async () => (await sessionInfo(server, task.mainSessionId)).clients === 1);
     // Only now does the program print: logs -f was following before the first line existed.
-    await api(server, 'POST', `/api/sessions/${task.mainSessionId}/execute`, { command: ['touch', '/workspace/go'] });
+    await server.requestOk('POST', `/api/sessions/${task.mainSessionId}/execute`, {
+      body: { command: ['touch', '/workspace/go'] },
+    });
     const out = await follow;
     expect(out.stderr).toBe('');
     expect(out.code).toBe(0);
@@ -416,7 +404,7 @@ describe.each(['embedded', 'postgres+redis'] as const)('streams (%s)', (kind) =>
     await waitRunning(server, task);
     const follow = runCli(['logs', '-f', task.id], { env: server.cliEnv(), timeoutMs: 60_000 });
     await until('logs -f to attach', async () => (await sessionInfo(server, task.mainSessionId)).clients === 1);
-    await api(server, 'POST', `/api/tasks/${task.id}/stop`);
+    await server.requestOk('POST', `/api/tasks/${task.id}/stop`);
     const out = await follow;
     expect(out.code).toBe(0);
     expect(out.stdout).toBe('started\r\n');
@@ -524,8 +512,8 @@ describe.each(['embedded', 'postgres+redis'] as const)('streams (%s)', (kind) =>
       check?.close();
       good.close();
       bad.disconnect();
-      await api(server, 'POST', `/api/tasks/${healthy.id}/stop`).catch(() => undefined);
-      await api(server, 'POST', `/api/tasks/${target.id}/stop`).catch(() => undefined);
+      await server.requestOk('POST', `/api/tasks/${healthy.id}/stop`).catch(() => undefined);
+      await server.requestOk('POST', `/api/tasks/${target.id}/stop`).catch(() => undefined);
     }
   }, 120_000);
 

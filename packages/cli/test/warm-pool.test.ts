@@ -23,19 +23,6 @@ afterAll(async () => {
   } else await server?.stop();
 });
 
-async function api(token: string, method: string, route: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(`${server.url}/api${route}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${await res.text()}`);
-  return res.status === 204 ? null : res.json();
-}
-
 async function metric(name: string): Promise<number> {
   const text = await server.metrics();
   const m = new RegExp(`^${name.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text);
@@ -59,15 +46,18 @@ const PROBE =
 describe('warm pool', () => {
   it('binds each claimed sandbox to one task and one user, and refills with a fresh one', async () => {
     const adminToken = server.token;
-    await api(adminToken, 'POST', '/users', { username: 'bob', password: 'correct horse battery', role: 'user' });
+    await server.requestOk('POST', '/api/users', {
+      token: adminToken,
+      body: { username: 'bob', password: 'correct horse battery', role: 'user' },
+    });
     const login = await fetch(`${server.url}/api/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ username: 'bob', password: 'correct horse battery' }),
     });
     const bob = (await login.json()) as { token: string };
-    await api(adminToken, 'PUT', '/secrets/POOL_PROBE', { value: 'admin-secret' });
-    await api(bob.token, 'PUT', '/secrets/POOL_PROBE', { value: 'bob-secret' });
+    await server.requestOk('PUT', '/api/secrets/POOL_PROBE', { token: adminToken, body: { value: 'admin-secret' } });
+    await server.requestOk('PUT', '/api/secrets/POOL_PROBE', { token: bob.token, body: { value: 'bob-secret' } });
 
     await until('the pool to be ready', async () => (await metric('rclaude_warm_pool_ready')) === 1);
     const first = await runCli(['run', '--', 'sh', '-c', PROBE], { env: server.cliEnv() });

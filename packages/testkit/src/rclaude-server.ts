@@ -34,10 +34,51 @@ export interface RclaudeServer {
   log(): string;
   /** Environment for CLI runs against this server. */
   cliEnv(): Record<string, string>;
+  /**
+   * One raw API request, as the admin unless `token` is given, for tests that look at status codes and bodies
+   * (a JSON body is parsed, anything else left in `text`). Typed calls go through `@rclaude/client`.
+   */
+  request<T = unknown>(method: string, urlPath: string, opts?: RequestOptions): Promise<ApiResponse<T>>;
+  /** As `request`, but throws with the status and body unless the answer is 2xx; resolves to the parsed JSON body, or the text. */
+  requestOk<T = unknown>(method: string, urlPath: string, opts?: RequestOptions): Promise<T>;
   /** SIGTERM and wait; removes the data dir unless `keepData`. */
   stop(opts?: { keepData?: boolean }): Promise<void>;
   /** SIGKILL and wait (a crash). */
   kill(): Promise<void>;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  token?: string;
+}
+
+export interface ApiResponse<T> {
+  status: number;
+  body: T;
+  text: string;
+  headers: Headers;
+}
+
+/** `request` of RclaudeServer, against any server URL. */
+export async function apiRequest<T = unknown>(
+  baseUrl: string,
+  token: string,
+  method: string,
+  urlPath: string,
+  opts: RequestOptions = {},
+): Promise<ApiResponse<T>> {
+  const hasBody = opts.body !== undefined;
+  const res = await fetch(`${baseUrl}${urlPath}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${opts.token ?? token}`,
+      ...(hasBody ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(hasBody ? { body: JSON.stringify(opts.body) } : {}),
+  });
+  const text = await res.text();
+  const json = (res.headers.get('content-type') ?? '').includes('json') && text !== '';
+  return { status: res.status, body: (json ? JSON.parse(text) : null) as T, text, headers: res.headers };
 }
 
 export interface StartServerOptions {
@@ -120,6 +161,12 @@ export async function startRclaudeServer(opts: StartServerOptions = {}): Promise
     },
     log: () => stderr,
     cliEnv: () => ({ RCLAUDE_SERVER: ready.url, RCLAUDE_TOKEN: token, RCLAUDE_DATA_DIR: dataDir }),
+    request: (method, urlPath, o) => apiRequest(ready.url, token, method, urlPath, o),
+    async requestOk<T>(method: string, urlPath: string, o?: RequestOptions) {
+      const res = await apiRequest<T>(ready.url, token, method, urlPath, o);
+      if (res.status < 200 || res.status > 299) throw new Error(`${method} ${urlPath}: ${res.status} ${res.text}`);
+      return (res.headers.get('content-type') ?? '').includes('json') ? res.body : (res.text as T);
+    },
     async stop(o = {}) {
       await wait('SIGTERM');
       if (!o.keepData && !opts.dataDir) await stopSandboxesAndRemove(dataDir);
