@@ -241,6 +241,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       secret: egressSecret,
       sandboxes: stores.sandboxes,
       tasks: stores.tasks,
+      userAllowHosts: (owner) => auth.allowHosts.forUser(owner),
       modelCredential: async (owner) => pickModelCredential(await auth.secrets.forSandbox(owner), config),
       modelUpstream: new URL(config.ANTHROPIC_BASE_URL ?? DEFAULT_MODEL_UPSTREAM),
       outbound: new OutboundProxy({
