@@ -534,6 +534,8 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
         eventMaxBytes: config.AGENT_MAX_EVENT_BYTES,
         pendingMaxBytes: config.AGENT_MAX_PENDING_BYTES,
         queuedEventsMax: config.AGENT_MAX_QUEUED_EVENTS,
+        cooldownBaseMs: config.AGENT_RECONNECT_COOLDOWN_MS,
+        cooldownMaxMs: Math.max(config.AGENT_RECONNECT_COOLDOWN_MAX_MS, config.AGENT_RECONNECT_COOLDOWN_MS),
       },
       egressKey: (sandboxId) => egressKeyFor(egressSecret, sandboxId),
       approvals,
