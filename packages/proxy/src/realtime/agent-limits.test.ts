@@ -406,6 +406,7 @@ describe('the real agent over a limit (embedded)', () => {
   let alice: TestUser;
   let workspace: string;
   let agent: Agent | null = null;
+  let cooled: Agent | null = null;
 
   beforeAll(async () => {
     stack = await startTestStack('embedded', {
@@ -422,6 +423,7 @@ describe('the real agent over a limit (embedded)', () => {
   });
   afterAll(async () => {
     agent?.shutdown(0);
+    cooled?.shutdown(0);
     await stack?.close();
     await rm(workspace, { recursive: true, force: true });
   });
@@ -493,6 +495,72 @@ describe('the real agent over a limit (embedded)', () => {
     expect(reconnects?.values[0]?.value ?? 0).toBeGreaterThanOrEqual(drops);
     const [drop] = await dropEvents(stack, alice.token, task.id);
     expect(drop?.data.limit).toBe('bytes');
+    expect((await stack.api(alice.token, 'GET', `/api/tasks/${task.id}`)).body.status).toBe('running');
+    viewer.disconnect();
+  });
+
+  it('waits out a cooldown refusal by itself and comes back to a running task', async () => {
+    const metric = async (name: string, label?: string) => {
+      const values = (await stack.server.metrics.registry.getSingleMetric(name)?.get())?.values ?? [];
+      return values.find((v) => label === undefined || v.labels.limit === label)?.value ?? 0;
+    };
+    const created = await stack.api(alice.token, 'POST', '/api/tasks', {
+      body: { command: ['sh', '-c', 'while read l; do echo "got-$l"; done'] },
+    });
+    expect(created.status, created.text).toBe(201);
+    const spec = await until('the sandbox to start', () => stack.started.find((s) => s.taskId === created.body.id));
+    cooled = new Agent({
+      proxyUrl: stack.url,
+      sandboxId: spec.sandboxId,
+      token: spec.env.RCLAUDE_AGENT_TOKEN ?? '',
+      workspace,
+      home: workspace,
+      baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: workspace, TERM: 'xterm-256color' },
+      log: pino({ level: 'silent' }),
+    });
+    const real = cooled;
+    real.start();
+    const task = await until(
+      'the task to run',
+      async () => {
+        const t = (await stack.api(alice.token, 'GET', `/api/tasks/${created.body.id}`)).body as Task;
+        return t.status === 'running' ? t : null;
+      },
+      30_000,
+    );
+    const dropsBefore = await metric('rclaude_agent_limit_drops_total', 'event_size');
+    const refusalsBefore = await metric('rclaude_agent_cooldown_refusals_total');
+    // Three events over AGENT_MAX_EVENT_BYTES (256 KiB), each sent once the agent is back: the third drop
+    // begins a cooldown, and the agent's next handshake is refused with RATE_LIMITED.
+    const oversized = { sessionId: null, type: 'assistant_text', data: { text: 'c'.repeat(300 * 1024) } };
+    let connects = 0;
+    real.connection.on('connect', () => connects++);
+    for (let i = 1; i <= 3; i++) {
+      // Each drop's reconnection is a new `connect`; the first event goes on the connection already open.
+      await until(`the agent to be connected (${i})`, () => real.connection.connected && connects >= i - 1, 15_000);
+      real.connection.emit('agent:event', oversized);
+      await until(
+        `drop ${i}`,
+        async () => (await metric('rclaude_agent_limit_drops_total', 'event_size')) >= dropsBefore + i,
+        15_000,
+      );
+    }
+    await until(
+      'a handshake refused for the cooldown',
+      async () => (await metric('rclaude_agent_cooldown_refusals_total')) > refusalsBefore,
+      15_000,
+    );
+    // Socket.io does not retry a refused handshake itself: the agent's own retry brings it back.
+    await until('the agent to be back', () => real.connection.connected && connects >= 3, 15_000);
+    const viewer = await stack.client(alice.token);
+    const seen: string[] = [];
+    viewer.on('pty:output', (_s: string, _o: number, data: Buffer) => seen.push(Buffer.from(data).toString()));
+    const attached = (await viewer
+      .timeout(5000)
+      .emitWithAck('session:attach', { sessionId: task.mainSessionId })) as Ack<unknown>;
+    expect(attached.ok).toBe(true);
+    viewer.emit('pty:input', { sessionId: task.mainSessionId, data: 'after-cooldown\r' });
+    await until('the task to answer after the cooldown', () => seen.join('').includes('got-after-cooldown'), 15_000);
     expect((await stack.api(alice.token, 'GET', `/api/tasks/${task.id}`)).body.status).toBe('running');
     viewer.disconnect();
   });
