@@ -224,7 +224,7 @@ describe('an agent dropped again and again (embedded)', () => {
       },
     });
     alice = await stack.createUser('alice');
-  });
+  }, 120_000);
   afterAll(async () => {
     await stack?.close();
   });
