@@ -94,6 +94,8 @@ export class Agent {
   private readonly relay: Promise<HooksRelay | null>;
   /** Runs while the proxy is unreachable; see {@link AgentOptions.orphanTimeoutMs}. */
   private orphanTimer: NodeJS.Timeout | undefined;
+  /** The retry after a handshake the proxy refused for a cooldown (Socket.io does not retry those itself). */
+  private cooldownTimer: NodeJS.Timeout | undefined;
   /** Tunnels the sandbox's outbound connections to the proxy's egress gateway. */
   private readonly egress: EgressTunnel;
   /** The tunnel's loopback port, or null if it could not listen (sessions then get no gateway). */
@@ -193,12 +195,22 @@ export class Agent {
     });
     s.on('connect_error', (err) => {
       this.armOrphanTimer();
-      const data = (err as Error & { data?: { code?: string } }).data;
+      const data = (err as Error & { data?: { code?: string; retryAfterMs?: unknown } }).data;
       log.warn({ err: err.message, code: data?.code }, 'cannot reach proxy');
       if (data?.code === 'UNAUTHENTICATED') {
         // The token is dead (task stopped, or it was reused): nothing to reconnect to.
         log.error('agent token refused; exiting');
         this.shutdown(3);
+      } else if (data?.code === 'RATE_LIMITED') {
+        // The proxy holds this sandbox back after repeated limit drops: try again once the wait it named is over
+        // (bounded, with a little jitter so restarts do not line up).
+        const asked = typeof data.retryAfterMs === 'number' && data.retryAfterMs > 0 ? data.retryAfterMs : 5_000;
+        const wait = Math.min(asked, 15 * 60_000) + Math.floor(Math.random() * 250);
+        clearTimeout(this.cooldownTimer);
+        this.cooldownTimer = setTimeout(() => {
+          this.cooldownTimer = undefined;
+          if (!s.connected) s.connect();
+        }, wait);
       }
     });
     s.on('session:open', (req, ack) => this.reply(ack, () => this.open(req)));
@@ -388,6 +400,7 @@ export class Agent {
 
   shutdown(code: number): void {
     clearTimeout(this.orphanTimer);
+    clearTimeout(this.cooldownTimer);
     void this.relay.then((relay) => relay?.close());
     this.egress.close();
     this.tunnels.close();

@@ -622,6 +622,48 @@ secret
   .addOption(serverOption())
   .action(action(() => import('./commands/account.js'), 'secretRmCommand'));
 
+const allowHost = program
+  .command('allow-host')
+  .description("hosts your tasks' sandboxes may reach besides the server's egress allow-list")
+  .addHelpText(
+    'after',
+    `
+A sandbox reaches the network only through the server's egress proxy, which lets through the server's
+allow-list (source hosting and package registries by default), a task's own \`rclaude run --allow-host\`, and
+the hosts you add here, for every task of yours. An entry is a host name or a *.pattern (its subdomains), with
+an optional :port (without one, ports 80 and 443). Addresses and ranges are refused: only an admin opens those
+(RCLAUDE_EGRESS_ALLOW). Names still resolve to public addresses only. A change applies to the next connection a
+sandbox opens, running tasks included.
+
+Examples:
+  rclaude allow-host add registry.example.com
+  rclaude allow-host add '*.corp.example.com' git.example.com:8443
+  rclaude allow-host ls
+  rclaude allow-host rm registry.example.com`,
+  );
+
+allowHost
+  .command('ls')
+  .description('list the hosts you added')
+  .addOption(serverOption())
+  .option('--json', 'print JSON')
+  .action(action(() => import('./commands/account.js'), 'allowHostLsCommand'));
+
+allowHost
+  .command('add')
+  .description('allow hosts for all your tasks: names or *.patterns, each with an optional :port')
+  .argument('<host...>', "e.g. registry.example.com, '*.example.com', git.example.com:8443")
+  .addOption(serverOption())
+  .option('--json', 'print the added entries as JSON')
+  .action(action(() => import('./commands/account.js'), 'allowHostAddCommand'));
+
+allowHost
+  .command('rm')
+  .description('remove hosts you added')
+  .argument('<host...>', 'as listed by `rclaude allow-host ls`')
+  .addOption(serverOption())
+  .action(action(() => import('./commands/account.js'), 'allowHostRmCommand'));
+
 const token = program
   .command('token')
   .description('your API tokens, for scripts and CI (RCLAUDE_TOKEN)')

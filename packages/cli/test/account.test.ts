@@ -140,6 +140,43 @@ describe('rclaude secret', () => {
   });
 });
 
+describe('rclaude allow-host', () => {
+  it('adds names and patterns, lists them (--json), removes them, and says clearly what it refuses', async () => {
+    const empty = await cli(['allow-host', 'ls']);
+    expect(empty.code, empty.stderr).toBe(0);
+    expect(empty.stdout).toContain('rclaude allow-host add HOST');
+
+    const add = await cli(['allow-host', 'add', 'Registry.Example.com', '*.corp.example:8443']);
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stdout).toBe(
+      "registry.example.com allowed for your tasks' next connections\n*.corp.example:8443 allowed for your tasks' next connections\n",
+    );
+    const ls = await cli(['allow-host', 'ls', '--json']);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect((JSON.parse(ls.stdout) as { host: string }[]).map((h) => h.host)).toEqual([
+      '*.corp.example:8443',
+      'registry.example.com',
+    ]);
+    const table = await cli(['allow-host', 'ls']);
+    expect(table.stdout).toMatch(/^HOST\s+ADDED\n/);
+
+    const refused = await cli(['allow-host', 'add', '10.0.0.0/8']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('opens an address');
+    expect(refused.stderr).toContain('RCLAUDE_EGRESS_ALLOW');
+
+    const rm = await cli(['allow-host', 'rm', 'registry.example.com']);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect(rm.stdout).toBe('registry.example.com removed\n');
+    const again = await cli(['allow-host', 'rm', 'registry.example.com']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('not on your allow-list');
+    expect(again.stderr).toContain('rclaude allow-host ls');
+    const left = JSON.parse((await cli(['allow-host', 'ls', '--json'])).stdout) as { host: string }[];
+    expect(left.map((h) => h.host)).toEqual(['*.corp.example:8443']);
+  });
+});
+
 describe('rclaude token', () => {
   it('creates a token that authenticates until it is revoked', async () => {
     const created = await cli(['token', 'create', 'ci']);

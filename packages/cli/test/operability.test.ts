@@ -403,6 +403,7 @@ const bodySamples: Record<string, unknown[]> = {
   'PUT /api/users/{id}/password': [{ password: '12345678' }, { password: '1234567' }],
   'POST /api/tokens': [{ name: 'ci' }, { name: '' }, { name: 'x'.repeat(101) }],
   'PUT /api/secrets/{name}': [{ value: 'v' }, { value: '' }, { value: 'v'.repeat(64 * 1024 + 1) }],
+  'POST /api/allow-hosts': [{ host: 'registry.example.com' }, { host: '' }, { host: 5 }, { host: 'x'.repeat(256) }],
   'POST /api/tasks': [
     { command: ['bash', '-l'] },
     { prompt: 'fix the tests', name: 'fix', provider: 'local', repo: 'https://example.com/r.git', branch: 'main' },
@@ -534,6 +535,7 @@ function routingTable(): string[] {
     tokens: inert,
     sessions: inert,
     secrets: inert,
+    allowHosts: inert,
     cookieSecure: false,
   });
   const deps: AppDeps = {

@@ -353,6 +353,24 @@ describe.each<Cloud>(['ecs', 'e2b'])('through %s', (cloud) => {
     } else {
       const sandbox = e2bSandboxOf(task.id);
       expect(sandbox?.envVars).toMatchObject({ RCLAUDE_PROXY_URL: server.url, RCLAUDE_SANDBOX_ID: expect.any(String) });
+      // As on ECS (adr/0021): only a one-time bootstrap reference went through E2B's API, already exchanged by
+      // the agent; no agent token is in the sandbox's env nor in any command envd was asked to run.
+      const reference = sandbox?.envVars.RCLAUDE_AGENT_BOOTSTRAP ?? '';
+      expect(reference.length).toBeGreaterThanOrEqual(16);
+      expect(sandbox?.envVars.RCLAUDE_AGENT_TOKEN).toBeUndefined();
+      for (const p of sandbox?.processes.values() ?? []) {
+        expect(Object.keys(p.env)).not.toContain('RCLAUDE_AGENT_TOKEN');
+        expect(p.args.join(' ')).not.toContain(reference);
+      }
+      const seen = e2b.requests.filter((r) => r.operation === 'createSandbox' || r.operation === 'process.Start');
+      expect(seen.length).toBeGreaterThanOrEqual(2);
+      for (const r of seen) expect(JSON.stringify(r.body)).not.toContain('RCLAUDE_AGENT_TOKEN');
+      const replay = await fetch(`${server.url}/api/agent/bootstrap`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ sandboxId: sandbox?.envVars.RCLAUDE_SANDBOX_ID, bootstrap: reference }),
+      });
+      expect(replay.status).toBe(401);
       expect(sandbox?.templateId).toBe('rclaude-sandbox');
       // ECS: the agent is often quicker than the provider's first poll; see the regression test below.
       expect(await sandboxGone(cloud, task.id)).toBe('api');

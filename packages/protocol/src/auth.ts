@@ -115,6 +115,20 @@ export const putSecretRequestSchema = z
 export const secretInfoSchema = z.object({ name: z.string(), updatedAt: z.string() });
 export type SecretInfo = z.infer<typeof secretInfoSchema>;
 
+/**
+ * One entry of a user's own egress allow-list (`rclaude allow-host add`): a host name or `*.` pattern with an
+ * optional `:port`, like `rclaude run --allow-host`. Addresses, ranges and `*` are refused (an admin's, with
+ * RCLAUDE_EGRESS_ALLOW). The server checks the entry itself; the schema bounds its size only.
+ */
+export const allowHostEntrySchema = z.string().trim().min(1, 'name a host').max(255);
+/** Most entries one user's allow-list holds. */
+export const MAX_USER_ALLOW_HOSTS = 64;
+export const addAllowHostRequestSchema = z.object({ host: allowHostEntrySchema }).strict();
+/** A host on the caller's allow-list, as stored (lower case), and when it was added. */
+export const allowHostSchema = z.object({ host: z.string(), addedAt: z.string() });
+export type AllowHost = z.infer<typeof allowHostSchema>;
+export const listAllowHostsResponseSchema = z.object({ hosts: z.array(allowHostSchema) });
+
 /** User ids and API token ids: short lowercase base32 strings, like task ids. */
 export const userIdSchema = z.string().regex(/^[a-z0-9]{4,32}$/, 'not a user id');
 export const apiTokenIdSchema = z.string().regex(/^[a-z0-9]{4,32}$/, 'not a token id');

@@ -241,6 +241,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       secret: egressSecret,
       sandboxes: stores.sandboxes,
       tasks: stores.tasks,
+      userAllowHosts: (owner) => auth.allowHosts.forUser(owner),
       modelCredential: async (owner) => pickModelCredential(await auth.secrets.forSandbox(owner), config),
       modelUpstream: new URL(config.ANTHROPIC_BASE_URL ?? DEFAULT_MODEL_UPSTREAM),
       outbound: new OutboundProxy({
@@ -533,6 +534,8 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
         eventMaxBytes: config.AGENT_MAX_EVENT_BYTES,
         pendingMaxBytes: config.AGENT_MAX_PENDING_BYTES,
         queuedEventsMax: config.AGENT_MAX_QUEUED_EVENTS,
+        cooldownBaseMs: config.AGENT_RECONNECT_COOLDOWN_MS,
+        cooldownMaxMs: Math.max(config.AGENT_RECONNECT_COOLDOWN_MAX_MS, config.AGENT_RECONNECT_COOLDOWN_MS),
       },
       egressKey: (sandboxId) => egressKeyFor(egressSecret, sandboxId),
       approvals,

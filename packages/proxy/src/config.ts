@@ -237,6 +237,9 @@ const envSchema = z.object({
     .min(1024 * 1024)
     .default(defaultAgentLimits.pendingMaxBytes),
   AGENT_MAX_QUEUED_EVENTS: z.coerce.number().int().positive().default(defaultAgentLimits.queuedEventsMax),
+  // After repeated drops over those limits, the agent's reconnections are refused for a growing interval.
+  AGENT_RECONNECT_COOLDOWN_MS: z.coerce.number().int().min(100).default(defaultAgentLimits.cooldownBaseMs),
+  AGENT_RECONNECT_COOLDOWN_MAX_MS: z.coerce.number().int().min(100).default(defaultAgentLimits.cooldownMaxMs),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Model credentials the egress gateway adds to a sandbox's model requests when the user has none stored.
   ANTHROPIC_API_KEY: z.string().optional(),

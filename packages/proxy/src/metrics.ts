@@ -70,6 +70,11 @@ export function createMetrics(sources: MetricSources = { viewers: () => 0, sandb
       labelNames: ['limit'],
       registers: [registry],
     }),
+    agentCooldownRefusals: new Counter({
+      name: 'rclaude_agent_cooldown_refusals_total',
+      help: 'Agent handshakes refused because the sandbox is cooling down after repeated limit drops',
+      registers: [registry],
+    }),
     errors: new Counter({
       name: 'rclaude_errors_total',
       help: 'Errors answered to clients, by code',

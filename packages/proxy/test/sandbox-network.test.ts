@@ -254,9 +254,31 @@ describe('a confined local sandbox', () => {
       return refusals.length >= 2 ? refusals : null;
     });
     expect(events).toContain(
-      'connection to example.org:443 refused: example.org:443 is not on the egress allow-list (add it to a task with `rclaude run --allow-host example.org`; an admin adds hosts for everyone with RCLAUDE_EGRESS_ALLOW)',
+      'connection to example.org:443 refused: example.org:443 is not on the egress allow-list (add it to a task with `rclaude run --allow-host example.org`, to all your tasks with `rclaude allow-host add example.org`; an admin adds hosts for everyone with RCLAUDE_EGRESS_ALLOW)',
     );
     expect(events.some((m) => m.startsWith(`connection to 127.0.0.1:${new URL(server.url).port} refused`))).toBe(true);
+  });
+
+  it("reaches a host on its owner's allow-list through the CONNECT proxy, and not before nor after", async () => {
+    // RCLAUDE_EGRESS_ALLOW opens the address 127.0.0.1:PORT only (the test's loopback allowance); the name
+    // `localhost` is on no list until the task's owner adds it, so the proxy refuses it by name first.
+    const entry = `localhost:${gitServer.port}`;
+    const viaConnect = `env -u NO_PROXY -u no_proxy curl -s -p -o /dev/null -w '%{http_connect} %{http_code}' -x "$HTTPS_PROXY" http://${entry}/repo.git/HEAD`;
+    const seen = gitServer.requests();
+    const before = await exec(server, task, viaConnect);
+    expect(before.stdout).toBe('403 000');
+    expect(gitServer.requests()).toBe(seen);
+
+    await api(server, 'POST', '/api/allow-hosts', { host: entry });
+    // The running task's next tunnel reads the list again: no restart.
+    const allowed = await exec(server, task, viaConnect);
+    expect(allowed.stdout, allowed.stderr).toBe('200 200');
+    expect(gitServer.requests()).toBe(seen + 1);
+
+    await api(server, 'DELETE', `/api/allow-hosts/${encodeURIComponent(entry)}`);
+    const after = await exec(server, task, viaConnect);
+    expect(after.stdout).toBe('403 000');
+    expect(gitServer.requests()).toBe(seen + 1);
   });
 });
 

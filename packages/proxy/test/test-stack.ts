@@ -279,6 +279,8 @@ export interface TestStack {
   logs(): string;
   /** Whether sandboxes started from now on connect their fake agent by themselves. */
   setAutoConnect(on: boolean): void;
+  /** What the provider throws for sandboxes started from now on; null (the default): they start. */
+  setStartFailure(err: Error | null): void;
   /** A signed-in user with an API token (created by the admin through the API). */
   createUser(username: string): Promise<TestUser>;
   /** One REST request; `body` goes as JSON, `raw` as-is with `contentType` (default JSON; null: fetch's own). */
@@ -325,10 +327,12 @@ export async function startTestStack(kind: StackKind, options: TestStackOptions 
   const agents = new Map<string, FakeAgent>();
   const stopped = new Set<string>();
   let autoConnect = options.autoConnectAgents !== false;
+  let startFailure: Error | null = null;
   const provider: Provider = {
     name: 'local',
     size: { vcpu: 0, memoryMiB: 0 },
     async start(spec) {
+      if (startFailure) throw startFailure;
       started.push(spec);
       const agent = new FakeAgent(url, spec.sandboxId, spec.env.RCLAUDE_AGENT_TOKEN ?? '');
       agents.set(spec.sandboxId, agent);
@@ -406,6 +410,9 @@ export async function startTestStack(kind: StackKind, options: TestStackOptions 
     logs: () => logText,
     setAutoConnect(on) {
       autoConnect = on;
+    },
+    setStartFailure(err) {
+      startFailure = err;
     },
     async createUser(username) {
       const created = await api(admin.token, 'POST', '/api/users', {

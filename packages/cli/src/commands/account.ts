@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import {
   AppError,
+  allowHostEntrySchema,
   apiTokenIdSchema,
   passwordSchema,
   putSecretRequestSchema,
@@ -67,6 +68,54 @@ export async function secretRmCommand(name: string, opts: Common): Promise<numbe
     'list your secrets with `rclaude secret ls`',
   );
   process.stdout.write(`${name} deleted\n`);
+  return EXIT.ok;
+}
+
+// ---- egress allow-list ----------------------------------------------------------------------------
+
+/** `rclaude allow-host ls`: the hosts your tasks' sandboxes may reach besides the server's list. */
+export async function allowHostLsCommand(opts: Common): Promise<number> {
+  const { hosts } = await apiClientFor(opts).call('listAllowHosts');
+  if (opts.json) {
+    process.stdout.write(`${safeJson(hosts, 2)}\n`);
+    return EXIT.ok;
+  }
+  if (hosts.length === 0) {
+    process.stdout.write(
+      "no hosts of your own; your tasks reach the server's allow-list only. Add one with `rclaude allow-host add HOST`\n",
+    );
+    return EXIT.ok;
+  }
+  printTable(
+    ['HOST', 'ADDED'],
+    hosts.map((h) => [h.host, age(h.addedAt)]),
+  );
+  return EXIT.ok;
+}
+
+/** `rclaude allow-host add HOST...`: each is checked by the server (names and *.patterns, optional :port). */
+export async function allowHostAddCommand(hosts: string[], opts: Common): Promise<number> {
+  const api = apiClientFor(opts);
+  const added = [];
+  for (const host of hosts) {
+    const entry = await api.call('addAllowHost', { body: { host: parse(allowHostEntrySchema, host) } });
+    added.push(entry);
+    if (!opts.json) process.stdout.write(`${safeText(entry.host)} allowed for your tasks' next connections\n`);
+  }
+  if (opts.json) process.stdout.write(`${safeJson(added, 2)}\n`);
+  return EXIT.ok;
+}
+
+/** `rclaude allow-host rm HOST...`. */
+export async function allowHostRmCommand(hosts: string[], opts: Common): Promise<number> {
+  const api = apiClientFor(opts);
+  for (const host of hosts) {
+    await notFoundHint(
+      api.call('removeAllowHost', { params: { host: parse(allowHostEntrySchema, host) } }),
+      'list your hosts with `rclaude allow-host ls`',
+    );
+    process.stdout.write(`${safeText(host.trim().toLowerCase())} removed\n`);
+  }
   return EXIT.ok;
 }
 

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { AppError, type LoginLink, type User } from '@rclaude/protocol';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { createUserAllowHostService } from '../egress/user-allow-hosts.js';
 import type { AuthContext } from '../http/context.js';
 import { createApiTokenService } from './api-tokens.js';
 import { createBrowserSessionService, SESSION_COOKIE } from './browser-sessions.js';
@@ -69,6 +70,10 @@ export interface Auth {
     /** The user's secrets, decrypted, as environment variables for their sandboxes. */
     forSandbox(userId: string): Promise<Record<string, string>>;
   };
+  allowHosts: {
+    /** The user's own additions to the egress allow-list (`rclaude allow-host`), checked when added. */
+    forUser(userId: string): Promise<string[]>;
+  };
   /** Give these to pino: `pino({ redact: { paths: [...auth.redactPaths] } })`. */
   redactPaths: readonly string[];
   /** Whether a browser Origin may talk to this server (its own, or RCLAUDE_ALLOWED_ORIGINS): for share links. */
@@ -102,6 +107,7 @@ export function createAuth(deps: AuthDeps): Auth {
     now,
   });
   const secrets = createSecretService({ db: deps.db, keys, logger, now });
+  const allowHosts = createUserAllowHostService({ db: deps.db, logger, now });
   const limiter = createLoginLimiter({
     redis: deps.redis,
     keyPrefix: deps.redisKeyPrefix ?? 'rclaude:',
@@ -121,6 +127,7 @@ export function createAuth(deps: AuthDeps): Auth {
       tokens,
       sessions,
       secrets,
+      allowHosts,
       cookieSecure: deps.cookieSecure,
     }),
     socketMiddleware: createSocketAuthMiddleware({
@@ -150,6 +157,7 @@ export function createAuth(deps: AuthDeps): Auth {
       return ctx;
     },
     secrets: { forSandbox: (userId) => secrets.forSandbox(userId) },
+    allowHosts: { forUser: (userId) => allowHosts.forUser(userId) },
     redactPaths,
     originAllowed,
   };

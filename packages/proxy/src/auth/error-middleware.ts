@@ -1,6 +1,7 @@
 import { AppError, type ErrorBody } from '@rclaude/protocol';
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
+import { withoutServerPaths } from '../services/start-failure.js';
 
 /** body-parser's errors carry an HTTP status and a `type` such as `entity.parse.failed`. */
 function bodyParserError(err: unknown): { status: number; type: string } | null {
@@ -62,7 +63,22 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
     if (appError.code === 'RATE_LIMITED' && typeof details?.retryAfterSeconds === 'number') {
       res.setHeader('Retry-After', String(details.retryAfterSeconds));
     }
-    const body: ErrorBody = { error: appError.toInfo() };
+    const info = appError.toInfo();
+    // A sandbox start failure may quote a provider's or a tool's words with server paths in them: the answer
+    // says the reason without them, and the request id of the log line above, which keeps the whole detail.
+    const body: ErrorBody =
+      appError.code === 'SANDBOX_START_FAILED'
+        ? {
+            error: {
+              ...info,
+              message: withoutServerPaths(info.message),
+              details: {
+                ...(info.details as object | undefined),
+                ...(typeof requestId === 'string' ? { requestId } : {}),
+              },
+            },
+          }
+        : { error: info };
     res.status(appError.status).json(body);
   };
 }

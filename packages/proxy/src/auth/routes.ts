@@ -1,3 +1,4 @@
+import type { UserAllowHostService } from '../egress/user-allow-hosts.js';
 import type { Handlers, TaggedRouteName } from '../http/mount-routes.js';
 import type { ApiTokenService } from './api-tokens.js';
 import { type BrowserSessionService, SESSION_COOKIE } from './browser-sessions.js';
@@ -12,7 +13,8 @@ import type { UserService } from './users.js';
 export type AuthHandlers = Handlers<TaggedRouteName<'accounts'>>;
 
 /**
- * Handlers for accounts: sign-in, login links, browser sessions, users, API tokens, secrets. Each calls one service
+ * Handlers for accounts: sign-in, login links, browser sessions, users, API tokens, secrets,
+ * egress allow-list additions. Each calls one service
  * function and maps the answer; input is validated by the route adapter, errors go to the error middleware.
  */
 export function createAuthHandlers(deps: {
@@ -23,9 +25,10 @@ export function createAuthHandlers(deps: {
   tokens: ApiTokenService;
   sessions: BrowserSessionService;
   secrets: SecretService;
+  allowHosts: UserAllowHostService;
   cookieSecure: boolean;
 }): AuthHandlers {
-  const { login, signIn, links, users, tokens, sessions, secrets, cookieSecure } = deps;
+  const { login, signIn, links, users, tokens, sessions, secrets, allowHosts, cookieSecure } = deps;
   const cookieOptions = { httpOnly: true, sameSite: 'strict', secure: cookieSecure, path: '/' } as const;
 
   return {
@@ -55,5 +58,8 @@ export function createAuthHandlers(deps: {
     listSecrets: async (_input, ctx) => ({ secrets: await secrets.list(ctx.auth()) }),
     putSecret: async ({ params, body }, ctx) => secrets.put(ctx.auth(), params.name, body.value),
     deleteSecret: async ({ params }, ctx) => secrets.remove(ctx.auth(), params.name),
+    listAllowHosts: async (_input, ctx) => ({ hosts: await allowHosts.list(ctx.auth()) }),
+    addAllowHost: async ({ body }, ctx) => allowHosts.add(ctx.auth(), body.host),
+    removeAllowHost: async ({ params }, ctx) => allowHosts.remove(ctx.auth(), params.host),
   };
 }

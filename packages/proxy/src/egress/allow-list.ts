@@ -176,24 +176,33 @@ export function parseConnectTarget(target: string): { host: string; port: number
 }
 
 /**
- * A task's own additions to the allow-list (`rclaude run --allow-host`), checked when the task is created: host
- * names and `*.` patterns only, each with an optional port. Addresses, ranges and `*` stay an admin's
+ * Why each of `items` may not be a user's or a task's addition to the allow-list (empty: all may). Host names
+ * and `*.` patterns only, each with an optional port. Addresses, ranges and `*` stay an admin's
  * (RCLAUDE_EGRESS_ALLOW): a user must not open the server's private networks, and names still resolve to public
- * addresses only. Returns the entries as given (trimmed); refuses the request naming each bad entry.
+ * addresses only. `who` names the adder in the message ("a task", "your allow-list").
  */
-export function checkTaskAllowHosts(items: readonly string[]): string[] {
-  const given = items.map((item) => item.trim()).filter((item) => item.length > 0);
+export function allowHostErrors(items: readonly string[], who: string): string[] {
   const errors: string[] = [];
-  for (const item of given) {
+  for (const item of items) {
     const { list, errors: bad } = parseAllowList([item]);
     const kind = list.entries[0]?.kind;
     if (bad.length > 0) errors.push(...bad);
     else if (kind === 'addresses' || kind === 'any') {
       errors.push(
-        `"${item}" opens ${kind === 'any' ? 'every host' : 'an address'}: a task may add host names or *.patterns only (an admin opens more with RCLAUDE_EGRESS_ALLOW)`,
+        `"${item}" opens ${kind === 'any' ? 'every host' : 'an address'}: ${who} may add host names or *.patterns only (an admin opens more with RCLAUDE_EGRESS_ALLOW)`,
       );
     }
   }
+  return errors;
+}
+
+/**
+ * A task's own additions to the allow-list (`rclaude run --allow-host`), checked when the task is created (see
+ * {@link allowHostErrors}). Returns the entries as given (trimmed); refuses the request naming each bad entry.
+ */
+export function checkTaskAllowHosts(items: readonly string[]): string[] {
+  const given = items.map((item) => item.trim()).filter((item) => item.length > 0);
+  const errors = allowHostErrors(given, 'a task');
   if (errors.length > 0) {
     throw new AppError('BAD_REQUEST', `allowed hosts refused: ${errors.join('; ')}`, { details: { errors } });
   }

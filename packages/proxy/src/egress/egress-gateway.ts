@@ -16,7 +16,10 @@ export interface EgressContext {
   taskId: string;
   /** The task's owner: whose credential and budget the requests use. */
   owner: string;
-  /** Hosts the task adds to the server's allow-list (`rclaude run --allow-host`). */
+  /**
+   * Hosts added to the server's allow-list for this connection: the task's (`rclaude run --allow-host`) and its
+   * owner's (`rclaude allow-host`), as they were when the tunnel was accepted.
+   */
   allowHosts: readonly string[];
 }
 
@@ -25,6 +28,11 @@ export interface EgressGatewayDeps {
   secret: Buffer;
   sandboxes: { get(sandboxId: string): Promise<Pick<SandboxRecord, 'state' | 'taskId'> | null> };
   tasks: { get(taskId: string): Promise<Pick<Task, 'id' | 'owner' | 'status' | 'allowHosts'> | null> };
+  /**
+   * The owner's own allow-list additions (`rclaude allow-host`), read once per tunnel when it is accepted;
+   * absent: none.
+   */
+  userAllowHosts?: (owner: string) => Promise<readonly string[]>;
   /** The credential for the owner's model requests (their own, else the server's); null when none exists. */
   modelCredential: (owner: string) => Promise<ModelCredential | null>;
   /** The model API requests are forwarded to (the server's ANTHROPIC_BASE_URL, default the Anthropic API). */
@@ -182,7 +190,9 @@ export function createEgressGateway(deps: EgressGatewayDeps): EgressGateway {
     if (!record.taskId) return { ok: false, status: 403, message: 'the sandbox serves no task yet' };
     const task = await deps.tasks.get(record.taskId);
     if (!task || isTerminal(task.status)) return { ok: false, status: 403, message: 'the task has ended' };
-    return { ok: true, ctx: { sandboxId, taskId: task.id, owner: task.owner, allowHosts: task.allowHosts ?? [] } };
+    const userHosts = deps.userAllowHosts ? await deps.userAllowHosts(task.owner) : [];
+    const allowHosts = [...(task.allowHosts ?? []), ...userHosts];
+    return { ok: true, ctx: { sandboxId, taskId: task.id, owner: task.owner, allowHosts } };
   }
 
   return {

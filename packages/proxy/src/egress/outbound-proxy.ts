@@ -42,10 +42,14 @@ export class OutboundProxy {
   async decide(host: string, port: number, taskHosts: readonly string[] = []): Promise<Decision> {
     const allow = withTaskHosts(this.deps.allow, taskHosts);
     if (!hostAllowed(allow, host, port)) {
+      const entry = port === 80 || port === 443 ? host : `${host}:${port}`;
       return {
         ok: false,
         status: 403,
-        reason: `${host}:${port} is not on the egress allow-list (add it to a task with \`rclaude run --allow-host ${host}\`; an admin adds hosts for everyone with RCLAUDE_EGRESS_ALLOW)`,
+        reason:
+          net.isIP(host) !== 0
+            ? `${host}:${port} is not on the egress allow-list (an address is opened by an admin, with RCLAUDE_EGRESS_ALLOW)`
+            : `${host}:${port} is not on the egress allow-list (add it to a task with \`rclaude run --allow-host ${entry}\`, to all your tasks with \`rclaude allow-host add ${entry}\`; an admin adds hosts for everyone with RCLAUDE_EGRESS_ALLOW)`,
       };
     }
     let addresses: string[];

@@ -122,7 +122,14 @@ describe('E2B provider against the emulator', () => {
     const create = emulator.requestsOf('createSandbox');
     expect(create).toHaveLength(1);
     expect(create[0]?.headers['x-api-key']).toBe(emulator.apiKey);
-    expect(create[0]?.body).toMatchObject({ templateID: 'rclaude-sandbox', envVars: spec.env, timeout: 30 });
+    const { RCLAUDE_AGENT_TOKEN: startup, ...rest } = spec.env;
+    // The start-up token only as the one-time bootstrap reference (adr/0021), in no command's env or arguments.
+    expect(create[0]?.body).toMatchObject({
+      templateID: 'rclaude-sandbox',
+      envVars: { ...rest, RCLAUDE_AGENT_BOOTSTRAP: startup },
+      timeout: 30,
+    });
+    expect(JSON.stringify(create[0]?.body)).not.toContain('RCLAUDE_AGENT_TOKEN');
     const metadata = createBody(emulator).metadata;
     expect(metadata).toMatchObject({
       rclaudeSandboxId: spec.sandboxId,
@@ -140,7 +147,15 @@ describe('E2B provider against the emulator', () => {
     expect(proc?.cwd).toBe('/workspace');
     expect(proc?.env.RCLAUDE_WORKSPACE).toBe('/workspace');
     const marker = await readStandInMarker(spec.env.RCLAUDE_TEST_MARKER ?? '');
-    expect(marker.env.RCLAUDE_AGENT_TOKEN).toBe(spec.env.RCLAUDE_AGENT_TOKEN);
+    expect(marker.env.RCLAUDE_AGENT_BOOTSTRAP).toBe(spec.env.RCLAUDE_AGENT_TOKEN);
+    expect(marker.env.RCLAUDE_AGENT_TOKEN).toBeUndefined();
+    // What envd was asked to run: no agent token in any command's arguments or environment.
+    for (const p of emulator.sandbox(handle.ref)?.processes.values() ?? []) {
+      expect(Object.keys(p.env)).not.toContain('RCLAUDE_AGENT_TOKEN');
+      expect(p.args.join(' ')).not.toContain(spec.env.RCLAUDE_AGENT_TOKEN);
+    }
+    for (const r of emulator.requestsOf('process.Start'))
+      expect(JSON.stringify(r.body)).not.toContain('RCLAUDE_AGENT_TOKEN');
     expect(marker.cwd).toBe(emulator.sandbox(handle.ref)?.fs.workspace);
   });
 

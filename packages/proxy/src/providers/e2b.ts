@@ -241,13 +241,18 @@ export function createE2bProvider(options: E2bProviderOptions): Provider {
       ...(spec.taskId ? { [META_TASK]: spec.taskId } : {}),
       ...(spec.owner ? { [META_OWNER]: spec.owner } : {}),
     };
+    // The start-up token goes in only as a one-time bootstrap reference, which the agent exchanges over HTTPS for
+    // its token (POST /api/agent/bootstrap), as on ECS (adr/0021): what E2B's API saw is dead once the agent
+    // started, or AGENT_TOKEN_TTL_MS after the start.
+    const { RCLAUDE_AGENT_TOKEN: bootstrap, ...rest } = spec.env;
+    const envs = bootstrap ? { ...rest, RCLAUDE_AGENT_BOOTSTRAP: bootstrap } : rest;
     let sandbox: Sandbox;
     try {
       // Only a 503 is safe to repeat here: E2B guarantees it created nothing, unlike other errors.
       sandbox = await retryingCreate(() =>
         Sandbox.create(options.template, {
           ...connection,
-          envs: spec.env,
+          envs,
           metadata,
           timeoutMs,
           ...(signal ? { signal } : {}),

@@ -22,7 +22,9 @@ import {
   type AgentLimits,
   AgentMeter,
   agentLimitMessage,
+  cooldownMessage,
   defaultAgentLimits,
+  ReconnectCooldown,
 } from './agent-limits.js';
 import { rooms } from './rooms.js';
 
@@ -39,6 +41,8 @@ export function registerAgentGateway(deps: {
   ns: AgentNamespace;
   agentSessions: Pick<AgentSessions, 'authenticateAgent' | 'agentHello' | 'resolveSessionState' | 'agentDisconnected'>;
   recorder: Pick<TaskRecorder, 'recordAgentEvent' | 'queuedEvents' | 'recordAgentDropped'>;
+  /** Clock for the reconnection cooldown, in ms; default Date.now. */
+  now?: () => number;
   sessions: SessionStore;
   hub: SessionHub;
   log: Logger;
@@ -54,12 +58,25 @@ export function registerAgentGateway(deps: {
 }): void {
   const { ns, agentSessions, recorder, hub, log, metrics } = deps;
   const limits = deps.limits ?? defaultAgentLimits;
+  const cooldown = new ReconnectCooldown(limits, deps.now);
   /** The live agent socket of each sandbox on this proxy (a reconnect replaces the old one). */
   const live = new Map<string, { id: string; disconnect: (close?: boolean) => unknown }>();
 
   ns.use((socket, next) => {
     const parsed = agentAuthSchema.safeParse(socket.handshake.auth);
     if (!parsed.success) return next(refusal('UNAUTHENTICATED', 'agent handshake needs sandboxId and token'));
+    // Before the token is looked at (and spent): an agent cooling down keeps its token for the retry.
+    const wait = cooldown.remaining(parsed.data.sandboxId);
+    if (wait > 0) {
+      metrics.agentCooldownRefusals.inc();
+      return next(
+        refusal(
+          'RATE_LIMITED',
+          `this sandbox's agent kept going over its connection limits; reconnect in ${Math.ceil(wait / 1000)}s`,
+          { retryAfterMs: wait },
+        ),
+      );
+    }
     agentSessions
       .authenticateAgent(parsed.data.sandboxId, parsed.data.token)
       .then((result) => {
@@ -90,7 +107,13 @@ export function registerAgentGateway(deps: {
       // The transport is closed rather than the socket disconnected: an agent reconnects by itself after a
       // lost connection (and resumes from what was stored), but not after a disconnect the server asked for.
       socket.conn.close();
-      void recorder.recordAgentDropped(record, limit, agentLimitMessage(limit, limits, detail));
+      const step = cooldown.drop(sandboxId);
+      if (step.began) {
+        log.warn({ sandboxId, drops: step.drops, cooldownMs: step.cooldownMs }, 'agent reconnections held back');
+        void recorder.recordAgentDropped(record, 'reconnect_cooldown', cooldownMessage(step, limits), { always: true });
+      } else {
+        void recorder.recordAgentDropped(record, limit, agentLimitMessage(limit, limits, detail));
+      }
     });
     // Every packet is counted as it arrives, before Socket.io decodes it and calls a handler.
     socket.conn.on('packet', (packet: { type: string; data?: unknown }) => {
@@ -233,8 +256,8 @@ function jsonBytes(value: unknown): number {
   return text === undefined ? 0 : Buffer.byteLength(text);
 }
 
-function refusal(code: string, message: string): Error {
+function refusal(code: string, message: string, extra: Record<string, unknown> = {}): Error {
   const err = new Error(message) as Error & { data: unknown };
-  err.data = { code, message };
+  err.data = { code, message, ...extra };
   return err;
 }

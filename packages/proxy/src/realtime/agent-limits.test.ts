@@ -17,7 +17,14 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseUrl } from '../../test/test-database.js';
 import { type FakeAgent, startTestStack, type TestStack, type TestUser } from '../../test/test-stack.js';
-import { AgentMeter, agentLimitMessage, defaultAgentLimits } from './agent-limits.js';
+import {
+  AgentMeter,
+  agentLimitMessage,
+  cooldownMessage,
+  defaultAgentLimits,
+  FREE_DROPS,
+  ReconnectCooldown,
+} from './agent-limits.js';
 
 describe('AgentMeter', () => {
   it('lets two seconds of the rate through at once, then refuses, and reports the first limit once', () => {
@@ -62,6 +69,48 @@ describe('AgentMeter', () => {
     expect(text).toContain('300000 bytes');
     expect(text).toContain('AGENT_MAX_EVENT_BYTES');
     expect(text).toContain('without losing output');
+  });
+});
+
+describe('ReconnectCooldown', () => {
+  it('lets the first drops reconnect at once, then holds reconnections back for a doubling, bounded interval', () => {
+    let now = 1_000_000;
+    const cooldown = new ReconnectCooldown({ cooldownBaseMs: 1000, cooldownMaxMs: 5000 }, () => now);
+    const steps = [];
+    for (let i = 0; i < 7; i++) {
+      const step = cooldown.drop('sb1');
+      steps.push(step);
+      expect(cooldown.remaining('sb1')).toBe(step.cooldownMs);
+      now += step.cooldownMs + 10;
+      expect(cooldown.remaining('sb1')).toBe(0);
+    }
+    expect(steps.map((s) => s.cooldownMs)).toEqual([0, 0, 1000, 2000, 4000, 5000, 5000]);
+    expect(steps.map((s) => s.drops)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    // Only the drop that begins the cooldowns is told on the timeline.
+    expect(steps.filter((s) => s.began).map((s) => s.drops)).toEqual([FREE_DROPS + 1]);
+    // Other sandboxes are not held back.
+    expect(cooldown.remaining('sb2')).toBe(0);
+    expect(cooldown.drop('sb2').cooldownMs).toBe(0);
+  });
+
+  it('counts down while waiting, and forgets a streak after a quiet window', () => {
+    let now = 0;
+    const cooldown = new ReconnectCooldown({ cooldownBaseMs: 1000, cooldownMaxMs: 60_000 }, () => now);
+    for (let i = 0; i <= FREE_DROPS; i++) cooldown.drop('sb');
+    now += 400;
+    expect(cooldown.remaining('sb')).toBe(600);
+    // Two maximum cooldowns without a drop end the streak: the next drop is a free one again.
+    now += 2 * 60_000;
+    expect(cooldown.remaining('sb')).toBe(0);
+    expect(cooldown.drop('sb')).toEqual({ drops: 1, cooldownMs: 0, began: false });
+  });
+
+  it('says how long, how it grows, which settings, and that sessions resume', () => {
+    const text = cooldownMessage({ drops: 3, cooldownMs: 5000, began: true }, { cooldownMaxMs: 300_000 });
+    expect(text).toContain('3 times in a row');
+    expect(text).toContain('for 5s, doubling with each further drop up to 300s');
+    expect(text).toContain('AGENT_RECONNECT_COOLDOWN_MS');
+    expect(text).toContain('resume');
   });
 });
 
@@ -158,6 +207,88 @@ describe('agent floods, rate and size limits (embedded)', () => {
     expect(events.some((e) => e.type === 'assistant_text')).toBe(false);
     const [drop] = await dropEvents(stack, alice.token, a.task.id);
     expect(String(drop?.data.message)).toMatch(/an event of \d+ bytes, over the limit of 4096/);
+  });
+});
+
+describe('an agent dropped again and again (embedded)', () => {
+  let stack: TestStack;
+  let alice: TestUser;
+  const COOLDOWN_MS = 1500;
+
+  beforeAll(async () => {
+    stack = await startTestStack('embedded', {
+      env: {
+        AGENT_MAX_EVENT_BYTES: '4096',
+        AGENT_RECONNECT_COOLDOWN_MS: String(COOLDOWN_MS),
+        AGENT_RECONNECT_COOLDOWN_MAX_MS: String(4 * COOLDOWN_MS),
+      },
+    });
+    alice = await stack.createUser('alice');
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  const oversized = () => ({ sessionId: null, type: 'assistant_text', data: { text: 'o'.repeat(8000) } });
+  const cooldownNotes = async (taskId: string) =>
+    (await dropEvents(stack, alice.token, taskId)).filter((e) => e.data.limit === 'reconnect_cooldown');
+
+  /** Connects `agent`, or answers the handshake refusal's data. */
+  async function tryConnect(agent: FakeAgent): Promise<{ code?: string; retryAfterMs?: number } | null> {
+    try {
+      await agent.connect();
+      return null;
+    } catch (err) {
+      const refusal = (err as { refusal?: { data?: { code?: string; retryAfterMs?: number } } }).refusal;
+      if (!refusal) throw err;
+      return refusal.data ?? {};
+    }
+  }
+
+  it('refuses its handshake for a growing interval, says so once, and lets it back in after the wait', async () => {
+    const { task, agent, sandboxId } = await stack.startTask(alice.token);
+    const other = await stack.startTask(alice.token);
+    // The free drops: each time the agent reconnects at once.
+    for (let i = 0; i < FREE_DROPS; i++) {
+      agent.emitRaw('agent:event', oversized());
+      await until(`drop ${i + 1}`, () => !agent.connected, 15_000);
+      expect(await tryConnect(agent)).toBeNull();
+    }
+    agent.emitRaw('agent:event', oversized());
+    await until('the drop that begins the cooldown', () => !agent.connected, 15_000);
+    const tokenBefore = agent.token;
+    const refused = await tryConnect(agent);
+    expect(refused?.code).toBe('RATE_LIMITED');
+    expect(refused?.retryAfterMs).toBeGreaterThan(0);
+    expect(refused?.retryAfterMs).toBeLessThanOrEqual(COOLDOWN_MS);
+    // The refusal spent no token: the same one gets in once the wait is over.
+    expect(agent.token).toBe(tokenBefore);
+    const [note] = await until('the cooldown on the timeline', async () => {
+      const notes = await cooldownNotes(task.id);
+      return notes.length > 0 ? notes : null;
+    });
+    expect(String(note?.data.message)).toMatch(/went over its connection limits 3 times in a row/);
+    const metric = await stack.server.metrics.registry.getSingleMetric('rclaude_agent_cooldown_refusals_total')?.get();
+    expect(metric?.values[0]?.value ?? 0).toBeGreaterThanOrEqual(1);
+    // Another sandbox of the same user is not held back.
+    expect(other.agent.connected).toBe(true);
+
+    const waitedFrom = Date.now();
+    await until('the agent to be let back in', async () => (await tryConnect(agent)) === null, 10_000, 200);
+    expect(Date.now() - waitedFrom).toBeGreaterThanOrEqual((refused?.retryAfterMs ?? 0) - 250);
+    expect(agent.token).not.toBe(tokenBefore);
+
+    // The next drop doubles the wait; the timeline does not repeat itself.
+    agent.emitRaw('agent:event', oversized());
+    await until('the fourth drop', () => !agent.connected, 15_000);
+    const again = await tryConnect(agent);
+    expect(again?.code).toBe('RATE_LIMITED');
+    expect(again?.retryAfterMs).toBeGreaterThan(COOLDOWN_MS);
+    expect(again?.retryAfterMs).toBeLessThanOrEqual(2 * COOLDOWN_MS);
+    expect(await cooldownNotes(task.id)).toHaveLength(1);
+    expect((await stack.api(alice.token, 'GET', `/api/tasks/${task.id}`)).body.status).toBe('running');
+    expect(stack.logs()).toContain('agent reconnections held back');
+    expect(stack.logs()).toContain(sandboxId);
   });
 });
 
@@ -275,10 +406,16 @@ describe('the real agent over a limit (embedded)', () => {
   let alice: TestUser;
   let workspace: string;
   let agent: Agent | null = null;
+  let cooled: Agent | null = null;
 
   beforeAll(async () => {
     stack = await startTestStack('embedded', {
-      env: { AGENT_MAX_BYTES_PER_SEC: String(1024 * 1024) },
+      // A short cooldown: the real agent, dropped again and again here, retries after each refusal by itself.
+      env: {
+        AGENT_MAX_BYTES_PER_SEC: String(1024 * 1024),
+        AGENT_RECONNECT_COOLDOWN_MS: '500',
+        AGENT_RECONNECT_COOLDOWN_MAX_MS: '2000',
+      },
       autoConnectAgents: false,
     });
     alice = await stack.createUser('alice');
@@ -286,6 +423,7 @@ describe('the real agent over a limit (embedded)', () => {
   });
   afterAll(async () => {
     agent?.shutdown(0);
+    cooled?.shutdown(0);
     await stack?.close();
     await rm(workspace, { recursive: true, force: true });
   });
@@ -357,6 +495,72 @@ describe('the real agent over a limit (embedded)', () => {
     expect(reconnects?.values[0]?.value ?? 0).toBeGreaterThanOrEqual(drops);
     const [drop] = await dropEvents(stack, alice.token, task.id);
     expect(drop?.data.limit).toBe('bytes');
+    expect((await stack.api(alice.token, 'GET', `/api/tasks/${task.id}`)).body.status).toBe('running');
+    viewer.disconnect();
+  });
+
+  it('waits out a cooldown refusal by itself and comes back to a running task', async () => {
+    const metric = async (name: string, label?: string) => {
+      const values = (await stack.server.metrics.registry.getSingleMetric(name)?.get())?.values ?? [];
+      return values.find((v) => label === undefined || v.labels.limit === label)?.value ?? 0;
+    };
+    const created = await stack.api(alice.token, 'POST', '/api/tasks', {
+      body: { command: ['sh', '-c', 'while read l; do echo "got-$l"; done'] },
+    });
+    expect(created.status, created.text).toBe(201);
+    const spec = await until('the sandbox to start', () => stack.started.find((s) => s.taskId === created.body.id));
+    cooled = new Agent({
+      proxyUrl: stack.url,
+      sandboxId: spec.sandboxId,
+      token: spec.env.RCLAUDE_AGENT_TOKEN ?? '',
+      workspace,
+      home: workspace,
+      baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: workspace, TERM: 'xterm-256color' },
+      log: pino({ level: 'silent' }),
+    });
+    const real = cooled;
+    real.start();
+    const task = await until(
+      'the task to run',
+      async () => {
+        const t = (await stack.api(alice.token, 'GET', `/api/tasks/${created.body.id}`)).body as Task;
+        return t.status === 'running' ? t : null;
+      },
+      30_000,
+    );
+    const dropsBefore = await metric('rclaude_agent_limit_drops_total', 'event_size');
+    const refusalsBefore = await metric('rclaude_agent_cooldown_refusals_total');
+    // Three events over AGENT_MAX_EVENT_BYTES (256 KiB), each sent once the agent is back: the third drop
+    // begins a cooldown, and the agent's next handshake is refused with RATE_LIMITED.
+    const oversized = { sessionId: null, type: 'assistant_text', data: { text: 'c'.repeat(300 * 1024) } };
+    let connects = 0;
+    real.connection.on('connect', () => connects++);
+    for (let i = 1; i <= 3; i++) {
+      // Each drop's reconnection is a new `connect`; the first event goes on the connection already open.
+      await until(`the agent to be connected (${i})`, () => real.connection.connected && connects >= i - 1, 15_000);
+      real.connection.emit('agent:event', oversized);
+      await until(
+        `drop ${i}`,
+        async () => (await metric('rclaude_agent_limit_drops_total', 'event_size')) >= dropsBefore + i,
+        15_000,
+      );
+    }
+    await until(
+      'a handshake refused for the cooldown',
+      async () => (await metric('rclaude_agent_cooldown_refusals_total')) > refusalsBefore,
+      15_000,
+    );
+    // Socket.io does not retry a refused handshake itself: the agent's own retry brings it back.
+    await until('the agent to be back', () => real.connection.connected && connects >= 3, 15_000);
+    const viewer = await stack.client(alice.token);
+    const seen: string[] = [];
+    viewer.on('pty:output', (_s: string, _o: number, data: Buffer) => seen.push(Buffer.from(data).toString()));
+    const attached = (await viewer
+      .timeout(5000)
+      .emitWithAck('session:attach', { sessionId: task.mainSessionId })) as Ack<unknown>;
+    expect(attached.ok).toBe(true);
+    viewer.emit('pty:input', { sessionId: task.mainSessionId, data: 'after-cooldown\r' });
+    await until('the task to answer after the cooldown', () => seen.join('').includes('got-after-cooldown'), 15_000);
     expect((await stack.api(alice.token, 'GET', `/api/tasks/${task.id}`)).body.status).toBe('running');
     viewer.disconnect();
   });

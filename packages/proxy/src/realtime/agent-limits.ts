@@ -20,6 +20,13 @@ export interface AgentLimits {
   queuedEventsMax: number;
   /** Distinct session ids one connection may name (its own sessions, and any it only claims). */
   sessionsMax: number;
+  /**
+   * First reconnection cooldown of an agent dropped more than {@link FREE_DROPS} times in a row, in ms
+   * (AGENT_RECONNECT_COOLDOWN_MS); it doubles with each further drop up to {@link AgentLimits.cooldownMaxMs}.
+   */
+  cooldownBaseMs: number;
+  /** Longest reconnection cooldown, in ms (AGENT_RECONNECT_COOLDOWN_MAX_MS). */
+  cooldownMaxMs: number;
 }
 
 export const defaultAgentLimits: AgentLimits = {
@@ -31,7 +38,12 @@ export const defaultAgentLimits: AgentLimits = {
   pendingMaxBytes: 128 * 1024 * 1024,
   queuedEventsMax: 1000,
   sessionsMax: 4096,
+  cooldownBaseMs: 5_000,
+  cooldownMaxMs: 5 * 60_000,
 };
+
+/** Drops in a row an agent reconnects after without a cooldown (a burst now and then is not a flood). */
+export const FREE_DROPS = 2;
 
 /** Which limit a connection went over; the label of `rclaude_agent_limit_drops_total`. */
 export type AgentLimitName = 'messages' | 'bytes' | 'event_size' | 'pending_bytes' | 'queued_events' | 'sessions';
@@ -115,4 +127,70 @@ export class AgentMeter {
     }
     return false;
   }
+}
+
+/** What one drop did to a sandbox's reconnections: the cooldown it began (0: none) and its place in the streak. */
+export interface CooldownStep {
+  /** Drops in a row, this one included. */
+  drops: number;
+  /** How long the next handshakes are refused, in ms; 0 when this drop is still free. */
+  cooldownMs: number;
+  /** Whether this drop began the streak's cooldowns (the one the timeline tells of). */
+  began: boolean;
+}
+
+/**
+ * The server's memory of agents dropped for going over their limits, per sandbox: after {@link FREE_DROPS}
+ * drops in a row, each further drop refuses the agent's handshakes for a growing interval (the base, doubled
+ * per drop, at most the maximum), so a sandbox flooding the server cannot turn every refusal into a new
+ * connection at once. A streak ends when a sandbox goes a streak window (twice the maximum cooldown) without a
+ * drop. Kept per proxy: an agent that reconnects to another proxy starts its streak there anew.
+ */
+export class ReconnectCooldown {
+  private readonly streaks = new Map<string, { drops: number; lastDropAt: number; until: number }>();
+
+  constructor(
+    private readonly limits: Pick<AgentLimits, 'cooldownBaseMs' | 'cooldownMaxMs'>,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private get windowMs(): number {
+    return Math.max(2 * this.limits.cooldownMaxMs, 60_000);
+  }
+
+  /** Records that `sandboxId`'s agent was dropped over a limit. */
+  drop(sandboxId: string): CooldownStep {
+    const at = this.now();
+    const previous = this.streaks.get(sandboxId);
+    const drops = previous && at - previous.lastDropAt < this.windowMs ? previous.drops + 1 : 1;
+    const over = drops - FREE_DROPS;
+    const cooldownMs =
+      over <= 0 ? 0 : Math.min(this.limits.cooldownBaseMs * 2 ** Math.min(over - 1, 30), this.limits.cooldownMaxMs);
+    this.streaks.set(sandboxId, { drops, lastDropAt: at, until: at + cooldownMs });
+    if (this.streaks.size > 10_000) {
+      for (const [id, s] of this.streaks) if (at - s.lastDropAt >= this.windowMs) this.streaks.delete(id);
+    }
+    return { drops, cooldownMs, began: over === 1 };
+  }
+
+  /** How long `sandboxId`'s agent must still wait before its handshake is accepted, in ms (0: now). */
+  remaining(sandboxId: string): number {
+    const streak = this.streaks.get(sandboxId);
+    if (!streak) return 0;
+    const left = streak.until - this.now();
+    if (left > 0) return left;
+    if (this.now() - streak.lastDropAt >= this.windowMs) this.streaks.delete(sandboxId);
+    return 0;
+  }
+}
+
+/** What the task's timeline says, once per streak, when its agent's reconnections begin to be held back. */
+export function cooldownMessage(step: CooldownStep, limits: Pick<AgentLimits, 'cooldownMaxMs'>): string {
+  const seconds = (ms: number) => `${Math.max(1, Math.round(ms / 1000))}s`;
+  return (
+    `the sandbox's agent went over its connection limits ${step.drops} times in a row, so the server now refuses ` +
+    `its reconnection for ${seconds(step.cooldownMs)}, doubling with each further drop up to ` +
+    `${seconds(limits.cooldownMaxMs)} (AGENT_RECONNECT_COOLDOWN_MS, AGENT_RECONNECT_COOLDOWN_MAX_MS). Its sessions ` +
+    'resume when it reconnects; something in the sandbox is flooding the server.'
+  );
 }

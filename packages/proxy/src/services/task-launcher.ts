@@ -7,6 +7,7 @@ import type { AgentSessions } from './agent-sessions.js';
 import { DEFAULT_STARTUP_TOKEN_TTL_MS, newStartupToken } from './agent-tokens.js';
 import { sha256 } from './ids.js';
 import type { SandboxControl } from './sandbox-control.js';
+import { newErrorReference, startFailureReason } from './start-failure.js';
 import type { TaskTimers } from './task-timers.js';
 import type { TaskMoves } from './task-transitions.js';
 import type { SandboxClaims } from './warm-pool.js';
@@ -140,9 +141,14 @@ export class TaskLauncher {
     await this.deps.sandboxControl.stop(record, reason);
   }
 
+  /**
+   * Ends a task whose sandbox could not start. Its timeline gets a clean reason (no server paths) and a
+   * reference; the server log keeps the whole error under that reference.
+   */
   private async failStart(taskId: string, err: unknown): Promise<void> {
-    const reason = err instanceof AppError ? err.message : 'the sandbox could not be started';
-    if (!(err instanceof AppError)) this.deps.log.error({ err, taskId }, 'sandbox start failed');
+    const reference = newErrorReference();
+    const reason = startFailureReason(err, reference);
+    this.deps.log.error({ err, taskId, reference }, 'sandbox start failed');
     await this.deps.moves
       .endTask(taskId, 'failed', { statusReason: reason })
       .catch((e: unknown) => this.deps.log.error({ err: e, taskId }, 'could not record start failure'));

@@ -71,12 +71,18 @@ export class TaskRecorder {
 
   /**
    * Says on the task's timeline (an `error` event with `limit` and `message`) that its sandbox's agent was
-   * disconnected for going over a limit; at most once a minute per sandbox. Never rejects.
+   * disconnected for going over a limit; at most once a minute per sandbox, unless `always` (a note the caller
+   * sends once itself, like the start of a reconnection cooldown). Never rejects.
    */
-  async recordAgentDropped(record: SandboxRecord, limit: string, message: string): Promise<void> {
+  async recordAgentDropped(
+    record: SandboxRecord,
+    limit: string,
+    message: string,
+    opts: { always?: boolean } = {},
+  ): Promise<void> {
     const now = Date.now();
     const last = this.dropsNoted.get(record.sandboxId);
-    if (last !== undefined && now - last < DROP_NOTE_INTERVAL_MS) return;
+    if (!opts.always && last !== undefined && now - last < DROP_NOTE_INTERVAL_MS) return;
     this.dropsNoted.set(record.sandboxId, now);
     if (this.dropsNoted.size > 1000) {
       for (const [id, at] of this.dropsNoted) if (now - at >= DROP_NOTE_INTERVAL_MS) this.dropsNoted.delete(id);

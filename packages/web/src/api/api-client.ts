@@ -217,6 +217,20 @@ export class ApiClient {
 
   // ---- secrets, API tokens, users ----------------------------------------------------------
 
+  /** The hosts the caller added to the egress allow-list for all their tasks. */
+  async listAllowHosts() {
+    return (await this.#rest.call('listAllowHosts')).hosts;
+  }
+
+  /** Adds a host name or *.pattern (optional :port); the server refuses addresses and bad names. */
+  addAllowHost(host: string) {
+    return this.#rest.call('addAllowHost', { body: { host } });
+  }
+
+  async removeAllowHost(host: string): Promise<void> {
+    await this.#rest.call('removeAllowHost', { params: { host } });
+  }
+
   /** The caller's secrets, by name only: the server never returns a value. */
   async listSecrets() {
     return (await this.#rest.call('listSecrets')).secrets;

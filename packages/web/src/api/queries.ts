@@ -21,6 +21,7 @@ export const queryKeys = {
   fileContent: (taskId: string, path: string) => ['task', taskId, 'files', 'content', path] as const,
   usage: ['usage'] as const,
   secrets: ['secrets'] as const,
+  allowHosts: ['allow-hosts'] as const,
   apiTokens: ['api-tokens'] as const,
   pushSubscriptions: ['push-subscriptions'] as const,
   users: ['users'] as const,
@@ -76,6 +77,10 @@ export function usageQuery(api: ApiClient) {
 
 export function secretsQuery(api: ApiClient) {
   return { queryKey: queryKeys.secrets, queryFn: () => api.listSecrets() };
+}
+
+export function allowHostsQuery(api: ApiClient) {
+  return { queryKey: queryKeys.allowHosts, queryFn: () => api.listAllowHosts() };
 }
 
 export function apiTokensQuery(api: ApiClient) {

@@ -2,13 +2,14 @@ import { useQuery } from '@tanstack/react-query';
 import { useEffect } from 'react';
 import { sessionQuery } from '../api/queries.js';
 import { useApp } from '../app-context.js';
+import { AllowHostsPanel } from '../modules/settings/allow-hosts-panel.js';
 import { NotificationsPanel } from '../modules/settings/notifications-panel.js';
 import { SecretsPanel } from '../modules/settings/secrets-panel.js';
 import { TokensPanel } from '../modules/settings/tokens-panel.js';
 import { UsersPanel } from '../modules/settings/users-panel.js';
 
 /**
- * The signed-in user's secrets and API tokens, and for administrators the server's users. The session
+ * The signed-in user's secrets, allowed hosts and API tokens, and for administrators the server's users. The session
  * (already loaded by the session gate) says who is asking; the users panel is not even requested for
  * others, since the API would refuse it.
  */
@@ -31,6 +32,7 @@ export function SettingsPage() {
           </p>
         </div>
         <SecretsPanel />
+        <AllowHostsPanel />
         <TokensPanel />
         <NotificationsPanel />
         {user?.role === 'admin' && <UsersPanel currentUserId={user.id} />}
