@@ -55,7 +55,7 @@ export async function syncCommand(ref: string, dirArg: string | undefined, opts:
 
   const api = apiClientFor(opts);
   const task = await api.resolveTask(ref);
-  if (task.status !== 'running') {
+  if (task.status !== 'running' && task.status !== 'idle') {
     throw new AppError('TASK_NOT_RUNNING', `task ${task.id} is ${task.status}; sync needs a running task`);
   }
   const state = SyncState.load(statePath(dataDir(), task.id, dir), task.id, dir);
@@ -98,9 +98,11 @@ export async function syncCommand(ref: string, dirArg: string | undefined, opts:
     try {
       reason = await engine.live();
     } catch (err) {
-      if (err instanceof AppError && err.code === 'TASK_NOT_RUNNING') {
-        const now = await api.getTask(task.id).catch(() => null);
-        report({ type: 'stopped', reason: `task ${task.id} is ${now?.status ?? 'not running'}; sync stopped` });
+      // The agent going away mid-poll (AGENT_UNAVAILABLE) or the task refusing (TASK_NOT_RUNNING): when the
+      // task has indeed stopped or hibernated, that is the end of the sync, not an error.
+      const now = await api.getTask(task.id).catch(() => null);
+      if (now !== null && now.status !== 'running' && now.status !== 'idle') {
+        report({ type: 'stopped', reason: `task ${task.id} is ${now.status}; sync stopped` });
         return EXIT.ok;
       }
       throw err;
