@@ -22,7 +22,7 @@ import { withGateway } from './claude/claude-env.js';
 import { HooksRelay } from './claude/hooks-relay.js';
 import { EgressTunnel } from './egress/egress-tunnel.js';
 import { runCommand } from './exec.js';
-import { createFileService, registerFileHandlers } from './files/index.js';
+import { createFileService, createSyncService, registerFileHandlers, type SyncService } from './files/index.js';
 import { prepareCommand } from './prepare-command.js';
 import { defaultFlowLimits, type FlowLimits, PtySession } from './pty/pty-session.js';
 import { commitForProxy } from './repo/push.js';
@@ -102,6 +102,8 @@ export class Agent {
   private readonly egressPort: Promise<number | null>;
   /** Packs and restores the workspace for the proxy's checkpoints. */
   private readonly checkpoints: Checkpointer;
+  /** `rclaude sync`'s manifest and change watcher (ADR 0022). */
+  private readonly sync: SyncService;
   /** The `repo:commit` running, if any: the next waits for it. */
   private repoCommits: Promise<unknown> = Promise.resolve();
   /** Claude Code's permission requests waiting for the proxy's decision. */
@@ -158,7 +160,9 @@ export class Agent {
       autoConnect: false,
     }) as AgentSocket;
     this.bind();
-    registerFileHandlers(this.socket, createFileService({ root: opts.workspace }), { log: opts.log });
+    const files = createFileService({ root: opts.workspace });
+    this.sync = createSyncService({ files });
+    registerFileHandlers(this.socket, files, { log: opts.log, sync: this.sync });
     this.approvals = new ApprovalRelay({
       request: (req, ack) => this.socket.emit('approval:request', req, ack),
       withdraw: (req) => this.socket.emit('approval:withdraw', req),
@@ -404,6 +408,7 @@ export class Agent {
     void this.relay.then((relay) => relay?.close());
     this.egress.close();
     this.tunnels.close();
+    void this.sync.close();
     for (const s of this.sessions.values()) s.dispose();
     this.sessions.clear();
     this.socket.disconnect();

@@ -50,6 +50,7 @@ Examples:
   rclaude checkpoints 3f2a                its saved states; \`rclaude resume 3f2a --at cp_…\` goes back to one
   rclaude run --here                      this clone (uncommitted files too) in a new sandbox
   rclaude pull 3f2a                       its changes as a branch here, its conversation for claude --resume
+  rclaude sync 3f2a ./work                keep a local folder and its workspace in step, both ways
   rclaude pr 3f2a                         push its work and open a GitHub pull request
   rclaude approvals                       permission requests waiting for you; rclaude approve ID
   rclaude ssh 3f2a                        OpenSSH into its sandbox; rclaude port 3f2a 3000 forwards a port
@@ -418,6 +419,43 @@ Examples:
 See docs/moving-work.md.`,
   )
   .action(action(() => import('./commands/handoff.js'), 'pullCommand'));
+
+program
+  .command('sync')
+  .description("keep a local folder and a running task's workspace in step, both ways")
+  .argument('<task>', 'task id, unique prefix or name')
+  .argument('[dir]', 'the local folder (default: this directory; made if missing)')
+  .addOption(serverOption())
+  .option('--once', 'reconcile once, then exit')
+  .option('--json', 'one JSON object per line for each change, conflict and refusal')
+  .option(
+    '--exclude <pattern>',
+    'leave out files matching a glob (a name like "*.log" at any depth, or a path like "build/**"); repeatable',
+    (v: string, prev: string[] = []) => [...prev, v],
+  )
+  .addOption(
+    new Option('--prefer <side>', 'settle files changed on both sides this way instead of keeping both').choices([
+      'local',
+      'remote',
+    ]),
+  )
+  .addHelpText(
+    'after',
+    `
+Changes on either side are copied to the other while it runs: a file edited here goes to the task, one the task
+writes comes here, deletes and renames too. Left out: .git, node_modules, what .gitignore says when the folder
+is in a git work tree, and --exclude patterns. A file changed on both sides since the last sync keeps your
+version under its name, and the task's version is written beside it as NAME.remote-<hash>.EXT (both sides end
+with both). The first sync into a folder that already has files destroys nothing: files on one side only are
+copied, files that differ are conflicts (or --prefer local|remote). Stops when the task stops or hibernates.
+
+Examples:
+  rclaude sync 3f2a ./work                 keep ./work and the task's workspace in step until Ctrl-C
+  rclaude sync 3f2a . --once --json        reconcile once, print what changed as JSON lines
+  rclaude sync 3f2a . --exclude '*.log'    leave log files out
+See docs/moving-work.md.`,
+  )
+  .action(action(() => import('./commands/sync.js'), 'syncCommand'));
 
 program
   .command('fork')

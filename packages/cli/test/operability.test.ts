@@ -393,6 +393,13 @@ const bodySamples: Record<string, unknown[]> = {
     { sandboxId: 'abc', bootstrap: 'x'.repeat(257) },
     { sandboxId: 'abc' },
   ],
+  'POST /api/tasks/{id}/files/rename': [
+    { from: 'a.txt', to: 'b/c.txt' },
+    { from: 'a.txt' },
+    { from: 'a.txt', to: 'b', extra: true },
+    { from: 'a.txt', to: 'x'.repeat(4097) },
+    { from: 5, to: 'b' },
+  ],
   'POST /api/users': [
     { username: 'bob', password: '12345678' },
     { username: 'bob', password: '12345678', role: 'admin' },

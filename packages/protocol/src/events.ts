@@ -20,7 +20,13 @@ import type {
   AgentRestoreResult,
 } from './checkpoints.js';
 import type { AckCallback, ErrorInfo } from './errors.js';
-import type { AgentFileReadResult, AgentFileWrite, FileEntry } from './files.js';
+import type {
+  AgentFileReadResult,
+  AgentFileWrite,
+  FileEntry,
+  SyncChangesResponse,
+  SyncManifestResponse,
+} from './files.js';
 import type { AgentRepoCommitRequest, AgentRepoCommitResult } from './pull-requests.js';
 import type { ExecuteResult, SessionInfo, SessionKind } from './sessions.js';
 import { sessionIdSchema } from './sessions.js';
@@ -275,6 +281,11 @@ export interface ProxyToAgentEvents {
   'files:read': (req: { path: string; offset: number; length: number }, ack: AckCallback<AgentFileReadResult>) => void;
   'files:write': (req: AgentFileWrite, ack: AckCallback<{ path: string; size: number }>) => void;
   'files:delete': (req: { path: string; recursive: boolean }, ack: AckCallback<null>) => void;
+  /** Sync (ADR 0022): a page of the workspace's regular files with their sha256. */
+  'files:manifest': (req: { after?: string }, ack: AckCallback<SyncManifestResponse>) => void;
+  /** Sync: the workspace's changes after `cursor`, waiting up to `waitMs` for one (long poll). */
+  'files:changes': (req: { cursor?: number; waitMs: number }, ack: AckCallback<SyncChangesResponse>) => void;
+  'files:rename': (req: { from: string; to: string }, ack: AckCallback<{ path: string }>) => void;
   /** Pack the workspace into a checkpoint and upload it (see AGENT_CHECKPOINTS_PATH). */
   'checkpoint:create': (req: AgentCheckpointRequest, ack: AckCallback<AgentCheckpointResult>) => void;
   /** Restore a checkpoint into this sandbox (before its main session opens). */

@@ -101,3 +101,71 @@ export const agentFileWriteSchema = z
 export type AgentFileWrite = z.infer<typeof agentFileWriteSchema>;
 export const agentFileDeleteSchema = z.object({ path: workspacePathSchema, recursive: z.boolean() }).strict();
 export const agentFileStatSchema = z.object({ path: workspacePathSchema }).strict();
+
+// ---- sync (ADR 0022) -------------------------------------------------------------------------------
+
+/** Longest wait of one `GET /files/changes` long poll, in ms. */
+export const SYNC_MAX_WAIT_MS = 25_000;
+/** Most entries one `GET /files/manifest` page holds (well under Socket.io's 1 MB frame). */
+export const SYNC_MANIFEST_PAGE = 2000;
+/** Most changes one `GET /files/changes` answer carries; more wait for the next poll. */
+export const SYNC_MAX_CHANGES = 500;
+
+const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/);
+
+/** One regular file of the workspace as sync sees it. */
+export const syncEntrySchema = z.object({
+  path: z.string().min(1).max(4096),
+  size: z.number().int().nonnegative(),
+  mtimeMs: z.number().nonnegative(),
+  sha256: sha256Schema,
+});
+export type SyncEntry = z.infer<typeof syncEntrySchema>;
+
+/** `GET /api/tasks/:id/files/manifest`: a page of the workspace's regular files, by path, after `after`. */
+export const syncManifestQuerySchema = z.object({ after: workspacePathSchema.optional() }).strict();
+export const syncManifestResponseSchema = z.object({
+  entries: z.array(syncEntrySchema).max(SYNC_MANIFEST_PAGE),
+  /** Pass as `after` for the next page; absent on the last page. */
+  next: z.string().optional(),
+});
+export type SyncManifestResponse = z.infer<typeof syncManifestResponseSchema>;
+
+/** `GET /api/tasks/:id/files/changes`: what changed in the workspace after `cursor` (long poll). */
+export const syncChangesQuerySchema = z
+  .object({
+    cursor: z.coerce.number().int().nonnegative().optional(),
+    waitMs: z.coerce.number().int().nonnegative().max(SYNC_MAX_WAIT_MS).default(20_000),
+  })
+  .strict();
+export const syncChangeSchema = z.discriminatedUnion('kind', [
+  syncEntrySchema.extend({ kind: z.literal('change') }),
+  z.object({ kind: z.literal('delete'), path: z.string().min(1).max(4096) }),
+]);
+export type SyncChange = z.infer<typeof syncChangeSchema>;
+export const syncChangesResponseSchema = z.object({
+  /** Pass as `cursor` next time. */
+  cursor: z.number().int().nonnegative(),
+  /** Each path at most once, as it is now (a file's hash, or gone). */
+  changes: z.array(syncChangeSchema).max(SYNC_MAX_CHANGES),
+  /**
+   * True when changes since `cursor` were not all kept (a new watcher, or more than its buffer holds): the
+   * caller reconciles from a fresh manifest.
+   */
+  reset: z.boolean(),
+});
+export type SyncChangesResponse = z.infer<typeof syncChangesResponseSchema>;
+
+/** `POST /api/tasks/:id/files/rename`: moves a file (replacing a file at `to`, never a folder). */
+export const renameFileRequestSchema = z.object({ from: workspacePathSchema, to: workspacePathSchema }).strict();
+export const renameFileResponseSchema = z.object({ path: z.string() });
+
+/** Agent RPC payloads of sync. */
+export const agentFileManifestSchema = z.object({ after: workspacePathSchema.optional() }).strict();
+export const agentFileChangesSchema = z
+  .object({
+    cursor: z.number().int().nonnegative().optional(),
+    waitMs: z.number().int().nonnegative().max(SYNC_MAX_WAIT_MS),
+  })
+  .strict();
+export const agentFileRenameSchema = renameFileRequestSchema;

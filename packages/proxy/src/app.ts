@@ -137,6 +137,9 @@ const noFiles: FileHandlers = (() => {
     deleteFile: refuse,
     uploadFiles: refuse,
     downloadFile: refuse,
+    renameFile: refuse,
+    syncManifest: refuse,
+    syncChanges: refuse,
   };
 })();
 

@@ -5,7 +5,7 @@
  * everything the proxy sends it and echoes PTY input back as output, so tests can see exactly what reached a
  * sandbox.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import {
   type Ack,
@@ -186,6 +186,28 @@ export class FakeAgent {
       if (!this.files.delete(p)) return ack(notFound(p));
       ack(ackOk(null));
     });
+    socket.on('files:rename', ({ from, to }, ack) => {
+      const data = this.files.get(from);
+      if (!data) return ack(notFound(from));
+      this.files.delete(from);
+      this.files.set(to, data);
+      ack(ackOk({ path: to }));
+    });
+    socket.on('files:manifest', (_req, ack) =>
+      ack(
+        ackOk({
+          entries: [...this.files].map(([p, data]) => ({
+            path: p,
+            size: data.byteLength,
+            mtimeMs: 0,
+            sha256: createHash('sha256').update(data).digest('hex'),
+          })),
+        }),
+      ),
+    );
+    socket.on('files:changes', ({ cursor }, ack) =>
+      ack(ackOk({ cursor: cursor ?? 1, changes: [], reset: cursor === undefined })),
+    );
     socket.on('checkpoint:create', ({ checkpointId }, ack) => {
       void (this.onCheckpoint ?? ((id: string) => this.uploadEmptyCheckpoint(id)))(checkpointId).then(
         () => ack(ackOk({ files: 0, bytes: 0, uploadedBlobs: 0, uploadedBytes: 0, claudeSessionId: null })),

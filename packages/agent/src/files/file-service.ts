@@ -1,5 +1,5 @@
 import { constants, type Stats } from 'node:fs';
-import { type FileHandle, lstat, open, readdir, rmdir, unlink } from 'node:fs/promises';
+import { type FileHandle, lstat, open, readdir, rename, rmdir, unlink } from 'node:fs/promises';
 import {
   type AgentFileReadResult,
   type AgentFileWrite,
@@ -60,6 +60,11 @@ export interface FileService {
   write(req: AgentFileWrite): Promise<WriteFileResponse>;
   /** Deletes a file, symlink (not its target) or empty folder; a full folder needs `recursive`. */
   delete(req: { path: string; recursive: boolean }): Promise<null>;
+  /**
+   * Moves a regular file to `to` (missing folders created), replacing a regular file there atomically; a
+   * folder, symlink or special file at either end is refused.
+   */
+  rename(req: { from: string; to: string }): Promise<{ path: string }>;
 }
 
 function describeKind(st: Stats): string {
@@ -251,6 +256,25 @@ export function createFileService(options: FileServiceOptions): FileService {
         }
       });
     },
+
+    rename: ({ from, to }) =>
+      withLocated(from, { followLast: false, createDirs: false }, async (src, fromDisplay) => {
+        if (src.name === null || fromDisplay === '') {
+          throw new AppError('PATH_REFUSED', 'the workspace root itself cannot be moved');
+        }
+        if (src.stat === null) throw new AppError('NOT_FOUND', `no such file: ${quotePath(fromDisplay)}`);
+        if (!src.stat.isFile()) refuseKind(fromDisplay, src.stat);
+        await src.chain.assertTopInside(fromDisplay);
+        return withLocated(to, { followLast: false, createDirs: true }, async (dst, toDisplay) => {
+          if (dst.name === null || toDisplay === '')
+            throw new AppError('CONFLICT', `${quotePath(toDisplay)} is a folder`);
+          if (dst.stat?.isDirectory()) throw new AppError('CONFLICT', `${quotePath(toDisplay)} is a folder`);
+          if (dst.stat !== null && !dst.stat.isFile()) refuseKind(toDisplay, dst.stat);
+          await dst.chain.assertTopInside(toDisplay);
+          await rename(inDir(src.chain.top, src.name as string), inDir(dst.chain.top, dst.name));
+          return { path: toDisplay };
+        });
+      }),
 
     delete: ({ path, recursive }) =>
       withLocated(path, { followLast: false, createDirs: false }, async (loc, display) => {

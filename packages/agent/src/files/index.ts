@@ -13,4 +13,12 @@ export {
   type FileHandlerLog,
   registerFileHandlers,
 } from './register-file-handlers.js';
+export {
+  createSyncService,
+  SYNC_SKIPPED_NAMES,
+  SYNC_TEMP_PREFIX,
+  type SyncService,
+  type SyncServiceOptions,
+  syncSkips,
+} from './sync-service.js';
 export { MAX_NAME_BYTES, MAX_PATH_CHARS, MAX_PATH_DEPTH, splitWorkspacePath } from './workspace-path.js';

@@ -110,6 +110,7 @@ describe('registerFileHandlers', () => {
       'files:delete',
       'files:list',
       'files:read',
+      'files:rename',
       'files:stat',
       'files:write',
     ]);

@@ -3,17 +3,29 @@ import {
   AppError,
   ackError,
   ackOk,
+  agentFileChangesSchema,
   agentFileDeleteSchema,
   agentFileListSchema,
+  agentFileManifestSchema,
   agentFileReadSchema,
+  agentFileRenameSchema,
   agentFileStatSchema,
   agentFileWriteSchema,
   type ProxyToAgentEvents,
 } from '@rclaude/protocol';
 import type { FileService } from './file-service.js';
+import type { SyncService } from './sync-service.js';
 
 /** The `files:*` RPCs the proxy sends an agent. */
-export type FileEvent = 'files:list' | 'files:stat' | 'files:read' | 'files:write' | 'files:delete';
+export type FileEvent =
+  | 'files:list'
+  | 'files:stat'
+  | 'files:read'
+  | 'files:write'
+  | 'files:delete'
+  | 'files:rename'
+  | 'files:manifest'
+  | 'files:changes';
 
 type AckData<K extends FileEvent> = Parameters<ProxyToAgentEvents[K]>[1] extends (r: Ack<infer D>) => void ? D : never;
 
@@ -47,7 +59,7 @@ interface PayloadSchema<T> {
 export function registerFileHandlers(
   socket: FileEventSocket,
   service: FileService,
-  options: { log?: FileHandlerLog } = {},
+  options: { log?: FileHandlerLog; sync?: SyncService } = {},
 ): () => void {
   const removers: (() => void)[] = [];
 
@@ -87,6 +99,12 @@ export function registerFileHandlers(
   serve('files:read', agentFileReadSchema, (req) => service.read(req));
   serve('files:write', agentFileWriteSchema, (req) => service.write(req));
   serve('files:delete', agentFileDeleteSchema, (req) => service.delete(req));
+  serve('files:rename', agentFileRenameSchema, (req) => service.rename(req));
+  const { sync } = options;
+  if (sync) {
+    serve('files:manifest', agentFileManifestSchema, (req) => sync.manifest(req));
+    serve('files:changes', agentFileChangesSchema, (req) => sync.changes(req));
+  }
 
   return () => {
     for (const remove of removers.splice(0)) remove();

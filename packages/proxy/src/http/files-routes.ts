@@ -1,5 +1,13 @@
 import type { Readable } from 'node:stream';
-import { type AgentFileReadResult, AppError, listFilesResponseSchema, type WriteFileResponse } from '@rclaude/protocol';
+import {
+  type AgentFileReadResult,
+  AppError,
+  listFilesResponseSchema,
+  renameFileResponseSchema,
+  syncChangesResponseSchema,
+  syncManifestResponseSchema,
+  type WriteFileResponse,
+} from '@rclaude/protocol';
 import busboy from 'busboy';
 import express, { type Request, type Response } from 'express';
 import type { CheckpointFiles } from '../checkpoints/checkpoint-files.js';
@@ -416,6 +424,42 @@ export function createFileHandlers(deps: FilesRouterDeps): FileHandlers {
     uploadFiles: async ({ params, query }, { req }) => {
       const sandboxId = await sandboxOf(req, params.id);
       return { files: await receiveUpload(req, sandboxId, query.dir) };
+    },
+
+    renameFile: async ({ params, body }, { req }) => {
+      const sandboxId = await sandboxOf(req, params.id);
+      const parsed = renameFileResponseSchema.safeParse(
+        await rpc.call(sandboxId, 'files:rename', { from: body.from, to: body.to }, limits.rpcTimeoutMs),
+      );
+      if (!parsed.success) throw agentMalformed();
+      return parsed.data;
+    },
+
+    syncManifest: async ({ params, query }, { req }) => {
+      const sandboxId = await sandboxOf(req, params.id);
+      // Hashing a page of large files takes a while: a longer timeout than a single read's.
+      const answer = await rpc.call(
+        sandboxId,
+        'files:manifest',
+        query.after === undefined ? {} : { after: query.after },
+        Math.max(limits.rpcTimeoutMs ?? 0, 120_000),
+      );
+      const parsed = syncManifestResponseSchema.safeParse(answer);
+      if (!parsed.success) throw agentMalformed();
+      return parsed.data;
+    },
+
+    syncChanges: async ({ params, query }, { req }) => {
+      const sandboxId = await sandboxOf(req, params.id);
+      const answer = await rpc.call(
+        sandboxId,
+        'files:changes',
+        query.cursor === undefined ? { waitMs: query.waitMs } : { cursor: query.cursor, waitMs: query.waitMs },
+        query.waitMs + Math.max(limits.rpcTimeoutMs ?? 0, 60_000),
+      );
+      const parsed = syncChangesResponseSchema.safeParse(answer);
+      if (!parsed.success) throw agentMalformed();
+      return parsed.data;
     },
 
     downloadFile: async ({ params, query }, { req, res }) => {
