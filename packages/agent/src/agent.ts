@@ -5,6 +5,9 @@ import {
   type AgentHelloResult,
   type AgentRepoCommitRequest,
   type AgentRepoCommitResult,
+  type AgentRepoFinishRequest,
+  type AgentRepoFinishResult,
+  type AgentTaskEvent,
   type AgentToProxyEvents,
   AppError,
   ackError,
@@ -25,6 +28,7 @@ import { runCommand } from './exec.js';
 import { createFileService, createSyncService, registerFileHandlers, type SyncService } from './files/index.js';
 import { prepareCommand } from './prepare-command.js';
 import { defaultFlowLimits, type FlowLimits, PtySession } from './pty/pty-session.js';
+import { claimFinish, type FinishSpec, finishMarkerPath, finishRepository } from './repo/finish.js';
 import { commitForProxy } from './repo/push.js';
 import { AgentTunnels } from './tunnels/agent-tunnels.js';
 
@@ -63,6 +67,9 @@ export interface AgentOptions {
 }
 
 export const DEFAULT_ORPHAN_TIMEOUT_MS = 60 * 60 * 1000;
+
+/** How long `repo:finish` waits for a session runner that is already recording the changes to end. */
+const FINISH_WAIT_MS = 20_000;
 
 type AgentSocket = Socket<ProxyToAgentEvents, AgentToProxyEvents>;
 
@@ -114,6 +121,10 @@ export class Agent {
   private readonly promptSessions = new Set<string>();
   /** The agent's legs of ssh and port tunnels. */
   private readonly tunnels: AgentTunnels;
+  /** Sessions with a repository: what `repo:finish` records, and the marker it claims (repo/finish.ts). */
+  private readonly finishable = new Map<string, { spec: FinishSpec; marker: string; env: Record<string, string> }>();
+  /** Called when a session's program exits (`repo:finish` waits for a runner already finishing). */
+  private readonly exitWaiters = new Map<string, Set<() => void>>();
 
   constructor(private readonly opts: AgentOptions) {
     this.token = opts.token;
@@ -221,6 +232,7 @@ export class Agent {
     s.on('session:close', ({ sessionId }) => {
       this.sessions.get(sessionId)?.dispose();
       this.sessions.delete(sessionId);
+      this.finishable.delete(sessionId);
     });
     s.on('session:screen', ({ sessionId }, ack) => this.reply(ack, () => this.session(sessionId).snapshot()));
     s.on('pty:input', ({ sessionId, data }) => this.sessions.get(sessionId)?.write(data));
@@ -244,6 +256,7 @@ export class Agent {
     s.on('checkpoint:create', (req, ack) => this.reply(ack, () => this.checkpoints.create(req)));
     s.on('checkpoint:restore', (req, ack) => this.reply(ack, () => this.checkpoints.restore(req)));
     s.on('repo:commit', (req, ack) => this.reply(ack, () => this.commitForProxy(req)));
+    s.on('repo:finish', (req, ack) => this.reply(ack, () => this.finish(req)));
     s.on('approval:answer', (a) => {
       if (typeof a?.requestKey === 'string' && (a.behavior === 'allow' || a.behavior === 'deny')) {
         this.approvals.answer({
@@ -279,6 +292,45 @@ export class Agent {
     });
     this.repoCommits = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * `repo:finish`: before the proxy stops or hibernates the sandbox, records the session's diff and pushes (when
+   * its task asked), through the code the session runner runs at the program's exit, and answers with the
+   * events for the proxy to record. If the runner got there first (the program exited meanwhile), waits up to
+   * {@link FINISH_WAIT_MS} for the session to end: its events come over the usual channel.
+   */
+  private async finish(req: AgentRepoFinishRequest): Promise<AgentRepoFinishResult> {
+    if (typeof req?.sessionId !== 'string' || (req.why !== 'stopped' && req.why !== 'hibernated')) {
+      throw new AppError('BAD_REQUEST', 'invalid repo:finish request');
+    }
+    const entry = this.finishable.get(req.sessionId);
+    if (!entry) return { state: 'none', events: [] };
+    if (!(await claimFinish(entry.marker))) {
+      await this.sessionExited(req.sessionId, FINISH_WAIT_MS);
+      return { state: 'session', events: [] };
+    }
+    const events: AgentTaskEvent[] = [];
+    await finishRepository(entry.spec, { env: entry.env, when: req.why }, (event) => events.push(event));
+    this.opts.log.info({ sessionId: req.sessionId, events: events.map((e) => e.type) }, 'recorded the changes');
+    return { state: 'recorded', events: events.map((e) => ({ type: e.type, data: e.data })) };
+  }
+
+  /** Resolves when the session's program has exited, or after `ms`. */
+  private sessionExited(sessionId: string, ms: number): Promise<void> {
+    const session = this.sessions.get(sessionId);
+    if (!session || session.exit) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiters = this.exitWaiters.get(sessionId) ?? new Set();
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      waiters.add(done);
+      this.exitWaiters.set(sessionId, waiters);
+    });
   }
 
   private hello(): void {
@@ -344,10 +396,23 @@ export class Agent {
       onReadable: () => this.pump(session),
       onExit: (info) => {
         if (this.ready) this.socket.emit('pty:exit', info);
+        for (const done of [...(this.exitWaiters.get(req.sessionId) ?? [])]) done();
+        this.exitWaiters.delete(req.sessionId);
       },
     });
     this.sessions.set(req.sessionId, session);
     if (typeof req.prompt === 'string') this.promptSessions.add(req.sessionId);
+    if (req.repo) {
+      this.finishable.set(req.sessionId, {
+        spec: {
+          workspace: this.opts.workspace,
+          repo: req.repo,
+          prompt: typeof req.prompt === 'string' ? req.prompt : null,
+        },
+        marker: finishMarkerPath(relay?.runtimeDir ?? this.opts.home, req.sessionId),
+        env: prepared.env,
+      });
+    }
     this.opts.log.info({ sessionId: req.sessionId, command: req.command[0], pid: session.pid }, 'session started');
     return { pid: session.pid };
   }

@@ -8,13 +8,14 @@ import { resolveClaudeBinary } from './claude/resolve-binary.js';
 import { seedClaudeConfig } from './claude/seed-config.js';
 import { builtScript } from './prompt/built-script.js';
 import { writeRunSpec } from './prompt/run-spec.js';
+import { finishMarkerPath } from './repo/finish.js';
 
 /** What a session brings beyond its argv (see OpenSessionRequest). */
 export interface SessionExtras {
   sessionId: string;
   /** The agent's event channel, passed on as RCLAUDE_EVENTS_SOCKET; null when it has none. */
   eventsSocket: string | null;
-  /** Private folder where run specs are written. */
+  /** Private folder where run specs (and finish markers, repo/finish.ts) are written. */
   runtimeDir: string;
   prompt?: string | undefined;
   repo?: SessionRepo | undefined;
@@ -50,6 +51,7 @@ export async function prepareCommand(
     command: prepared.command,
     prompt: extras.prompt ?? null,
     repo: extras.repo ?? null,
+    ...(extras.repo ? { finishMarker: finishMarkerPath(extras.runtimeDir, extras.sessionId) } : {}),
   });
   return { command: [process.execPath, builtScript('prompt/run-session.js'), spec], env };
 }

@@ -1,7 +1,8 @@
 /**
  * The warm pool end to end (RCLAUDE_WARM_POOL_SIZE=1, real bwrap sandboxes): a task claims the pooled
  * sandbox and runs with its owner's secrets in an empty workspace; the next user's task gets a fresh
- * sandbox, never the previous one, and sees neither the previous secrets nor files.
+ * sandbox, never the previous one, and sees neither the previous secrets nor files. A resume claims the pooled
+ * sandbox too, and the checkpoint is restored into it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -87,6 +88,52 @@ describe('warm pool', () => {
       const running = dirs.filter((d) => alive(fs.readFileSync(path.join(root, d, 'ref'), 'utf8')));
       const fresh = running.length === 1 && !used.includes(running[0] as string);
       return used.length === 2 && fresh && (await metric('rclaude_warm_pool_ready')) === 1;
+    });
+  }, 180_000);
+
+  it('a resume claims the pooled sandbox and restores the checkpoint into it', async () => {
+    const root = path.join(server.dataDir, 'sandboxes');
+    const running = () =>
+      fs
+        .readdirSync(root)
+        .filter((d) => fs.existsSync(path.join(root, d, 'ref')))
+        .filter((d) => alive(fs.readFileSync(path.join(root, d, 'ref'), 'utf8')));
+    await until('the pool to be ready', async () => (await metric('rclaude_warm_pool_ready')) === 1);
+    // (A resume starts the program again: the file is written beside it, not by it.)
+    const run = await runCli(['run', '--detach', '--json', '--', 'sleep', '600'], { env: server.cliEnv() });
+    expect(run.code, run.stderr).toBe(0);
+    const id = (JSON.parse(run.stdout) as { id: string }).id;
+    const task = () => api(server.token, 'GET', `/tasks/${id}`) as Promise<{ status: string }>;
+    await until('the task to run', async () => (await task()).status === 'running');
+    const write = await runCli(['exec', id, '--', 'sh', '-c', 'echo kept-$(date +%s%N) > kept.txt; cat kept.txt'], {
+      env: server.cliEnv(),
+    });
+    expect(write.code, write.stderr).toBe(0);
+    const wrote = write.stdout;
+    expect(wrote).toMatch(/^kept-\d+\n$/);
+    expect(((await api(server.token, 'POST', `/tasks/${id}/stop`)) as { status: string }).status).toBe('stopped');
+
+    await until('the pool to be ready', async () => (await metric('rclaude_warm_pool_ready')) === 1);
+    const pooled = running();
+    expect(pooled).toHaveLength(1);
+    const hits = await metric('rclaude_warm_pool_claims_total{result="hit"}');
+    await api(server.token, 'POST', `/tasks/${id}/resume`, {});
+    await until('the resumed task to run', async () => (await task()).status === 'running');
+    expect(await metric('rclaude_warm_pool_claims_total{result="hit"}')).toBe(hits + 1);
+    // The pooled sandbox is the one that now holds the task's restored workspace.
+    const restored = await runCli(['exec', id, '--', 'cat', 'kept.txt'], { env: server.cliEnv() });
+    expect(restored.stdout).toBe(wrote);
+    expect(fs.readFileSync(path.join(root, pooled[0] as string, 'workspace', 'kept.txt'), 'utf8')).toBe(wrote);
+    const { events } = (await api(server.token, 'GET', `/tasks/${id}/events`)) as {
+      events: { type: string; data: Record<string, unknown> }[];
+    };
+    expect(events.find((e) => e.type === 'restore')?.data).toMatchObject({ mismatches: [] });
+    expect(events.some((e) => e.type === 'status' && e.data.reason === 'claimed a warm sandbox')).toBe(true);
+
+    await api(server.token, 'POST', `/tasks/${id}/stop`, { force: true });
+    await until('only a fresh pooled sandbox to run', async () => {
+      const now = running();
+      return now.length === 1 && now[0] !== pooled[0] && (await metric('rclaude_warm_pool_ready')) === 1;
     });
   }, 180_000);
 

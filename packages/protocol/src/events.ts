@@ -27,7 +27,12 @@ import type {
   SyncChangesResponse,
   SyncManifestResponse,
 } from './files.js';
-import type { AgentRepoCommitRequest, AgentRepoCommitResult } from './pull-requests.js';
+import type {
+  AgentRepoCommitRequest,
+  AgentRepoCommitResult,
+  AgentRepoFinishRequest,
+  AgentRepoFinishResult,
+} from './pull-requests.js';
 import type { ExecuteResult, SessionInfo, SessionKind } from './sessions.js';
 import { sessionIdSchema } from './sessions.js';
 import type { SharedTaskStatus } from './shares.js';
@@ -292,6 +297,8 @@ export interface ProxyToAgentEvents {
   'checkpoint:restore': (req: AgentRestoreRequest, ack: AckCallback<AgentRestoreResult>) => void;
   /** Commit the workspace onto a branch of the clone and bundle it for the proxy to push (pull-requests.ts). */
   'repo:commit': (req: AgentRepoCommitRequest, ack: AckCallback<AgentRepoCommitResult>) => void;
+  /** Record a session's diff (and push it when its task asked) before its sandbox is released (pull-requests.ts). */
+  'repo:finish': (req: AgentRepoFinishRequest, ack: AckCallback<AgentRepoFinishResult>) => void;
   /** The decision of a pending approval (sent to the sandbox's room, from any proxy). */
   'approval:answer': (answer: AgentApprovalAnswer) => void;
   /** The sandbox is being stopped: end every session and exit. */

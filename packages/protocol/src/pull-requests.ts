@@ -73,3 +73,33 @@ export const agentRepoCommitResultSchema = z
   })
   .strict();
 export type AgentRepoCommitResult = z.infer<typeof agentRepoCommitResultSchema>;
+
+/**
+ * Proxy -> agent `repo:finish`, before a stop or a hibernation releases the sandbox: record the session's diff,
+ * and push when its task asked for it, as the session runner does when the program exits (the same code, once
+ * per session: whichever of the two comes first does it).
+ */
+export interface AgentRepoFinishRequest {
+  sessionId: string;
+  /** What is ending the session, for the commit message: `stopped`, `hibernated`. */
+  why: 'stopped' | 'hibernated';
+}
+
+/** Most events an agent's `repo:finish` answer may carry (a diff, a push or an info, errors). */
+export const REPO_FINISH_MAX_EVENTS = 8;
+
+/**
+ * The agent's answer to `repo:finish` (validated by the proxy). `recorded`: done now, `events` are what the
+ * session runner would have sent (the proxy records them before the sandbox goes); `session`: the session's own
+ * runner was already doing it (its events came over the usual channel); `none`: the session has no repository
+ * or is unknown to the agent.
+ */
+export const agentRepoFinishResultSchema = z
+  .object({
+    state: z.enum(['recorded', 'session', 'none']),
+    events: z
+      .array(z.object({ type: z.string().min(1).max(64), data: z.record(z.string(), z.unknown()) }).strict())
+      .max(REPO_FINISH_MAX_EVENTS),
+  })
+  .strict();
+export type AgentRepoFinishResult = z.infer<typeof agentRepoFinishResultSchema>;

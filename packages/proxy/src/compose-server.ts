@@ -460,6 +460,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       agentConnectTimeoutMs: config.AGENT_CONNECT_TIMEOUT_MS,
       agentReconnectGraceMs: config.AGENT_RECONNECT_GRACE_MS,
       maxLifetimeMs: config.TASK_MAX_LIFETIME_MS,
+      finishTimeoutMs: config.RCLAUDE_FINISH_TIMEOUT_MS,
       startupTokenTtlMs: config.AGENT_TOKEN_TTL_MS,
       maxTasksPerUser: config.RCLAUDE_MAX_TASKS_PER_USER,
       cost,

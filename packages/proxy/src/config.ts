@@ -161,6 +161,8 @@ const envSchema = z.object({
   RCLAUDE_CHECKPOINT_INTERVAL_MS: ms.default(5 * 60_000),
   /** How long one checkpoint or restore may take. */
   RCLAUDE_CHECKPOINT_TIMEOUT_MS: ms.default(10 * 60_000),
+  /** How long a stop or a hibernation waits for the agent to record the task's diff and push its branch. */
+  RCLAUDE_FINISH_TIMEOUT_MS: ms.default(30_000),
   /** Checkpoints kept per task; older ones are deleted (and blobs only they named). */
   RCLAUDE_CHECKPOINT_KEEP: z.coerce.number().int().min(1).max(1000).default(10),
   /** Largest upload that starts a task from a local directory (`rclaude run --here`), in bytes. */

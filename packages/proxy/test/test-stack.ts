@@ -11,6 +11,8 @@ import {
   type Ack,
   AGENT_CHECKPOINTS_PATH,
   type AgentHelloResult,
+  type AgentRepoFinishRequest,
+  type AgentRepoFinishResult,
   type AgentToProxyEvents,
   ackOk,
   CHECKPOINT_FORMAT,
@@ -65,6 +67,11 @@ export class FakeAgent {
    * {@link FakeAgent.checkpointRequest}); a rejection fails the request with its message.
    */
   onCheckpoint: ((checkpointId: string) => Promise<void>) | null = null;
+  /**
+   * What `repo:finish` answers (before a stop or hibernation): by default the session has nothing to record
+   * (`none`); a promise that never settles is an agent that does not answer.
+   */
+  onRepoFinish: ((req: AgentRepoFinishRequest) => Promise<AgentRepoFinishResult>) | null = null;
   /** The egress key from the hello: what authenticates checkpoint uploads. */
   egressKey: string | null = null;
   private socket: AgentSocket | null = null;
@@ -212,6 +219,11 @@ export class FakeAgent {
       void (this.onCheckpoint ?? ((id: string) => this.uploadEmptyCheckpoint(id)))(checkpointId).then(
         () => ack(ackOk({ files: 0, bytes: 0, uploadedBlobs: 0, uploadedBytes: 0, claudeSessionId: null })),
         (err: Error) => ack({ ok: false, error: { code: 'CHECKPOINT_FAILED', message: err.message } }),
+      );
+    });
+    socket.on('repo:finish', (req, ack) => {
+      void (this.onRepoFinish ?? (async () => ({ state: 'none' as const, events: [] })))(req).then((r) =>
+        ack(ackOk(r)),
       );
     });
     socket.on('checkpoint:restore', (_req, ack) => {

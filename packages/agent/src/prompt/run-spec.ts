@@ -18,6 +18,11 @@ export interface SessionRunSpec {
   prompt: string | null;
   /** Clone before, record a diff after. */
   repo: SessionRepo | null;
+  /**
+   * Claimed (created) by whoever records the diff and pushes: the runner when the program exits, or the agent
+   * first when the sandbox is stopped or hibernated (repo/finish.ts). Absent: the runner always does it.
+   */
+  finishMarker?: string;
 }
 
 /** Writes a spec (mode 0600) into `dir` and returns its path. */

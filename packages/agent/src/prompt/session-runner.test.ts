@@ -13,6 +13,7 @@ import { claudeEnv } from '../claude/claude-env.js';
 import { type ChannelMessage, connectEventChannel, startEventChannel } from '../claude/hooks-channel.js';
 import { resolveClaudeBinary } from '../claude/resolve-binary.js';
 import { seedClaudeConfig } from '../claude/seed-config.js';
+import { claimFinish } from '../repo/finish.js';
 import { readRunSpec, type SessionRunSpec, writeRunSpec } from './run-spec.js';
 import { runSession } from './session-runner.js';
 
@@ -173,15 +174,29 @@ describe('runSession with stand-in programs', () => {
     await mkdir(join(h.workspace, '.rclaude'));
     git('bundle', 'create', join(h.workspace, '.rclaude', 'repo.bundle'), '--all');
 
+    const finishMarker = join(h.dir, 'finished-task1_main');
     const { code, screen } = await h.run({
       command: ['sh', '-c', 'echo y >> x.txt'],
       repo: { url: source, branch: null, bundlePath: '.rclaude/repo.bundle' },
+      finishMarker,
     });
     expect(code).toBe(0);
     expect(h.events().map((e) => e.type)).toEqual(['info', 'diff']);
     expect(h.events()[1]?.data).toMatchObject({ files: [{ path: 'x.txt', additions: 1, deletions: 0 }] });
     expect(screen).toContain(`cloned ${source}`);
     expect(screen).toContain('changes: 1 file changed, +1 -0 · full diff: .rclaude/changes.diff');
+    // It claimed the finish: an agent asked to record the changes now (a stop) leaves them.
+    expect(await claimFinish(finishMarker)).toBe(false);
+
+    // The agent claimed it first (the sandbox was stopped or hibernated): the runner records nothing more.
+    const again = await h.run({
+      command: ['sh', '-c', 'echo z >> x.txt'],
+      repo: { url: source, branch: null, bundlePath: '.rclaude/repo.bundle' },
+      finishMarker,
+    });
+    expect(again.code).toBe(0);
+    expect(h.events().map((e) => e.type)).toEqual(['info', 'diff']);
+    expect(again.screen).not.toContain('changes:');
   });
 
   it('fails with the reason when the clone fails, without running the program', async () => {

@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { createInterface } from 'node:readline';
-import type { AgentTaskEvent, SessionRepo } from '@rclaude/protocol';
+import type { AgentTaskEvent } from '@rclaude/protocol';
 import type { EventChannelClient } from '../claude/hooks-channel.js';
 import { ensureRepository } from '../repo/clone.js';
-import { recordChanges } from '../repo/diff.js';
-import { commitAndPush, pushCommitMessage } from '../repo/push.js';
+import { claimFinish, finishRepository } from '../repo/finish.js';
 import { renderEvent } from './render.js';
 import type { SessionRunSpec } from './run-spec.js';
 import { eventsFromStreamLine, parseStreamLine } from './stream-json.js';
@@ -26,7 +25,8 @@ export interface SessionRunnerIo {
  *    prompt task as `claude -p` with the prompt on stdin, turning each stream-json line into a task event
  *    sent to the agent and a readable line on the terminal;
  * 3. records the repository's changes as a `diff` event, and commits and pushes them to a new branch when the
- *    task asked for it (a `push` event).
+ *    task asked for it (a `push` event): repo/finish.ts, unless the agent did it first for a stop or a
+ *    hibernation (the spec's `finishMarker` exists then).
  * Resolves with the exit code the session should report: the program's, or 1 when a prompt ended in error.
  */
 export async function runSession(spec: SessionRunSpec, io: SessionRunnerIo): Promise<number> {
@@ -59,47 +59,16 @@ export async function runSession(spec: SessionRunSpec, io: SessionRunnerIo): Pro
     }
   }
   const code = spec.prompt === null ? await runInherited(spec, io) : await runPrompt(spec, spec.prompt, io, emit);
-  if (spec.repo) {
-    try {
-      const diff = await recordChanges(spec.workspace, io.env);
-      if (diff) emit({ type: 'diff', data: diff });
-    } catch (err) {
-      emit({
-        type: 'error',
-        data: { message: `could not record the changes: ${(err as Error).message}`.slice(0, 2000) },
-      });
-    }
+  // The agent may have done this already, when the sandbox was stopped or hibernated before the program exited.
+  if (spec.repo && (!spec.finishMarker || (await claimFinish(spec.finishMarker)))) {
+    await finishRepository(
+      { workspace: spec.workspace, repo: spec.repo, prompt: spec.prompt },
+      { env: io.env, progress: io.stdout, when: 'exited' },
+      emit,
+    );
   }
-  if (spec.repo?.pushBranch) await pushChanges(spec, spec.repo, spec.repo.pushBranch, io, emit);
   await io.channel?.flush();
   return code;
-}
-
-/** Commits the changes to the task's new branch and pushes it; a failure is an `error` event, not a crash. */
-async function pushChanges(
-  spec: SessionRunSpec,
-  repo: SessionRepo,
-  branch: string,
-  io: SessionRunnerIo,
-  emit: (event: AgentTaskEvent) => void,
-): Promise<void> {
-  try {
-    const pushed = await commitAndPush({
-      workspace: spec.workspace,
-      repo,
-      branch,
-      env: io.env,
-      message: pushCommitMessage(spec.prompt),
-      progress: io.stdout,
-    });
-    if (pushed) emit({ type: 'push', data: pushed });
-    else emit({ type: 'info', data: { message: `nothing to push to ${branch}: no changes` } });
-  } catch (err) {
-    emit({
-      type: 'error',
-      data: { message: `could not push branch ${branch}: ${(err as Error).message}`.slice(0, 2000) },
-    });
-  }
 }
 
 function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {

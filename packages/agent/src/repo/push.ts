@@ -79,10 +79,11 @@ async function identity(opts: RunGitOptions): Promise<Record<string, string>> {
 }
 
 /** A commit message for a task's changes: the prompt's first line, or a plain one for interactive tasks. */
-export function pushCommitMessage(prompt: string | null): string {
+export function pushCommitMessage(prompt: string | null, when: 'exited' | 'stopped' | 'hibernated' = 'exited'): string {
   const first = prompt?.trim().split('\n', 1)[0]?.trim() ?? '';
   const subject = first ? (first.length > 72 ? `${first.slice(0, 71)}…` : first) : 'Changes from an rclaude task';
-  return `${subject}\n\nCommitted by rclaude when the task's program exited.${prompt && first !== prompt.trim() ? `\n\nPrompt:\n${prompt.trim()}` : ''}\n`;
+  const moment = when === 'exited' ? "the task's program exited" : `the task was ${when}`;
+  return `${subject}\n\nCommitted by rclaude when ${moment}.${prompt && first !== prompt.trim() ? `\n\nPrompt:\n${prompt.trim()}` : ''}\n`;
 }
 
 /** Where `repo:commit` leaves the bundle of the branch for the proxy (removed by the next `repo:commit`). */

@@ -8,6 +8,7 @@ import type { AgentRpc } from './agent-rpc.js';
 import { AgentSessions } from './agent-sessions.js';
 import { CheckpointService } from './checkpoints.js';
 import { CostService } from './cost.js';
+import { WorkFinisher } from './finish-work.js';
 import { PullRequestService, type PullRequestServiceDeps } from './pull-requests.js';
 import { SandboxControl } from './sandbox-control.js';
 import { TaskLauncher } from './task-launcher.js';
@@ -58,6 +59,8 @@ export interface ComposeTasksDeps {
     /** Largest upload that starts a task (RCLAUDE_IMPORT_MAX_BYTES). */
     importMaxBytes?: number;
   };
+  /** How long a stop or a hibernation waits for the diff and the push (RCLAUDE_FINISH_TIMEOUT_MS); default 30 s. */
+  finishTimeoutMs?: number;
   /** IDLE_TIMEOUT_MS, for what `keep` answers. */
   idleTimeoutMs?: number;
   /** RCLAUDE_OUTPUT_RETENTION_MS: an ended task's output is deleted this long after; 0 or none: kept. */
@@ -112,6 +115,8 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
   const sandboxControl = new SandboxControl({ sandboxes, providers, log });
   // Transitions checkpoint before stops; the checkpoint service records on their timeline: built just after.
   let checkpoints: CheckpointService | null = null;
+  // The finisher records through the recorder, which writes on the transitions' timeline: built after both.
+  let finisher: WorkFinisher | null = null;
   const transitions = new TaskTransitions({
     tasks,
     sandboxes,
@@ -122,6 +127,7 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
     publisher,
     timers,
     sandboxControl,
+    finishWork: (task, why) => finisher?.finish(task, why) ?? Promise.resolve(),
     ...(deps.outputRetentionMs ? { outputLog, outputRetentionMs: deps.outputRetentionMs } : {}),
     ...(deps.checkpoints
       ? {
@@ -146,6 +152,15 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
   // Built last (it reads tasks through the TaskService); agent sessions call it when a main program exits.
   let pullRequests: PullRequestService | null = null;
   const recorder = new TaskRecorder({ tasks, sandboxes, rpc, log, timeline: transitions });
+  finisher = new WorkFinisher({
+    sessions,
+    sandboxes,
+    rpc,
+    recorder,
+    timeline: transitions,
+    log,
+    timeoutMs: deps.finishTimeoutMs ?? 30_000,
+  });
   const agentSessions = new AgentSessions({
     proxyId: deps.proxyId,
     tasks,

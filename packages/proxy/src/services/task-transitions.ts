@@ -45,6 +45,11 @@ export interface TaskTransitionsDeps {
    * stops do not checkpoint and idle tasks cannot hibernate.
    */
   checkpoint?: (task: Task, trigger: CheckpointTrigger) => Promise<unknown>;
+  /**
+   * Records a task's diff, and pushes when it asked, before a stop or a hibernation releases its sandbox
+   * (WorkFinisher.finish: bounded, never rejects). None: only a program's own exit records them.
+   */
+  finishWork?: (task: Task, why: 'stopped' | 'hibernated') => Promise<void>;
   /** With `outputRetentionMs`: an ended task's sessions' output is kept that long, then deleted. */
   outputLog?: Pick<OutputLog, 'retain'>;
   outputRetentionMs?: number;
@@ -110,7 +115,7 @@ export class TaskTransitions implements TaskTimeline, TaskMoves {
   /**
    * Stops a live task (`stopping`, then its end); the task as it is afterwards. A task whose sandbox runs is
    * checkpointed first; when that fails the task keeps running and this rejects with CHECKPOINT_FAILED, unless
-   * `force`. A hibernated task just becomes `stopped` (its checkpoints stay, so it can still be resumed).
+   * `force`. Then its diff is recorded and pushed (`finishWork`; not for a deletion, `trigger` null). A hibernated task just becomes `stopped` (its checkpoints stay, so it can still be resumed).
    */
   async stopTask(task: Task, reason: string, opts: StopOptions = {}): Promise<Task> {
     if (task.status === 'hibernated') {
@@ -118,6 +123,10 @@ export class TaskTransitions implements TaskTimeline, TaskMoves {
     }
     if (isTerminal(task.status)) return task;
     await this.checkpointBefore(task, opts.trigger === undefined ? 'stop' : opts.trigger, opts.force === true);
+    // After the checkpoint (a failed one keeps the task running, untouched), before the sandbox goes.
+    if (opts.trigger !== null && (task.status === 'running' || task.status === 'idle')) {
+      await this.deps.finishWork?.(task, 'stopped');
+    }
     const stopping = (await this.transition(task.id, 'stopping', { statusReason: reason }, reason)) ?? task;
     // A prompt that already finished ends with its own outcome; stopping only releases its sandbox.
     const final: TaskStatus =
@@ -127,7 +136,7 @@ export class TaskTransitions implements TaskTimeline, TaskMoves {
   }
 
   /**
-   * Hibernates an idle task: checkpoints it, then releases its sandbox (`stopping`, then `hibernated`). Rejects
+   * Hibernates an idle task: checkpoints it, records its diff and pushes (`finishWork`), then releases its sandbox (`stopping`, then `hibernated`). Rejects
    * with CHECKPOINT_FAILED, the task untouched, when the checkpoint fails; CONFLICT when checkpoints are off.
    */
   async hibernate(taskId: string, reason: string): Promise<void> {
@@ -135,6 +144,7 @@ export class TaskTransitions implements TaskTimeline, TaskMoves {
     if (!task || (task.status !== 'running' && task.status !== 'idle')) return;
     if (!this.deps.checkpoint) throw new AppError('CONFLICT', 'hibernation needs checkpoints');
     await this.deps.checkpoint(task, 'hibernate');
+    await this.deps.finishWork?.(task, 'hibernated');
     const statusReason = `hibernated: ${reason}`;
     const stopping = await this.transition(task.id, 'stopping', { statusReason }, statusReason);
     if (!stopping) return;
