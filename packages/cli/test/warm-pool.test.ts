@@ -103,7 +103,7 @@ describe('warm pool', () => {
     const run = await runCli(['run', '--detach', '--json', '--', 'sleep', '600'], { env: server.cliEnv() });
     expect(run.code, run.stderr).toBe(0);
     const id = (JSON.parse(run.stdout) as { id: string }).id;
-    const task = () => api(server.token, 'GET', `/tasks/${id}`) as Promise<{ status: string }>;
+    const task = () => server.requestOk<{ status: string }>('GET', `/api/tasks/${id}`);
     await until('the task to run', async () => (await task()).status === 'running');
     const write = await runCli(['exec', id, '--', 'sh', '-c', 'echo kept-$(date +%s%N) > kept.txt; cat kept.txt'], {
       env: server.cliEnv(),
@@ -111,26 +111,27 @@ describe('warm pool', () => {
     expect(write.code, write.stderr).toBe(0);
     const wrote = write.stdout;
     expect(wrote).toMatch(/^kept-\d+\n$/);
-    expect(((await api(server.token, 'POST', `/tasks/${id}/stop`)) as { status: string }).status).toBe('stopped');
+    expect((await server.requestOk<{ status: string }>('POST', `/api/tasks/${id}/stop`)).status).toBe('stopped');
 
     await until('the pool to be ready', async () => (await metric('rclaude_warm_pool_ready')) === 1);
     const pooled = running();
     expect(pooled).toHaveLength(1);
     const hits = await metric('rclaude_warm_pool_claims_total{result="hit"}');
-    await api(server.token, 'POST', `/tasks/${id}/resume`, {});
+    await server.requestOk('POST', `/api/tasks/${id}/resume`, { body: {} });
     await until('the resumed task to run', async () => (await task()).status === 'running');
     expect(await metric('rclaude_warm_pool_claims_total{result="hit"}')).toBe(hits + 1);
     // The pooled sandbox is the one that now holds the task's restored workspace.
     const restored = await runCli(['exec', id, '--', 'cat', 'kept.txt'], { env: server.cliEnv() });
     expect(restored.stdout).toBe(wrote);
     expect(fs.readFileSync(path.join(root, pooled[0] as string, 'workspace', 'kept.txt'), 'utf8')).toBe(wrote);
-    const { events } = (await api(server.token, 'GET', `/tasks/${id}/events`)) as {
-      events: { type: string; data: Record<string, unknown> }[];
-    };
+    const { events } = await server.requestOk<{ events: { type: string; data: Record<string, unknown> }[] }>(
+      'GET',
+      `/api/tasks/${id}/events`,
+    );
     expect(events.find((e) => e.type === 'restore')?.data).toMatchObject({ mismatches: [] });
     expect(events.some((e) => e.type === 'status' && e.data.reason === 'claimed a warm sandbox')).toBe(true);
 
-    await api(server.token, 'POST', `/tasks/${id}/stop`, { force: true });
+    await server.requestOk('POST', `/api/tasks/${id}/stop`, { body: { force: true } });
     await until('only a fresh pooled sandbox to run', async () => {
       const now = running();
       return now.length === 1 && now[0] !== pooled[0] && (await metric('rclaude_warm_pool_ready')) === 1;
