@@ -12,6 +12,7 @@ import { sql as push } from './010-push.js';
 import { sql as pullRequests } from './011-pull-requests.js';
 import { sql as handoff } from './012-handoff.js';
 import { sql as shareLinks } from './014-share-links.js';
+import { sql as driveRequests } from './018-drive-requests.js';
 
 /**
  * Every schema migration, in order. Adding one is a new numbered file exporting `sql` plus one line
@@ -31,4 +32,5 @@ export const migrations: readonly Migration[] = [
   { id: 11, name: 'pull-requests', sql: pullRequests },
   { id: 12, name: 'handoff', sql: handoff },
   { id: 14, name: 'share-links', sql: shareLinks },
+  { id: 18, name: 'drive-requests', sql: driveRequests },
 ];
