@@ -521,10 +521,13 @@ program
 
 const share = program
   .command('share')
-  .description('a read-only link to a live task: its terminal and timeline, for people without an account')
+  .description(
+    'a link to a live task: read-only for anyone, or (--drive) for signed-in users to type once you accept them',
+  )
   .argument('[task]', 'task id, unique prefix or name')
   .addOption(serverOption())
   .option('--expires <duration>', 'how long the link works: 30m, 2h, 3d (1m to 7d; default 24h)')
+  .option('--drive', 'a co-drive link: signed-in users of this server open it and may ask to type')
   .option('--json', 'print {share, url} as JSON')
   .addHelpText(
     'after',
@@ -533,9 +536,16 @@ The link is printed once (its secret is after the #); whoever opens it sees the 
 timeline live, with no account, and cannot type, resize, stop it or read its files. Revoking it or
 its expiry cuts viewers off at once.
 
+A --drive link is for users of this server only: they sign in, watch, and may ask to type. You see
+each request (a line in \`rclaude attach\`, the web task page, \`rclaude share requests\`) and accept or
+refuse it; an accepted user may type into the main terminal, nothing else, until you revoke them.
+
 Examples:
   rclaude share 3f2a                      a link valid for 24 hours
   rclaude share 3f2a --expires 2h
+  rclaude share 3f2a --drive              a co-drive link
+  rclaude share requests 3f2a             who asked to type, and who may
+  rclaude share accept dr_…               let them type (refuse / revoke likewise)
   rclaude share ls                        your links, with their state
   rclaude share rm sh_k3v9q2mzx8ab4c2d    revoke one (the ID column of \`rclaude share ls\`)`,
   )
@@ -555,6 +565,36 @@ share
   .argument('<id>', 'share link id (sh_…, from `rclaude share ls`)')
   .addOption(serverOption())
   .action(action(() => import('./commands/share.js'), 'shareRmCommand'));
+
+share
+  .command('requests')
+  .description('requests to type into a task through its co-drive links: who asked, who may type now')
+  .argument('<task>', 'task id, unique prefix or name')
+  .addOption(serverOption())
+  .option('--json', 'print JSON')
+  .action(action(() => import('./commands/share.js'), 'shareRequestsCommand'));
+
+for (const [decision, text] of [
+  ['accept', 'let the user of a pending request type into the task (main terminal only)'],
+  ['refuse', 'refuse a pending request to type'],
+  ['revoke', 'take back the right to type from an accepted user; their next keystrokes are refused'],
+] as const) {
+  share
+    .command(decision)
+    .description(text)
+    .argument('<request>', 'request id (dr_…, from `rclaude share requests`)')
+    .addOption(serverOption())
+    .option('--json', 'print the request as JSON')
+    .action(
+      action(
+        () => import('./commands/share.js'),
+        `share${decision[0]?.toUpperCase()}${decision.slice(1)}Command` as
+          | 'shareAcceptCommand'
+          | 'shareRefuseCommand'
+          | 'shareRevokeCommand',
+      ),
+    );
+}
 
 program
   .command('ssh')

@@ -448,11 +448,18 @@ const bodySamples: Record<string, unknown[]> = {
     {},
     { kind: 'view', expiresInMs: 7_200_000 },
     { kind: 'drive' },
+    { kind: 'edit' },
     { expiresInMs: 1000 },
     { expiresInMs: 8 * 24 * 3_600_000 },
     { expiresInMs: 1.5 },
   ],
   'POST /api/share/{shareId}/view': [{ secret: 'x'.repeat(43) }, { secret: 'x'.repeat(129) }, { secret: 5 }, {}],
+  'POST /api/drive-requests/{requestId}': [
+    { decision: 'accept' },
+    { decision: 'revoke' },
+    { decision: 'launch' },
+    { decision: 'accept', extra: 1 },
+  ],
   'POST /api/sessions': [{ taskId: 'abcd1234' }, { taskId: 'abcd1234', command: ['sh'], cols: 10 }, { taskId: '' }],
   'POST /api/sessions/{id}/execute': [
     { command: 'ls -la' },

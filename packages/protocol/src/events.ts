@@ -35,7 +35,7 @@ import type {
 } from './pull-requests.js';
 import type { ExecuteResult, SessionInfo, SessionKind } from './sessions.js';
 import { sessionIdSchema } from './sessions.js';
-import type { SharedTaskStatus } from './shares.js';
+import type { DriveRequest, SessionPresence, SharedTaskStatus } from './shares.js';
 import type { SessionRepo } from './task-events.js';
 import type { Task, TaskEvent } from './tasks.js';
 import type { AgentTunnelRequest, AgentTunnelResult } from './tunnels.js';
@@ -132,6 +132,8 @@ export interface ClientToServerEvents {
   'pty:ack': (req: { sessionId: string; offset: number }) => void;
   'pty:signal': (req: { sessionId: string; signal: PtySignal }) => void;
   'task:subscribe': (req: { taskId: string } | { all: true }, ack: AckCallback<null>) => void;
+  /** A signed-in user on a drive link asks the owner to let them type (answers their request, new or open). */
+  'share:drive': (req: Record<string, never>, ack: AckCallback<DriveRequest>) => void;
 }
 
 export interface ServerToClientEvents {
@@ -144,6 +146,13 @@ export interface ServerToClientEvents {
   'task:event': (event: TaskEvent) => void;
   /** To share-link viewers only: the shared task's name and status (they never get `task:updated`). */
   'share:task': (status: SharedTaskStatus) => void;
+  /**
+   * A drive request, new or decided: to the task's room (its owner's clients) and to the asking user's sockets
+   * on that link.
+   */
+  'share:drive-request': (request: DriveRequest) => void;
+  /** Who is attached to a session (not sent to anonymous view-link viewers). */
+  'session:presence': (presence: SessionPresence) => void;
 }
 
 // ---- /agent namespace --------------------------------------------------------------------------

@@ -86,6 +86,10 @@ import {
 import {
   createShareRequestSchema,
   createShareResponseSchema,
+  decideDriveRequestSchema,
+  driveRequestIdSchema,
+  driveRequestSchema,
+  listDriveRequestsResponseSchema,
   listSharesQuerySchema,
   listSharesResponseSchema,
   shareIdSchema,
@@ -204,6 +208,7 @@ export type AgentBootstrapResponse = z.infer<typeof agentBootstrapResponseSchema
 export const listSessionsResponseSchema = z.object({ sessions: z.array(sessionInfoSchema) });
 
 const shareParams = z.object({ shareId: shareIdSchema }).strict();
+const driveRequestParams = z.object({ requestId: driveRequestIdSchema }).strict();
 
 /** Every REST route, by name. The name is the client's method and the OpenAPI `operationId`. */
 export const routes = defineRoutes({
@@ -871,7 +876,8 @@ export const routes = defineRoutes({
   createShare: {
     method: 'POST',
     path: '/api/tasks/:id/shares',
-    summary: 'Create a read-only share link to a task (the URL carries its secret after #, shown once)',
+    summary:
+      'Create a share link to a task, read-only or (`kind: drive`) for signed-in co-drivers (the URL carries its secret after #, shown once)',
     tag: 'shares',
     auth: 'user',
     params: taskParams,
@@ -896,12 +902,36 @@ export const routes = defineRoutes({
   revokeShare: {
     method: 'DELETE',
     path: '/api/shares/:shareId',
-    summary: 'Revoke a share link; its viewers are cut off at once',
+    summary: 'Revoke a share link; its viewers are cut off at once and its co-drivers revoked',
     tag: 'shares',
     auth: 'user',
     params: shareParams,
     status: 204,
     errors: ['NOT_FOUND'],
+  },
+  listDriveRequests: {
+    method: 'GET',
+    path: '/api/tasks/:id/drive-requests',
+    summary: "Requests to type into a task through its drive links, newest first (the task's owner or an admin)",
+    tag: 'shares',
+    auth: 'user',
+    params: taskParams,
+    response: listDriveRequestsResponseSchema,
+    status: 200,
+    errors: ['NOT_FOUND'],
+  },
+  decideDriveRequest: {
+    method: 'POST',
+    path: '/api/drive-requests/:requestId',
+    summary: 'Accept or refuse a pending request to type; revoke an accepted one (takes effect at once)',
+    tag: 'shares',
+    auth: 'user',
+    params: driveRequestParams,
+    body: decideDriveRequestSchema,
+    maxBodyBytes: 1024,
+    response: driveRequestSchema,
+    status: 200,
+    errors: ['NOT_FOUND', 'CONFLICT'],
   },
   shareView: {
     method: 'POST',

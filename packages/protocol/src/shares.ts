@@ -14,8 +14,11 @@ export const shareIdSchema = z.string().regex(/^sh_[a-z0-9]{16}$/, 'a share id i
 /** The secret of a share link: 32 random bytes, base64url (43 characters). */
 export const shareSecretSchema = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'not a share secret');
 
-/** What a link lets its holder do. Only `view` exists yet (co-driving is not built). */
-export const shareKindSchema = z.enum(['view']);
+/**
+ * What a link lets its holder do: `view` watches (anyone holding the link); `drive` is for signed-in users of
+ * this server, who watch and may ask to type, and type once the owner accepts them (adr/0023).
+ */
+export const shareKindSchema = z.enum(['view', 'drive']);
 export type ShareKind = z.infer<typeof shareKindSchema>;
 
 /** Default lifetime of a share link, in ms (24 hours). */
@@ -103,6 +106,57 @@ export const shareViewSchema = z.object({
 });
 export type ShareView = z.infer<typeof shareViewSchema>;
 
+/** Drive request ids: `dr_` and 16 lowercase letters or digits. */
+export const driveRequestIdSchema = z
+  .string()
+  .regex(/^dr_[a-z0-9]{16}$/, 'a drive request id is dr_ and 16 letters or digits');
+
+/**
+ * A signed-in user's request to type into a task through a `drive` link: `pending` until the owner decides,
+ * then `accepted` (they may type) or `refused`; an accepted one ends `revoked` (by the owner, or with its link).
+ */
+export const driveRequestSchema = z.object({
+  id: driveRequestIdSchema,
+  shareId: shareIdSchema,
+  taskId: taskIdSchema,
+  /** The asking user's name. */
+  user: z.string(),
+  state: z.enum(['pending', 'accepted', 'refused', 'revoked']),
+  createdAt: z.string(),
+  decidedAt: z.string().nullable(),
+  /** Who accepted, refused or revoked it (a user name), or null. */
+  decidedBy: z.string().nullable(),
+});
+export type DriveRequest = z.infer<typeof driveRequestSchema>;
+
+export const listDriveRequestsResponseSchema = z.object({ requests: z.array(driveRequestSchema) });
+export type ListDriveRequestsResponse = z.infer<typeof listDriveRequestsResponseSchema>;
+
+/** `POST /api/drive-requests/:requestId`: accept or refuse a pending request, revoke an accepted one. */
+export const decideDriveRequestSchema = z.object({ decision: z.enum(['accept', 'refuse', 'revoke']) }).strict();
+export type DriveDecision = z.infer<typeof decideDriveRequestSchema>['decision'];
+
+/** Open (pending or accepted) requests one link may have; more are refused until the owner decides some. */
+export const SHARE_MAX_OPEN_DRIVE_REQUESTS = 20;
+/** Requests one user may make through one link (asking again after a refusal counts). */
+export const SHARE_MAX_DRIVE_REQUESTS_PER_USER = 5;
+
+/**
+ * `session:presence` on `/client`: who is attached to a session right now, over every proxy. Sent to the
+ * session's signed-in clients (the owner, and users of drive links), never to anonymous view-link viewers.
+ */
+export interface SessionPresence {
+  sessionId: string;
+  /** Whether the task's owner has the terminal open. */
+  owner: boolean;
+  /** User names of accepted co-drivers attached now. */
+  drivers: string[];
+  /** User names of other signed-in watchers (drive-link users not driving, admins). */
+  viewers: string[];
+  /** Viewers through view links (no account): a count only. */
+  anonymousViewers: number;
+}
+
 /** Why a share link does not work, in `details.reason` of its UNAUTHENTICATED refusal. */
 export const shareRefusalSchema = z.object({ reason: z.enum(['expired', 'revoked', 'invalid']) });
 export type ShareRefusal = z.infer<typeof shareRefusalSchema>;
@@ -135,6 +189,12 @@ export function shareableEvent(event: TaskEvent): TaskEvent | null {
     case 'approval_answered':
       return { ...event, data: { ...d, by: null } };
     case 'info':
+      // A co-driver let in or out: who and by whom are names of this server's users.
+      if (typeof d.drive === 'object' && d.drive !== null) {
+        const state = (d.drive as { state?: unknown }).state;
+        const message = state === 'accepted' ? 'a co-driver may now type' : 'a co-driver may no longer type';
+        return { ...event, data: { message } };
+      }
       // The note of a task started from an upload names the folder on the owner's laptop.
       if (
         typeof d.checkpointId === 'string' &&

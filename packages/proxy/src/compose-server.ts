@@ -52,6 +52,7 @@ import { defaultAgentLimits } from './realtime/agent-limits.js';
 import { createAgentRpc } from './realtime/agent-rpc.js';
 import { listenAgentSocket } from './realtime/agent-socket-listener.js';
 import { registerClientGateway } from './realtime/client-gateway.js';
+import { createPresence } from './realtime/presence.js';
 import { RoomPublisher } from './realtime/room-publisher.js';
 import { rooms } from './realtime/rooms.js';
 import { createShareAwareSocketMiddleware, createShareViewers, serveShareViewer } from './realtime/share-gateway.js';
@@ -342,13 +343,25 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     const clients = io.of('/client') as ClientNamespace;
     const agents = io.of('/agent') as AgentNamespace;
     // Share links (docs/sharing.md): a `/client` handshake with `{ share }` is a viewer without an account.
+    const presence = createPresence({
+      ns: () => clients,
+      ownerOf: async (sessionId) => {
+        const session = await stores.sessions.get(sessionId);
+        return session ? ((await stores.tasks.get(session.taskId))?.owner ?? null) : null;
+      },
+      log,
+    });
     const shares = new ShareService({
       db: stores.db.pool,
       tasks: stores.tasks,
-      viewers: createShareViewers(() => clients),
+      viewers: createShareViewers(
+        () => clients,
+        () => presence,
+      ),
       publicUrl: () => publicUrl,
       logger: log.child({ component: 'shares' }),
       now: deps.now ?? Date.now,
+      timeline: (taskId, type, data) => transitions.event(taskId, type, data),
     });
     clients.use(
       createShareAwareSocketMiddleware({
@@ -549,6 +562,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       log,
       metrics,
       inputBytesPerSec: config.INPUT_MAX_BYTES_PER_SEC,
+      presence,
       shareViewer: (socket, share) =>
         serveShareViewer(socket, share, {
           hub,
@@ -557,6 +571,11 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
           metrics,
           now: deps.now ?? Date.now,
           isActive: (shareId) => shares.isActive(shareId),
+          mayDrive: (shareId, userId) => shares.mayDrive(shareId, userId),
+          requestDrive: (shareId, user) => shares.requestDrive(shareId, user),
+          noteInput: (sessionId) => taskService.noteInput(sessionId),
+          presence,
+          inputBytesPerSec: config.INPUT_MAX_BYTES_PER_SEC,
         }),
     });
 

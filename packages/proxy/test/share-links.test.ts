@@ -3,16 +3,22 @@
  * Postgres + Redis) with fake agents that record exactly what reached each sandbox: who may create, list and
  * revoke links; what the public view shows (and never shows); that a share viewer's socket may only watch the
  * shared task's main terminal, every other event refused with nothing reaching the sandbox; that revoking or
- * expiring a link cuts its live viewers off at once.
+ * expiring a link cuts its live viewers off at once. Co-drive links: only signed-in users open them; one may
+ * type only after the owner accepts them, only into the main session, nothing but input; revoking the driver
+ * or the link takes effect on the live socket at once; who is attached is pushed to the signed-in clients.
  */
 import {
   type Ack,
   type AttachResult,
   type CreateShareResponse,
+  type DriveRequest,
   type ErrorInfo,
+  type SessionPresence,
   type SharedTaskStatus,
   type ShareView,
+  shareableEvent,
   shareViewSchema,
+  type TaskEvent,
 } from '@rclaude/protocol';
 import { until } from '@rclaude/testkit';
 import { io as connectIo, type Socket } from 'socket.io-client';
@@ -111,7 +117,7 @@ describe.each(['embedded', 'postgres+redis'] as const)('share links (%s)', (kind
     // Out-of-range lifetimes are refused.
     expect((await createShare(alice.token, aliceTask.id, { expiresInMs: 8 * 24 * 3600_000 })).status).toBe(400);
     expect((await createShare(alice.token, aliceTask.id, { expiresInMs: 1000 })).status).toBe(400);
-    expect((await createShare(alice.token, aliceTask.id, { kind: 'drive' })).status).toBe(400);
+    expect((await createShare(alice.token, aliceTask.id, { kind: 'edit' })).status).toBe(400);
 
     expect((await stack.api(alice.token, 'DELETE', `/api/shares/${id}`)).status).toBe(204);
     const after = await stack.api(alice.token, 'GET', '/api/shares');
@@ -201,11 +207,12 @@ describe.each(['embedded', 'postgres+redis'] as const)('share links (%s)', (kind
     viewer.emit('pty:signal', { sessionId: aliceTask.mainSessionId, signal: 'SIGKILL' });
     viewer.emit('pty:input', { sessionId: extra.body.id, data: 'id\r' });
     await until('the four refusals', () => errors.length >= 4);
-    expect(errors.map((e) => [e.event, e.error.code])).toEqual([
-      ['pty:input', 'READ_ONLY'],
-      ['pty:resize', 'READ_ONLY'],
-      ['pty:signal', 'READ_ONLY'],
-      ['pty:input', 'READ_ONLY'],
+    // (Refusals of different events may arrive in another order than sent.)
+    expect(errors.map((e) => `${e.event} ${e.error.code}`).sort()).toEqual([
+      'pty:input READ_ONLY',
+      'pty:input READ_ONLY',
+      'pty:resize READ_ONLY',
+      'pty:signal READ_ONLY',
     ]);
 
     // Alice's own activity reaches the viewer as status only, never as a Task.
@@ -290,5 +297,243 @@ describe.each(['embedded', 'postgres+redis'] as const)('share links (%s)', (kind
     }
     expect(limited?.body.error.code).toBe('RATE_LIMITED');
     expect(Number(limited?.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  describe('co-drive links', () => {
+    let task: { id: string; mainSessionId: string };
+    let agent: FakeAgent;
+    let carol: TestUser;
+    beforeAll(async () => {
+      const t = await stack.startTask(alice.token, { command: ['sh'], name: 'drive-demo' });
+      task = t.task;
+      agent = t.agent;
+      carol = await stack.createUser('carol');
+    });
+    const newDriveShare = async () => {
+      const res = await createShare(alice.token, task.id, { kind: 'drive' });
+      expect(res.status).toBe(201);
+      expect(res.body.share.kind).toBe('drive');
+      return partsOf(res.body.url);
+    };
+    /** A connected socket of `user` on a drive link (token and link in the handshake, as the CLI would). */
+    const driverSocket = async (user: TestUser, id: string, secret: string) => {
+      const socket = connectIo(`${stack.url}/client`, {
+        transports: ['websocket'],
+        reconnection: false,
+        forceNew: true,
+        auth: { token: user.token, share: { id, secret } },
+      });
+      sockets.push(socket);
+      await connected(socket);
+      const errors: SessionError[] = [];
+      const decisions: DriveRequest[] = [];
+      const presence: SessionPresence[] = [];
+      socket.on('session:error', (e: SessionError) => errors.push(e));
+      socket.on('share:drive-request', (r: DriveRequest) => decisions.push(r));
+      socket.on('session:presence', (p: SessionPresence) => presence.push(p));
+      const attached = (await socket
+        .timeout(5000)
+        .emitWithAck('session:attach', { sessionId: task.mainSessionId, from: 'screen' })) as Ack<AttachResult>;
+      expect(attached.ok).toBe(true);
+      return { socket, errors, decisions, presence };
+    };
+    const ask = async (socket: Socket) =>
+      (await socket.timeout(5000).emitWithAck('share:drive', {})) as Ack<DriveRequest>;
+    const decide = (token: string, requestId: string, decision: string) =>
+      stack.api(token, 'POST', `/api/drive-requests/${requestId}`, { body: { decision } });
+    const typed = () => agent.input.get(task.mainSessionId) ?? '';
+
+    it('is for signed-in users only: no account, a forged token or a forged secret is refused', async () => {
+      const { id, secret } = await newDriveShare();
+      expect((await stack.refusedClient({ share: { id, secret } })).data?.code).toBe('UNAUTHENTICATED');
+      expect((await stack.refusedClient({ token: 'rc_forged', share: { id, secret } })).data?.code).toBe(
+        'UNAUTHENTICATED',
+      );
+      const forged = `${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`;
+      expect((await stack.refusedClient({ token: bob.token, share: { id, secret: forged } })).data?.code).toBe(
+        'UNAUTHENTICATED',
+      );
+    });
+
+    it('lets a user type once the owner accepts, nothing but input, until the owner revokes them', async () => {
+      const { id, secret } = await newDriveShare();
+      const owner = await stack.client(alice.token);
+      const ownerRequests: DriveRequest[] = [];
+      const ownerPresence: SessionPresence[] = [];
+      owner.on('share:drive-request', (r: DriveRequest) => ownerRequests.push(r));
+      owner.on('session:presence', (p: SessionPresence) => ownerPresence.push(p));
+      expect(((await owner.timeout(5000).emitWithAck('task:subscribe', { taskId: task.id })) as Ack<null>).ok).toBe(
+        true,
+      );
+      expect(
+        (
+          (await owner
+            .timeout(5000)
+            .emitWithAck('session:attach', { sessionId: task.mainSessionId, from: 'screen' })) as Ack<AttachResult>
+        ).ok,
+      ).toBe(true);
+      const anon = partsOf((await createShare(alice.token, task.id)).body.url);
+      const anonymous = shareSocket(anon.id, anon.secret);
+      const anonymousPresence: SessionPresence[] = [];
+      anonymous.on('session:presence', (p: SessionPresence) => anonymousPresence.push(p));
+      await connected(anonymous);
+      await anonymous.timeout(5000).emitWithAck('session:attach', { sessionId: task.mainSessionId, from: 'screen' });
+
+      const bobSide = await driverSocket(bob, id, secret);
+      // Before asking (and before an answer) typing is refused and nothing reaches the sandbox.
+      bobSide.socket.emit('pty:input', { sessionId: task.mainSessionId, data: 'echo too-early\r' });
+      await until('the early input refused', () => bobSide.errors.length >= 1);
+      expect(bobSide.errors[0]?.error.code).toBe('READ_ONLY');
+
+      const asked = await ask(bobSide.socket);
+      if (!asked.ok) throw new Error(asked.error.message);
+      expect(asked.data).toMatchObject({ shareId: id, taskId: task.id, user: 'bob', state: 'pending' });
+      // Asking again answers the same open request.
+      const again = await ask(bobSide.socket);
+      expect(again.ok && again.data.id).toBe(asked.data.id);
+      await until('the owner to hear of the request', () => ownerRequests.some((r) => r.id === asked.data.id));
+      const listed = await stack.api(alice.token, 'GET', `/api/tasks/${task.id}/drive-requests`);
+      expect(listed.status).toBe(200);
+      expect(listed.body.requests[0]).toMatchObject({ id: asked.data.id, user: 'bob', state: 'pending' });
+      expect(listed.text).not.toContain(bob.id);
+      // Nobody but the owner (or an admin) sees or decides it: Bob and Carol get NOT_FOUND.
+      expect((await stack.api(bob.token, 'GET', `/api/tasks/${task.id}/drive-requests`)).status).toBe(404);
+      expect((await decide(bob.token, asked.data.id, 'accept')).status).toBe(404);
+      expect((await decide(carol.token, asked.data.id, 'accept')).status).toBe(404);
+      expect((await decide(alice.token, 'dr_zzzzzzzzzzzzzzzz', 'accept')).status).toBe(404);
+      expect((await decide(alice.token, asked.data.id, 'launch')).status).toBe(400);
+      expect((await decide(alice.token, asked.data.id, 'revoke')).status).toBe(409);
+
+      const accepted = await decide(alice.token, asked.data.id, 'accept');
+      expect(accepted.status).toBe(200);
+      expect(accepted.body).toMatchObject({ state: 'accepted', decidedBy: 'alice' });
+      await until('Bob to hear he may type', () => bobSide.decisions.some((r) => r.state === 'accepted'));
+      bobSide.socket.emit('pty:input', { sessionId: task.mainSessionId, data: 'echo from-bob\r' });
+      await until('Bob’s keystrokes to reach the sandbox', () => typed().includes('echo from-bob\r'));
+      expect(typed()).not.toContain('too-early');
+
+      // Who is attached: the owner's clients and Bob hear it; the anonymous viewer never does.
+      const drivingSeen = (list: SessionPresence[]) =>
+        list.some((p) => p.owner && p.drivers.includes('bob') && p.anonymousViewers === 1);
+      await until('the owner to see Bob driving', () => drivingSeen(ownerPresence));
+      await until('Bob to see himself driving', () => drivingSeen(bobSide.presence));
+      expect(JSON.stringify(ownerPresence)).not.toContain(bob.id);
+      expect(anonymousPresence).toEqual([]);
+
+      // A driver may type, nothing else.
+      const before = agent.received.length;
+      const errorsBefore = bobSide.errors.length;
+      bobSide.socket.emit('pty:resize', { sessionId: task.mainSessionId, cols: 20, rows: 5 });
+      bobSide.socket.emit('pty:signal', { sessionId: task.mainSessionId, signal: 'SIGINT' });
+      bobSide.socket.emit('pty:input', { sessionId: bobSession, data: 'id\r' });
+      await until('three refusals', () => bobSide.errors.length >= errorsBefore + 3);
+      expect(
+        bobSide.errors
+          .slice(errorsBefore)
+          .map((e) => `${e.event} ${e.error.code}`)
+          .sort(),
+      ).toEqual(['pty:input NOT_FOUND', 'pty:resize READ_ONLY', 'pty:signal READ_ONLY']);
+      for (const [event, payload] of [
+        ['task:stop', { taskId: task.id }],
+        ['files:list', { path: '.' }],
+        ['task:subscribe', { taskId: task.id }],
+      ] as const) {
+        const ack = (await bobSide.socket.timeout(5000).emitWithAck(event, payload)) as Ack<unknown>;
+        expect(ack.ok ? 'ok' : ack.error.code).toBe('FORBIDDEN');
+      }
+      expect((await stack.api(bob.token, 'POST', `/api/tasks/${task.id}/stop`)).status).toBe(404);
+      expect((await stack.api(bob.token, 'GET', `/api/tasks/${task.id}/files?path=.`)).status).toBe(404);
+      expect(
+        agent.received
+          .slice(before)
+          .map((r) => r.event)
+          .filter((e) => e !== 'pty:stored'),
+      ).toEqual([]);
+
+      // Revoking takes effect on the live socket at once: the next keystrokes are refused.
+      const revoked = await decide(alice.token, asked.data.id, 'revoke');
+      expect(revoked.body).toMatchObject({ state: 'revoked', decidedBy: 'alice' });
+      await until('Bob to hear he was revoked', () => bobSide.decisions.some((r) => r.state === 'revoked'));
+      const typedBefore = typed();
+      const errorsAfter = bobSide.errors.length;
+      bobSide.socket.emit('pty:input', { sessionId: task.mainSessionId, data: 'echo after-revoke\r' });
+      await until('the input after revocation refused', () => bobSide.errors.length > errorsAfter);
+      expect(bobSide.errors.at(-1)?.error.code).toBe('READ_ONLY');
+      expect(typed()).toBe(typedBefore);
+      expect(bobSide.socket.connected).toBe(true);
+      expect((await decide(alice.token, asked.data.id, 'accept')).status).toBe(409);
+      await until('the owner to see Bob no longer driving', () => {
+        const last = ownerPresence.at(-1);
+        return last !== undefined && last.drivers.length === 0 && last.viewers.includes('bob');
+      });
+
+      // The timeline says who was let in and out, and by whom; the anonymous viewer gets it without names.
+      const events = (await stack.api(alice.token, 'GET', `/api/tasks/${task.id}/events`)).body.events as {
+        type: string;
+        data: { drive?: { user: string; state: string; by: string } };
+      }[];
+      expect(events.flatMap((e) => (e.data.drive ? [e.data.drive] : []))).toEqual([
+        expect.objectContaining({ user: 'bob', state: 'accepted', by: 'alice' }),
+        expect.objectContaining({ user: 'bob', state: 'revoked', by: 'alice' }),
+      ]);
+      // (The public view is throttled per address, which the test above used up: its events go through the same
+      // filter as `task:event`.)
+      const driveNotes = events.filter((e) => e.data.drive).map((e) => shareableEvent(e as TaskEvent));
+      expect(JSON.stringify(driveNotes)).not.toMatch(/bob|alice/);
+      expect(driveNotes.map((e) => e?.data.message)).toEqual([
+        'a co-driver may now type',
+        'a co-driver may no longer type',
+      ]);
+      owner.disconnect();
+      anonymous.disconnect();
+      bobSide.socket.disconnect();
+    });
+
+    it('gives a reconnecting accepted driver the right to type at once, and revoking the link revokes its drivers', async () => {
+      const { id, secret } = await newDriveShare();
+      const first = await driverSocket(carol, id, secret);
+      const asked = await ask(first.socket);
+      if (!asked.ok) throw new Error(asked.error.message);
+      expect((await decide(alice.token, asked.data.id, 'accept')).status).toBe(200);
+      first.socket.disconnect();
+      const second = await driverSocket(carol, id, secret);
+      await until('the new socket to type', async () => {
+        second.socket.emit('pty:input', { sessionId: task.mainSessionId, data: 'echo carol-back\r' });
+        await until('an answer', () => typed().includes('carol-back') || second.errors.length > 0);
+        second.errors.length = 0;
+        return typed().includes('carol-back');
+      });
+
+      expect((await stack.api(alice.token, 'DELETE', `/api/shares/${id}`)).status).toBe(204);
+      await until('the driver to be cut off', () => !second.socket.connected);
+      const listed = await stack.api(alice.token, 'GET', `/api/tasks/${task.id}/drive-requests`);
+      expect(listed.body.requests.find((r: DriveRequest) => r.id === asked.data.id)?.state).toBe('revoked');
+      expect((await stack.refusedClient({ token: carol.token, share: { id, secret } })).data?.code).toBe(
+        'UNAUTHENTICATED',
+      );
+      expect((await decide(alice.token, asked.data.id, 'accept')).status).toBe(409);
+    });
+
+    it('refuses asking to type on a view link, and the owner asking on her own task', async () => {
+      const viewLink = await newShare();
+      // A signed-in user on a view link is a viewer like any other.
+      const socket = connectIo(`${stack.url}/client`, {
+        transports: ['websocket'],
+        reconnection: false,
+        forceNew: true,
+        auth: { token: bob.token, share: { id: viewLink.id, secret: viewLink.secret } },
+      });
+      sockets.push(socket);
+      await connected(socket);
+      const refused = await ask(socket);
+      expect(refused.ok ? 'ok' : refused.error.code).toBe('READ_ONLY');
+      socket.disconnect();
+
+      const { id, secret } = await newDriveShare();
+      const own = await driverSocket(alice, id, secret);
+      const mine = await ask(own.socket);
+      expect(mine.ok ? 'ok' : mine.error.code).toBe('CONFLICT');
+      own.socket.disconnect();
+    });
   });
 });

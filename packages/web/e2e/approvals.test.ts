@@ -1,4 +1,6 @@
 // @vitest-environment node
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 /**
  * An approval answered from the web app on a phone-sized screen, in real Chromium: a prompt task's Bash call
  * (the real Claude Code against the testkit's fake Anthropic API, `default` permission mode) waits; the task
@@ -18,7 +20,19 @@ import {
 } from '@rclaude/testkit';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectPageErrors, ensureBuilt, launchBrowser } from './harness.js';
+import { collectPageErrors, ensureBuilt, launchBrowser, repoDir } from './harness.js';
+
+/** Screenshots of `page` in light and dark (docs/screenshots/NAME-{light,dark}.png). */
+async function shoot(p: Page, name: string): Promise<void> {
+  mkdirSync(path.join(repoDir, 'docs/screenshots'), { recursive: true });
+  for (const scheme of ['light', 'dark'] as const) {
+    await p.emulateMedia({ colorScheme: scheme });
+    await p.waitForFunction((dark) => document.documentElement.classList.contains('dark') === dark, scheme === 'dark');
+    // Let the terminal redraw in the new theme before the picture.
+    await p.waitForTimeout(400);
+    await p.screenshot({ path: path.join(repoDir, 'docs/screenshots', `${name}-${scheme}.png`) });
+  }
+}
 
 let server: RclaudeServer;
 let fake: FakeAnthropic;
@@ -68,6 +82,7 @@ describe('approvals in the web app', { timeout: 180_000 }, () => {
     const card = page.getByTestId('approval-card');
     await card.waitFor({ timeout: 30_000 });
     expect(await card.textContent()).toContain('echo tapped > tapped.txt');
+    await shoot(page, 'approval');
     await card.getByRole('button', { name: 'Approve' }).tap();
     await card.waitFor({ state: 'detached', timeout: 30_000 });
 

@@ -1,8 +1,18 @@
 // @vitest-environment node
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { ApiClient } from '@rclaude/client';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectPageErrors, ensureBuilt, launchBrowser, startServer, type TestServer, waitFor } from './harness.js';
+import {
+  collectPageErrors,
+  ensureBuilt,
+  launchBrowser,
+  repoDir,
+  startServer,
+  type TestServer,
+  waitFor,
+} from './harness.js';
 
 /**
  * The task page's terminal tabs and recording player end to end: a real `rclaude server` (embedded storage,
@@ -21,6 +31,18 @@ const api = () => new ApiClient({ baseUrl: server.url, token: server.token });
 
 async function text(locator: Locator): Promise<string> {
   return (await locator.textContent()) ?? '';
+}
+
+/** Screenshots of `page` in light and dark (docs/screenshots/NAME-{light,dark}.png). */
+async function shoot(p: Page, name: string): Promise<void> {
+  mkdirSync(path.join(repoDir, 'docs/screenshots'), { recursive: true });
+  for (const scheme of ['light', 'dark'] as const) {
+    await p.emulateMedia({ colorScheme: scheme });
+    await p.waitForFunction((dark) => document.documentElement.classList.contains('dark') === dark, scheme === 'dark');
+    // Let the terminal redraw in the new theme before the picture.
+    await p.waitForTimeout(400);
+    await p.screenshot({ path: path.join(repoDir, 'docs/screenshots', `${name}-${scheme}.png`) });
+  }
 }
 
 describe('terminal tabs and the recording player', { timeout: 120_000 }, () => {
@@ -97,6 +119,8 @@ describe('terminal tabs and the recording player', { timeout: 120_000 }, () => {
     await player.and(page.locator('[data-status="ended"]')).waitFor({ timeout: 60_000 });
     const screen = page.locator('[data-testid="recording-screen"] .xterm-rows');
     await waitFor(async () => (await text(screen)).includes('rec-42'), 'rec-42 in the replay');
+    await shoot(page, 'player');
+    await page.emulateMedia({ colorScheme: 'dark' });
     // Back to the start with the scrubber: the screen is replayed from nothing.
     await page.getByLabel('Position in the recording').fill('0');
     await waitFor(async () => !(await text(screen)).includes('rec-42'), 'the replay rewound');

@@ -1,5 +1,8 @@
 import {
   AppError,
+  type DriveDecision,
+  type DriveRequest,
+  driveRequestIdSchema,
   parseShareDuration,
   SHARE_MAX_TTL_MS,
   SHARE_MIN_TTL_MS,
@@ -18,6 +21,7 @@ interface Common {
 
 export interface ShareOptions extends Common {
   expires?: string;
+  drive?: boolean;
 }
 
 /** When a share link stops working, as a person reads it: `in 2h 0m`, or why it no longer works. */
@@ -58,7 +62,7 @@ export async function shareCommand(ref: string | undefined, opts: ShareOptions):
   const task = await api.resolveTask(ref);
   const res = await api.call('createShare', {
     params: { id: task.id },
-    body: { kind: 'view', ...(expiresInMs === undefined ? {} : { expiresInMs }) },
+    body: { kind: opts.drive ? 'drive' : 'view', ...(expiresInMs === undefined ? {} : { expiresInMs }) },
   });
   if (opts.json) {
     process.stdout.write(`${safeJson(res)}\n`);
@@ -66,7 +70,7 @@ export async function shareCommand(ref: string | undefined, opts: ShareOptions):
   }
   process.stdout.write(`${res.url}\n`);
   process.stderr.write(
-    `read-only link to ${task.id} (${safeText(task.name)}), expires ${expiryText(res.share)} ` +
+    `${opts.drive ? 'co-drive link (signed-in users may ask to type)' : 'read-only link'} to ${task.id} (${safeText(task.name)}), expires ${expiryText(res.share)} ` +
       `(${new Date(res.share.expiresAt).toLocaleString()}); shown only now. ` +
       `Revoke it with \`rclaude share rm ${res.share.id}\`\n`,
   );
@@ -117,3 +121,65 @@ export async function shareRmCommand(id: string, opts: Common): Promise<number> 
   process.stdout.write(`${id} revoked\n`);
   return EXIT.ok;
 }
+
+/** `rclaude share requests TASK`: requests to type into the task through its drive links, newest first. */
+export async function shareRequestsCommand(ref: string, opts: Common): Promise<number> {
+  const api = apiClientFor(opts);
+  const task = await api.resolveTask(ref);
+  const { requests } = await api.call('listDriveRequests', { params: { id: task.id } });
+  if (opts.json) {
+    process.stdout.write(`${safeJson(requests, 2)}\n`);
+    return EXIT.ok;
+  }
+  if (requests.length === 0) {
+    process.stdout.write(
+      `nobody has asked to type into ${task.id}; make a co-drive link with \`rclaude share ${task.id} --drive\`\n`,
+    );
+    return EXIT.ok;
+  }
+  printTable(
+    ['ID', 'USER', 'STATE', 'ASKED', 'DECIDED BY', 'LINK'],
+    requests.map((r) => [r.id, r.user, r.state, age(r.createdAt), r.decidedBy ?? '', r.shareId]),
+  );
+  const pending = requests.find((r) => r.state === 'pending');
+  if (pending) process.stderr.write(`accept one with \`rclaude share accept ${pending.id}\` (or refuse)\n`);
+  return EXIT.ok;
+}
+
+async function decide(id: string, decision: DriveDecision, opts: Common): Promise<number> {
+  if (!driveRequestIdSchema.safeParse(id).success) {
+    throw new CliError(
+      `"${id}" is not a drive request id`,
+      EXIT.error,
+      'the ID column of `rclaude share requests TASK` (dr_…)',
+    );
+  }
+  let request: DriveRequest;
+  try {
+    request = await apiClientFor(opts).call('decideDriveRequest', { params: { requestId: id }, body: { decision } });
+  } catch (err) {
+    if (err instanceof AppError && (err.code === 'NOT_FOUND' || err.code === 'CONFLICT')) {
+      throw new CliError(err.message, EXIT.error, 'see the requests with `rclaude share requests TASK`');
+    }
+    throw err;
+  }
+  if (opts.json) {
+    process.stdout.write(`${safeJson(request)}\n`);
+    return EXIT.ok;
+  }
+  const what = {
+    accepted: 'may now type',
+    refused: 'was refused',
+    revoked: 'may no longer type',
+    pending: 'is pending',
+  }[request.state];
+  process.stdout.write(`${safeText(request.user)} ${what} (${request.id})\n`);
+  return EXIT.ok;
+}
+
+/** `rclaude share accept REQ`: the user of a pending request may type into the task's main terminal. */
+export const shareAcceptCommand = (id: string, opts: Common) => decide(id, 'accept', opts);
+/** `rclaude share refuse REQ`: refuse a pending request. */
+export const shareRefuseCommand = (id: string, opts: Common) => decide(id, 'refuse', opts);
+/** `rclaude share revoke REQ`: an accepted user may no longer type (at once). */
+export const shareRevokeCommand = (id: string, opts: Common) => decide(id, 'revoke', opts);

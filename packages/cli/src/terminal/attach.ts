@@ -10,9 +10,10 @@ import {
   type TerminalExit,
   taskEventLines,
 } from '@rclaude/client';
-import { AppError, isTerminal, type Task } from '@rclaude/protocol';
+import { AppError, isTerminal, type SessionPresence, type Task } from '@rclaude/protocol';
 import { CliError } from '../errors.js';
 import { describeKeys, KeyWatcher } from './keys.js';
+import { driveRequestText, presenceText } from './presence-text.js';
 import { StatusLine } from './status-line.js';
 
 export interface AttachOptions {
@@ -277,6 +278,19 @@ export function attachTerminal(opts: AttachOptions): Promise<AttachOutcome> {
       const message = typeof event.data.message === 'string' ? event.data.message : 'Claude is waiting for input';
       stderr.write('\x07');
       status.note(`waiting for input: ${message}`);
+    });
+    // Co-driving (docs/sharing.md): who is attached, and requests to type, as status lines (names escaped).
+    let presence: SessionPresence | null = null;
+    socket.on('session:presence', (p) => {
+      if (p.sessionId !== opts.sessionId) return;
+      const line = presenceText(p, presence);
+      presence = p;
+      if (line) status.note(line);
+    });
+    socket.on('share:drive-request', (r) => {
+      if (r.taskId !== opts.task.id) return;
+      if (r.state === 'pending') stderr.write('\x07');
+      status.note(driveRequestText(r));
     });
     socket.on('session:error', (info) => {
       if (info.sessionId && info.sessionId !== opts.sessionId) return;

@@ -35,6 +35,9 @@ export function createShareHandlers(deps: {
     createShare: async ({ params, body }, ctx) => shares.create(ctx.auth(), params.id, body),
     listShares: async ({ query }, ctx) => ({ shares: await shares.list(ctx.auth(), query.task) }),
     revokeShare: async ({ params }, ctx) => shares.revoke(ctx.auth(), params.shareId),
+    listDriveRequests: async ({ params }, ctx) => ({ requests: await shares.listDriveRequests(ctx.auth(), params.id) }),
+    decideDriveRequest: async ({ params, body }, ctx) =>
+      shares.decideDrive(ctx.auth(), params.requestId, body.decision),
     shareView: async ({ params, body }, { req }) => {
       const origin = req.headers.origin;
       if (origin !== undefined && !originAllowed(origin, req.headers.host)) {
@@ -57,5 +60,12 @@ export const noShares: ShareHandlers = (() => {
   const refuse = async (): Promise<never> => {
     throw new AppError('NOT_FOUND', 'this server has no share links');
   };
-  return { createShare: refuse, listShares: refuse, revokeShare: refuse, shareView: refuse };
+  return {
+    createShare: refuse,
+    listShares: refuse,
+    revokeShare: refuse,
+    shareView: refuse,
+    listDriveRequests: refuse,
+    decideDriveRequest: refuse,
+  };
 })();

@@ -19,6 +19,7 @@ import type { AuthContext } from '../services/auth-context.js';
 import type { ClientNamespace, ClientSocket, SessionHub } from '../services/session-hub.js';
 import type { TaskService } from '../services/task-service.js';
 import { TokenBucket } from '../services/token-bucket.js';
+import type { Presence } from './presence.js';
 import { rooms } from './rooms.js';
 import { type ShareSocketData, shareOf } from './share-gateway.js';
 
@@ -35,6 +36,8 @@ export function registerClientGateway(deps: {
   inputBytesPerSec: number;
   /** Serves a socket that connected with a share link (realtime/share-gateway.ts); without it one is dropped. */
   shareViewer?: (socket: ClientSocket, share: ShareSocketData) => void;
+  /** Told when a client attaches or leaves, to push who is attached (realtime/presence.ts). */
+  presence?: Presence;
 }): void {
   const { ns, tasks, hub, log, metrics } = deps;
 
@@ -69,6 +72,7 @@ export function registerClientGateway(deps: {
       ack(ackError(err));
     };
 
+    const attachedTo = new Set<string>();
     socket.on('session:attach', (raw, ack) => {
       if (typeof ack !== 'function') return;
       const parsed = attachRequestSchema.safeParse(raw);
@@ -92,6 +96,8 @@ export function registerClientGateway(deps: {
         .then(({ result, start }) => {
           ack(ackOk(result));
           start();
+          attachedTo.add(req.sessionId);
+          deps.presence?.changed(req.sessionId);
         })
         .catch((err: unknown) => replyError(ack, err));
     });
@@ -99,7 +105,10 @@ export function registerClientGateway(deps: {
     socket.on('session:detach', (raw) => {
       const parsed = detachRequestSchema.safeParse(raw);
       if (!parsed.success) return refuse('session:detach', null, 'BAD_REQUEST', 'detach needs a sessionId');
-      if (hub.viewerOf(socket, parsed.data.sessionId)) hub.detach(socket, parsed.data.sessionId);
+      if (hub.viewerOf(socket, parsed.data.sessionId)) {
+        hub.detach(socket, parsed.data.sessionId);
+        deps.presence?.changed(parsed.data.sessionId);
+      }
     });
 
     socket.on('pty:input', (raw) => {
@@ -180,6 +189,7 @@ export function registerClientGateway(deps: {
 
     socket.on('disconnect', () => {
       hub.detachAll(socket);
+      for (const sessionId of attachedTo) deps.presence?.changed(sessionId);
     });
   });
 }

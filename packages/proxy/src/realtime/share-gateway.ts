@@ -4,11 +4,15 @@ import {
   ackError,
   ackOk,
   attachRequestSchema,
+  type DriveRequest,
   detachRequestSchema,
   type ErrorCode,
+  inputRequestSchema,
+  MAX_INPUT_FRAME_BYTES,
   outputAckSchema,
   SHARE_MAX_VIEWERS_PER_LINK,
   SHARE_MAX_VIEWERS_PER_TASK,
+  type ShareKind,
   shareHandshakeSchema,
 } from '@rclaude/protocol';
 import type { Logger } from 'pino';
@@ -17,7 +21,9 @@ import type { HandshakeError, HandshakeSocket, SocketAuthMiddleware } from '../a
 import type { Metrics } from '../metrics.js';
 import type { ClientNamespace, ClientSocket, SessionHub } from '../services/session-hub.js';
 import type { ShareService, ShareViewers } from '../services/shares.js';
+import { TokenBucket } from '../services/token-bucket.js';
 import type { SessionState } from '../stores/types.js';
+import type { Presence } from './presence.js';
 import { rooms } from './rooms.js';
 
 /** What a share viewer's socket carries in `socket.data.share` (set by the handshake, never by the client). */
@@ -26,6 +32,9 @@ export interface ShareSocketData {
   taskId: string;
   mainSessionId: string;
   expiresAt: number;
+  kind: ShareKind;
+  /** The signed-in user of a drive link (who may ask to type); null on a view link. */
+  user: { userId: string; username: string } | null;
 }
 
 /** The share credential of a `/client` socket, or null for a signed-in client. */
@@ -36,10 +45,13 @@ export function shareOf(socket: { data: unknown }): ShareSocketData | null {
   return share ?? null;
 }
 
-/** The only events a share viewer may send; everything else is refused. */
-const ALLOWED = new Set(['session:attach', 'session:detach', 'pty:ack']);
+/**
+ * The only events a share viewer may send; everything else is refused. `pty:input` goes through only from an
+ * accepted co-driver, `share:drive` only on a drive link.
+ */
+const ALLOWED = new Set(['session:attach', 'session:detach', 'pty:ack', 'pty:input', 'share:drive']);
 /** Events refused as READ_ONLY (they would change the session); any other unknown event is FORBIDDEN. */
-const READ_ONLY_EVENTS = new Set(['pty:input', 'pty:resize', 'pty:signal']);
+const READ_ONLY_EVENTS = new Set(['pty:resize', 'pty:signal']);
 
 function refuse(code: HandshakeError['data']['code'], message: string): HandshakeError {
   return Object.assign(new Error(message), { data: { code, message } });
@@ -69,6 +81,21 @@ export function createShareAwareSocketMiddleware(deps: {
       if (err instanceof AppError && err.code === 'UNAUTHENTICATED') throw refuse('UNAUTHENTICATED', err.message);
       throw err;
     });
+    // A drive link is for users of this server: the account middleware must accept the socket too (token or
+    // session cookie), and sets socket.data.auth.
+    let user: ShareSocketData['user'] = null;
+    if (share.kind === 'drive') {
+      await new Promise<void>((resolve, reject) => {
+        deps.signedIn(socket, (err) => {
+          if (!err) return resolve();
+          if ('data' in err && (err as HandshakeError).data.code !== 'UNAUTHENTICATED') return reject(err);
+          reject(refuse('UNAUTHENTICATED', 'a co-drive link is for signed-in users: sign in, then open it again'));
+        });
+      });
+      const auth = socket.data.auth;
+      if (!auth) throw refuse('UNAUTHENTICATED', 'a co-drive link is for signed-in users: sign in, then open it again');
+      user = { userId: auth.userId, username: auth.username };
+    }
     // Counted over every proxy (the adapter asks them); two handshakes at the same instant may both pass.
     const [onLink, onTask] = await Promise.all([
       deps.ns().in(rooms.shareLink(share.id)).fetchSockets(),
@@ -82,6 +109,8 @@ export function createShareAwareSocketMiddleware(deps: {
       taskId: share.task.id,
       mainSessionId: share.task.mainSessionId,
       expiresAt: share.expiresAt.getTime(),
+      kind: share.kind,
+      user,
     };
   }
 
@@ -107,14 +136,24 @@ export function createShareAwareSocketMiddleware(deps: {
   };
 }
 
-/** A link's live viewers, on every proxy (through the Socket.io adapter): cut them off, count them. */
-export function createShareViewers(ns: () => ClientNamespace): ShareViewers {
+/**
+ * A link's live viewers, on every proxy (through the Socket.io adapter): cut them off, count them, and give or
+ * take a co-driver's right to type (membership of the link's drivers room, checked on every input).
+ */
+export function createShareViewers(ns: () => ClientNamespace, presence?: () => Presence | undefined): ShareViewers {
   return {
     revoked(shareId) {
       ns().in(rooms.shareLink(shareId)).disconnectSockets(true);
     },
     async count(shareId) {
       return (await ns().in(rooms.shareLink(shareId)).fetchSockets()).length;
+    },
+    async driveChanged(request, to) {
+      const asker = rooms.shareUser(request.shareId, to.userId);
+      if (request.state === 'accepted') ns().in(asker).socketsJoin(rooms.shareDrivers(request.shareId));
+      else ns().in(asker).socketsLeave(rooms.shareDrivers(request.shareId));
+      ns().to(rooms.task(request.taskId)).to(asker).emit('share:drive-request', request);
+      presence?.()?.changed(to.mainSessionId);
     },
   };
 }
@@ -136,11 +175,33 @@ export function serveShareViewer(
     now: () => number;
     /** Whether the link still works: a revocation between the handshake and the join would miss this socket. */
     isActive: (shareId: string) => Promise<boolean>;
+    /** Whether the user may type through the drive link now (an accepted request). */
+    mayDrive?: (shareId: string, userId: string) => Promise<boolean>;
+    /** Asks the owner to let the user type (ShareService.requestDrive). */
+    requestDrive?: (shareId: string, user: { userId: string; username: string }) => Promise<DriveRequest>;
+    /** Notes typing in the session (idle timers). */
+    noteInput?: (sessionId: string) => void;
+    presence?: Presence;
+    inputBytesPerSec?: number;
   },
 ): void {
   const { hub, log, metrics } = deps;
-  void Promise.resolve(socket.join([rooms.shareLink(share.shareId), rooms.shareTask(share.taskId)]))
-    .then(() => deps.isActive(share.shareId))
+  const user = share.kind === 'drive' ? share.user : null;
+  const drivers = rooms.shareDrivers(share.shareId);
+  const joined = [rooms.shareLink(share.shareId), rooms.shareTask(share.taskId)];
+  if (user) joined.push(rooms.shareUser(share.shareId, user.userId));
+  else joined.push(rooms.anonymous);
+  void Promise.resolve(socket.join(joined))
+    .then(async () => {
+      if (!(await deps.isActive(share.shareId))) return false;
+      // Joined first, then read: a grant or revocation made meanwhile reaches this socket either way (the
+      // decision moves the user's room in or out of the drivers room after storing it).
+      if (user && (await deps.mayDrive?.(share.shareId, user.userId))) {
+        await socket.join(drivers);
+        if (!(await deps.mayDrive?.(share.shareId, user.userId))) await socket.leave(drivers);
+      }
+      return true;
+    })
     .then(
       (active) => {
         if (!active) socket.disconnect(true);
@@ -165,6 +226,7 @@ export function serveShareViewer(
   };
   const notFound = (sessionId: string) => new AppError('NOT_FOUND', `no session ${sessionId}`);
 
+  const attachedTo = new Set<string>();
   socket.on('session:attach', (raw, ack) => {
     if (typeof ack !== 'function') return;
     const parsed = attachRequestSchema.safeParse(raw);
@@ -184,6 +246,8 @@ export function serveShareViewer(
       .then(({ result, start }) => {
         ack(ackOk(result));
         start();
+        attachedTo.add(req.sessionId);
+        deps.presence?.changed(req.sessionId);
       })
       .catch((err: unknown) => replyError(ack, err));
   });
@@ -191,7 +255,64 @@ export function serveShareViewer(
   socket.on('session:detach', (raw) => {
     const parsed = detachRequestSchema.safeParse(raw);
     if (!parsed.success) return refuseEvent('session:detach', null, 'BAD_REQUEST', 'detach needs a sessionId');
-    if (hub.viewerOf(socket, parsed.data.sessionId)) hub.detach(socket, parsed.data.sessionId);
+    if (hub.viewerOf(socket, parsed.data.sessionId)) {
+      hub.detach(socket, parsed.data.sessionId);
+      deps.presence?.changed(parsed.data.sessionId);
+    }
+  });
+
+  socket.on('share:drive', (_raw, ack) => {
+    if (typeof ack !== 'function') return;
+    if (!user || !deps.requestDrive) {
+      return replyError(
+        ack,
+        new AppError('READ_ONLY', 'this share link is read-only; ask its owner for a co-drive link'),
+      );
+    }
+    deps
+      .requestDrive(share.shareId, user)
+      .then((request) => ack(ackOk(request)))
+      .catch((err: unknown) => replyError(ack, err));
+  });
+
+  // Typing: only an accepted co-driver (in the link's drivers room, which a revocation empties at once), only
+  // into the shared task's main session it is attached to, within the same byte rate as the owner's.
+  const bucket = new TokenBucket(deps.inputBytesPerSec ?? 64 * 1024);
+  socket.on('pty:input', (raw) => {
+    const parsed = inputRequestSchema.safeParse(raw);
+    if (!parsed.success) {
+      return refuseEvent(
+        'pty:input',
+        null,
+        'BAD_REQUEST',
+        `input frames are at most ${MAX_INPUT_FRAME_BYTES} bytes of text`,
+      );
+    }
+    const { sessionId, data } = parsed.data;
+    if (!user || !socket.rooms.has(drivers)) {
+      return refuseEvent(
+        'pty:input',
+        sessionId,
+        'READ_ONLY',
+        user ? 'the owner has not let you type (ask with “Ask to type”)' : 'a share link is read-only',
+      );
+    }
+    const bytes = Buffer.byteLength(data);
+    if (bytes > MAX_INPUT_FRAME_BYTES) {
+      return refuseEvent(
+        'pty:input',
+        sessionId,
+        'BAD_REQUEST',
+        `input frames are at most ${MAX_INPUT_FRAME_BYTES} bytes of text`,
+      );
+    }
+    const viewer = sessionId === share.mainSessionId ? hub.viewerOf(socket, sessionId) : null;
+    if (!viewer) return refuseEvent('pty:input', sessionId, 'NOT_FOUND', 'attach to the shared session before typing');
+    if (!bucket.take(bytes)) {
+      return refuseEvent('pty:input', sessionId, 'RATE_LIMITED', 'input is arriving faster than allowed; slow down');
+    }
+    hub.toAgent(viewer.sandboxId).emit('pty:input', { sessionId, data });
+    deps.noteInput?.(sessionId);
   });
 
   socket.on('pty:ack', (raw) => {
@@ -210,7 +331,11 @@ export function serveShareViewer(
         : null;
     const readOnly = READ_ONLY_EVENTS.has(event);
     const code: ErrorCode = readOnly ? 'READ_ONLY' : 'FORBIDDEN';
-    const message = readOnly ? 'a share link is read-only' : `a share link cannot ${event.slice(0, 64)}`;
+    const message = readOnly
+      ? user
+        ? 'a co-driver may only type: the owner’s terminal size and signals stay the owner’s'
+        : 'a share link is read-only'
+      : `a share link cannot ${event.slice(0, 64)}`;
     const ack = args[args.length - 1];
     if (typeof ack === 'function') {
       metrics.errors.inc({ code });
@@ -223,5 +348,6 @@ export function serveShareViewer(
   socket.on('disconnect', () => {
     clearTimeout(expiry);
     hub.detachAll(socket);
+    for (const sessionId of attachedTo) deps.presence?.changed(sessionId);
   });
 }

@@ -14,4 +14,10 @@ export const rooms = {
   shareLink: (shareId: string) => `share:${shareId}`,
   /** Share-link viewers of one task (on /client): they get `share:task` and `task:event`, never `task:updated`. */
   shareTask: (taskId: string) => `share-task:${taskId}`,
+  /** One signed-in user's sockets on one drive link (on /client): a decision on their request reaches them here. */
+  shareUser: (shareId: string, userId: string) => `share-user:${shareId}:${userId}`,
+  /** Sockets of a drive link that may type now (on /client); the gateway checks membership on every input. */
+  shareDrivers: (shareId: string) => `share-drivers:${shareId}`,
+  /** Every share viewer without an account (on /client): they never get `session:presence`. */
+  anonymous: 'share-anonymous',
 };

@@ -1,7 +1,11 @@
 import {
   AppError,
   type CreateShareResponse,
+  type DriveDecision,
+  type DriveRequest,
   SHARE_MAX_ACTIVE_PER_TASK,
+  SHARE_MAX_DRIVE_REQUESTS_PER_USER,
+  SHARE_MAX_OPEN_DRIVE_REQUESTS,
   SHARE_VIEW_MAX_EVENTS,
   type Share,
   type ShareKind,
@@ -11,10 +15,11 @@ import {
   shareIdSchema,
   shareSecretSchema,
   type Task,
+  type TaskEventType,
 } from '@rclaude/protocol';
 import type { Logger } from 'pino';
 import { randomSecret, safeEqual, sha256Hex } from '../auth/crypto.js';
-import { type Queryable, textCol, timeCol, timeOrNullCol } from '../auth/queryable.js';
+import { type Queryable, textCol, textOrNullCol, timeCol, timeOrNullCol } from '../auth/queryable.js';
 import type { TaskStore } from '../stores/types.js';
 import type { AuthContext } from './auth-context.js';
 import { newId } from './ids.js';
@@ -33,6 +38,11 @@ export interface ShareViewers {
   revoked(shareId: string): void;
   /** How many viewers are connected through the link, over every proxy. */
   count(shareId: string): Promise<number>;
+  /**
+   * A drive request was made or decided: tell the owner's clients and the asker's sockets, and give or take
+   * the asker's live sockets on the link the right to type (at once, on every proxy).
+   */
+  driveChanged(request: DriveRequest, to: { userId: string; mainSessionId: string }): Promise<void>;
 }
 
 /** The UNAUTHENTICATED error for a share link that does not work, with `details.reason`. */
@@ -83,13 +93,39 @@ function rowOf(row: Record<string, unknown>): ShareRow {
     id: textCol(row, 'id'),
     taskId: textCol(row, 'task_id'),
     createdBy: textCol(row, 'created_by'),
-    // Only `view` links are ever written; a row of another kind is treated as a view link.
-    kind: 'view',
+    kind: textCol(row, 'kind') === 'drive' ? 'drive' : 'view',
     secretHash: textCol(row, 'secret_hash'),
     createdAt: timeCol(row, 'created_at'),
     expiresAt: timeCol(row, 'expires_at'),
     revokedAt: timeOrNullCol(row, 'revoked_at'),
     lastUsedAt: timeOrNullCol(row, 'last_used_at'),
+  };
+}
+
+const DRIVE_COLUMNS = 'id, share_id, task_id, user_id, username, state, created_at, decided_at, decided_by';
+
+/** A drive request with the asker's user id (which the API never shows). */
+interface DriveRow extends DriveRequest {
+  userId: string;
+}
+
+function publicDrive(row: DriveRow): DriveRequest {
+  const { userId: _userId, ...request } = row;
+  return request;
+}
+
+function driveRowOf(row: Record<string, unknown>): DriveRow {
+  const state = textCol(row, 'state');
+  return {
+    userId: textCol(row, 'user_id'),
+    id: textCol(row, 'id'),
+    shareId: textCol(row, 'share_id'),
+    taskId: textCol(row, 'task_id'),
+    user: textCol(row, 'username'),
+    state: state === 'accepted' || state === 'refused' || state === 'revoked' ? state : 'pending',
+    createdAt: timeCol(row, 'created_at').toISOString(),
+    decidedAt: timeOrNullCol(row, 'decided_at')?.toISOString() ?? null,
+    decidedBy: textOrNullCol(row, 'decided_by'),
   };
 }
 
@@ -110,6 +146,8 @@ export class ShareService {
       publicUrl: () => string;
       logger: Logger;
       now: () => number;
+      /** Adds a task timeline entry (driver accepted / revoked). */
+      timeline?: (taskId: string, type: TaskEventType, data: Record<string, unknown>) => Promise<unknown>;
     },
   ) {}
 
@@ -187,12 +225,159 @@ export class ShareService {
     const task = row ? await this.deps.tasks.get(row.taskId) : null;
     const allowed = row && (row.createdBy === auth.userId || task?.owner === auth.userId || auth.role === 'admin');
     if (!row || !allowed) throw new AppError('NOT_FOUND', `no share link ${shareId}`);
+    const at = new Date(this.deps.now());
     await this.deps.db.query('UPDATE share_links SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL', [
       shareId,
-      new Date(this.deps.now()),
+      at,
     ]);
+    // Its co-drivers go with it (their sockets are cut off below with the link's other viewers).
+    const { rows } = await this.deps.db.query(
+      `UPDATE share_drive_requests SET state = CASE WHEN state = 'accepted' THEN 'revoked' ELSE 'refused' END,
+         decided_at = $2, decided_by = $3
+       WHERE share_id = $1 AND state IN ('pending', 'accepted') RETURNING ${DRIVE_COLUMNS}`,
+      [shareId, at, auth.username],
+    );
     this.deps.logger.info({ shareId, userId: auth.userId }, 'share link revoked');
     this.deps.viewers.revoked(shareId);
+    for (const raw of rows) {
+      const request = driveRowOf(raw);
+      if (task) await this.driveChanged(request, task);
+    }
+  }
+
+  // ---- co-driving (drive links) ------------------------------------------------------------------
+
+  /**
+   * A signed-in user on a drive link asks to type: their open request (pending or accepted) if they have one,
+   * else a new pending one. Refused when the link is not a working drive link, when the asker owns the task
+   * (they type anyway), or when the link or the user has made too many requests.
+   */
+  async requestDrive(shareId: string, user: { userId: string; username: string }): Promise<DriveRequest> {
+    const row = await this.find(shareId);
+    if (!row) throw shareRefused('invalid');
+    const state = shareState(row, this.deps.now());
+    if (state !== 'active') throw shareRefused(state);
+    if (row.kind !== 'drive')
+      throw new AppError('READ_ONLY', 'this share link is read-only; ask its owner for a co-drive link');
+    const task = await this.deps.tasks.get(row.taskId);
+    if (!task) throw shareRefused('invalid');
+    if (task.owner === user.userId)
+      throw new AppError('CONFLICT', 'this is your own task: open it from your dashboard to type');
+    const open = await this.deps.db.query(
+      `SELECT ${DRIVE_COLUMNS} FROM share_drive_requests WHERE share_id = $1 AND user_id = $2 AND state IN ('pending', 'accepted')`,
+      [shareId, user.userId],
+    );
+    if (open.rows[0]) return publicDrive(driveRowOf(open.rows[0]));
+    const { rows: counts } = await this.deps.db.query(
+      `SELECT count(*) FILTER (WHERE state IN ('pending', 'accepted'))::int AS open,
+              count(*) FILTER (WHERE user_id = $2)::int AS mine
+       FROM share_drive_requests WHERE share_id = $1`,
+      [shareId, user.userId],
+    );
+    if (Number(counts[0]?.mine ?? 0) >= SHARE_MAX_DRIVE_REQUESTS_PER_USER) {
+      throw new AppError(
+        'RATE_LIMITED',
+        `you have asked ${SHARE_MAX_DRIVE_REQUESTS_PER_USER} times on this link; ask its owner directly`,
+      );
+    }
+    if (Number(counts[0]?.open ?? 0) >= SHARE_MAX_OPEN_DRIVE_REQUESTS) {
+      throw new AppError('RATE_LIMITED', 'this link has as many open requests to type as it may have; try again later');
+    }
+    const id = `dr_${newId(16)}`;
+    const inserted = await this.deps.db
+      .query(
+        `INSERT INTO share_drive_requests (id, share_id, task_id, user_id, username, state, created_at)
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6) RETURNING ${DRIVE_COLUMNS}`,
+        [id, shareId, task.id, user.userId, user.username, new Date(this.deps.now())],
+      )
+      .catch(async (err: unknown) => {
+        // Two requests at once: the unique index keeps one open request; answer it.
+        const again = await this.deps.db.query(
+          `SELECT ${DRIVE_COLUMNS} FROM share_drive_requests WHERE share_id = $1 AND user_id = $2 AND state IN ('pending', 'accepted')`,
+          [shareId, user.userId],
+        );
+        if (!again.rows[0]) throw err;
+        return again;
+      });
+    const request = driveRowOf(inserted.rows[0] as Record<string, unknown>);
+    this.deps.logger.info({ shareId, requestId: request.id, userId: user.userId }, 'drive requested');
+    await this.deps.viewers.driveChanged(publicDrive(request), {
+      userId: user.userId,
+      mainSessionId: task.mainSessionId,
+    });
+    return publicDrive(request);
+  }
+
+  /** The drive requests of a task, newest first (its owner or an admin; anyone else gets NOT_FOUND). */
+  async listDriveRequests(auth: AuthContext, taskId: string): Promise<DriveRequest[]> {
+    const task = await this.visibleTask(auth, taskId);
+    const { rows } = await this.deps.db.query(
+      `SELECT ${DRIVE_COLUMNS} FROM share_drive_requests WHERE task_id = $1 ORDER BY created_at DESC, id LIMIT 200`,
+      [task.id],
+    );
+    return rows.map((r) => publicDrive(driveRowOf(r)));
+  }
+
+  /**
+   * The owner (or an admin) accepts or refuses a pending request, or revokes an accepted one; it takes effect on
+   * the asker's live sockets at once. Anything else (a decided request, a link no longer working) is CONFLICT;
+   * another user's request is NOT_FOUND.
+   */
+  async decideDrive(auth: AuthContext, requestId: string, decision: DriveDecision): Promise<DriveRequest> {
+    const { rows } = await this.deps.db.query(`SELECT ${DRIVE_COLUMNS} FROM share_drive_requests WHERE id = $1`, [
+      requestId,
+    ]);
+    const current = rows[0] ? driveRowOf(rows[0]) : null;
+    const task = current ? await this.deps.tasks.get(current.taskId) : null;
+    if (!current || !task || (task.owner !== auth.userId && auth.role !== 'admin')) {
+      throw new AppError('NOT_FOUND', `no drive request ${requestId}`);
+    }
+    const from = decision === 'revoke' ? 'accepted' : 'pending';
+    const to = { accept: 'accepted', refuse: 'refused', revoke: 'revoked' }[decision];
+    if (decision === 'accept' && !(await this.isActive(current.shareId))) {
+      throw new AppError('CONFLICT', 'its share link no longer works (revoked or expired); make a new co-drive link');
+    }
+    const updated = await this.deps.db.query(
+      `UPDATE share_drive_requests SET state = $3, decided_at = $4, decided_by = $5
+       WHERE id = $1 AND state = $2 RETURNING ${DRIVE_COLUMNS}`,
+      [requestId, from, to, new Date(this.deps.now()), auth.username],
+    );
+    if (!updated.rows[0]) {
+      throw new AppError('CONFLICT', `drive request ${requestId} is ${current.state}; only a ${from} one can be ${to}`);
+    }
+    const request = driveRowOf(updated.rows[0]);
+    this.deps.logger.info({ requestId, decision, userId: auth.userId }, 'drive request decided');
+    await this.driveChanged(request, task);
+    return publicDrive(request);
+  }
+
+  /** Whether `userId` may type through `shareId` now: a working drive link and an accepted request. */
+  async mayDrive(shareId: string, userId: string): Promise<boolean> {
+    const row = await this.find(shareId);
+    if (row?.kind !== 'drive' || shareState(row, this.deps.now()) !== 'active') return false;
+    const { rows } = await this.deps.db.query(
+      "SELECT 1 FROM share_drive_requests WHERE share_id = $1 AND user_id = $2 AND state = 'accepted'",
+      [shareId, userId],
+    );
+    return rows.length > 0;
+  }
+
+  private async driveChanged(request: DriveRow, task: Task): Promise<void> {
+    if (request.state === 'accepted' || request.state === 'revoked') {
+      const verb = request.state === 'accepted' ? 'may now type' : 'may no longer type';
+      await this.deps
+        .timeline?.(task.id, 'info', {
+          message: `${request.user} ${verb} (${request.state} by ${request.decidedBy ?? 'the owner'})`,
+          drive: { requestId: request.id, user: request.user, state: request.state, by: request.decidedBy },
+        })
+        .catch((err: unknown) =>
+          this.deps.logger.error({ err, requestId: request.id }, 'recording a drive decision failed'),
+        );
+    }
+    await this.deps.viewers.driveChanged(publicDrive(request), {
+      userId: request.userId,
+      mainSessionId: task.mainSessionId,
+    });
   }
 
   /**

@@ -335,8 +335,18 @@ export class ApiClient {
   // ---- share links ------------------------------------------------------------------------------
 
   /** A new read-only link to a task; its URL (with the secret after `#`) is shown only in this answer. */
-  createShare(taskId: string, expiresInMs: number) {
-    return this.#rest.call('createShare', { params: { id: taskId }, body: { kind: 'view', expiresInMs } });
+  createShare(taskId: string, expiresInMs: number, kind: 'view' | 'drive' = 'view') {
+    return this.#rest.call('createShare', { params: { id: taskId }, body: { kind, expiresInMs } });
+  }
+
+  /** Requests to type into a task through its co-drive links, newest first. */
+  async listDriveRequests(taskId: string) {
+    return (await this.#rest.call('listDriveRequests', { params: { id: taskId } })).requests;
+  }
+
+  /** Accept or refuse a pending request to type; revoke an accepted one. */
+  decideDriveRequest(requestId: string, decision: 'accept' | 'refuse' | 'revoke') {
+    return this.#rest.call('decideDriveRequest', { params: { requestId }, body: { decision } });
   }
 
   /** The share links the caller created for one task, newest first. */

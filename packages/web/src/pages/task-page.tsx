@@ -14,6 +14,7 @@ import { ApprovalCards } from '../modules/approvals/approval-card.js';
 import { FileBrowser } from '../modules/files/file-browser.js';
 import { PortsControl } from '../modules/ports/ports-control.js';
 import { RecordingPanel } from '../modules/recordings/recording-player.js';
+import { DriveRequestCards, PresenceRow } from '../modules/share/drive-requests.js';
 import { ShareButton } from '../modules/share/share-dialog.js';
 import { useTaskActions } from '../modules/tasks/task-actions.js';
 import {
@@ -126,6 +127,7 @@ function TaskView({ task, onStop, onDelete }: { task: Task; onStop: (t: Task) =>
       <TaskHeader task={task} onStop={onStop} onDelete={onDelete} />
       <HibernateBanner task={task} />
       <ApprovalCards taskId={task.id} />
+      <DriveRequestCards taskId={task.id} />
       {wide ? (
         <SplitPane
           direction="horizontal"
@@ -430,6 +432,7 @@ function TerminalPane({ task }: { task: Task }) {
           </Button>
         </div>
       )}
+      <PresenceRow sessionId={sessionId} />
       <Terminal
         key={sessionId}
         transport={transport}

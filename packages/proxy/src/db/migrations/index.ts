@@ -13,6 +13,7 @@ import { sql as pullRequests } from './011-pull-requests.js';
 import { sql as handoff } from './012-handoff.js';
 import { sql as shareLinks } from './014-share-links.js';
 import { sql as userAllowHosts } from './016-user-allow-hosts.js';
+import { sql as driveRequests } from './018-drive-requests.js';
 
 /**
  * Every schema migration, in order. Adding one is a new numbered file exporting `sql` plus one line
@@ -33,4 +34,5 @@ export const migrations: readonly Migration[] = [
   { id: 12, name: 'handoff', sql: handoff },
   { id: 14, name: 'share-links', sql: shareLinks },
   { id: 16, name: 'user-allow-hosts', sql: userAllowHosts },
+  { id: 18, name: 'drive-requests', sql: driveRequests },
 ];

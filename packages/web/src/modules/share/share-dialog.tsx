@@ -34,6 +34,7 @@ function ShareDialog({ task, onClose }: { task: Task; onClose: () => void }) {
   const client = useQueryClient();
   const expiryId = useId();
   const [expiresInMs, setExpiresInMs] = useState<number>(24 * 3600_000);
+  const [drive, setDrive] = useState(false);
   const [created, setCreated] = useState<string | null>(null);
   // Polled while the dialog is open: who is watching changes without an event.
   const shares = useQuery({
@@ -42,7 +43,7 @@ function ShareDialog({ task, onClose }: { task: Task; onClose: () => void }) {
     refetchInterval: 5000,
   });
   const create = useMutation({
-    mutationFn: () => api.createShare(task.id, expiresInMs),
+    mutationFn: () => api.createShare(task.id, expiresInMs, drive ? 'drive' : 'view'),
     onSuccess: (res) => {
       setCreated(res.url);
       void client.invalidateQueries({ queryKey: shareKeys.task(task.id) });
@@ -85,9 +86,25 @@ function ShareDialog({ task, onClose }: { task: Task; onClose: () => void }) {
             onClick={() => create.mutate()}
             data-testid="create-share"
           >
-            {create.isPending ? 'Creating…' : 'Create read-only link'}
+            {create.isPending ? 'Creating…' : drive ? 'Create co-drive link' : 'Create read-only link'}
           </Button>
         </div>
+        <label className="flex items-start gap-2 text-[13px]">
+          <input
+            type="checkbox"
+            className="mt-0.5"
+            checked={drive}
+            onChange={(e) => setDrive(e.target.checked)}
+            data-testid="share-drive"
+          />
+          <span>
+            <span className="font-medium">Let them type</span>
+            <span className="block text-xs text-zinc-500 dark:text-zinc-400">
+              For people with an account on this server: they sign in, watch, and may ask to type. You accept or refuse
+              each request on this page, and can revoke it at any time.
+            </span>
+          </span>
+        </label>
         {create.error ? <InlineError error={create.error} /> : null}
         {created && <CreatedLink url={created} />}
         <section aria-label="Live links">
@@ -158,7 +175,12 @@ function ShareRow({ share, busy, onRevoke }: { share: Share; busy: boolean; onRe
   return (
     <li className="flex items-center gap-3 px-3 py-2 text-[13px]" data-testid="share-row">
       <div className="min-w-0 flex-1">
-        <p className="font-mono text-xs">{share.id}</p>
+        <p className="font-mono text-xs">
+          {share.id}
+          {share.kind === 'drive' ? (
+            <span className="ml-2 font-sans text-violet-700 dark:text-violet-300">co-drive</span>
+          ) : null}
+        </p>
         <p className="text-xs text-zinc-500 dark:text-zinc-400">
           until {expires.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' })}
           {share.lastUsedAt ? ` · last opened ${new Date(share.lastUsedAt).toLocaleTimeString()}` : ' · not opened yet'}

@@ -1,6 +1,13 @@
-import { type ClientSocket, createShareSocket, createSocketTerminalTransport } from '@rclaude/client';
 import {
+  type ClientSocket,
+  createShareSocket,
+  createSocketTerminalTransport,
+  type TerminalTransport,
+} from '@rclaude/client';
+import {
+  type Ack,
   AppError,
+  type DriveRequest,
   SHARE_VIEW_MAX_EVENTS,
   type SharedTaskStatus,
   type ShareRefusal,
@@ -8,16 +15,19 @@ import {
   shareRefusalSchema,
   type TaskEvent,
 } from '@rclaude/protocol';
-import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { type FormEvent, lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ApiClient } from '../../api/api-client.js';
 import { useApp } from '../../app-context.js';
+import { Button } from '../../components/button.js';
+import { inputClasses } from '../../components/form.js';
 import { AlertIcon } from '../../components/icons.js';
 import { Logo } from '../../components/logo.js';
-import { EmptyState, ErrorState, Spinner } from '../../components/states.js';
+import { EmptyState, ErrorState, InlineError, Spinner } from '../../components/states.js';
 import { StatusBadge } from '../../components/status-badge.js';
 import { ThemeSwitcher } from '../../components/theme-switcher.js';
 import { TimelineView } from '../tasks/task-timeline.js';
 import { useTheme } from '../theme/theme.js';
+import { PresenceRowOf } from './drive-requests.js';
 import type { ShareCredential } from './share-secret.js';
 
 const Terminal = lazy(() => import('../terminal/terminal.js').then((m) => ({ default: m.Terminal })));
@@ -31,7 +41,8 @@ export interface SharePageProps {
 
 type Loaded =
   | { state: 'loading' }
-  | { state: 'ready'; view: ShareView }
+  | { state: 'ready'; view: ShareView; user: string | null }
+  | { state: 'sign-in'; view: ShareView }
   | { state: 'refused'; reason: ShareRefusal['reason'] }
   | { state: 'error'; error: unknown };
 
@@ -58,7 +69,14 @@ export function SharePage({ api, credential, createSocket = defaultCreateSocket 
   const load = useCallback(async () => {
     if (!secret) return;
     try {
-      setLoaded({ state: 'ready', view: await api.shareView(shareId, secret) });
+      const view = await api.shareView(shareId, secret);
+      // A co-drive link is for users of this server: sign in first (here, then back to the task).
+      if (view.kind === 'drive') {
+        const session = await api.getSession().catch(() => null);
+        if (!session) return setLoaded({ state: 'sign-in', view });
+        return setLoaded({ state: 'ready', view, user: session.user.username });
+      }
+      setLoaded({ state: 'ready', view, user: null });
     } catch (error) {
       const reason = refusalOf(error);
       setLoaded(reason ? { state: 'refused', reason } : { state: 'error', error });
@@ -88,6 +106,7 @@ export function SharePage({ api, credential, createSocket = defaultCreateSocket 
           </div>
         )}
         {loaded.state === 'refused' && <Refused reason={loaded.reason} />}
+        {loaded.state === 'sign-in' && <SignInToDrive api={api} onSignedIn={() => void load()} />}
         {loaded.state === 'error' && (
           <div className="flex flex-1 items-center justify-center">
             <ErrorState error={loaded.error} title="Could not open this shared task" onRetry={() => void load()} />
@@ -96,6 +115,7 @@ export function SharePage({ api, credential, createSocket = defaultCreateSocket 
         {loaded.state === 'ready' && secret && (
           <SharedTask
             view={loaded.view}
+            user={loaded.user}
             shareId={shareId}
             secret={secret}
             createSocket={createSocket}
@@ -125,14 +145,83 @@ function Refused({ reason }: { reason: ShareRefusal['reason'] }) {
   );
 }
 
+/** A co-drive link opened signed out: sign in here, then the page opens the task. */
+function SignInToDrive({ api, onSignedIn }: { api: ApiClient; onSignedIn: () => void }) {
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    api.signIn(username.trim(), password).then(
+      () => onSignedIn(),
+      (err: unknown) => {
+        setError(err);
+        setBusy(false);
+      },
+    );
+  };
+  return (
+    <div className="flex flex-1 items-center justify-center px-4" data-testid="share-sign-in">
+      <form onSubmit={submit} className="w-full max-w-sm space-y-3">
+        <h1 className="text-base font-semibold tracking-tight">Sign in to co-drive this task</h1>
+        <p className="text-[13px] text-zinc-500 dark:text-zinc-400">
+          This link lets people with an account on this server watch the task and ask its owner to let them type.
+        </p>
+        <input
+          className={`${inputClasses} h-9`}
+          aria-label="Username"
+          autoComplete="username"
+          value={username}
+          onChange={(e) => setUsername(e.target.value)}
+        />
+        <input
+          className={`${inputClasses} h-9`}
+          aria-label="Password"
+          type="password"
+          autoComplete="current-password"
+          value={password}
+          onChange={(e) => setPassword(e.target.value)}
+        />
+        {error ? <InlineError error={error} /> : null}
+        <Button type="submit" variant="primary" disabled={busy || !username || !password}>
+          {busy ? 'Signing in…' : 'Sign in'}
+        </Button>
+      </form>
+    </div>
+  );
+}
+
+/** The socket transport without resizes: a co-driver types, the owner's terminal size wins. */
+function withoutResize(transport: TerminalTransport): TerminalTransport {
+  return {
+    async open(request, events) {
+      const { cols: _c, rows: _r, ...rest } = request;
+      const link = await transport.open(rest, events);
+      return {
+        attachment: link.attachment,
+        input: (data) => link.input(data),
+        resize: () => undefined,
+        signal: () => undefined,
+        ack: (offset) => link.ack(offset),
+        close: () => link.close(),
+      };
+    },
+  };
+}
+
 function SharedTask({
   view,
+  user,
   shareId,
   secret,
   createSocket,
   onCutOff,
 }: {
   view: ShareView;
+  /** The signed-in user on a co-drive link; null on a read-only link. */
+  user: string | null;
   shareId: string;
   secret: string;
   createSocket: (shareId: string, secret: string) => ClientSocket;
@@ -177,9 +266,30 @@ function SharedTask({
   }, [socket]);
 
   const transport = useMemo(
-    () => createSocketTerminalTransport(socket, view.task.mainSessionId),
+    () => withoutResize(createSocketTerminalTransport(socket, view.task.mainSessionId)),
     [socket, view.task.mainSessionId],
   );
+  const drive = view.kind === 'drive';
+  const [request, setRequest] = useState<DriveRequest | null>(null);
+  const [askError, setAskError] = useState<unknown>(null);
+  useEffect(() => {
+    const onRequest = (r: DriveRequest) => setRequest(r);
+    socket.on('share:drive-request', onRequest);
+    return () => {
+      socket.off('share:drive-request', onRequest);
+    };
+  }, [socket]);
+  const ask = () => {
+    setAskError(null);
+    socket
+      .timeout(10_000)
+      .emitWithAck('share:drive', {})
+      .then((ack: Ack<DriveRequest>) => {
+        if (ack.ok) setRequest(ack.data);
+        else setAskError(new AppError(ack.error.code, ack.error.message));
+      }, setAskError);
+  };
+  const typing = drive && request?.state === 'accepted';
   const expires = new Date(view.expiresAt);
 
   return (
@@ -189,8 +299,33 @@ function SharedTask({
         data-testid="share-banner"
         className="flex shrink-0 flex-wrap items-center gap-x-3 gap-y-1 border-b border-sky-200 bg-sky-50 px-4 py-2 text-[13px] text-sky-900 sm:px-6 dark:border-sky-900 dark:bg-sky-950/60 dark:text-sky-100"
       >
-        <span className="font-medium">Read-only view, shared with you.</span>
-        <span>You can watch this task live; you cannot type into it, stop it or see its files.</span>
+        {drive ? (
+          <>
+            <span className="font-medium" data-testid="drive-state" data-state={request?.state ?? 'none'}>
+              {typing
+                ? 'You may type into this terminal.'
+                : request?.state === 'pending'
+                  ? 'Asked to type: waiting for the owner.'
+                  : request?.state === 'revoked'
+                    ? 'The owner stopped letting you type.'
+                    : request?.state === 'refused'
+                      ? 'The owner refused to let you type.'
+                      : 'Co-drive link: watch, and ask to type.'}
+            </span>
+            <span>You cannot resize it, stop the task or see its files.</span>
+            {!typing && request?.state !== 'pending' && (
+              <Button size="sm" variant="primary" onClick={ask} data-testid="ask-to-type">
+                Ask to type
+              </Button>
+            )}
+            {askError ? <InlineError error={askError} /> : null}
+          </>
+        ) : (
+          <>
+            <span className="font-medium">Read-only view, shared with you.</span>
+            <span>You can watch this task live; you cannot type into it, stop it or see its files.</span>
+          </>
+        )}
         <span className="text-sky-700 dark:text-sky-300" title={expires.toLocaleString()}>
           Link works until {expires.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' })}
         </span>
@@ -203,13 +338,14 @@ function SharedTask({
       </div>
       <div className="flex min-h-0 flex-1 flex-col md:flex-row">
         <div className="flex min-h-[50vh] min-w-0 flex-1 flex-col md:min-h-0">
+          {drive && <PresenceRowOf socket={socket} sessionId={view.task.mainSessionId} you={user ?? undefined} />}
           <Suspense fallback={<Spinner label="Loading terminal" className="m-auto size-5" />}>
             <Terminal
               transport={transport}
-              readOnly
+              readOnly={!typing}
               renderer={renderer}
               theme={resolved}
-              label={`Terminal of ${status.name} (read-only)`}
+              label={`Terminal of ${status.name}${typing ? '' : ' (read-only)'}`}
             />
           </Suspense>
         </div>
