@@ -83,21 +83,9 @@ function inBare(...args: string[]): string {
   return execFileSync('git', ['-C', bare, ...args], { encoding: 'utf8' }).trim();
 }
 
-async function api<T>(method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${server.url}${urlPath}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${server.token}`,
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
-}
-
-const getTask = async (id: string) => (await api<Task>('GET', `/api/tasks/${id}`)).body;
-const events = async (id: string) => (await api<{ events: TaskEvent[] }>('GET', `/api/tasks/${id}/events`)).body.events;
+const getTask = async (id: string) => (await server.request<Task>('GET', `/api/tasks/${id}`)).body;
+const events = async (id: string) =>
+  (await server.request<{ events: TaskEvent[] }>('GET', `/api/tasks/${id}/events`)).body.events;
 const statusIs = (id: string, status: Task['status'], withinMs = 60_000) =>
   until(`task ${id} to be ${status}`, async () => ((await getTask(id)).status === status ? true : null), withinMs);
 
@@ -118,7 +106,7 @@ async function claudeChangedTheRepo(name: string, word: string): Promise<Task> {
   t.type(`please write ${word}`);
   t.keys('Enter');
   await t.waitFor((s) => s.includes('The greeting is changed.'), 60_000);
-  const { tasks } = (await api<{ tasks: Task[] }>('GET', '/api/tasks?limit=20')).body;
+  const { tasks } = (await server.request<{ tasks: Task[] }>('GET', '/api/tasks?limit=20')).body;
   const task = tasks.find((x) => x.name === name);
   if (!task) throw new Error(`no task ${name}`);
   expect(task.exitCode).toBeNull();
@@ -154,7 +142,7 @@ async function expectRecordedAndPushed(task: Task, word: string, why: string): P
 describe('diff and push before the sandbox goes', () => {
   it('a user stop while Claude waits records the diff and pushes the branch', async () => {
     const task = await claudeChangedTheRepo('finish-stop', 'stopped');
-    const stopped = await api<Task>('POST', `/api/tasks/${task.id}/stop`);
+    const stopped = await server.request<Task>('POST', `/api/tasks/${task.id}/stop`);
     expect(stopped.status).toBe(200);
     expect(stopped.body.status).toBe('stopped');
     await expectRecordedAndPushed(task, 'stopped', 'stopped');
@@ -172,7 +160,7 @@ describe('diff and push before the sandbox goes', () => {
     expect(cp).toBeGreaterThanOrEqual(0);
     expect(cp).toBeLessThan(all.findIndex((e) => e.type === 'diff'));
     // Stopping the hibernated task later has no sandbox to ask: nothing more is recorded.
-    expect((await api<Task>('POST', `/api/tasks/${task.id}/stop`)).body.status).toBe('stopped');
+    expect((await server.request<Task>('POST', `/api/tasks/${task.id}/stop`)).body.status).toBe('stopped');
     expect((await events(task.id)).filter((e) => e.type === 'diff')).toHaveLength(1);
   });
 });
