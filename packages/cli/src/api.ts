@@ -1,4 +1,4 @@
-import { type FetchLike, ApiClient as RestClient } from '@rclaude/client';
+import { type FetchLike, ApiClient as RestClient } from '@rclaude/client/rest';
 import { AppError, type Task } from '@rclaude/protocol';
 import { CliError, EXIT } from './errors.js';
 import { safeText } from './output.js';
