@@ -24,9 +24,12 @@ export const httpFetch: FetchLike = (input, init = {}) => {
       reject(signal.reason);
       return;
     }
-    const headers = new Headers(init.headers);
-    if (typeof body === 'string') headers.set('content-length', String(Buffer.byteLength(body)));
-    const req = transport.request(url, { method: init.method ?? 'GET', headers: Object.fromEntries(headers) });
+    const headers: Record<string, string> = {};
+    new Headers(init.headers).forEach((value, name) => {
+      headers[name] = value;
+    });
+    if (typeof body === 'string') headers['content-length'] = String(Buffer.byteLength(body));
+    const req = transport.request(url, { method: init.method ?? 'GET', headers });
     const onAbort = () => req.destroy(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
     req.once('close', () => signal?.removeEventListener('abort', onAbort));
