@@ -1,4 +1,5 @@
 import { AppError, type PtySignal } from '@rclaude/protocol';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   ACK_DELAY_MS,
@@ -181,6 +182,48 @@ describe('TerminalConnection', () => {
     // 64 KiB not yet acknowledged is acknowledged without waiting.
     transport.last.events.output(5, new Uint8Array(64 * 1024));
     expect(transport.last.acks).toEqual([5, 5 + 64 * 1024]);
+  });
+
+  it('never leaves 64 KiB rendered unacknowledged, acks only forward and only what was rendered, and ends acked', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ size: fc.integer({ min: 1, max: 150_000 }), hold: fc.boolean() }), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        async (frames) => {
+          const { transport, sink, conn } = setup({ ackDelayMs: 2 });
+          transport.answers.push(replayAttach(0));
+          conn.start();
+          await until(() => conn.state.status === 'connected', 'attach');
+          const acks = transport.last.acks;
+          let rendered = 0;
+          let offset = 0;
+          // What the sink has called back as rendered, followed through its callbacks.
+          const write = sink.write.bind(sink);
+          sink.write = (data, done) =>
+            write(data, () => {
+              rendered += typeof data === 'string' ? data.length : data.byteLength;
+              done();
+              const last = acks.at(-1) ?? 0;
+              expect(rendered - last).toBeLessThan(64 * 1024);
+            });
+          for (const { size, hold } of frames) {
+            sink.hold = hold;
+            transport.last.events.output(offset, new Uint8Array(size));
+            offset += size;
+            if (!hold) sink.flush();
+            for (let i = 1; i < acks.length; i++) expect(acks[i]).toBeGreaterThan(acks[i - 1] as number);
+            expect(acks.at(-1) ?? 0).toBeLessThanOrEqual(rendered);
+          }
+          sink.hold = false;
+          sink.flush();
+          await until(() => acks.at(-1) === offset, 'the last ack');
+          conn.dispose();
+        },
+      ),
+      { numRuns: 25 },
+    );
   });
 
   it('sends no delayed ack after dispose', async () => {
