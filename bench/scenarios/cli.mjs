@@ -81,6 +81,9 @@ export async function cli(ctx) {
       sshOpen: ssh && (() => sshTerm(ECHO_SCRIPT, true)),
     }),
   );
+  log(
+    `    echo p50/p99: CLI ${figures.cli_echo_p50_ms.toFixed(2)}/${figures.cli_echo_p99_ms.toFixed(2)} ms${ssh ? `, ssh ${figures.ssh_echo_p50_ms.toFixed(2)}/${figures.ssh_echo_p99_ms.toFixed(2)} ms` : ''}`,
+  );
   await stopRunning(api);
 
   log(`  throughput (head -c ${opts.cliFloodMiB}M /dev/zero | base64, ${opts.floodRounds} rounds each)...`);
@@ -107,6 +110,9 @@ export async function cli(ctx) {
   }
   figures.cli_run_true_ms = p50(runTrue);
   if (ssh) figures.ssh_true_ms = p50(sshTrue);
+  log(
+    `    run -- true ${figures.cli_run_true_ms.toFixed(0)} ms${ssh ? `, ssh true ${figures.ssh_true_ms.toFixed(0)} ms` : ''}`,
+  );
 
   figures.cli_ls_tasks = (await api.listTasks({ limit: 500 })).length;
   log(`  rclaude ls --json (${figures.cli_ls_tasks} tasks), ${opts.cliRounds} runs, then peak RSS...`);
@@ -115,6 +121,9 @@ export async function cli(ctx) {
   for (let i = 0; i < opts.cliRounds; i++) peaks.push(await peakRss(rclaudeBin(), ['ls', '--json'], cliEnv(server)));
   figures.cli_ls_peak_mib = Math.max(...peaks.map((p) => p.kib)) / 1024;
   figures.cli_ls_peak_from = peaks[0].how;
+  log(
+    `    ls --json ${figures.cli_ls_ms.toFixed(0)} ms, peak ${figures.cli_ls_peak_mib.toFixed(1)} MiB; --version ${figures.cli_start_ms.toFixed(0)} ms, node -e 0 ${figures.node_start_ms.toFixed(0)} ms`,
+  );
 
   await ctx.stopServer(server);
 

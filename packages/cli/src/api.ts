@@ -1,6 +1,7 @@
-import { type FetchLike, ApiClient as RestClient } from '@rclaude/client';
+import { type FetchLike, ApiClient as RestClient } from '@rclaude/client/rest';
 import { AppError, type Task } from '@rclaude/protocol';
 import { CliError, EXIT } from './errors.js';
+import { httpFetch } from './http-fetch.js';
 import { safeText } from './output.js';
 import { resolveTarget } from './settings.js';
 
@@ -9,7 +10,8 @@ const REQUEST_TIMEOUT_MS = 5 * 60_000;
 
 /**
  * The REST client as the CLI uses it: `@rclaude/client`'s typed client with a bearer token, plus task
- * lookup by id prefix or name. Errors are AppErrors with the server's code (see `describe` in errors.ts).
+ * lookup by id prefix or name, over node:http ({@link httpFetch}) unless told otherwise. Errors are AppErrors
+ * with the server's code (see `describe` in describe-error.ts).
  */
 export class ApiClient extends RestClient {
   constructor(
@@ -21,7 +23,7 @@ export class ApiClient extends RestClient {
       baseUrl: server,
       token,
       timeoutMs: REQUEST_TIMEOUT_MS,
-      ...(fetchImpl ? { fetch: fetchImpl } : {}),
+      fetch: fetchImpl ?? httpFetch,
     });
   }
 

@@ -1,7 +1,5 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { describe } from './errors.js';
-import { safeText } from './output.js';
 
 const DETACH_KEYS = 'ctrl-p,ctrl-q';
 
@@ -19,6 +17,8 @@ function action<K extends string, M extends Record<K, CommandFn>>(load: () => Pr
       const code = await fn(...(args as never[]));
       process.exitCode = typeof code === 'number' ? code : 0;
     } catch (err) {
+      // Loaded only on failure: `rclaude --version` and a command that succeeds never load the error mapping.
+      const [{ describe }, { safeText }] = await Promise.all([import('./describe-error.js'), import('./output.js')]);
       const { message, hint, exitCode } = describe(err);
       // Messages carry server and sandbox text (a status reason, a name): never raw control characters.
       process.stderr.write(`rclaude: ${safeText(message)}\n${hint ? `hint: ${safeText(hint)}\n` : ''}`);

@@ -1,4 +1,4 @@
-import { escapeControlChars, shellCommand } from '@rclaude/client';
+import { escapeControlChars, shellCommand } from '@rclaude/client/rest';
 
 /**
  * What the CLI prints of strings it does not control. Task names, status reasons, event texts, file names,

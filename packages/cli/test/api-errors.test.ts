@@ -4,7 +4,8 @@
  */
 import { describe as describeSuite, expect, it } from 'vitest';
 import { ApiClient } from '../src/api.js';
-import { describe, EXIT } from '../src/errors.js';
+import { describe } from '../src/describe-error.js';
+import { EXIT } from '../src/errors.js';
 
 async function failure(answer: () => Promise<Response>): Promise<ReturnType<typeof describe>> {
   const api = new ApiClient('http://127.0.0.1:9', 'rct_x', answer);

@@ -1,6 +1,8 @@
 import { AppError, type PtySignal } from '@rclaude/protocol';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
+  ACK_DELAY_MS,
   chunkInput,
   TerminalConnection,
   type TerminalConnectionOptions,
@@ -101,7 +103,9 @@ async function until(check: () => boolean, what: string): Promise<void> {
 let connection: TerminalConnection | null = null;
 afterEach(() => connection?.dispose());
 
-function setup(options: Partial<Pick<TerminalConnectionOptions, 'readOnly' | 'from' | 'maxHeldInputChars'>> = {}) {
+function setup(
+  options: Partial<Pick<TerminalConnectionOptions, 'readOnly' | 'from' | 'maxHeldInputChars' | 'ackDelayMs'>> = {},
+) {
   const transport = new FakeTransport();
   const sink = new RecordingSink();
   const states: TerminalConnectionState[] = [];
@@ -110,6 +114,8 @@ function setup(options: Partial<Pick<TerminalConnectionOptions, 'readOnly' | 'fr
     transport,
     sink,
     readOnly: false,
+    // Acks at once unless a test is about their delay, so tests can read them right after rendering.
+    ackDelayMs: 0,
     ...options,
     size: () => size,
     backoffMs: () => 1,
@@ -157,6 +163,79 @@ describe('TerminalConnection', () => {
 
     sink.flush();
     expect(transport.last.acks).toEqual([11]);
+  });
+
+  it('acknowledges small output once, after a delay, and a window share at once', async () => {
+    const { transport, conn } = setup({ ackDelayMs: ACK_DELAY_MS });
+    transport.answers.push(replayAttach(0));
+    conn.start();
+    await until(() => conn.state.status === 'connected', 'attach');
+
+    // Keystroke echoes: rendered at once, acknowledged together once the delay has passed.
+    const started = performance.now();
+    for (let i = 0; i < 5; i++) transport.last.events.output(i, text('k'));
+    expect(transport.last.acks).toEqual([]);
+    await until(() => transport.last.acks.length > 0, 'the delayed ack');
+    expect(performance.now() - started).toBeGreaterThanOrEqual(ACK_DELAY_MS - 1);
+    expect(transport.last.acks).toEqual([5]);
+
+    // 64 KiB not yet acknowledged is acknowledged without waiting.
+    transport.last.events.output(5, new Uint8Array(64 * 1024));
+    expect(transport.last.acks).toEqual([5, 5 + 64 * 1024]);
+  });
+
+  it('never leaves 64 KiB rendered unacknowledged, acks only forward and only what was rendered, and ends acked', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ size: fc.integer({ min: 1, max: 150_000 }), hold: fc.boolean() }), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        async (frames) => {
+          const { transport, sink, conn } = setup({ ackDelayMs: 2 });
+          transport.answers.push(replayAttach(0));
+          conn.start();
+          await until(() => conn.state.status === 'connected', 'attach');
+          const acks = transport.last.acks;
+          let rendered = 0;
+          let offset = 0;
+          // What the sink has called back as rendered, followed through its callbacks.
+          const write = sink.write.bind(sink);
+          sink.write = (data, done) =>
+            write(data, () => {
+              rendered += typeof data === 'string' ? data.length : data.byteLength;
+              done();
+              const last = acks.at(-1) ?? 0;
+              expect(rendered - last).toBeLessThan(64 * 1024);
+            });
+          for (const { size, hold } of frames) {
+            sink.hold = hold;
+            transport.last.events.output(offset, new Uint8Array(size));
+            offset += size;
+            if (!hold) sink.flush();
+            for (let i = 1; i < acks.length; i++) expect(acks[i]).toBeGreaterThan(acks[i - 1] as number);
+            expect(acks.at(-1) ?? 0).toBeLessThanOrEqual(rendered);
+          }
+          sink.hold = false;
+          sink.flush();
+          await until(() => acks.at(-1) === offset, 'the last ack');
+          conn.dispose();
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('sends no delayed ack after dispose', async () => {
+    const { transport, conn } = setup({ ackDelayMs: 5 });
+    transport.answers.push(replayAttach(0));
+    conn.start();
+    await until(() => conn.state.status === 'connected', 'attach');
+    transport.last.events.output(0, text('x'));
+    conn.dispose();
+    // An absence: wait past the delay (6x) and see that nothing went out.
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(transport.last.acks).toEqual([]);
   });
 
   it('after the connection drops, reconnects from the next offset and never doubles output', async () => {

@@ -51,6 +51,8 @@ export interface TerminalConnectionOptions {
   maxHeldInputChars?: number;
   /** Delay before reconnect attempt `attempt` (1, 2, ...). Defaults to capped exponential backoff. */
   backoffMs?: (attempt: number) => number;
+  /** How long after rendering catches up a small amount is acknowledged (default {@link ACK_DELAY_MS}; 0: at once). */
+  ackDelayMs?: number;
   onChange?: (state: TerminalConnectionState) => void;
 }
 
@@ -63,8 +65,15 @@ const fatalCodes: ReadonlySet<ErrorCode> = new Set([
   'BAD_REQUEST',
 ]);
 
-/** Send a flow-control ack at least every this many rendered bytes, and whenever rendering catches up. */
+/** Send a flow-control ack at once when this many rendered bytes are not acknowledged yet... */
 const ACK_EVERY_BYTES = 64 * 1024;
+/**
+ * ...and less once rendering has caught up: this long after it, one ack for whatever was rendered meanwhile.
+ * A keystroke's echo then costs no ack of its own (nor the agent's `pty:consumed` that follows it), and a
+ * burst of small frames one ack. Far below the window (2 MiB) and the agent's stale-viewer time (5 s), so the
+ * output is paced as before.
+ */
+export const ACK_DELAY_MS = 25;
 
 /** Largest input chunk in UTF-16 units; 3 bytes each at most in UTF-8 keeps a chunk under the 64 KiB frame. */
 const INPUT_CHUNK_CHARS = 16 * 1024;
@@ -102,6 +111,7 @@ export class TerminalConnection {
   #written = 0;
   #rendered = 0;
   #acked = 0;
+  #ackTimer: ReturnType<typeof setTimeout> | null = null;
   #size: { cols: number; rows: number } | null = null;
   /** The session's process exists and its agent serves it. */
   #running = false;
@@ -185,6 +195,7 @@ export class TerminalConnection {
     this.#generation += 1;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
+    this.#cancelAck();
     this.#dropHeld();
     this.#link?.close();
     this.#link = null;
@@ -313,6 +324,7 @@ export class TerminalConnection {
     this.#written = from;
     this.#rendered = from;
     this.#acked = from;
+    this.#cancelAck();
     return this.#epoch;
   }
 
@@ -348,11 +360,26 @@ export class TerminalConnection {
     if (epoch !== this.#epoch) return;
     if (offset > this.#rendered) this.#rendered = offset;
     const caughtUp = this.#rendered >= this.#written;
-    if (this.#rendered > this.#acked && (caughtUp || this.#rendered - this.#acked >= ACK_EVERY_BYTES)) {
-      this.#acked = this.#rendered;
-      this.#link?.ack(this.#rendered);
+    if (this.#rendered - this.#acked >= ACK_EVERY_BYTES) this.#ack();
+    else if (caughtUp && this.#rendered > this.#acked && this.#ackTimer === null) {
+      const delay = this.#options.ackDelayMs ?? ACK_DELAY_MS;
+      if (delay <= 0) this.#ack();
+      else this.#ackTimer = setTimeout(() => this.#ack(), delay);
     }
     this.#checkComplete();
+  }
+
+  /** Acknowledges everything rendered of the current stream. */
+  #ack(): void {
+    this.#cancelAck();
+    if (this.#rendered <= this.#acked) return;
+    this.#acked = this.#rendered;
+    this.#link?.ack(this.#rendered);
+  }
+
+  #cancelAck(): void {
+    if (this.#ackTimer !== null) clearTimeout(this.#ackTimer);
+    this.#ackTimer = null;
   }
 
   #onExit(exit: TerminalExit): void {

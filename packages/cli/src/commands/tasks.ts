@@ -3,12 +3,21 @@ import { apiClientFor } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
 import { safeJson, safeText } from '../output.js';
 import { age, printTable } from '../table.js';
-import { attachTerminal } from '../terminal/attach.js';
 import { parseDetachKeys } from '../terminal/keys.js';
-import { sessionForAttach } from '../terminal/prompt-view.js';
-import { streamLog } from '../terminal/stream-log.js';
-import { attachAfterResume, offerResume, resumeTask } from './checkpoints.js';
-import { report, settleAfterExit } from './run.js';
+
+/**
+ * The terminal side of `attach` (Socket.io, the terminal connection, resume), loaded when it runs: `ls`,
+ * `stop`, `rm` and `exec` only call REST routes and start without it.
+ */
+async function attachModules() {
+  const [attach, promptView, checkpoints, run] = await Promise.all([
+    import('../terminal/attach.js'),
+    import('../terminal/prompt-view.js'),
+    import('./checkpoints.js'),
+    import('./run.js'),
+  ]);
+  return { ...attach, ...promptView, ...checkpoints, ...run };
+}
 
 interface Common {
   server?: string;
@@ -24,6 +33,8 @@ export async function attachCommand(
   const api = apiClientFor(opts);
   const task = await api.resolveTask(ref);
   if (opts.session) return attachSession(api, task, opts, detachKeys);
+  const { attachAfterResume, attachTerminal, offerResume, report, resumeTask, sessionForAttach, settleAfterExit } =
+    await attachModules();
   if (!opts.readOnly && isResumable(task.status)) {
     // Attaching to a hibernated task means working in it again: it is resumed, as it was left. An ended one is
     // resumed when the person says so; otherwise its last screen is shown read-only, as before.
@@ -64,6 +75,7 @@ async function attachSession(
   detachKeys: number[],
 ): Promise<number> {
   const sessionId = await api.resolveSession(task, opts.session);
+  const { attachTerminal, report, settleAfterExit } = await attachModules();
   const outcome = await attachTerminal({
     server: api.server,
     token: api.token,
@@ -176,6 +188,7 @@ export async function logsCommand(
   const api = apiClientFor(opts);
   const task = await api.resolveTask(ref);
   const sessionId = opts.session ? await api.resolveSession(task, opts.session) : task.mainSessionId;
+  const { streamLog } = await import('../terminal/stream-log.js');
   await streamLog({
     server: api.server,
     token: api.token,

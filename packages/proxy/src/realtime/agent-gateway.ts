@@ -27,6 +27,7 @@ import {
   ReconnectCooldown,
 } from './agent-limits.js';
 import { rooms } from './rooms.js';
+import { StoredAcks } from './stored-acks.js';
 
 interface AgentSocketData {
   record: SandboxRecord;
@@ -120,6 +121,7 @@ export function registerAgentGateway(deps: {
       if (packet.type === 'message') meter.packet(packetBytes(packet.data));
     });
     /** Sessions this sandbox may write to, checked once per session against the store (at most sessionsMax). */
+    const storedAcks = new StoredAcks((sessionId, offset) => socket.emit('pty:stored', { sessionId, offset }));
     const owned = new Map<string, boolean | Promise<boolean>>();
     const owns = (sessionId: string): boolean | Promise<boolean> => {
       let known = owned.get(sessionId);
@@ -177,7 +179,7 @@ export function registerAgentGateway(deps: {
       const release = meter.hold(data.byteLength);
       if (!release) return;
       const store = () => {
-        hub.ingestOutput(sessionId, offset, data, (end) => socket.emit('pty:stored', { sessionId, offset: end }), at);
+        hub.ingestOutput(sessionId, offset, data, (end) => storedAcks.stored(sessionId, end), at);
         void hub.settled(sessionId).then(release);
       };
       const ok = owns(sessionId);
@@ -232,6 +234,7 @@ export function registerAgentGateway(deps: {
     });
 
     socket.on('disconnect', (reason) => {
+      storedAcks.close();
       metrics.connectedAgents.dec();
       if (live.get(sandboxId) !== socket) return; // Replaced by a newer connection.
       live.delete(sandboxId);
