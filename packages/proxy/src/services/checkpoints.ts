@@ -35,6 +35,11 @@ export interface CheckpointServiceDeps {
   /** Checkpoints kept per task; older ones are deleted after each new one (RCLAUDE_CHECKPOINT_KEEP). */
   keepPerTask: number;
   /**
+   * Checkpoints older than this are deleted, except the newest of each task (RCLAUDE_CHECKPOINT_MAX_AGE_DAYS);
+   * 0 or absent: kept forever. Applied to all of an owner's tasks each time one of them is checkpointed.
+   */
+  maxAgeMs?: number;
+  /**
    * Unreferenced blobs younger than this are spared by garbage collection (an upload that began after the
    * collection looked for pending checkpoints). Default 1 minute.
    */
@@ -45,7 +50,8 @@ export interface CheckpointServiceDeps {
 /**
  * A task's checkpoints: asks its agent to pack and upload one (the agent talks to the store through
  * `http/agent-checkpoints.ts`), lists them, restores one into a new sandbox, and keeps the store within its
- * retention policy (newest `keepPerTask` per task; blobs no kept manifest names are collected per owner).
+ * retention policy (newest `keepPerTask` per task, none older than `maxAgeMs` but each task's newest; blobs no
+ * kept manifest names are collected per owner).
  */
 export class CheckpointService {
   /** One checkpoint at a time per task on this proxy: a second request joins the first. */
@@ -299,16 +305,35 @@ export class CheckpointService {
     await this.collect(task.owner);
   }
 
-  /** Keeps the newest `keepPerTask` checkpoints of a task; deletes the rest and the blobs only they named. */
+  /**
+   * Keeps the newest `keepPerTask` checkpoints of a task, and of every task of its owner none older than
+   * `maxAgeMs` but the task's newest; deletes the rest and the blobs only they named.
+   */
   private async prune(task: Task): Promise<void> {
     const all = await this.deps.records.list(task.id);
-    const old = all.slice(Math.max(1, this.deps.keepPerTask));
+    const old: CheckpointRecord[] = all.slice(Math.max(1, this.deps.keepPerTask));
+    old.push(...(await this.expired(task.owner, new Set(old.map((r) => r.id)))));
     if (old.length === 0) return;
     for (const r of old) {
-      await this.deps.blobs.deleteManifest(task.owner, task.id, r.id);
+      await this.deps.blobs.deleteManifest(r.owner, r.taskId, r.id);
       await this.deps.records.delete(r.id);
     }
     await this.collect(task.owner);
+  }
+
+  /** The owner's complete checkpoints older than `maxAgeMs`, never a task's newest (nor one in `skip`). */
+  private async expired(owner: string, skip: Set<string>): Promise<CheckpointRecord[]> {
+    const maxAgeMs = this.deps.maxAgeMs ?? 0;
+    if (maxAgeMs <= 0) return [];
+    const cutoff = this.now() - maxAgeMs;
+    const taskIds = new Set((await this.deps.records.listByOwner(owner)).map((r) => r.taskId));
+    const out: CheckpointRecord[] = [];
+    for (const taskId of taskIds) {
+      // Newest first: index 0 is the checkpoint a resume of the task starts from, kept however old.
+      const [, ...older] = await this.deps.records.list(taskId);
+      for (const r of older) if (Date.parse(r.createdAt) < cutoff && !skip.has(r.id)) out.push(r);
+    }
+    return out;
   }
 
   /**

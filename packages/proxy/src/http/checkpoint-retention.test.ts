@@ -1,0 +1,80 @@
+/**
+ * Checkpoint retention by age (RCLAUDE_CHECKPOINT_MAX_AGE_DAYS), through the real proxy and its fake agents:
+ * checkpoints are made old by moving their `created_at` back in the database, then one new checkpoint of the
+ * user applies the policy to all of that user's tasks.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestStack, type TestStack, type TestUser } from '../../test/test-stack.js';
+
+describe.each(['embedded', 'postgres+redis'] as const)('checkpoint retention by age (%s)', (kind) => {
+  let stack: TestStack;
+  let alice: TestUser;
+  let bob: TestUser;
+
+  beforeAll(async () => {
+    stack = await startTestStack(kind, { env: { RCLAUDE_CHECKPOINT_MAX_AGE_DAYS: '1' } });
+    alice = await stack.createUser('alice');
+    bob = await stack.createUser('bob');
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  const checkpoint = async (token: string, taskId: string): Promise<string> => {
+    const res = await stack.api(token, 'POST', `/api/tasks/${taskId}/checkpoints`, { body: {} });
+    expect(res.status, res.text).toBe(201);
+    return res.body.id as string;
+  };
+  const ids = async (token: string, taskId: string): Promise<string[]> =>
+    (await stack.api(token, 'GET', `/api/tasks/${taskId}/checkpoints`)).body.checkpoints.map(
+      (c: { id: string }) => c.id,
+    );
+  const age = async (checkpointIds: string[], days: number) => {
+    const res = await stack.stores.db.pool.query(
+      `UPDATE checkpoints SET created_at = created_at - make_interval(days => $2) WHERE id = ANY($1)`,
+      [checkpointIds, days],
+    );
+    expect(res.rowCount).toBe(checkpointIds.length);
+  };
+
+  it("expires a user's old checkpoints on every task but keeps each task's newest, and no one else's", async () => {
+    // Task A: two old checkpoints and a young one. Task B: stopped, both its checkpoints old.
+    const a = await stack.startTask(alice.token);
+    const a1 = await checkpoint(alice.token, a.task.id);
+    const a2 = await checkpoint(alice.token, a.task.id);
+    const a3 = await checkpoint(alice.token, a.task.id);
+    const b = await stack.startTask(alice.token);
+    const b1 = await checkpoint(alice.token, b.task.id);
+    const stop = await stack.api(alice.token, 'POST', `/api/tasks/${b.task.id}/stop`, { body: {} });
+    expect(stop.body.status).toBe('stopped');
+    const [b2] = await ids(alice.token, b.task.id);
+    expect(b2).not.toBe(b1);
+    // Bob's old checkpoints are his: Alice's checkpoint does not touch them.
+    const c = await stack.startTask(bob.token);
+    const c1 = await checkpoint(bob.token, c.task.id);
+    const c2 = await checkpoint(bob.token, c.task.id);
+    await age([a1, a2, b1, b2 as string, c1, c2], 2);
+
+    const a4 = await checkpoint(alice.token, a.task.id);
+
+    expect(await ids(alice.token, a.task.id)).toEqual([a4, a3]);
+    // The stopped task keeps its newest checkpoint, however old: it can still be resumed.
+    expect(await ids(alice.token, b.task.id)).toEqual([b2]);
+    expect(await ids(bob.token, c.task.id)).toEqual([c2, c1]);
+    const resumed = await stack.api(alice.token, 'POST', `/api/tasks/${b.task.id}/resume`, { body: {} });
+    expect(resumed.status, resumed.text).toBe(200);
+  });
+
+  it('keeps checkpoints younger than the limit, however many tasks the user has', async () => {
+    const a = await stack.startTask(bob.token);
+    const a1 = await checkpoint(bob.token, a.task.id);
+    const a2 = await checkpoint(bob.token, a.task.id);
+    // Just under a day old: kept.
+    await stack.stores.db.pool.query(
+      `UPDATE checkpoints SET created_at = now() - interval '23 hours' WHERE id = ANY($1)`,
+      [[a1, a2]],
+    );
+    const a3 = await checkpoint(bob.token, a.task.id);
+    expect(await ids(bob.token, a.task.id)).toEqual([a3, a2, a1]);
+  });
+});
