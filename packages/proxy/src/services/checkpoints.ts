@@ -40,6 +40,11 @@ export interface CheckpointServiceDeps {
    */
   maxAgeMs?: number;
   /**
+   * Most bytes one owner's checkpoints may total, counting each checkpoint's manifest bytes (an upper bound:
+   * shared blobs are stored once) (RCLAUDE_CHECKPOINT_QUOTA_BYTES); 0 or absent: unlimited.
+   */
+  quotaBytes?: number;
+  /**
    * Unreferenced blobs younger than this are spared by garbage collection (an upload that began after the
    * collection looked for pending checkpoints). Default 1 minute.
    */
@@ -50,8 +55,8 @@ export interface CheckpointServiceDeps {
 /**
  * A task's checkpoints: asks its agent to pack and upload one (the agent talks to the store through
  * `http/agent-checkpoints.ts`), lists them, restores one into a new sandbox, and keeps the store within its
- * retention policy (newest `keepPerTask` per task, none older than `maxAgeMs` but each task's newest; blobs no
- * kept manifest names are collected per owner).
+ * retention policy (newest `keepPerTask` per task, none older than `maxAgeMs` and at most `quotaBytes` per owner
+ * but always each task's newest; blobs no kept manifest names are collected per owner).
  */
 export class CheckpointService {
   /** One checkpoint at a time per task on this proxy: a second request joins the first. */
@@ -306,34 +311,58 @@ export class CheckpointService {
   }
 
   /**
-   * Keeps the newest `keepPerTask` checkpoints of a task, and of every task of its owner none older than
-   * `maxAgeMs` but the task's newest; deletes the rest and the blobs only they named.
+   * Applies the retention policy after a new checkpoint of `task`: its task keeps the newest `keepPerTask`;
+   * every task of the owner loses checkpoints older than `maxAgeMs`; then, while the owner's checkpoints total
+   * more than `quotaBytes`, the owner's oldest go. A task's newest checkpoint is never deleted; if the owner is
+   * still over the quota, an `error` event on `task` says so. Deletes the blobs only deleted manifests named.
    */
   private async prune(task: Task): Promise<void> {
-    const all = await this.deps.records.list(task.id);
-    const old: CheckpointRecord[] = all.slice(Math.max(1, this.deps.keepPerTask));
-    old.push(...(await this.expired(task.owner, new Set(old.map((r) => r.id)))));
-    if (old.length === 0) return;
-    for (const r of old) {
+    const maxAgeMs = this.deps.maxAgeMs ?? 0;
+    const quotaBytes = this.deps.quotaBytes ?? 0;
+    const taskIds = new Set([task.id]);
+    if (maxAgeMs > 0 || quotaBytes > 0) {
+      for (const r of await this.deps.records.listByOwner(task.owner)) taskIds.add(r.taskId);
+    }
+    // Each task's complete checkpoints, newest first: index 0 (what a resume starts from) is never deleted.
+    const byTask: CheckpointRecord[][] = [];
+    for (const taskId of taskIds) byTask.push(await this.deps.records.list(taskId));
+    const doomed = new Map<string, CheckpointRecord>();
+    // byTask[0] is `task`'s own (the set began with it).
+    for (const r of (byTask[0] ?? []).slice(Math.max(1, this.deps.keepPerTask))) doomed.set(r.id, r);
+    if (maxAgeMs > 0) {
+      const cutoff = this.now() - maxAgeMs;
+      for (const [, ...older] of byTask)
+        for (const r of older) if (Date.parse(r.createdAt) < cutoff) doomed.set(r.id, r);
+    }
+    let overBy = 0;
+    if (quotaBytes > 0) {
+      let total = 0;
+      for (const r of byTask.flat()) if (!doomed.has(r.id)) total += r.bytes;
+      const prunable = byTask
+        .flatMap(([, ...older]) => older.filter((r) => !doomed.has(r.id)))
+        .sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt) || a.id.localeCompare(b.id));
+      for (const r of prunable) {
+        if (total <= quotaBytes) break;
+        doomed.set(r.id, r);
+        total -= r.bytes;
+      }
+      overBy = Math.max(0, total - quotaBytes);
+    }
+    for (const r of doomed.values()) {
       await this.deps.blobs.deleteManifest(r.owner, r.taskId, r.id);
       await this.deps.records.delete(r.id);
     }
-    await this.collect(task.owner);
-  }
-
-  /** The owner's complete checkpoints older than `maxAgeMs`, never a task's newest (nor one in `skip`). */
-  private async expired(owner: string, skip: Set<string>): Promise<CheckpointRecord[]> {
-    const maxAgeMs = this.deps.maxAgeMs ?? 0;
-    if (maxAgeMs <= 0) return [];
-    const cutoff = this.now() - maxAgeMs;
-    const taskIds = new Set((await this.deps.records.listByOwner(owner)).map((r) => r.taskId));
-    const out: CheckpointRecord[] = [];
-    for (const taskId of taskIds) {
-      // Newest first: index 0 is the checkpoint a resume of the task starts from, kept however old.
-      const [, ...older] = await this.deps.records.list(taskId);
-      for (const r of older) if (Date.parse(r.createdAt) < cutoff && !skip.has(r.id)) out.push(r);
+    if (doomed.size > 0) await this.collect(task.owner);
+    if (overBy > 0) {
+      await this.deps.timeline.event(task.id, 'error', {
+        message:
+          `your checkpoints take ${overBy} bytes more than your quota of ${quotaBytes} bytes, even with only ` +
+          'the newest checkpoint of each task left; this checkpoint was kept. Delete tasks you no longer need ' +
+          '(`rclaude rm TASK`) to free space.',
+        quotaBytes,
+        overBy,
+      });
     }
-    return out;
   }
 
   /**
