@@ -149,5 +149,9 @@ describe.each(['embedded', 'postgres+redis'] as const)('checkpoint quota per use
     expect(more).toEqual([]);
     expect(event.data).toMatchObject({ quotaBytes: 100, overBy: 400 });
     expect(event.data.message).toContain('rclaude rm');
+    // Still over at the next checkpoint: said once, not at every checkpoint.
+    const a6 = await checkpoint(a.task.id);
+    expect(await ids(a.task.id)).toEqual([a6]);
+    expect(await quotaEvents()).toHaveLength(1);
   });
 });

@@ -67,6 +67,8 @@ export class CheckpointService {
   private readonly copying = new Map<string, number>();
   /** Read-only views of recently browsed checkpoints, oldest first. */
   private readonly views = new Map<string, CheckpointFiles>();
+  /** Tasks whose timeline already says their owner is over the checkpoint quota (said once until under again). */
+  private readonly overQuota = new Set<string>();
   private readonly now: () => number;
 
   constructor(private readonly deps: CheckpointServiceDeps) {
@@ -314,7 +316,7 @@ export class CheckpointService {
    * Applies the retention policy after a new checkpoint of `task`: its task keeps the newest `keepPerTask`;
    * every task of the owner loses checkpoints older than `maxAgeMs`; then, while the owner's checkpoints total
    * more than `quotaBytes`, the owner's oldest go. A task's newest checkpoint is never deleted; if the owner is
-   * still over the quota, an `error` event on `task` says so. Deletes the blobs only deleted manifests named.
+   * still over the quota, an `error` event on `task` says so (once, until it is under again). Deletes the blobs only deleted manifests named.
    */
   private async prune(task: Task): Promise<void> {
     const maxAgeMs = this.deps.maxAgeMs ?? 0;
@@ -353,7 +355,9 @@ export class CheckpointService {
       await this.deps.records.delete(r.id);
     }
     if (doomed.size > 0) await this.collect(task.owner);
-    if (overBy > 0) {
+    if (overBy === 0) this.overQuota.delete(task.id);
+    else if (!this.overQuota.has(task.id)) {
+      this.overQuota.add(task.id);
       await this.deps.timeline.event(task.id, 'error', {
         message:
           `your checkpoints take ${overBy} bytes more than your quota of ${quotaBytes} bytes, even with only ` +
