@@ -483,6 +483,8 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
         blobs: checkpointBlobs,
         timeoutMs: config.RCLAUDE_CHECKPOINT_TIMEOUT_MS,
         keepPerTask: config.RCLAUDE_CHECKPOINT_KEEP,
+        maxAgeMs: config.RCLAUDE_CHECKPOINT_MAX_AGE_DAYS * 24 * 60 * 60_000,
+        quotaBytes: config.RCLAUDE_CHECKPOINT_QUOTA_BYTES,
         importMaxBytes: config.RCLAUDE_IMPORT_MAX_BYTES,
       },
       idleTimeoutMs: config.IDLE_TIMEOUT_MS,

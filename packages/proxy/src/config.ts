@@ -165,6 +165,16 @@ const envSchema = z.object({
   RCLAUDE_FINISH_TIMEOUT_MS: ms.default(30_000),
   /** Checkpoints kept per task; older ones are deleted (and blobs only they named). */
   RCLAUDE_CHECKPOINT_KEEP: z.coerce.number().int().min(1).max(1000).default(10),
+  /**
+   * Checkpoints older than this many days are deleted, except the newest of each task (so every task that has
+   * not been removed can be resumed); 0: kept forever. Applied to a user's checkpoints each time one is taken.
+   */
+  RCLAUDE_CHECKPOINT_MAX_AGE_DAYS: z.coerce.number().min(0).max(36_500).default(30),
+  /**
+   * Most bytes one user's checkpoints may total (each checkpoint's files counted in full: an upper bound, shared
+   * blobs are stored once); the oldest go first, never a task's newest. 0: unlimited.
+   */
+  RCLAUDE_CHECKPOINT_QUOTA_BYTES: z.coerce.number().int().min(0).default(0),
   /** Largest upload that starts a task from a local directory (`rclaude run --here`), in bytes. */
   RCLAUDE_IMPORT_MAX_BYTES: z.coerce
     .number()

@@ -35,6 +35,16 @@ export interface CheckpointServiceDeps {
   /** Checkpoints kept per task; older ones are deleted after each new one (RCLAUDE_CHECKPOINT_KEEP). */
   keepPerTask: number;
   /**
+   * Checkpoints older than this are deleted, except the newest of each task (RCLAUDE_CHECKPOINT_MAX_AGE_DAYS);
+   * 0 or absent: kept forever. Applied to all of an owner's tasks each time one of them is checkpointed.
+   */
+  maxAgeMs?: number;
+  /**
+   * Most bytes one owner's checkpoints may total, counting each checkpoint's manifest bytes (an upper bound:
+   * shared blobs are stored once) (RCLAUDE_CHECKPOINT_QUOTA_BYTES); 0 or absent: unlimited.
+   */
+  quotaBytes?: number;
+  /**
    * Unreferenced blobs younger than this are spared by garbage collection (an upload that began after the
    * collection looked for pending checkpoints). Default 1 minute.
    */
@@ -45,7 +55,8 @@ export interface CheckpointServiceDeps {
 /**
  * A task's checkpoints: asks its agent to pack and upload one (the agent talks to the store through
  * `http/agent-checkpoints.ts`), lists them, restores one into a new sandbox, and keeps the store within its
- * retention policy (newest `keepPerTask` per task; blobs no kept manifest names are collected per owner).
+ * retention policy (newest `keepPerTask` per task, none older than `maxAgeMs` and at most `quotaBytes` per owner
+ * but always each task's newest; blobs no kept manifest names are collected per owner).
  */
 export class CheckpointService {
   /** One checkpoint at a time per task on this proxy: a second request joins the first. */
@@ -56,6 +67,8 @@ export class CheckpointService {
   private readonly copying = new Map<string, number>();
   /** Read-only views of recently browsed checkpoints, oldest first. */
   private readonly views = new Map<string, CheckpointFiles>();
+  /** Tasks whose timeline already says their owner is over the checkpoint quota (said once until under again). */
+  private readonly overQuota = new Set<string>();
   private readonly now: () => number;
 
   constructor(private readonly deps: CheckpointServiceDeps) {
@@ -299,16 +312,61 @@ export class CheckpointService {
     await this.collect(task.owner);
   }
 
-  /** Keeps the newest `keepPerTask` checkpoints of a task; deletes the rest and the blobs only they named. */
+  /**
+   * Applies the retention policy after a new checkpoint of `task`: its task keeps the newest `keepPerTask`;
+   * every task of the owner loses checkpoints older than `maxAgeMs`; then, while the owner's checkpoints total
+   * more than `quotaBytes`, the owner's oldest go. A task's newest checkpoint is never deleted; if the owner is
+   * still over the quota, an `error` event on `task` says so (once, until it is under again). Deletes the blobs only deleted manifests named.
+   */
   private async prune(task: Task): Promise<void> {
-    const all = await this.deps.records.list(task.id);
-    const old = all.slice(Math.max(1, this.deps.keepPerTask));
-    if (old.length === 0) return;
-    for (const r of old) {
-      await this.deps.blobs.deleteManifest(task.owner, task.id, r.id);
+    const maxAgeMs = this.deps.maxAgeMs ?? 0;
+    const quotaBytes = this.deps.quotaBytes ?? 0;
+    const taskIds = new Set([task.id]);
+    if (maxAgeMs > 0 || quotaBytes > 0) {
+      for (const r of await this.deps.records.listByOwner(task.owner)) taskIds.add(r.taskId);
+    }
+    // Each task's complete checkpoints, newest first: index 0 (what a resume starts from) is never deleted.
+    const byTask: CheckpointRecord[][] = [];
+    for (const taskId of taskIds) byTask.push(await this.deps.records.list(taskId));
+    const doomed = new Map<string, CheckpointRecord>();
+    // byTask[0] is `task`'s own (the set began with it).
+    for (const r of (byTask[0] ?? []).slice(Math.max(1, this.deps.keepPerTask))) doomed.set(r.id, r);
+    if (maxAgeMs > 0) {
+      const cutoff = this.now() - maxAgeMs;
+      for (const [, ...older] of byTask)
+        for (const r of older) if (Date.parse(r.createdAt) < cutoff) doomed.set(r.id, r);
+    }
+    let overBy = 0;
+    if (quotaBytes > 0) {
+      let total = 0;
+      for (const r of byTask.flat()) if (!doomed.has(r.id)) total += r.bytes;
+      const prunable = byTask
+        .flatMap(([, ...older]) => older.filter((r) => !doomed.has(r.id)))
+        .sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt) || a.id.localeCompare(b.id));
+      for (const r of prunable) {
+        if (total <= quotaBytes) break;
+        doomed.set(r.id, r);
+        total -= r.bytes;
+      }
+      overBy = Math.max(0, total - quotaBytes);
+    }
+    for (const r of doomed.values()) {
+      await this.deps.blobs.deleteManifest(r.owner, r.taskId, r.id);
       await this.deps.records.delete(r.id);
     }
-    await this.collect(task.owner);
+    if (doomed.size > 0) await this.collect(task.owner);
+    if (overBy === 0) this.overQuota.delete(task.id);
+    else if (!this.overQuota.has(task.id)) {
+      this.overQuota.add(task.id);
+      await this.deps.timeline.event(task.id, 'error', {
+        message:
+          `your checkpoints take ${overBy} bytes more than your quota of ${quotaBytes} bytes, even with only ` +
+          'the newest checkpoint of each task left; this checkpoint was kept. Delete tasks you no longer need ' +
+          '(`rclaude rm TASK`) to free space.',
+        quotaBytes,
+        overBy,
+      });
+    }
   }
 
   /**

@@ -56,6 +56,10 @@ export interface ComposeTasksDeps {
     blobs: CheckpointBlobStore;
     timeoutMs: number;
     keepPerTask: number;
+    /** Checkpoints older than this are deleted, except each task's newest (RCLAUDE_CHECKPOINT_MAX_AGE_DAYS); 0: never. */
+    maxAgeMs?: number;
+    /** Most bytes one owner's checkpoints may total (RCLAUDE_CHECKPOINT_QUOTA_BYTES); 0: unlimited. */
+    quotaBytes?: number;
     /** Largest upload that starts a task (RCLAUDE_IMPORT_MAX_BYTES). */
     importMaxBytes?: number;
   };
@@ -147,6 +151,8 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
       log,
       timeoutMs: deps.checkpoints.timeoutMs,
       keepPerTask: deps.checkpoints.keepPerTask,
+      maxAgeMs: deps.checkpoints.maxAgeMs ?? 0,
+      quotaBytes: deps.checkpoints.quotaBytes ?? 0,
     });
   }
   // Built last (it reads tasks through the TaskService); agent sessions call it when a main program exits.
