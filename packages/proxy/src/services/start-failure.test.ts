@@ -32,13 +32,16 @@ describe('withoutServerPaths', () => {
     );
   });
 
-  it('says nothing of an error that is not an AppError, and always names the reference', () => {
+  it('says nothing of an error that is not an AppError, and names the reference wherever it left something out', () => {
     expect(startFailureReason(new Error('at /srv/secret/x.js:1'), 'abc123')).toBe(
       'the sandbox could not be started (server log reference abc123)',
     );
     expect(startFailureReason(new AppError('SANDBOX_START_FAILED', 'no space in /data/ws'), 'r1')).toBe(
       'no space in <path> (server log reference r1)',
     );
+    // Nothing left out: the provider's words as they are.
+    const clean = 'ECS has no Fargate capacity for the sandbox right now (RESOURCE:CPU); try again shortly';
+    expect(startFailureReason(new AppError('SANDBOX_START_FAILED', clean), 'r2')).toBe(clean);
   });
 });
 

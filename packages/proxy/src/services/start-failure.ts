@@ -18,10 +18,12 @@ export function newErrorReference(): string {
 }
 
 /**
- * What a user is told when their sandbox could not start: the provider's reason without server paths (a
- * non-AppError says nothing of itself), and the reference of the log line that keeps the whole detail.
+ * What a user is told when their sandbox could not start: the provider's reason as it is when it names no server
+ * path (ECS's "no Fargate capacity ... try again shortly" reads best unadorned); otherwise the reason without
+ * the paths (a non-AppError says nothing of itself) and the reference of the log line that keeps the detail.
  */
 export function startFailureReason(err: unknown, reference: string): string {
-  const reason = err instanceof AppError ? withoutServerPaths(err.message) : 'the sandbox could not be started';
-  return `${reason} (server log reference ${reference})`;
+  if (!(err instanceof AppError)) return `the sandbox could not be started (server log reference ${reference})`;
+  const reason = withoutServerPaths(err.message);
+  return reason === err.message ? reason : `${reason} (server log reference ${reference})`;
 }
