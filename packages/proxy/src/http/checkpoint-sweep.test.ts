@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { CHECKPOINT_FORMAT } from '@rclaude/protocol';
+import { until } from '@rclaude/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack, type TestUser } from '../../test/test-stack.js';
 import { type CheckpointBlobStore, createBlobStore } from '../checkpoints/blob-store.js';
@@ -144,5 +145,39 @@ describe.each(['embedded', 'postgres+redis'] as const)('checkpoint sweeper (%s)'
     // The lease lasts: a later try, before it ends, does not sweep either.
     expect(await other.sweep()).toEqual({ held: false });
     await other.close();
+  });
+
+  it('sweeps on its timer once started, and stops on close', async () => {
+    const { task } = await stack.startTask(alice.token);
+    const old = await checkpoint(alice.token, task.id);
+    const newest = await checkpoint(alice.token, task.id);
+    await stack.stores.db.pool.query(
+      `UPDATE checkpoints SET created_at = created_at - make_interval(days => 2) WHERE id = $1`,
+      [old],
+    );
+    await freeLease();
+    const timed = new CheckpointSweeper({
+      db: stack.stores.db.pool,
+      records: stack.stores.checkpoints,
+      checkpoints: service(),
+      log: stack.server.log,
+      intervalMs: 30,
+      leaseMs: 60_000,
+    });
+    timed.start();
+    try {
+      await until(
+        'the timed sweep expired the old checkpoint',
+        async () => {
+          const left = await ids(alice.token, task.id);
+          return left.length === 1 && left[0] === newest;
+        },
+        10_000,
+        20,
+      );
+    } finally {
+      await timed.close();
+    }
+    expect(await timed.sweep()).toEqual({ held: false });
   });
 });
