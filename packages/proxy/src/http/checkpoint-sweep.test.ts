@@ -4,6 +4,8 @@
  * `created_at` back in the database, and the lease is handed back between tests by setting it in the past.
  */
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { CHECKPOINT_FORMAT } from '@rclaude/protocol';
 import { until } from '@rclaude/testkit';
@@ -13,6 +15,17 @@ import { type CheckpointBlobStore, createBlobStore } from '../checkpoints/blob-s
 import { CheckpointSweeper } from '../services/checkpoint-sweeper.js';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+/** A manifest whose one file holds `data` (its blob must be stored already). */
+const manifestNaming = (data: Buffer) =>
+  JSON.stringify({
+    format: CHECKPOINT_FORMAT,
+    createdAt: new Date().toISOString(),
+    workspace: '/workspace',
+    excluded: [],
+    claudeSessionId: null,
+    entries: [{ type: 'file', root: 'workspace', path: 'a', mode: 0o644, size: data.byteLength, hash: sha256(data) }],
+  });
 
 describe.each(['embedded', 'postgres+redis'] as const)('checkpoint sweeper (%s)', (kind) => {
   let stack: TestStack;
@@ -55,6 +68,14 @@ describe.each(['embedded', 'postgres+redis'] as const)('checkpoint sweeper (%s)'
     (await stack.api(token, 'GET', `/api/tasks/${taskId}/checkpoints`)).body.checkpoints.map(
       (c: { id: string }) => c.id,
     );
+  /** Makes a stored blob look uploaded `minutes` ago (the local store dates blobs by their file's mtime). */
+  const backdate = (hash: string, minutes: number) => {
+    const dir = stack.server.config.dataDir;
+    const found = fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => path.basename(f) === hash);
+    expect(found).toHaveLength(1);
+    const when = new Date(Date.now() - minutes * 60_000);
+    fs.utimesSync(path.join(dir, found[0] as string), when, when);
+  };
   const storedHashes = async (owner: string): Promise<string[]> => {
     const out: string[] = [];
     for await (const b of blobs.listBlobs(owner)) out.push(b.hash);
@@ -94,17 +115,7 @@ describe.each(['embedded', 'postgres+redis'] as const)('checkpoint sweeper (%s)'
     await blobs.putBlob(bob.id, sha256(named), named.byteLength, Readable.from([named]));
     await blobs.putBlob(bob.id, sha256(orphan), orphan.byteLength, Readable.from([orphan]));
     agent.onCheckpoint = async (cp) => {
-      const manifest = {
-        format: CHECKPOINT_FORMAT,
-        createdAt: new Date().toISOString(),
-        workspace: '/workspace',
-        excluded: [],
-        claudeSessionId: null,
-        entries: [
-          { type: 'file', root: 'workspace', path: 'a', mode: 0o644, size: named.byteLength, hash: sha256(named) },
-        ],
-      };
-      const res = await agent.checkpointRequest('PUT', `${cp}/manifest`, JSON.stringify(manifest));
+      const res = await agent.checkpointRequest('PUT', `${cp}/manifest`, manifestNaming(named));
       expect(res.status, await res.clone().text()).toBe(200);
     };
     await checkpoint(bob.token, task.id);
@@ -128,6 +139,40 @@ describe.each(['embedded', 'postgres+redis'] as const)('checkpoint sweeper (%s)'
     const eager = new CheckpointSweeper({ ...config, intervalMs: 0, graceMs: 0 });
     expect(await eager.sweep()).toMatchObject({ held: true, freedBlobs: 1, freedBytes: orphan.byteLength });
     expect(await storedHashes(bob.id)).toEqual([sha256(named)]);
+  });
+
+  it('leaves the blobs of checkpoints a new checkpoint expired to the sweeper', async () => {
+    const { task, agent } = await stack.startTask(bob.token);
+    const data = Buffer.from('only the old checkpoint names this\n');
+    await blobs.putBlob(bob.id, sha256(data), data.byteLength, Readable.from([data]));
+    // Past the proxy's own grace (1 minute): a collection at the checkpoint would free it.
+    backdate(sha256(data), 10);
+    agent.onCheckpoint = async (cp) => {
+      const res = await agent.checkpointRequest('PUT', `${cp}/manifest`, manifestNaming(data));
+      expect(res.status, await res.clone().text()).toBe(200);
+    };
+    const old = await checkpoint(bob.token, task.id);
+    agent.onCheckpoint = null;
+    const empty = await checkpoint(bob.token, task.id);
+    await stack.stores.db.pool.query(
+      `UPDATE checkpoints SET created_at = created_at - make_interval(days => 2) WHERE id = $1`,
+      [old],
+    );
+    const latest = await checkpoint(bob.token, task.id);
+    expect(await ids(bob.token, task.id)).toEqual([latest, empty]);
+    // The expired manifest is gone, its blob is not: the checkpoint did not read all of Bob's manifests.
+    expect(await storedHashes(bob.id)).toContain(sha256(data));
+    await freeLease();
+    const eager = new CheckpointSweeper({
+      db: stack.stores.db.pool,
+      records: stack.stores.checkpoints,
+      checkpoints: service(),
+      log: stack.server.log,
+      intervalMs: 0,
+      graceMs: 0,
+    });
+    expect(await eager.sweep()).toMatchObject({ held: true, skipped: 0 });
+    expect(await storedHashes(bob.id)).not.toContain(sha256(data));
   });
 
   it('lets one sweeper run at a time: the others report they did not hold the lease', async () => {
