@@ -57,6 +57,8 @@ import { RoomPublisher } from './realtime/room-publisher.js';
 import { rooms } from './realtime/rooms.js';
 import { createShareAwareSocketMiddleware, createShareViewers, serveShareViewer } from './realtime/share-gateway.js';
 import { ApprovalService } from './services/approvals.js';
+import { CheckpointSweeper } from './services/checkpoint-sweeper.js';
+import type { CheckpointService } from './services/checkpoints.js';
 import { composeTasks, type TaskParts } from './services/compose-tasks.js';
 import { CostService } from './services/cost.js';
 import { newId } from './services/ids.js';
@@ -119,6 +121,10 @@ export interface ComposedServer {
   hub: SessionHub;
   tasks: TaskService;
   lifecycle: LifecycleService;
+  /** Checkpoints of tasks (retention, restore); null when checkpoints are off. */
+  checkpoints: CheckpointService | null;
+  /** Expires old checkpoints and frees unreferenced blobs on a timer; null without checkpoints. */
+  checkpointSweeper: CheckpointSweeper | null;
   /** Claude Code permission requests: subscribe to hear new and settled approvals (Web Push, for one). */
   approvals: ApprovalService;
   /** Web Push: subscriptions and the notifications of task events. */
@@ -485,6 +491,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
         keepPerTask: config.RCLAUDE_CHECKPOINT_KEEP,
         maxAgeMs: config.RCLAUDE_CHECKPOINT_MAX_AGE_DAYS * 24 * 60 * 60_000,
         quotaBytes: config.RCLAUDE_CHECKPOINT_QUOTA_BYTES,
+        collectOnPrune: config.RCLAUDE_CHECKPOINT_SWEEP_MS === 0,
         importMaxBytes: config.RCLAUDE_IMPORT_MAX_BYTES,
       },
       idleTimeoutMs: config.IDLE_TIMEOUT_MS,
@@ -525,6 +532,18 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       log,
     });
     onClose('lifecycle', async () => lifecycle.close());
+    // One proxy at a time (a lease in the database) expires old checkpoints and frees unreferenced blobs.
+    const checkpointSweeper = checkpoints
+      ? new CheckpointSweeper({
+          db: stores.db.pool,
+          records: stores.checkpoints,
+          checkpoints,
+          log,
+          intervalMs: config.RCLAUDE_CHECKPOINT_SWEEP_MS,
+        })
+      : null;
+    checkpointSweeper?.start();
+    if (checkpointSweeper) onClose('checkpoint-sweeper', () => checkpointSweeper.close());
     const approvals = new ApprovalService({
       approvals: stores.approvals,
       tasks: stores.tasks,
@@ -718,6 +737,8 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       tasks: taskService,
       approvals,
       lifecycle,
+      checkpoints,
+      checkpointSweeper,
       notifier,
       warmPool,
       io,

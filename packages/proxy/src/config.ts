@@ -167,7 +167,8 @@ const envSchema = z.object({
   RCLAUDE_CHECKPOINT_KEEP: z.coerce.number().int().min(1).max(1000).default(10),
   /**
    * Checkpoints older than this many days are deleted, except the newest of each task (so every task that has
-   * not been removed can be resumed); 0: kept forever. Applied to a user's checkpoints each time one is taken.
+   * not been removed can be resumed); 0: kept forever. Applied to a user's checkpoints each time one is taken,
+   * and to everyone's by the sweeper (RCLAUDE_CHECKPOINT_SWEEP_MS).
    */
   RCLAUDE_CHECKPOINT_MAX_AGE_DAYS: z.coerce.number().min(0).max(36_500).default(30),
   /**
@@ -175,6 +176,12 @@ const envSchema = z.object({
    * blobs are stored once); the oldest go first, never a task's newest. 0: unlimited.
    */
   RCLAUDE_CHECKPOINT_QUOTA_BYTES: z.coerce.number().int().min(0).default(0),
+  /**
+   * How often the checkpoint sweeper runs (one proxy at a time, through a lease in the database): it expires
+   * every user's checkpoints older than RCLAUDE_CHECKPOINT_MAX_AGE_DAYS and frees blobs no checkpoint names. While
+   * it runs, a new checkpoint leaves blob collection to it. 0: off (each checkpoint collects after a prune).
+   */
+  RCLAUDE_CHECKPOINT_SWEEP_MS: ms.default(60 * 60_000),
   /** Largest upload that starts a task from a local directory (`rclaude run --here`), in bytes. */
   RCLAUDE_IMPORT_MAX_BYTES: z.coerce
     .number()

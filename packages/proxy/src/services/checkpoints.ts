@@ -49,7 +49,32 @@ export interface CheckpointServiceDeps {
    * collection looked for pending checkpoints). Default 1 minute.
    */
   gcGraceMs?: number;
+  /**
+   * Whether a prune that deleted checkpoints collects the owner's garbage blobs at once (default true). False
+   * when the checkpoint sweeper runs (RCLAUDE_CHECKPOINT_SWEEP_MS > 0): it collects every owner's garbage on its
+   * own schedule, so a checkpoint does not re-read all of its owner's manifests.
+   */
+  collectOnPrune?: boolean;
   now?: () => number;
+}
+
+/** What {@link CheckpointService.sweepOwner} did for one owner. */
+export interface OwnerSweep {
+  /** Checkpoints deleted for being older than the age limit. */
+  expired: number;
+  /** Blobs freed (and their bytes); null when collection was skipped (a checkpoint of the owner is pending). */
+  freed: { blobs: number; bytes: number } | null;
+}
+
+/**
+ * The checkpoints of `byTask` (each task's complete checkpoints, newest first) older than `cutoff` (ms since
+ * the epoch), except each task's newest: what a resume starts from is never expired. The one age rule, used after
+ * each checkpoint and by the sweeper.
+ */
+export function agedOut(byTask: readonly CheckpointRecord[][], cutoff: number): CheckpointRecord[] {
+  const out: CheckpointRecord[] = [];
+  for (const [, ...older] of byTask) for (const r of older) if (Date.parse(r.createdAt) < cutoff) out.push(r);
+  return out;
 }
 
 /**
@@ -316,7 +341,8 @@ export class CheckpointService {
    * Applies the retention policy after a new checkpoint of `task`: its task keeps the newest `keepPerTask`;
    * every task of the owner loses checkpoints older than `maxAgeMs`; then, while the owner's checkpoints total
    * more than `quotaBytes`, the owner's oldest go. A task's newest checkpoint is never deleted; if the owner is
-   * still over the quota, an `error` event on `task` says so (once, until it is under again). Deletes the blobs only deleted manifests named.
+   * still over the quota, an `error` event on `task` says so (once, until it is under again). Then frees the blobs
+   * only deleted manifests named, unless `collectOnPrune` is false (the sweeper collects them).
    */
   private async prune(task: Task): Promise<void> {
     const maxAgeMs = this.deps.maxAgeMs ?? 0;
@@ -331,11 +357,7 @@ export class CheckpointService {
     const doomed = new Map<string, CheckpointRecord>();
     // byTask[0] is `task`'s own (the set began with it).
     for (const r of (byTask[0] ?? []).slice(Math.max(1, this.deps.keepPerTask))) doomed.set(r.id, r);
-    if (maxAgeMs > 0) {
-      const cutoff = this.now() - maxAgeMs;
-      for (const [, ...older] of byTask)
-        for (const r of older) if (Date.parse(r.createdAt) < cutoff) doomed.set(r.id, r);
-    }
+    if (maxAgeMs > 0) for (const r of agedOut(byTask, this.now() - maxAgeMs)) doomed.set(r.id, r);
     let overBy = 0;
     if (quotaBytes > 0) {
       let total = 0;
@@ -350,11 +372,8 @@ export class CheckpointService {
       }
       overBy = Math.max(0, total - quotaBytes);
     }
-    for (const r of doomed.values()) {
-      await this.deps.blobs.deleteManifest(r.owner, r.taskId, r.id);
-      await this.deps.records.delete(r.id);
-    }
-    if (doomed.size > 0) await this.collect(task.owner);
+    await this.deleteAll(doomed.values());
+    if (doomed.size > 0 && (this.deps.collectOnPrune ?? true)) await this.collect(task.owner);
     if (overBy === 0) this.overQuota.delete(task.id);
     else if (!this.overQuota.has(task.id)) {
       this.overQuota.add(task.id);
@@ -370,23 +389,47 @@ export class CheckpointService {
   }
 
   /**
-   * Frees the owner's blobs that no complete checkpoint names. Skipped while one of the owner's checkpoints is
-   * pending: its agent may have been told a blob exists that no manifest names yet.
+   * The sweeper's pass over one owner: deletes the owner's checkpoints older than `maxAgeMs` on every task (each
+   * task's newest kept; nothing when the age limit is 0), then frees the owner's blobs no manifest names, sparing
+   * those stored within `graceMs` (default `gcGraceMs`).
    */
-  private async collect(owner: string): Promise<void> {
-    if (this.copying.has(owner)) return;
+  async sweepOwner(owner: string, opts: { graceMs?: number } = {}): Promise<OwnerSweep> {
+    const maxAgeMs = this.deps.maxAgeMs ?? 0;
+    let expired = 0;
+    if (maxAgeMs > 0) {
+      const byTask: CheckpointRecord[][] = [];
+      for (const taskId of new Set((await this.deps.records.listByOwner(owner)).map((r) => r.taskId)))
+        byTask.push(await this.deps.records.list(taskId));
+      const doomed = agedOut(byTask, this.now() - maxAgeMs);
+      await this.deleteAll(doomed);
+      expired = doomed.length;
+    }
+    return { expired, freed: await this.collect(owner, opts.graceMs) };
+  }
+
+  private async deleteAll(records: Iterable<CheckpointRecord>): Promise<void> {
+    for (const r of records) {
+      await this.deps.blobs.deleteManifest(r.owner, r.taskId, r.id);
+      await this.deps.records.delete(r.id);
+    }
+  }
+
+  /**
+   * Frees the owner's blobs that no complete checkpoint names; what it freed, or null when skipped: while one of
+   * the owner's checkpoints is pending, its agent may have been told a blob exists that no manifest names yet.
+   */
+  private async collect(owner: string, graceMs = this.deps.gcGraceMs ?? 60_000): Promise<OwnerSweep['freed']> {
+    if (this.copying.has(owner)) return null;
     const records = await this.deps.records.listByOwner(owner);
-    if (records.some((r) => r.state === 'pending')) return;
+    if (records.some((r) => r.state === 'pending')) return null;
     const live = new Set<string>();
     for (const r of records) {
       // A manifest that cannot be read stops the collection: its blobs must never be taken for garbage.
       const manifest = await readManifest(this.deps.blobs, { owner, taskId: r.taskId, id: r.id });
       for (const e of manifest.entries) if (e.type === 'file') live.add(e.hash);
     }
-    const freed = await collectGarbage(this.deps.blobs, owner, live, {
-      graceMs: this.deps.gcGraceMs ?? 60_000,
-      now: this.now,
-    });
+    const freed = await collectGarbage(this.deps.blobs, owner, live, { graceMs, now: this.now });
     if (freed.blobs > 0) this.deps.log.info({ owner, ...freed }, 'freed checkpoint blobs');
+    return freed;
   }
 }

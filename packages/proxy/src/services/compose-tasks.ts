@@ -60,6 +60,8 @@ export interface ComposeTasksDeps {
     maxAgeMs?: number;
     /** Most bytes one owner's checkpoints may total (RCLAUDE_CHECKPOINT_QUOTA_BYTES); 0: unlimited. */
     quotaBytes?: number;
+    /** Whether a prune frees blobs at once (default true); false when the checkpoint sweeper collects them. */
+    collectOnPrune?: boolean;
     /** Largest upload that starts a task (RCLAUDE_IMPORT_MAX_BYTES). */
     importMaxBytes?: number;
   };
@@ -153,6 +155,7 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
       keepPerTask: deps.checkpoints.keepPerTask,
       maxAgeMs: deps.checkpoints.maxAgeMs ?? 0,
       quotaBytes: deps.checkpoints.quotaBytes ?? 0,
+      collectOnPrune: deps.checkpoints.collectOnPrune ?? true,
     });
   }
   // Built last (it reads tasks through the TaskService); agent sessions call it when a main program exits.

@@ -72,6 +72,11 @@ export class PgCheckpointStore implements CheckpointRecordStore {
     return res.rows.map((r) => ({ id: r.id, taskId: r.task_id, state: r.state }));
   }
 
+  async owners(): Promise<string[]> {
+    const res = await this.pool.query<{ owner: string }>('SELECT DISTINCT owner FROM checkpoints ORDER BY owner');
+    return res.rows.map((r) => r.owner);
+  }
+
   async delete(id: string): Promise<void> {
     await this.pool.query('DELETE FROM checkpoints WHERE id = $1', [id]);
   }

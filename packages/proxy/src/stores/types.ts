@@ -267,6 +267,8 @@ export interface CheckpointRecordStore {
   list(taskId: string, limit?: number): Promise<CheckpointRecord[]>;
   /** Every checkpoint id (pending or complete) of an owner, with its task, for garbage collection. */
   listByOwner(owner: string): Promise<{ id: string; taskId: string; state: CheckpointRecord['state'] }[]>;
+  /** Every owner with at least one checkpoint (pending or complete), for the sweeper. */
+  owners(): Promise<string[]>;
   delete(id: string): Promise<void>;
 }
 

@@ -12,6 +12,7 @@ import { sql as push } from './010-push.js';
 import { sql as pullRequests } from './011-pull-requests.js';
 import { sql as handoff } from './012-handoff.js';
 import { sql as shareLinks } from './014-share-links.js';
+import { sql as checkpointSweep } from './015-checkpoint-sweep.js';
 import { sql as userAllowHosts } from './016-user-allow-hosts.js';
 import { sql as driveRequests } from './018-drive-requests.js';
 
@@ -33,6 +34,7 @@ export const migrations: readonly Migration[] = [
   { id: 11, name: 'pull-requests', sql: pullRequests },
   { id: 12, name: 'handoff', sql: handoff },
   { id: 14, name: 'share-links', sql: shareLinks },
+  { id: 15, name: 'checkpoint-sweep', sql: checkpointSweep },
   { id: 16, name: 'user-allow-hosts', sql: userAllowHosts },
   { id: 18, name: 'drive-requests', sql: driveRequests },
 ];
