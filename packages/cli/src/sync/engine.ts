@@ -7,7 +7,7 @@ import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { AppError, type SyncEntry } from '@rclaude/protocol';
 import { type FSWatcher, watch } from 'chokidar';
 import type { ApiClient } from '../api.js';
-import { DEFAULT_IGNORED, type IgnoreRules, TEMP_PREFIX } from './ignore.js';
+import { type IgnoreRules, isAlwaysIgnoredName, TEMP_PREFIX } from './ignore.js';
 import { checkRemotePath, localTarget, SyncPathError } from './paths.js';
 import type { SyncState } from './state.js';
 
@@ -118,7 +118,7 @@ export class SyncEngine {
       const entries = fs.readdirSync(rel === '' ? this.o.dir : path.join(this.o.dir, rel), { withFileTypes: true });
       for (const e of entries) {
         const child = rel === '' ? e.name : `${rel}/${e.name}`;
-        if ((DEFAULT_IGNORED as readonly string[]).includes(e.name) || e.name.startsWith(TEMP_PREFIX)) continue;
+        if (isAlwaysIgnoredName(e.name)) continue;
         if (e.isDirectory()) pending.push(child);
         else if (e.isFile()) out.push(child);
       }
@@ -413,8 +413,7 @@ export class SyncEngine {
   async watchLocal(): Promise<void> {
     const dir = this.o.dir;
     const rel = (abs: string) => (abs.startsWith(`${dir}${path.sep}`) ? abs.slice(dir.length + 1) : null);
-    const skipped = (r: string) =>
-      r.split('/').some((n) => (DEFAULT_IGNORED as readonly string[]).includes(n) || n.startsWith(TEMP_PREFIX));
+    const skipped = (r: string) => r.split('/').some(isAlwaysIgnoredName);
     const w = watch(dir, {
       ignoreInitial: true,
       followSymlinks: false,

@@ -2,6 +2,15 @@ import { spawn, spawnSync } from 'node:child_process';
 
 /** Names sync leaves alone at any depth, whatever the rules (the agent skips the same). */
 export const DEFAULT_IGNORED = ['.git', 'node_modules'] as const;
+
+/**
+ * Whether sync always leaves out a file or folder of this name: {@link DEFAULT_IGNORED} in any letter case (on a
+ * case-insensitive laptop disk, as macOS has by default, a sandbox's `.GIT/hooks/x` would land in `.git`), and
+ * sync's own temporary files.
+ */
+export function isAlwaysIgnoredName(name: string): boolean {
+  return (DEFAULT_IGNORED as readonly string[]).includes(name.toLowerCase()) || name.startsWith(TEMP_PREFIX);
+}
 /** Prefix of sync's own temporary files, on both sides. */
 export const TEMP_PREFIX = '.rclaude-sync-';
 
@@ -59,7 +68,7 @@ export class IgnoreRules {
     const names = rel.split('/');
     for (let i = 0; i < names.length; i += 1) {
       const name = names[i] as string;
-      if ((DEFAULT_IGNORED as readonly string[]).includes(name) || name.startsWith(TEMP_PREFIX)) return true;
+      if (isAlwaysIgnoredName(name)) return true;
       if (this.names.some((re) => re.test(name))) return true;
       const prefix = names.slice(0, i + 1).join('/');
       if (this.paths.some((re) => re.test(prefix))) return true;

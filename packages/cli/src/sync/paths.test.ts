@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { remoteCopyName } from './engine.js';
+import { isAlwaysIgnoredName } from './ignore.js';
 import { checkRemotePath, localTarget, SyncPathError } from './paths.js';
 
 describe('checkRemotePath: a path the sandbox names', () => {
@@ -77,5 +78,16 @@ describe('remoteCopyName', () => {
     expect(remoteCopyName('Makefile', sha)).toBe('Makefile.remote-abcdef01');
     expect(remoteCopyName('.env', sha)).toBe('.env.remote-abcdef01');
     expect(remoteCopyName('a.tar.gz', sha, 2)).toBe('a.tar.remote-abcdef01-2.gz');
+  });
+});
+
+describe('isAlwaysIgnoredName', () => {
+  it('leaves out .git and node_modules in any letter case, and sync’s own temporary files', () => {
+    for (const name of ['.git', '.GIT', '.Git', 'node_modules', 'Node_Modules', '.rclaude-sync-0a1b2c']) {
+      expect(isAlwaysIgnoredName(name), name).toBe(true);
+    }
+    for (const name of ['.gitignore', '.github', 'git', 'node_modules2', 'src']) {
+      expect(isAlwaysIgnoredName(name), name).toBe(false);
+    }
   });
 });
