@@ -31,6 +31,14 @@ async function metric(name: string): Promise<number> {
 }
 
 /** Whether the sandbox process a local sandbox's `ref` names (pid and start time) is still running. */
+/** The sandboxes under `root` (a data dir's `sandboxes/`) whose process is still alive. */
+function runningSandboxes(root: string): string[] {
+  return fs
+    .readdirSync(root)
+    .filter((d) => fs.existsSync(path.join(root, d, 'ref')))
+    .filter((d) => alive(fs.readFileSync(path.join(root, d, 'ref'), 'utf8')));
+}
+
 function alive(ref: string): boolean {
   const [pid, started] = ref.split(':');
   try {
@@ -93,11 +101,7 @@ describe('warm pool', () => {
 
   it('a resume claims the pooled sandbox and restores the checkpoint into it', async () => {
     const root = path.join(server.dataDir, 'sandboxes');
-    const running = () =>
-      fs
-        .readdirSync(root)
-        .filter((d) => fs.existsSync(path.join(root, d, 'ref')))
-        .filter((d) => alive(fs.readFileSync(path.join(root, d, 'ref'), 'utf8')));
+    const running = () => runningSandboxes(root);
     await until('the pool to be ready', async () => (await metric('rclaude_warm_pool_ready')) === 1);
     // (A resume starts the program again: the file is written beside it, not by it.)
     const run = await runCli(['run', '--detach', '--json', '--', 'sleep', '600'], { env: server.cliEnv() });
@@ -140,11 +144,7 @@ describe('warm pool', () => {
 
   it('stops the sandboxes a crashed server left pooled, and fills the pool anew', async () => {
     const root = path.join(server.dataDir, 'sandboxes');
-    const running = () =>
-      fs
-        .readdirSync(root)
-        .filter((d) => fs.existsSync(path.join(root, d, 'ref')))
-        .filter((d) => alive(fs.readFileSync(path.join(root, d, 'ref'), 'utf8')));
+    const running = () => runningSandboxes(root);
     await until('the pool to be ready', async () => (await metric('rclaude_warm_pool_ready')) === 1);
     const left = running();
     expect(left).toHaveLength(1);
