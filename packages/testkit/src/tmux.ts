@@ -12,16 +12,16 @@ import { rclaudeBin } from './rclaude-server.js';
  */
 export class TmuxTerminal {
   readonly name = `rct-${randomBytes(4).toString('hex')}`;
-  /** tmux 3.3 does not report a dead pane's status reliably; the wrapper writes it here. */
+  /** The command's exit status, written by the wrapper when it ends (tmux 3.3 does not report it reliably). */
   private readonly statusFile = path.join(os.tmpdir(), `${this.name}.status`);
 
   constructor(command: string, opts: { cols?: number; rows?: number; env?: Record<string, string> } = {}) {
     const env = Object.entries(opts.env ?? {}).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
     const size = ['-x', String(opts.cols ?? 100), '-y', String(opts.rows ?? 30)];
-    // Start idle, keep dead panes, then run the command, which records its exit status for exitStatus().
-    execFileSync('tmux', ['new-session', '-d', '-s', this.name, ...size, ...env, 'sleep 3600']);
-    execFileSync('tmux', ['set-option', '-t', this.name, 'remain-on-exit', 'on']);
-    execFileSync('tmux', ['respawn-pane', '-k', '-t', this.name, ...env, `${command}; echo $? > ${this.statusFile}`]);
+    // The pane outlives the command (a shell sleeps after it), so its last screen stays as it was: tmux's own
+    // remain-on-exit prints "Pane is dead" with a scroll that pushes the first line off the visible screen.
+    const run = `${command}; echo $? > ${this.statusFile}; exec sleep 86400`;
+    execFileSync('tmux', ['new-session', '-d', '-s', this.name, ...size, ...env, run]);
   }
 
   /** Types text literally (no key-name interpretation). */
