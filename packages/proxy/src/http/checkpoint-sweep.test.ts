@@ -100,7 +100,7 @@ describe.each(['embedded', 'postgres+redis'] as const)('checkpoint sweeper (%s)'
 
     const result = await sweeper().sweep();
 
-    expect(result).toMatchObject({ held: true, owners: 2, expired: 1, lost: false });
+    expect(result).toMatchObject({ held: true, owners: 2, deleted: 1, lost: false });
     expect(await ids(alice.token, a.task.id)).toEqual([a2]);
     // A task's newest is kept, however old: it can still be resumed.
     expect(await ids(alice.token, b.task.id)).toEqual([b1]);

@@ -30,7 +30,8 @@ export type SweepResult =
   | {
       held: true;
       owners: number;
-      expired: number;
+      /** Checkpoints the retention policy deleted. */
+      deleted: number;
       freedBlobs: number;
       freedBytes: number;
       /** Owners whose blobs were not collected (a checkpoint pending, or an error: see the log). */
@@ -40,9 +41,10 @@ export type SweepResult =
     };
 
 /**
- * The checkpoint sweeper: on a timer, the one proxy holding the lease expires every owner's checkpoints older
- * than RCLAUDE_CHECKPOINT_MAX_AGE_DAYS (the same rule a new checkpoint applies, each task's newest kept) and frees
- * the blobs no manifest names, so users who take no new checkpoint are cleaned up too.
+ * The checkpoint sweeper: on a timer, the one proxy holding the lease applies the retention policy to every
+ * owner's checkpoints (count, RCLAUDE_CHECKPOINT_MAX_AGE_DAYS and RCLAUDE_CHECKPOINT_QUOTA_BYTES: the same rule a
+ * new checkpoint applies, each task's newest kept) and frees the blobs no manifest names, so users who take no new
+ * checkpoint are cleaned up too.
  */
 export class CheckpointSweeper {
   private readonly holder = `sweep_${newId(8)}`;
@@ -85,7 +87,7 @@ export class CheckpointSweeper {
     const result = {
       held: true as const,
       owners: 0,
-      expired: 0,
+      deleted: 0,
       freedBlobs: 0,
       freedBytes: 0,
       skipped: 0,
@@ -97,7 +99,7 @@ export class CheckpointSweeper {
         const done = await this.deps.checkpoints.sweepOwner(owner, {
           ...(this.deps.graceMs !== undefined ? { graceMs: this.deps.graceMs } : {}),
         });
-        result.expired += done.expired;
+        result.deleted += done.deleted;
         if (done.freed) {
           result.freedBlobs += done.freed.blobs;
           result.freedBytes += done.freed.bytes;

@@ -60,21 +60,61 @@ export interface CheckpointServiceDeps {
 
 /** What {@link CheckpointService.sweepOwner} did for one owner. */
 export interface OwnerSweep {
-  /** Checkpoints deleted for being older than the age limit. */
-  expired: number;
+  /** Checkpoints the retention policy deleted (too many for their task, too old, or over the owner's quota). */
+  deleted: number;
   /** Blobs freed (and their bytes); null when collection was skipped (a checkpoint of the owner is pending). */
   freed: { blobs: number; bytes: number } | null;
 }
 
+/** The retention policy: 0 for `maxAgeMs` or `quotaBytes` means no limit of that kind. */
+export interface RetentionPolicy {
+  keepPerTask: number;
+  maxAgeMs: number;
+  quotaBytes: number;
+}
+
 /**
- * The checkpoints of `byTask` (each task's complete checkpoints, newest first) older than `cutoff` (ms since
- * the epoch), except each task's newest: what a resume starts from is never expired. The one age rule, used after
- * each checkpoint and by the sweeper.
+ * The one retention rule, applied after each checkpoint and by the sweeper: of an owner's checkpoints (`records`,
+ * any order; only complete ones count), those beyond the newest `keepPerTask` of their task, those older than
+ * `maxAgeMs`, then the oldest left while the owner's total is over `quotaBytes`. Each task's newest checkpoint
+ * (what a resume starts from) is never chosen; `overBy` is what the owner is still over the quota without it.
  */
-export function agedOut(byTask: readonly CheckpointRecord[][], cutoff: number): CheckpointRecord[] {
-  const out: CheckpointRecord[] = [];
-  for (const [, ...older] of byTask) for (const r of older) if (Date.parse(r.createdAt) < cutoff) out.push(r);
-  return out;
+export function retentionPlan(
+  records: readonly CheckpointRecord[],
+  policy: RetentionPolicy,
+  now: number,
+): { doomed: CheckpointRecord[]; overBy: number } {
+  const newestFirst = (a: CheckpointRecord, b: CheckpointRecord) =>
+    Date.parse(b.createdAt) - Date.parse(a.createdAt) || b.id.localeCompare(a.id);
+  const byTask = new Map<string, CheckpointRecord[]>();
+  for (const r of records) {
+    if (r.state !== 'complete') continue;
+    const list = byTask.get(r.taskId) ?? [];
+    list.push(r);
+    byTask.set(r.taskId, list);
+  }
+  const doomed = new Set<CheckpointRecord>();
+  const cutoff = policy.maxAgeMs > 0 ? now - policy.maxAgeMs : Number.NEGATIVE_INFINITY;
+  const older: CheckpointRecord[] = [];
+  let total = 0;
+  for (const list of byTask.values()) {
+    list.sort(newestFirst);
+    list.forEach((r, i) => {
+      if (i > 0 && (i >= policy.keepPerTask || Date.parse(r.createdAt) < cutoff)) doomed.add(r);
+      else {
+        total += r.bytes;
+        if (i > 0) older.push(r);
+      }
+    });
+  }
+  if (policy.quotaBytes > 0) {
+    for (const r of older.sort(newestFirst).reverse()) {
+      if (total <= policy.quotaBytes) break;
+      doomed.add(r);
+      total -= r.bytes;
+    }
+  }
+  return { doomed: [...doomed], overBy: policy.quotaBytes > 0 ? Math.max(0, total - policy.quotaBytes) : 0 };
 }
 
 /**
@@ -337,43 +377,24 @@ export class CheckpointService {
     await this.collect(task.owner);
   }
 
+  private get policy(): RetentionPolicy {
+    return {
+      keepPerTask: Math.max(1, this.deps.keepPerTask),
+      maxAgeMs: this.deps.maxAgeMs ?? 0,
+      quotaBytes: this.deps.quotaBytes ?? 0,
+    };
+  }
+
   /**
-   * Applies the retention policy after a new checkpoint of `task`: its task keeps the newest `keepPerTask`;
-   * every task of the owner loses checkpoints older than `maxAgeMs`; then, while the owner's checkpoints total
-   * more than `quotaBytes`, the owner's oldest go. A task's newest checkpoint is never deleted; if the owner is
-   * still over the quota, an `error` event on `task` says so (once, until it is under again). Then frees the blobs
-   * only deleted manifests named, unless `collectOnPrune` is false (the sweeper collects them).
+   * Applies the retention policy ({@link retentionPlan}) to the owner of `task` after its new checkpoint. If the
+   * owner is still over the quota, an `error` event on `task` says so (once, until it is under again). Then frees
+   * the blobs only deleted manifests named, unless `collectOnPrune` is false (the sweeper collects them).
    */
   private async prune(task: Task): Promise<void> {
-    const maxAgeMs = this.deps.maxAgeMs ?? 0;
-    const quotaBytes = this.deps.quotaBytes ?? 0;
-    const taskIds = new Set([task.id]);
-    if (maxAgeMs > 0 || quotaBytes > 0) {
-      for (const r of await this.deps.records.listByOwner(task.owner)) taskIds.add(r.taskId);
-    }
-    // Each task's complete checkpoints, newest first: index 0 (what a resume starts from) is never deleted.
-    const byTask: CheckpointRecord[][] = [];
-    for (const taskId of taskIds) byTask.push(await this.deps.records.list(taskId));
-    const doomed = new Map<string, CheckpointRecord>();
-    // byTask[0] is `task`'s own (the set began with it).
-    for (const r of (byTask[0] ?? []).slice(Math.max(1, this.deps.keepPerTask))) doomed.set(r.id, r);
-    if (maxAgeMs > 0) for (const r of agedOut(byTask, this.now() - maxAgeMs)) doomed.set(r.id, r);
-    let overBy = 0;
-    if (quotaBytes > 0) {
-      let total = 0;
-      for (const r of byTask.flat()) if (!doomed.has(r.id)) total += r.bytes;
-      const prunable = byTask
-        .flatMap(([, ...older]) => older.filter((r) => !doomed.has(r.id)))
-        .sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt) || a.id.localeCompare(b.id));
-      for (const r of prunable) {
-        if (total <= quotaBytes) break;
-        doomed.set(r.id, r);
-        total -= r.bytes;
-      }
-      overBy = Math.max(0, total - quotaBytes);
-    }
-    await this.deleteAll(doomed.values());
-    if (doomed.size > 0 && (this.deps.collectOnPrune ?? true)) await this.collect(task.owner);
+    const { quotaBytes } = this.policy;
+    const { doomed, overBy } = retentionPlan(await this.deps.records.listByOwner(task.owner), this.policy, this.now());
+    await this.deleteAll(doomed);
+    if (doomed.length > 0 && (this.deps.collectOnPrune ?? true)) await this.collect(task.owner);
     if (overBy === 0) this.overQuota.delete(task.id);
     else if (!this.overQuota.has(task.id)) {
       this.overQuota.add(task.id);
@@ -389,22 +410,14 @@ export class CheckpointService {
   }
 
   /**
-   * The sweeper's pass over one owner: deletes the owner's checkpoints older than `maxAgeMs` on every task (each
-   * task's newest kept; nothing when the age limit is 0), then frees the owner's blobs no manifest names, sparing
-   * those stored within `graceMs` (default `gcGraceMs`).
+   * The sweeper's pass over one owner: applies the retention policy ({@link retentionPlan}: count, age and quota;
+   * a lowered limit takes effect for users who take no new checkpoint), then frees the owner's blobs no manifest
+   * names, sparing those stored within `graceMs` (default `gcGraceMs`).
    */
   async sweepOwner(owner: string, opts: { graceMs?: number } = {}): Promise<OwnerSweep> {
-    const maxAgeMs = this.deps.maxAgeMs ?? 0;
-    let expired = 0;
-    if (maxAgeMs > 0) {
-      const byTask: CheckpointRecord[][] = [];
-      for (const taskId of new Set((await this.deps.records.listByOwner(owner)).map((r) => r.taskId)))
-        byTask.push(await this.deps.records.list(taskId));
-      const doomed = agedOut(byTask, this.now() - maxAgeMs);
-      await this.deleteAll(doomed);
-      expired = doomed.length;
-    }
-    return { expired, freed: await this.collect(owner, opts.graceMs) };
+    const { doomed } = retentionPlan(await this.deps.records.listByOwner(owner), this.policy, this.now());
+    await this.deleteAll(doomed);
+    return { deleted: doomed.length, freed: await this.collect(owner, opts.graceMs) };
   }
 
   private async deleteAll(records: Iterable<CheckpointRecord>): Promise<void> {

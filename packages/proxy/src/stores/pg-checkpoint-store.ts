@@ -64,12 +64,12 @@ export class PgCheckpointStore implements CheckpointRecordStore {
     return res.rows.map(toRecord);
   }
 
-  async listByOwner(owner: string): Promise<{ id: string; taskId: string; state: CheckpointRecord['state'] }[]> {
-    const res = await this.pool.query<Pick<CheckpointRow, 'id' | 'task_id' | 'state'>>(
-      'SELECT id, task_id, state FROM checkpoints WHERE owner = $1',
+  async listByOwner(owner: string): Promise<CheckpointRecord[]> {
+    const res = await this.pool.query<CheckpointRow>(
+      `SELECT ${COLUMNS} FROM checkpoints WHERE owner = $1 ORDER BY created_at DESC, id DESC`,
       [owner],
     );
-    return res.rows.map((r) => ({ id: r.id, taskId: r.task_id, state: r.state }));
+    return res.rows.map(toRecord);
   }
 
   async owners(): Promise<string[]> {

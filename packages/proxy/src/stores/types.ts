@@ -265,8 +265,8 @@ export interface CheckpointRecordStore {
   ): Promise<CheckpointRecord | null>;
   /** A task's complete checkpoints, newest first. */
   list(taskId: string, limit?: number): Promise<CheckpointRecord[]>;
-  /** Every checkpoint id (pending or complete) of an owner, with its task, for garbage collection. */
-  listByOwner(owner: string): Promise<{ id: string; taskId: string; state: CheckpointRecord['state'] }[]>;
+  /** Every checkpoint (pending or complete) of an owner, newest first: for retention and garbage collection. */
+  listByOwner(owner: string): Promise<CheckpointRecord[]>;
   /** Every owner with at least one checkpoint (pending or complete), for the sweeper. */
   owners(): Promise<string[]>;
   delete(id: string): Promise<void>;
