@@ -5,6 +5,7 @@ import { Octokit } from '@octokit/rest';
 import {
   AppError,
   agentRepoCommitResultSchema,
+  branchNameSchema,
   type CreatePullRequestRequest,
   isTerminal,
   type PullRequestInfo,
@@ -19,11 +20,12 @@ import type { SandboxStore, TaskStore } from '../stores/types.js';
 import type { AgentRpc } from './agent-rpc.js';
 import type { AuthContext } from './auth-context.js';
 import { fetchBundleCommit, type GitRun, inRepo as inRepoArgs, lastLine, runGit as runGitWith } from './git.js';
+import { type GitAccess, type GitCredential, runRemoteGit, scrubCredential } from './git-remote.js';
 import { copyAgentFile, PUSH_BUNDLE_MAX_BYTES } from './repo-source.js';
 import type { TaskTimeline } from './task-transitions.js';
 
 /** The stored secret the proxy pushes and opens pull requests with. */
-export const GITHUB_TOKEN_SECRET = 'GITHUB_TOKEN';
+export const GITHUB_TOKEN_SECRET = 'GITHUB_TOKEN' as const;
 /** How long the agent may take to commit and bundle the workspace. */
 const COMMIT_TIMEOUT_MS = 120_000;
 /** How long one git command of a push may take. */
@@ -52,6 +54,8 @@ export interface PullRequestServiceDeps {
   githubApiUrl: string;
   /** The server's public URL, for the link back to the task. */
   publicUrl: () => string;
+  /** RCLAUDE_GIT_INSTEAD_OF: URL rewrites for the proxy's git. */
+  insteadOf?: GitAccess['insteadOf'];
 }
 
 /** A GitHub repository as `owner` and `name`. */
@@ -220,20 +224,17 @@ export class PullRequestService {
     if (commit === null || bundlePath === null) {
       throw new AppError('CONFLICT', `nothing to push: the repository has not changed since task ${task.id} started`);
     }
-    const scratch = await mkdtemp(path.join(tmpdir(), 'rclaude-pr-'));
-    try {
-      const bundle = path.join(scratch, 'branch.bundle');
-      await copyAgentFile(this.deps.rpc, sandboxId, bundlePath, bundle, PUSH_BUNDLE_MAX_BYTES);
-      const upToDate =
-        token === null
-          ? await pushToPath(repo, branch, commit, bundle)
-          : await pushToGithub(repo, branch, commit, bundle, scratch, token);
-      this.deps.log.info({ taskId: task.id, branch, commit, upToDate }, 'task pushed');
-      await this.deps.timeline.event(task.id, 'push', { branch, commit, pushedTo: repo });
-      return { branch, commit, pushedTo: repo, upToDate, summary: made.data.summary };
-    } finally {
-      await rm(scratch, { recursive: true, force: true });
-    }
+    const upToDate = await deliverBranch(this.deps.rpc, sandboxId, {
+      repo,
+      branch,
+      commit,
+      bundlePath,
+      credential: token === null ? null : { username: 'x-access-token', token, secret: GITHUB_TOKEN_SECRET },
+      insteadOf: this.deps.insteadOf ?? [],
+    });
+    this.deps.log.info({ taskId: task.id, branch, commit, upToDate }, 'task pushed');
+    await this.deps.timeline.event(task.id, 'push', { branch, commit, pushedTo: repo });
+    return { branch, commit, pushedTo: repo, upToDate, summary: made.data.summary };
   }
 
   private async openNow(task: Task, req: CreatePullRequestRequest): Promise<PullRequestInfo> {
@@ -342,6 +343,39 @@ function commitMessage(task: Task): string {
 }
 
 /**
+ * Takes the bundle of a task's branch out of its sandbox (untrusted: size-capped, objects checked by git) and
+ * moves `branch` of the task's repository to `commit`, fast-forward only: fetched into a local path, or pushed to
+ * an https remote with `credential` (the bundle then holds the branch's whole history). The one way a task's
+ * branch leaves its sandbox, for `rclaude push`/`pr` and for the push when a session ends. True when the branch
+ * already pointed there.
+ */
+export async function deliverBranch(
+  rpc: AgentRpc,
+  sandboxId: string,
+  push: {
+    repo: string;
+    branch: string;
+    commit: string;
+    bundlePath: string;
+    credential: GitCredential | null;
+    insteadOf: GitAccess['insteadOf'];
+  },
+): Promise<boolean> {
+  if (!branchNameSchema.safeParse(push.branch).success)
+    throw new AppError('BAD_REQUEST', `${push.branch} is not a branch name`);
+  const scratch = await mkdtemp(path.join(tmpdir(), 'rclaude-pr-'));
+  try {
+    const bundle = path.join(scratch, 'branch.bundle');
+    await copyAgentFile(rpc, sandboxId, push.bundlePath, bundle, PUSH_BUNDLE_MAX_BYTES);
+    return repoSourceKind(push.repo) === 'path'
+      ? await pushToPath(push.repo, push.branch, push.commit, bundle)
+      : await pushBundleToRemote(push.repo, push.branch, push.commit, bundle, scratch, push.credential, push.insteadOf);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
  * Brings `commit` from the bundle into the local repository `repoPath` as `refs/heads/<branch>`, creating the
  * branch or moving it forward (never back, never sideways). True when it already pointed there.
  */
@@ -365,18 +399,18 @@ async function pushToPath(repoPath: string, branch: string, commit: string, bund
 
 /**
  * Pushes `commit` from the bundle (the branch's whole history) to `url` as `refs/heads/<branch>`, fast-forward
- * only, with the token as an HTTP Authorization header that git reads from its environment (GIT_CONFIG_*), so it
- * is in no URL, argument, file or git message. True when the remote branch was already there.
+ * only, with the credential as an HTTP Authorization header that git reads from its environment (git-remote.ts),
+ * so it is in no URL, argument, file or git message. True when the remote branch was already there.
  */
-export async function pushToGithub(
+export async function pushBundleToRemote(
   url: string,
   branch: string,
   commit: string,
   bundle: string,
   scratch: string,
-  token: string,
-  /** GIT_ALLOW_PROTOCOL: the transports git may use; https only, but for a test server on loopback. */
-  protocols = 'https',
+  credential: GitCredential | null,
+  /** RCLAUDE_GIT_INSTEAD_OF. */
+  insteadOf: GitAccess['insteadOf'] = [],
 ): Promise<boolean> {
   const repo = path.join(scratch, 'repo.git');
   const ref = `refs/heads/${branch}`;
@@ -387,16 +421,14 @@ export async function pushToGithub(
   if (!fetched.ok) throw new AppError('UPSTREAM_FAILED', `git could not take the branch: ${lastLine(fetched.stderr)}`);
   const set = await runGit([...inRepo, 'update-ref', ref, commit]);
   if (!set.ok) throw new AppError('INTERNAL', `git update-ref failed: ${lastLine(set.stderr)}`);
-  const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
-  const pushed = await runGit([...inRepo, 'push', '--porcelain', url, `${ref}:${ref}`], {
-    GIT_ALLOW_PROTOCOL: protocols,
-    GIT_CONFIG_COUNT: '1',
-    GIT_CONFIG_KEY_0: 'http.extraHeader',
-    GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
-  });
-  const scrub = (s: string) => s.split(token).join('***').split(basic).join('***');
+  const pushed = await runRemoteGit(
+    [...inRepo, 'push', '--porcelain', url, `${ref}:${ref}`],
+    url,
+    credential,
+    insteadOf,
+  );
   if (!pushed.ok) {
-    const why = scrub(lastLine(pushed.stderr) || lastLine(pushed.stdout));
+    const why = scrubCredential(lastLine(pushed.stderr) || lastLine(pushed.stdout), credential);
     if (/\[rejected\]|non-fast-forward|fetch first/.test(pushed.stdout + pushed.stderr)) {
       throw new AppError(
         'CONFLICT',
