@@ -105,7 +105,9 @@ describe('the proxy’s git with a token, against a git smart-HTTP server on loo
   const credential = (token: string): GitCredential => ({ username: 'x-access-token', token, secret: 'GITHUB_TOKEN' });
   const push = async (withToken: string) => {
     const scratch = mkdtempSync(join(root, 'scratch-'));
-    return pushBundleToRemote(url, 'rclaude/t', commit, bundle, scratch, credential(withToken), insteadOf());
+    return pushBundleToRemote(url, 'rclaude/t', commit, bundle, scratch, credential(withToken), {
+      insteadOf: insteadOf(),
+    });
   };
 
   it('offers GITHUB_TOKEN to the GitHub host only, GIT_TOKEN to other https hosts, nothing over http', () => {
@@ -167,12 +169,12 @@ describe('the proxy’s git with a token, against a git smart-HTTP server on loo
 
   it('pushes the branch with the token as a Basic Authorization header, then finds it up to date', async () => {
     const seen = server.authorizations.length;
-    expect(await push(token)).toBe(false);
+    expect(await push(token)).toEqual({ commit, upToDate: false });
     expect(gitIn(remote, 'rev-parse', 'rclaude/t')).toBe(commit);
     const basic = `Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`;
     expect(server.authorizations.slice(seen).length).toBeGreaterThan(0);
     expect(server.authorizations.slice(seen).every((a) => a === basic)).toBe(true);
-    expect(await push(token)).toBe(true);
+    expect(await push(token)).toEqual({ commit, upToDate: true });
   });
 
   it('never moves a branch that has commits the task does not have', async () => {
@@ -188,5 +190,18 @@ describe('the proxy’s git with a token, against a git smart-HTTP server on loo
     expect(err).toMatchObject({ code: 'CONFLICT' });
     expect(String((err as Error).message)).toContain('push rejected');
     expect(gitIn(remote, 'rev-parse', 'rclaude/t')).toBe(moved);
+  });
+
+  it("builds on the branch when it is the task's own earlier push (a resumed task), keeping the workspace's tree", async () => {
+    const moved = gitIn(remote, 'rev-parse', 'rclaude/t');
+    const scratch = mkdtempSync(join(root, 'scratch-'));
+    const done = await pushBundleToRemote(url, 'rclaude/t', commit, bundle, scratch, credential(token), {
+      insteadOf: insteadOf(),
+      ownPushes: [moved],
+    });
+    expect(done.upToDate).toBe(false);
+    expect(gitIn(remote, 'rev-parse', 'rclaude/t')).toBe(done.commit);
+    expect(gitIn(remote, 'rev-parse', `${done.commit}^1`, `${done.commit}^2`)).toBe(`${moved}\n${commit}`);
+    expect(gitIn(remote, 'rev-parse', `${done.commit}^{tree}`)).toBe(gitIn(remote, 'rev-parse', `${commit}^{tree}`));
   });
 });

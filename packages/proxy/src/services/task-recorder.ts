@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { SandboxRecord, SandboxStore, TaskPatch, TaskStore } from '../stores/types.js';
 import type { AgentRpc } from './agent-rpc.js';
 import { type GitAccess, gitCredentialFor, secretToStore } from './git-remote.js';
-import { deliverBranch } from './pull-requests.js';
+import { deliverBranch, pushedCommits } from './pull-requests.js';
 import type { TaskTimeline } from './task-transitions.js';
 
 /** A sandbox's timeline says its agent was cut off at most this often. */
@@ -148,15 +148,16 @@ export class TaskRecorder {
           `no token stored for it: run \`rclaude secret set ${secretToStore(task.repo, git?.githubHost ?? 'github.com')}\``,
         );
       }
-      await deliverBranch(this.deps.rpc, sandboxId, {
+      const delivered = await deliverBranch(this.deps.rpc, sandboxId, {
         repo: task.repo,
         branch: push.branch,
         commit: push.commit,
         bundlePath,
         credential,
         insteadOf: git?.insteadOf ?? [],
+        ownPushes: await pushedCommits(this.deps.tasks, task.id, push.branch),
       });
-      return { ...recorded, pushedTo: task.repo };
+      return { ...recorded, commit: delivered.commit, pushedTo: task.repo };
     } catch (err) {
       const message = `could not push branch ${push.branch} to ${task.repo}: ${(err as Error).message}`;
       await this.deps.timeline.event(task.id, 'error', { message: message.slice(0, 2000) });
