@@ -33,7 +33,8 @@ export interface GitCredential {
 }
 
 /**
- * The credential the owner's secrets hold for `url`: `GITHUB_TOKEN` (or `GH_TOKEN`) for the GitHub host only,
+ * The credential the owner's secrets hold for `url`: `GITHUB_TOKEN` (or `GH_TOKEN`) for github.com and the
+ * configured GitHub host only,
  * `GIT_TOKEN` (user `GIT_USERNAME`, default `x-access-token`) for any other https host; plain http gets none.
  */
 export function gitCredentialFor(
@@ -49,7 +50,7 @@ export function gitCredentialFor(
   } catch {
     return null;
   }
-  if (host === githubHost.toLowerCase()) {
+  if (isGithubHost(host, githubHost)) {
     const secret = secrets.GITHUB_TOKEN ? 'GITHUB_TOKEN' : secrets.GH_TOKEN ? 'GH_TOKEN' : null;
     if (secret) return { username: 'x-access-token', token: secrets[secret] as string, secret };
   }
@@ -59,10 +60,15 @@ export function gitCredentialFor(
   return null;
 }
 
+/** github.com, and the GitHub (Enterprise) host rclaude is configured with, take GITHUB_TOKEN. */
+function isGithubHost(host: string, githubHost: string): boolean {
+  return host === 'github.com' || host === githubHost.toLowerCase();
+}
+
 /** The secret a user should store for `url`, for an error's advice. */
 export function secretToStore(url: string, githubHost: string): 'GITHUB_TOKEN' | 'GIT_TOKEN' {
   try {
-    return new URL(url).host.toLowerCase() === githubHost.toLowerCase() ? 'GITHUB_TOKEN' : 'GIT_TOKEN';
+    return isGithubHost(new URL(url).host.toLowerCase(), githubHost) ? 'GITHUB_TOKEN' : 'GIT_TOKEN';
   } catch {
     return 'GIT_TOKEN';
   }

@@ -125,6 +125,8 @@ describe('the proxy’s git with a token, against a git smart-HTTP server on loo
     });
     expect(gitCredentialFor('https://gitlab.example.com/o/r', { GITHUB_TOKEN: 'ghp_x' }, 'github.com')).toBeNull();
     expect(gitCredentialFor('http://github.com/o/r', secrets, 'github.com')).toBeNull();
+    // GitHub Enterprise: its host takes GITHUB_TOKEN too.
+    expect(gitCredentialFor('https://ghe.example.com/o/r', secrets, 'ghe.example.com')?.secret).toBe('GITHUB_TOKEN');
   });
 
   it('clones with the token into a bundle of the branch with its whole history, leaving no scratch clone', async () => {
