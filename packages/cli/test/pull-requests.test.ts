@@ -312,7 +312,7 @@ describe('an https repository: the server clones and pushes with the token, the 
   });
 
   it('clones with the stored token (origin is the real URL), pushes at exit, and the token is nowhere in the sandbox, events or logs', async () => {
-    // The admin stored TOKEN as GITHUB_TOKEN above.
+    await admin.call('putSecret', { params: { name: 'GITHUB_TOKEN' }, body: { value: TOKEN } });
     const seen = gitHttp.authorizations.length;
     const r = await cli([
       'run',

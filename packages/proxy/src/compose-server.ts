@@ -245,6 +245,14 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     });
     // The sandboxes' one way out besides their agent's channel (on the HTTP port and on every agent socket).
     const egressSecret = deriveEgressSecret(secretKey);
+    // One allow-list for every way out on a task's behalf: its sandbox's, and the proxy's git (clones, pushes).
+    const outbound = new OutboundProxy({
+      allow: parseAllowList([
+        ...(config.RCLAUDE_EGRESS_DEFAULT_ALLOW ? DEFAULT_EGRESS_ALLOW : []),
+        ...config.RCLAUDE_EGRESS_ALLOW,
+      ]).list,
+      log: log.child({ component: 'egress' }),
+    });
     const egress: EgressGateway = createEgressGateway({
       secret: egressSecret,
       sandboxes: stores.sandboxes,
@@ -252,13 +260,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       userAllowHosts: (owner) => auth.allowHosts.forUser(owner),
       modelCredential: async (owner) => pickModelCredential(await auth.secrets.forSandbox(owner), config),
       modelUpstream: new URL(config.ANTHROPIC_BASE_URL ?? DEFAULT_MODEL_UPSTREAM),
-      outbound: new OutboundProxy({
-        allow: parseAllowList([
-          ...(config.RCLAUDE_EGRESS_DEFAULT_ALLOW ? DEFAULT_EGRESS_ALLOW : []),
-          ...config.RCLAUDE_EGRESS_ALLOW,
-        ]).list,
-        log: log.child({ component: 'egress' }),
-      }),
+      outbound,
       report: (ctx, message) => {
         parts?.transitions
           .event(ctx.taskId, 'error', { message })
@@ -482,6 +484,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
         secrets: (userId) => auth.secrets.forSandbox(userId),
         insteadOf: config.RCLAUDE_GIT_INSTEAD_OF,
         githubHost: githubHost(config.RCLAUDE_GITHUB_API_URL),
+        decide: async (owner, host, port) => outbound.decide(host, port, await auth.allowHosts.forUser(owner)),
       },
       agentConnectTimeoutMs: config.AGENT_CONNECT_TIMEOUT_MS,
       agentReconnectGraceMs: config.AGENT_RECONNECT_GRACE_MS,

@@ -232,7 +232,7 @@ describe('finishRepository', () => {
       pushedTo: null,
       bundlePath: PUSH_BUNDLE_PATH,
     });
-    const commit = (push?.data as { commit: string } | undefined)?.commit ?? "";
+    const commit = (push?.data as { commit: string } | undefined)?.commit ?? '';
     const home = mkdtempSync(join(root, 'home-'));
     execFileSync('git', ['clone', '-q', '--bare', source, home], { env });
     git(home, 'fetch', '-q', join(ws, PUSH_BUNDLE_PATH), 'refs/heads/rclaude/t1:refs/heads/rclaude/t1');

@@ -240,7 +240,7 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
   pullRequests = deps.pullRequests
     ? new PullRequestService({
         ...deps.pullRequests,
-        ...(deps.git ? { insteadOf: deps.git.insteadOf } : {}),
+        ...(deps.git ? { git: deps.git } : {}),
         tasks,
         sandboxes,
         rpc,

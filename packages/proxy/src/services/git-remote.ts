@@ -23,6 +23,40 @@ export interface GitAccess {
   insteadOf: readonly { from: string; to: string }[];
   /** The web host of RCLAUDE_GITHUB_API_URL (github.com by default): GITHUB_TOKEN is offered to it. */
   githubHost: string;
+  /**
+   * Whether the proxy's git may connect to `host:port` for `owner`, and the one checked address it must use: the
+   * sandboxes' egress allow-list and address rules (OutboundProxy.decide with the owner's allowed hosts), so a
+   * repository URL cannot make the server reach what a sandbox may not (metadata service, private ranges).
+   * None: no check (unit tests).
+   */
+  decide?: (
+    owner: string,
+    host: string,
+    port: number,
+  ) => Promise<{ ok: true; address: string } | { ok: false; reason: string }>;
+}
+
+/**
+ * Checks where the proxy's git would connect for `url` on `owner`'s behalf (GitAccess.decide) and returns the
+ * `http.curloptResolve` entry pinning git to the checked address, so a DNS answer that changes between the check
+ * and git's own lookup changes nothing. A URL an RCLAUDE_GIT_INSTEAD_OF rewrite applies to goes where the admin
+ * said: no check, no pin. Throws `code` with the reason when the target is refused.
+ */
+export async function remoteTarget(
+  url: string,
+  owner: string,
+  access: GitAccess | null,
+  code: 'SANDBOX_START_FAILED' | 'FORBIDDEN',
+  what: string,
+): Promise<string | null> {
+  if (!access?.decide || access.insteadOf.some(({ from }) => url.startsWith(from))) return null;
+  const parsed = new URL(url);
+  const host = parsed.hostname.replace(/^\[|\]$/g, '');
+  const port = parsed.port ? Number(parsed.port) : parsed.protocol === 'http:' ? 80 : 443;
+  const decision = await access.decide(owner, host, port);
+  if (!decision.ok) throw new AppError(code, `could not ${what} ${url}: ${decision.reason}`.slice(0, 1000));
+  const address = decision.address.includes(':') ? `[${decision.address}]` : decision.address;
+  return `${parsed.hostname}:${port}:${address}`;
 }
 
 /** A user name and token for one https remote, and the secret it came from (for messages). */
@@ -82,8 +116,10 @@ export function remoteGitEnv(
   url: string,
   credential: GitCredential | null,
   insteadOf: GitAccess['insteadOf'] = [],
+  pin: string | null = null,
 ): Record<string, string> {
   const entries: [string, string][] = insteadOf.map(({ from, to }) => [`url.${to}.insteadOf`, from]);
+  if (pin) entries.push(['http.curloptResolve', pin]);
   if (credential) {
     const basic = Buffer.from(`${credential.username}:${credential.token}`).toString('base64');
     entries.push(['http.extraHeader', `Authorization: Basic ${basic}`]);
@@ -106,12 +142,13 @@ export function runRemoteGit(
   url: string,
   credential: GitCredential | null,
   insteadOf: GitAccess['insteadOf'] = [],
+  pin: string | null = null,
 ): Promise<GitRun> {
   return runGit(args, {
     isolated: true,
     timeoutMs: REMOTE_GIT_TIMEOUT_MS,
     maxBuffer: 4 * 1024 * 1024,
-    env: remoteGitEnv(url, credential, insteadOf),
+    env: remoteGitEnv(url, credential, insteadOf, pin),
   });
 }
 
@@ -150,7 +187,7 @@ export async function bundleRemoteRepo(
   branch: string | null,
   credential: GitCredential | null,
   bundleFile: string,
-  opts: { insteadOf?: GitAccess['insteadOf']; githubHost: string; maxBytes?: number },
+  opts: { insteadOf?: GitAccess['insteadOf']; githubHost: string; maxBytes?: number; pin?: string | null },
 ): Promise<void> {
   const maxBytes = opts.maxBytes ?? CLONE_BUNDLE_MAX_BYTES;
   const scratch = await mkdtemp(path.join(tmpdir(), 'rclaude-clone-'));
@@ -159,7 +196,7 @@ export async function bundleRemoteRepo(
   try {
     const repo = path.join(scratch, 'repo.git');
     const args = ['clone', '--bare', '--single-branch', '--no-tags', ...(branch ? ['--branch', branch] : [])];
-    const cloned = await runRemoteGit([...args, '--', url, repo], url, credential, opts.insteadOf);
+    const cloned = await runRemoteGit([...args, '--', url, repo], url, credential, opts.insteadOf, opts.pin ?? null);
     if (!cloned.ok) throw fail(cloneFailure(url, cloned.stderr, credential, opts.githubHost));
     const size = await runGit(['-C', repo, 'count-objects', '-v'], { isolated: true });
     const kib = /size-pack: (\d+)/.exec(size.stdout)?.[1];

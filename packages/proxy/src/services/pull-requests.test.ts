@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Task } from '@rclaude/protocol';
 import { type FakeGitHttp, startFakeGitHttp } from '@rclaude/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleRemoteRepo, type GitCredential, gitCredentialFor } from './git-remote.js';
+import { bundleRemoteRepo, type GitCredential, gitCredentialFor, remoteTarget } from './git-remote.js';
 import { githubHost, parseGithubRepo, pullRequestBody, pullRequestTitle, pushBundleToRemote } from './pull-requests.js';
 
 const task = (over: Partial<Task>): Task =>
@@ -127,6 +127,32 @@ describe('the proxy’s git with a token, against a git smart-HTTP server on loo
     expect(gitCredentialFor('http://github.com/o/r', secrets, 'github.com')).toBeNull();
     // GitHub Enterprise: its host takes GITHUB_TOKEN too.
     expect(gitCredentialFor('https://ghe.example.com/o/r', secrets, 'ghe.example.com')?.secret).toBe('GITHUB_TOKEN');
+  });
+
+  it('checks where its git would connect against the egress rules and pins the checked address, unless rewritten', async () => {
+    const asked: string[] = [];
+    const access = {
+      secrets: async () => ({}),
+      insteadOf: [{ from: 'https://mirrored.example/', to: 'http://127.0.0.1:9/' }],
+      githubHost: 'github.com',
+      decide: async (owner: string, host: string, port: number) => {
+        asked.push(`${owner} ${host}:${port}`);
+        return host === 'github.com'
+          ? { ok: true as const, address: '140.82.121.3' }
+          : { ok: false as const, reason: `${host}:${port} is not on the egress allow-list` };
+      },
+    };
+    expect(await remoteTarget('https://github.com/o/r.git', 'u1', access, 'SANDBOX_START_FAILED', 'clone')).toBe(
+      'github.com:443:140.82.121.3',
+    );
+    await expect(
+      remoteTarget('https://169.254.169.254:8443/x', 'u1', access, 'SANDBOX_START_FAILED', 'clone'),
+    ).rejects.toMatchObject({
+      code: 'SANDBOX_START_FAILED',
+      message: 'could not clone https://169.254.169.254:8443/x: 169.254.169.254:8443 is not on the egress allow-list',
+    });
+    expect(await remoteTarget('https://mirrored.example/o/r', 'u1', access, 'FORBIDDEN', 'push to')).toBeNull();
+    expect(asked).toEqual(['u1 github.com:443', 'u1 169.254.169.254:8443']);
   });
 
   it('clones with the token into a bundle of the branch with its whole history, leaving no scratch clone', async () => {

@@ -20,7 +20,7 @@ import type { SandboxStore, TaskStore } from '../stores/types.js';
 import type { AgentRpc } from './agent-rpc.js';
 import type { AuthContext } from './auth-context.js';
 import { fetchBundleCommit, type GitRun, inRepo as inRepoArgs, lastLine, runGit as runGitWith } from './git.js';
-import { type GitAccess, type GitCredential, runRemoteGit, scrubCredential } from './git-remote.js';
+import { type GitAccess, type GitCredential, remoteTarget, runRemoteGit, scrubCredential } from './git-remote.js';
 import { copyAgentFile, PUSH_BUNDLE_MAX_BYTES } from './repo-source.js';
 import type { TaskTimeline } from './task-transitions.js';
 
@@ -54,8 +54,8 @@ export interface PullRequestServiceDeps {
   githubApiUrl: string;
   /** The server's public URL, for the link back to the task. */
   publicUrl: () => string;
-  /** RCLAUDE_GIT_INSTEAD_OF: URL rewrites for the proxy's git. */
-  insteadOf?: GitAccess['insteadOf'];
+  /** The proxy's git settings (RCLAUDE_GIT_INSTEAD_OF, the egress check); none: no rewrites, no check. */
+  git?: GitAccess;
 }
 
 /** A GitHub repository as `owner` and `name`. */
@@ -230,7 +230,8 @@ export class PullRequestService {
       commit,
       bundlePath,
       credential: token === null ? null : { username: 'x-access-token', token, secret: GITHUB_TOKEN_SECRET },
-      insteadOf: this.deps.insteadOf ?? [],
+      owner: task.owner,
+      access: this.deps.git ?? null,
       ownPushes: await pushedCommits(this.deps.tasks, task.id, branch),
     });
     const { upToDate } = delivered;
@@ -381,7 +382,9 @@ export async function deliverBranch(
     commit: string;
     bundlePath: string;
     credential: GitCredential | null;
-    insteadOf: GitAccess['insteadOf'];
+    /** Whose push it is, and the proxy's git settings (rewrites, the egress check). */
+    owner: string;
+    access: GitAccess | null;
     ownPushes: readonly string[];
   },
 ): Promise<Delivered> {
@@ -390,13 +393,16 @@ export async function deliverBranch(
   }
   const scratch = await mkdtemp(path.join(tmpdir(), 'rclaude-pr-'));
   try {
+    const local = repoSourceKind(push.repo) === 'path';
+    const pin = local ? null : await remoteTarget(push.repo, push.owner, push.access, 'FORBIDDEN', 'push to');
     const bundle = path.join(scratch, 'branch.bundle');
     await copyAgentFile(rpc, sandboxId, push.bundlePath, bundle, PUSH_BUNDLE_MAX_BYTES);
-    return repoSourceKind(push.repo) === 'path'
+    return local
       ? await pushToPath(push.repo, push.branch, push.commit, bundle, push.ownPushes)
       : await pushBundleToRemote(push.repo, push.branch, push.commit, bundle, scratch, push.credential, {
-          insteadOf: push.insteadOf,
+          insteadOf: push.access?.insteadOf ?? [],
           ownPushes: push.ownPushes,
+          pin,
         });
   } finally {
     await rm(scratch, { recursive: true, force: true });
@@ -475,7 +481,7 @@ export async function pushBundleToRemote(
   bundle: string,
   scratch: string,
   credential: GitCredential | null,
-  opts: { insteadOf?: GitAccess['insteadOf']; ownPushes?: readonly string[] } = {},
+  opts: { insteadOf?: GitAccess['insteadOf']; ownPushes?: readonly string[]; pin?: string | null } = {},
 ): Promise<Delivered> {
   const repo = path.join(scratch, 'repo.git');
   const ref = `refs/heads/${branch}`;
@@ -484,7 +490,8 @@ export async function pushBundleToRemote(
   const inRepo = ['-C', repo];
   const fetched = await runGit([...inRepo, '-c', 'transfer.fsckObjects=true', 'fetch', '--no-tags', bundle, commit]);
   if (!fetched.ok) throw new AppError('UPSTREAM_FAILED', `git could not take the branch: ${lastLine(fetched.stderr)}`);
-  const remote = (args: string[]) => runRemoteGit([...inRepo, ...args], url, credential, opts.insteadOf);
+  const remote = (args: string[]) =>
+    runRemoteGit([...inRepo, ...args], url, credential, opts.insteadOf, opts.pin ?? null);
   const pushTo = async (target: string): Promise<GitRun> => {
     const set = await runGit([...inRepo, 'update-ref', ref, target]);
     if (!set.ok) throw new AppError('INTERNAL', `git update-ref failed: ${lastLine(set.stderr)}`);

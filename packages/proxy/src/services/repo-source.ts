@@ -12,7 +12,7 @@ import {
 import { type Bytes, readAgentFile, writeAgentFile } from './agent-files.js';
 import type { AgentRpc } from './agent-rpc.js';
 import { inRepo as inRepoArgs, lastLine, runGit } from './git.js';
-import { bundleRemoteRepo, type GitAccess, gitCredentialFor } from './git-remote.js';
+import { bundleRemoteRepo, type GitAccess, gitCredentialFor, remoteTarget } from './git-remote.js';
 
 /** Where the proxy puts a repository's bundle in the workspace (the agent clones from it, then deletes it). */
 export const REPO_BUNDLE_PATH = '.rclaude/repo.bundle';
@@ -100,9 +100,11 @@ export async function uploadRepo(
     } else {
       const access = remote.access;
       const githubHost = access?.githubHost ?? 'github.com';
+      const pin = await remoteTarget(repo.url, remote.owner, access, 'SANDBOX_START_FAILED', 'clone');
       const credential = access ? gitCredentialFor(repo.url, await access.secrets(remote.owner), githubHost) : null;
       await bundleRemoteRepo(repo.url, repo.branch, credential, file, {
         githubHost,
+        pin,
         ...(access ? { insteadOf: access.insteadOf } : {}),
       });
     }

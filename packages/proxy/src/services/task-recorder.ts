@@ -154,7 +154,8 @@ export class TaskRecorder {
         commit: push.commit,
         bundlePath,
         credential,
-        insteadOf: git?.insteadOf ?? [],
+        owner: task.owner,
+        access: git ?? null,
         ownPushes: await pushedCommits(this.deps.tasks, task.id, push.branch),
       });
       return { ...recorded, commit: delivered.commit, pushedTo: task.repo };
