@@ -336,6 +336,11 @@ describe('an https repository: the server clones and pushes with the token, the 
       if (t.status === 'failed') throw new Error(`the task failed: ${t.statusReason}`);
       return t.status === 'running';
     });
+    // The program starts once the agent has cloned the bundle (and written greeting.txt).
+    await until(
+      'the clone and the change',
+      async () => (await sh(task.id, 'cat greeting.txt 2>/dev/null || true')) === 'changed over https\n',
+    );
     const basic = `Basic ${Buffer.from(`x-access-token:${TOKEN}`).toString('base64')}`;
     expect(gitHttp.authorizations.slice(seen)).toContain(basic);
     const view = await sh(
