@@ -110,7 +110,8 @@ export function secretToStore(url: string, githubHost: string): 'GITHUB_TOKEN' |
 
 /**
  * The environment for the proxy's git against a remote: only https (and http when a rewrite leads there), the
- * rewrites, and the credential as an `http.extraHeader`. Its values are secret: never log them.
+ * rewrites, no redirects, the checked address, and the credential as an `http.extraHeader`. Its values are
+ * secret: never log them.
  */
 export function remoteGitEnv(
   url: string,
@@ -119,6 +120,8 @@ export function remoteGitEnv(
   pin: string | null = null,
 ): Record<string, string> {
   const entries: [string, string][] = insteadOf.map(({ from, to }) => [`url.${to}.insteadOf`, from]);
+  // A redirect would take the request (and the token) to a host nobody checked.
+  entries.push(['http.followRedirects', 'false']);
   if (pin) entries.push(['http.curloptResolve', pin]);
   if (credential) {
     const basic = Buffer.from(`${credential.username}:${credential.token}`).toString('base64');
