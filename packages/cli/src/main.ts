@@ -655,14 +655,15 @@ Each connection gets its own tunnel; Ctrl-C stops. For a browser link instead, u
 const secret = program
   .command('secret')
   .description(
-    'your secrets, injected into your sandboxes as environment variables (ANTHROPIC_API_KEY and CLAUDE_CODE_OAUTH_TOKEN: into their model requests only)',
+    'your secrets, injected into your sandboxes as environment variables (ANTHROPIC_API_KEY and CLAUDE_CODE_OAUTH_TOKEN: into their model requests only; GITHUB_TOKEN, GIT_TOKEN: used by the server to clone, push and open pull requests, never in a sandbox)',
   )
   .addHelpText(
     'after',
     `
 Examples:
   echo "$ANTHROPIC_API_KEY" | rclaude secret set ANTHROPIC_API_KEY
-  rclaude secret set GITHUB_TOKEN         asks for the value without echo
+  rclaude secret set GITHUB_TOKEN         asks for the value without echo; the server clones, pushes
+                                          and opens pull requests with it: it never enters a sandbox
   rclaude secret ls                       names only: values never leave the server
   rclaude secret rm GITHUB_TOKEN`,
   );

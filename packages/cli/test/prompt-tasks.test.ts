@@ -408,14 +408,17 @@ describe('repositories', () => {
     expect(inBare('rev-parse', 'feature')).toBe(featureHead);
     await cli(['stop', task.id]);
 
-    // The same branch name again (the repository given as a path relative to the shell): the repository already
-    // has that branch, so it is left as it was, and the task says so.
+    // The same branch name again (the repository given as a path relative to the shell): the repository's branch
+    // holds another task's commit, which this task's does not descend from, so it is left as it was, and the task
+    // says so.
     const again = await runCli(['run', '--repo', '.', '--push', branch, '-p', 'please change the greeting'], {
       env: server.cliEnv(),
       timeoutMs: 120_000,
       cwd: bare,
     });
-    expect(again.stdout).toContain(`could not bring branch ${branch} back to ${bare}: ${bare} already has a branch`);
+    expect(again.stdout).toContain(
+      `could not push branch ${branch} to ${bare}: push rejected: ${branch} in ${bare} has commits the task's branch does not have`,
+    );
     expect(inBare('rev-parse', branch)).toBe(commit);
     await cli(['stop', (await newestTask()).id]);
   });

@@ -13,12 +13,14 @@ import { ApiClient } from '@rclaude/client';
 import { AppError, pullRequestInfoSchema, pushTaskResponseSchema, type Task, taskSchema } from '@rclaude/protocol';
 import {
   type FakeAnthropic,
+  type FakeGitHttp,
   type FakeGithub,
   lastToolResults,
   lastUserText,
   type RclaudeServer,
   runCli,
   startFakeAnthropic,
+  startFakeGitHttp,
   startFakeGithub,
   startRclaudeServer,
   toolUseReply,
@@ -32,6 +34,10 @@ const GH_REPO = 'octo/demo';
 let server: RclaudeServer;
 let fake: FakeAnthropic;
 let github: FakeGithub;
+/** The repository `https://github.com/octo/demo.git`, served on loopback (RCLAUDE_GIT_INSTEAD_OF), token required. */
+let gitHttp: FakeGitHttp;
+let served: string;
+const HTTPS_REPO = 'https://github.com/octo/demo.git';
 let scratch: string;
 let bare: string;
 let featureHead: string;
@@ -63,6 +69,9 @@ beforeAll(async () => {
   git(['commit', '-q', '-m', 'feature']);
   execFileSync('git', ['clone', '-q', '--bare', work, bare]);
   featureHead = inBare('rev-parse', 'feature');
+  served = path.join(scratch, 'served', 'demo.git');
+  execFileSync('git', ['clone', '-q', '--bare', bare, served]);
+  gitHttp = await startFakeGitHttp({ root: path.join(scratch, 'served'), token: TOKEN });
 
   fake = await startFakeAnthropic({
     responder: ({ body }) => {
@@ -79,6 +88,7 @@ beforeAll(async () => {
       ANTHROPIC_BASE_URL: fake.url,
       ANTHROPIC_API_KEY: 'sk-ant-test-rclaude-0123456789abcdefghij',
       RCLAUDE_GITHUB_API_URL: github.url,
+      RCLAUDE_GIT_INSTEAD_OF: `https://github.com/octo/=${gitHttp.url}/`,
     },
     timeoutMs: 60_000,
   });
@@ -90,6 +100,7 @@ afterAll(async () => {
   await server?.stop();
   await fake?.close();
   await github?.close();
+  await gitHttp?.close();
   fs.rmSync(scratch, { recursive: true, force: true });
 });
 
@@ -281,5 +292,135 @@ describe('rclaude run --pr', () => {
     expect(opened?.body).toContain('> please change the greeting');
     expect(inBare('show', `${branch}:greeting.txt`)).toBe('hello from claude');
     await cli(['stop', task.id]);
+  });
+});
+
+describe('an https repository: the server clones and pushes with the token, the sandbox never holds it', () => {
+  const inServed = (...args: string[]) => execFileSync('git', ['-C', served, ...args], { encoding: 'utf8' }).trim();
+
+  it('fails to start with a clear reason when no token is stored, without trying in the sandbox', async () => {
+    await admin.call('createUser', { body: { username: 'carol', password: 'carol-password-123' } });
+    const login = await admin.call('login', { body: { username: 'carol', password: 'carol-password-123' } });
+    const r = await cli(['run', '-d', '--json', '--repo', HTTPS_REPO, '--', 'true'], { RCLAUDE_TOKEN: login.token });
+    expect(r.code, r.stderr).toBe(0);
+    const task = taskSchema.parse(JSON.parse(r.stdout));
+    const carol = new ApiClient({ baseUrl: server.url, token: login.token });
+    await until('the task to fail', async () => (await carol.getTask(task.id)).status === 'failed');
+    expect((await carol.getTask(task.id)).statusReason).toBe(
+      `could not clone ${HTTPS_REPO}: authentication failed; store a token with \`rclaude secret set GITHUB_TOKEN\``,
+    );
+  });
+
+  it('clones with the stored token (origin is the real URL), pushes at exit, and the token is nowhere in the sandbox, events or logs', async () => {
+    await admin.call('putSecret', { params: { name: 'GITHUB_TOKEN' }, body: { value: TOKEN } });
+    const seen = gitHttp.authorizations.length;
+    const r = await cli([
+      'run',
+      '-d',
+      '--json',
+      '--repo',
+      HTTPS_REPO,
+      '--branch',
+      'feature',
+      '--push',
+      'rclaude/https-exit',
+      '--',
+      'sh',
+      '-c',
+      'echo changed over https > greeting.txt; exec sleep 600',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const task = taskSchema.parse(JSON.parse(r.stdout));
+    await until('the task to run', async () => {
+      const t = await admin.getTask(task.id);
+      if (t.status === 'failed') throw new Error(`the task failed: ${t.statusReason}`);
+      return t.status === 'running';
+    });
+    // The program starts once the agent has cloned the bundle (and written greeting.txt).
+    await until(
+      'the clone and the change',
+      async () => (await sh(task.id, 'cat greeting.txt 2>/dev/null || true')) === 'changed over https\n',
+    );
+    const basic = `Basic ${Buffer.from(`x-access-token:${TOKEN}`).toString('base64')}`;
+    expect(gitHttp.authorizations.slice(seen)).toContain(basic);
+    const view = await sh(
+      task.id,
+      'cat feature.txt; git remote get-url origin; git rev-parse origin/feature; ls -A .rclaude 2>/dev/null; true',
+    );
+    expect(view).toBe(`feature branch\n${HTTPS_REPO}\n${featureHead}\n`);
+    const encoded = Buffer.from(TOKEN).toString('base64');
+    const basicEncoded = Buffer.from(basic).toString('base64');
+    const found = await sh(
+      task.id,
+      `T=$(printf %s '${encoded}' | base64 -d); B=$(printf %s '${basicEncoded}' | base64 -d | cut -d' ' -f2); ` +
+        `printf %s "$T" > /tmp/rclaude-control; grep -rlF -e "$T" -e "$B" /workspace /tmp "$HOME" 2>/dev/null; ` +
+        `rm /tmp/rclaude-control; cat /proc/[0-9]*/environ | tr '\\0' '\\n' | grep -cF -e "$T" -e "$B"; ` +
+        'printenv GITHUB_TOKEN GH_TOKEN GIT_TOKEN; true',
+    );
+    expect(found).toBe('/tmp/rclaude-control\n0\n');
+
+    // The program ends (its sandbox stays until the push is recorded): the server pushes the branch with the token.
+    await cli(['stop', task.id]);
+    await until('the push at the end', async () =>
+      (await admin.listTaskEvents(task.id)).find((e) => e.type === 'push' || e.type === 'error'),
+    );
+    const events = await admin.listTaskEvents(task.id);
+    const push = events.find((e) => e.type === 'push');
+    expect(push?.data, JSON.stringify(events.filter((e) => e.type === 'error'))).toMatchObject({
+      branch: 'rclaude/https-exit',
+      pushedTo: HTTPS_REPO,
+    });
+    expect(inServed('rev-parse', 'rclaude/https-exit')).toBe(push?.data.commit);
+    expect(inServed('show', 'rclaude/https-exit:greeting.txt')).toBe('changed over https');
+    expect(inServed('rev-parse', 'rclaude/https-exit^')).toBe(featureHead);
+
+    const text = JSON.stringify(events);
+    for (const secret of [TOKEN, basic.slice(6)]) {
+      expect(text).not.toContain(secret);
+      expect(server.log()).not.toContain(secret);
+      for (const out of cliOutputs) expect(out).not.toContain(secret);
+      const sandboxes = path.join(server.dataDir, 'sandboxes');
+      for (const id of fs.readdirSync(sandboxes)) {
+        const agentLog = path.join(sandboxes, id, 'agent.log');
+        if (fs.existsSync(agentLog)) expect(fs.readFileSync(agentLog, 'utf8')).not.toContain(secret);
+      }
+    }
+  });
+});
+
+describe('a resumed task pushes its branch again', () => {
+  it('push, stop, resume, change a file, push: the same branch moves forward', async () => {
+    const branch = 'rclaude/resumed';
+    const r = await cli(['run', '-d', '--json', '--repo', bare, '--push', branch, '--', 'sh', '-c', 'exec sleep 600']);
+    expect(r.code, r.stderr).toBe(0);
+    const task = taskSchema.parse(JSON.parse(r.stdout));
+    await until('the task to run', async () => (await admin.getTask(task.id)).status === 'running');
+    await sh(task.id, 'echo first > resumed.txt');
+    const first = pushTaskResponseSchema.parse(JSON.parse((await cli(['push', task.id, '--json'])).stdout));
+    expect(inBare('rev-parse', branch)).toBe(first.commit);
+    // Work after that push: the stop pushes it too, after the checkpoint was taken (which holds the first push's
+    // branch only).
+    await sh(task.id, 'echo between > between.txt');
+
+    const stopped = await cli(['stop', task.id]);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    await until('the task to stop', async () => (await admin.getTask(task.id)).status === 'stopped');
+    const atStop = inBare('rev-parse', branch);
+    expect(atStop).not.toBe(first.commit);
+    const resumed = await cli(['resume', task.id, '--detach']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    await until('the task to run again', async () => (await admin.getTask(task.id)).status === 'running');
+    expect(await sh(task.id, 'cat resumed.txt')).toBe('first\n');
+    await sh(task.id, 'echo second > resumed.txt');
+    const again = await cli(['push', task.id, '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    const second = pushTaskResponseSchema.parse(JSON.parse(again.stdout));
+    expect(second.branch).toBe(branch);
+    expect(inBare('rev-parse', branch)).toBe(second.commit);
+    // The resumed clone held the first push only (the checkpoint came before the stop's push), so without help
+    // this push was rejected as not a fast-forward: the server joined the workspace onto the stop's push.
+    expect(inBare('rev-parse', `${second.commit}^1`, `${second.commit}^2^`)).toBe(`${atStop}\n${first.commit}`);
+    expect(inBare('show', `${branch}:resumed.txt`)).toBe('second');
+    await cli(['stop', '--force', task.id]);
   });
 });

@@ -569,12 +569,16 @@ describe.each(['embedded', 'postgres+redis'] as const)('security of a running se
   });
 
   describe('secrets', () => {
-    it('reach the sandbox environment (model keys only the gateway) and nothing else: no answer, event or log line holds them', async () => {
+    it('reach the sandbox environment (model keys only the gateway, git tokens only the proxy) and nothing else: no answer, event or log line holds them', async () => {
       const modelKey = `sk-ant-api03-${randomBytes(24).toString('hex')}`;
       const value = `ghp_${randomBytes(20).toString('hex')}`;
+      const gitToken = `glpat-${randomBytes(20).toString('hex')}`;
+      const own = `npm_${randomBytes(20).toString('hex')}`;
       expect(
         (await api(bob.token, 'PUT', '/api/secrets/ANTHROPIC_API_KEY', { body: { value: modelKey } })).status,
       ).toBe(200);
+      expect((await api(bob.token, 'PUT', '/api/secrets/GIT_TOKEN', { body: { value: gitToken } })).status).toBe(200);
+      expect((await api(bob.token, 'PUT', '/api/secrets/NPM_TOKEN', { body: { value: own } })).status).toBe(200);
       const stored = await api(bob.token, 'PUT', '/api/secrets/GITHUB_TOKEN', { body: { value } });
       expect(stored.status).toBe(200);
       const watcher = await connected(bob.token);
@@ -587,14 +591,25 @@ describe.each(['embedded', 'postgres+redis'] as const)('security of a running se
       });
       const task = await startTask(bob, ['sh', '-c', 'echo started; sleep 600'], 'bob-with-secret');
 
-      const printed = await runCli(['exec', task.id, '--', 'printenv', 'GITHUB_TOKEN', 'ANTHROPIC_API_KEY'], {
-        env: { ...server.cliEnv(), RCLAUDE_TOKEN: bob.token },
-      });
-      // The model key stays with the egress gateway: every process in the sandbox sees a placeholder.
-      expect(printed.stdout).toBe(`${value}\nsk-ant-rclaude-gateway\n`);
-      expect((await exec(bob, task.id, "cat /proc/[0-9]*/environ | tr '\\0' '\\n'")).stdout).not.toContain(modelKey);
+      const printed = await runCli(
+        [
+          'exec',
+          task.id,
+          '--',
+          'sh',
+          '-c',
+          'printenv NPM_TOKEN ANTHROPIC_API_KEY; printenv GITHUB_TOKEN GIT_TOKEN; echo end',
+        ],
+        { env: { ...server.cliEnv(), RCLAUDE_TOKEN: bob.token } },
+      );
+      // The model key stays with the egress gateway (every process in the sandbox sees a placeholder), the git
+      // tokens with the proxy (adr/0024); Bob's other secrets are his programs' to use.
+      expect(printed.stdout).toBe(`${own}\nsk-ant-rclaude-gateway\nend\n`);
+      const environs = (await exec(bob, task.id, "cat /proc/[0-9]*/environ | tr '\\0' '\\n'")).stdout;
+      expect(environs).toContain(own);
+      for (const kept of [modelKey, value, gitToken]) expect(environs).not.toContain(kept);
       // Only Bob's sandboxes get Bob's secret.
-      expect((await exec(admin, adminTask.id, 'printenv GITHUB_TOKEN; echo end')).stdout).toBe('end\n');
+      expect((await exec(admin, adminTask.id, 'printenv NPM_TOKEN; echo end')).stdout).toBe('end\n');
 
       const { out } = await attach(watcher, task.mainSessionId, { from: 0 });
       await until('the output', () => out.text.includes('started'));
@@ -614,8 +629,7 @@ describe.each(['embedded', 'postgres+redis'] as const)('security of a running se
         await api(bob.token, 'POST', `/api/tasks/${task.id}/stop`),
       ];
       for (const a of answers) {
-        expect(a.text).not.toContain(value);
-        expect(a.text).not.toContain(modelKey);
+        for (const kept of [value, modelKey, gitToken, own]) expect(a.text).not.toContain(kept);
       }
       const cliViews = [
         await runCli(['ls', '--json'], { env: { ...server.cliEnv(), RCLAUDE_TOKEN: bob.token } }),

@@ -97,8 +97,26 @@ export const createApiTokenRequestSchema = z.object({ name: z.string().trim().mi
 export const createApiTokenResponseSchema = z.object({ token: z.string(), info: apiTokenSchema });
 
 /**
- * Names of per-user secrets, injected into sandboxes as environment variables; the model credentials
- * (ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN) are used by the egress gateway instead and never enter a sandbox.
+ * Secrets the server uses itself and never hands to a sandbox. The model credentials and endpoint are the
+ * egress gateway's (it adds them to each model request); the git credentials are the proxy's, which clones,
+ * pushes and opens pull requests with them (adr/0024). Every other secret reaches the task's sessions as an
+ * environment variable.
+ */
+export const PROXY_ONLY_SECRETS = {
+  model: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_BASE_URL'],
+  git: ['GITHUB_TOKEN', 'GH_TOKEN', 'GIT_TOKEN', 'GIT_USERNAME'],
+} as const;
+
+/** Whether the secret `name` stays with the server (PROXY_ONLY_SECRETS). */
+export function isProxyOnlySecret(name: string): boolean {
+  return (
+    (PROXY_ONLY_SECRETS.model as readonly string[]).includes(name) ||
+    (PROXY_ONLY_SECRETS.git as readonly string[]).includes(name)
+  );
+}
+
+/**
+ * Names of per-user secrets, injected into sandboxes as environment variables, except the PROXY_ONLY_SECRETS.
  */
 export const secretNameSchema = z
   .string()

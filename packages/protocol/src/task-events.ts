@@ -87,8 +87,8 @@ export const pushEventSchema = z.object({
   /** The repository the branch is in now; null while it exists only in the sandbox. */
   pushedTo: z.string().max(2048).nullable(),
   /**
-   * A bundle of the branch in the workspace, left for the proxy when the repository is a path on the
-   * server's machine (the sandbox cannot reach it). The proxy fetches it and records the event without it.
+   * A bundle of the branch in the workspace, left for the proxy, which pushes it (the sandbox holds no git
+   * credentials and cannot reach the server's files, adr/0024) and records the event without it.
    */
   bundlePath: z.string().max(4096).optional(),
 });
@@ -200,8 +200,9 @@ export const branchNameSchema = z
 /**
  * The repository of a session (proxy -> agent, in `session:open`). The agent clones it into the workspace
  * before the command starts unless the workspace already is a clone, and records a `diff` event when the
- * command exits (then a `push` event, when asked). `bundlePath` (workspace-relative) names a git bundle the
- * proxy uploaded to clone from.
+ * command exits (then a `push` event, when asked). `bundlePath` (workspace-relative) names the git bundle the
+ * proxy uploaded to clone from (a local path, or an https repository the proxy cloned with the owner's token:
+ * adr/0024); the main session always has one.
  */
 export interface SessionRepo {
   url: string;

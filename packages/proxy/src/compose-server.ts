@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { AppError, loginLinkUrl, type ProviderName, type Task } from '@rclaude/protocol';
+import { AppError, isProxyOnlySecret, loginLinkUrl, type ProviderName, type Task } from '@rclaude/protocol';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Express } from 'express';
 import { type Logger, pino } from 'pino';
@@ -63,6 +63,7 @@ import { composeTasks, type TaskParts } from './services/compose-tasks.js';
 import { CostService } from './services/cost.js';
 import { newId } from './services/ids.js';
 import { LifecycleService } from './services/lifecycle.js';
+import { githubHost } from './services/pull-requests.js';
 import { type AgentNamespace, type ClientNamespace, SessionHub } from './services/session-hub.js';
 import { ShareService } from './services/shares.js';
 import type { TaskService } from './services/task-service.js';
@@ -244,6 +245,14 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     });
     // The sandboxes' one way out besides their agent's channel (on the HTTP port and on every agent socket).
     const egressSecret = deriveEgressSecret(secretKey);
+    // One allow-list for every way out on a task's behalf: its sandbox's, and the proxy's git (clones, pushes).
+    const outbound = new OutboundProxy({
+      allow: parseAllowList([
+        ...(config.RCLAUDE_EGRESS_DEFAULT_ALLOW ? DEFAULT_EGRESS_ALLOW : []),
+        ...config.RCLAUDE_EGRESS_ALLOW,
+      ]).list,
+      log: log.child({ component: 'egress' }),
+    });
     const egress: EgressGateway = createEgressGateway({
       secret: egressSecret,
       sandboxes: stores.sandboxes,
@@ -251,13 +260,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       userAllowHosts: (owner) => auth.allowHosts.forUser(owner),
       modelCredential: async (owner) => pickModelCredential(await auth.secrets.forSandbox(owner), config),
       modelUpstream: new URL(config.ANTHROPIC_BASE_URL ?? DEFAULT_MODEL_UPSTREAM),
-      outbound: new OutboundProxy({
-        allow: parseAllowList([
-          ...(config.RCLAUDE_EGRESS_DEFAULT_ALLOW ? DEFAULT_EGRESS_ALLOW : []),
-          ...config.RCLAUDE_EGRESS_ALLOW,
-        ]).list,
-        log: log.child({ component: 'egress' }),
-      }),
+      outbound,
       report: (ctx, message) => {
         parts?.transitions
           .event(ctx.taskId, 'error', { message })
@@ -474,8 +477,15 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
       log,
       metrics,
       proxyUrl: () => publicUrl,
-      // Model credentials never enter a sandbox: the egress gateway adds them to each model request.
-      sessionEnv: async (userId) => withoutModelCredentials(await auth.secrets.forSandbox(userId)),
+      // Model and git credentials never enter a sandbox: the egress gateway adds the model's to each model
+      // request, and the proxy clones and pushes with the git ones (adr/0024).
+      sessionEnv: async (userId) => sandboxSecrets(await auth.secrets.forSandbox(userId)),
+      git: {
+        secrets: (userId) => auth.secrets.forSandbox(userId),
+        insteadOf: config.RCLAUDE_GIT_INSTEAD_OF,
+        githubHost: githubHost(config.RCLAUDE_GITHUB_API_URL),
+        decide: async (owner, host, port) => outbound.decide(host, port, await auth.allowHosts.forUser(owner)),
+      },
       agentConnectTimeoutMs: config.AGENT_CONNECT_TIMEOUT_MS,
       agentReconnectGraceMs: config.AGENT_RECONNECT_GRACE_MS,
       maxLifetimeMs: config.TASK_MAX_LIFETIME_MS,
@@ -600,7 +610,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
         }),
     });
 
-    const sessionEnv = async (userId: string) => withoutModelCredentials(await auth.secrets.forSandbox(userId));
+    const sessionEnv = async (userId: string) => sandboxSecrets(await auth.secrets.forSandbox(userId));
     tunnels = createTunnelGateway({
       secret: egressSecret,
       authenticate: (headers) => auth.authenticateUpgrade(headers),
@@ -752,11 +762,9 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
   }
 }
 
-/** Secrets that are the gateway's to use, never a sandbox's: the model credentials and endpoint. */
-const MODEL_SECRET_NAMES = new Set(['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN', 'ANTHROPIC_BASE_URL']);
-
-function withoutModelCredentials(secrets: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(secrets).filter(([name]) => !MODEL_SECRET_NAMES.has(name)));
+/** A user's secrets as a sandbox may see them: without the model and git credentials the server keeps. */
+function sandboxSecrets(secrets: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(secrets).filter(([name]) => !isProxyOnlySecret(name)));
 }
 
 function findWebDir(): string | null {

@@ -195,6 +195,28 @@ const envSchema = z.object({
    * its web host (the API host without `api.`) count as GitHub repositories.
    */
   RCLAUDE_GITHUB_API_URL: z.url().default('https://api.github.com'),
+  /**
+   * URL rewrites for the proxy's own git (clones and pushes with a user's token): comma-separated `FROM=TO`, each
+   * a `url.TO.insteadOf FROM` (a mirror, or a test's git server on loopback). The token goes to the rewritten URL.
+   */
+  RCLAUDE_GIT_INSTEAD_OF: z
+    .string()
+    .default('')
+    .transform((text, ctx) => {
+      const out: { from: string; to: string }[] = [];
+      for (const item of text
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
+        const m = /^(https:\/\/[^=\s]+)=(https?:\/\/[^=\s]+)$/.exec(item);
+        if (!m?.[1] || !m[2]) {
+          ctx.addIssue({ code: 'custom', message: `"${item}" is not FROM=TO (https://host/=https://mirror/)` });
+          return z.NEVER;
+        }
+        out.push({ from: m[1], to: m[2] });
+      }
+      return out;
+    }),
   /** Every task is stopped this long after it was created; 0: no limit. */
   TASK_MAX_LIFETIME_MS: ms.default(24 * 3600_000),
   /** Web Push (docs/notifications.md): the VAPID key pair, base64url; unset: generated once and kept in the database. */

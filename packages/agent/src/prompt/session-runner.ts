@@ -63,7 +63,7 @@ export async function runSession(spec: SessionRunSpec, io: SessionRunnerIo): Pro
   if (spec.repo && (!spec.finishMarker || (await claimFinish(spec.finishMarker)))) {
     await finishRepository(
       { workspace: spec.workspace, repo: spec.repo, prompt: spec.prompt },
-      { env: io.env, progress: io.stdout, when: 'exited' },
+      { env: io.env, when: 'exited' },
       emit,
     );
   }

@@ -1,8 +1,8 @@
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AgentTaskEvent, SessionRepo } from '@rclaude/protocol';
+import { type AgentTaskEvent, repoSourceKind, type SessionRepo } from '@rclaude/protocol';
 import { recordChanges } from './diff.js';
-import { commitAndPush, pushCommitMessage } from './push.js';
+import { commitForProxy, PUSH_BUNDLE_PATH, pushCommitMessage } from './push.js';
 
 /** What a session's work is recorded from: its workspace, repository and prompt. */
 export interface FinishSpec {
@@ -13,17 +13,16 @@ export interface FinishSpec {
 }
 
 export interface FinishIo {
-  /** The session's environment (secrets included): the credential helper reads the token from it. */
+  /** The session's environment (a committer identity may be in it). */
   env: Record<string, string>;
-  /** git's push progress goes here (the session's terminal); none: dropped. */
-  progress?: NodeJS.WritableStream;
   /** What ends the session, for the commit message. */
   when: 'exited' | 'stopped' | 'hibernated';
 }
 
 /**
  * Records what a session changed in its repository as a `diff` event, then, when its task asked for a push,
- * commits the changes to the new branch and pushes it (a `push` event, or an `info` when nothing changed).
+ * commits the changes to the branch and bundles it for the proxy to push (a `push` event, or an `info` when
+ * nothing changed).
  * Failures are `error` events, never a rejection. The one path for both ends of a session: the session runner
  * when the program exits, the agent when the proxy stops or hibernates the sandbox first (`repo:finish`).
  */
@@ -44,16 +43,22 @@ export async function finishRepository(
   const branch = spec.repo.pushBranch;
   if (!branch) return;
   try {
-    const pushed = await commitAndPush({
+    // The sandbox holds no git credentials (adr/0024): the branch is committed on top of its last push (a branch
+    // restored from a checkpoint included) and bundled for the proxy, which pushes it. Its whole history when the
+    // remote is not on this machine's disk: the proxy keeps no copy of it.
+    const made = await commitForProxy({
       workspace: spec.workspace,
-      repo: spec.repo,
       branch,
-      env: io.env,
       message: pushCommitMessage(spec.prompt, io.when),
-      ...(io.progress ? { progress: io.progress } : {}),
+      full: repoSourceKind(spec.repo.url) !== 'path',
+      env: io.env,
+      bundlePath: PUSH_BUNDLE_PATH,
     });
-    if (pushed) emit({ type: 'push', data: pushed });
-    else emit({ type: 'info', data: { message: `nothing to push to ${branch}: no changes` } });
+    if (made.commit === null || made.bundlePath === null) {
+      emit({ type: 'info', data: { message: `nothing to push to ${branch}: no changes` } });
+      return;
+    }
+    emit({ type: 'push', data: { branch, commit: made.commit, pushedTo: null, bundlePath: made.bundlePath } });
   } catch (err) {
     emit({
       type: 'error',

@@ -4,69 +4,15 @@ import {
   type AgentRepoCommitResult,
   AppError,
   branchNameSchema,
-  type PushEventData,
   REPO_COMMIT_SUMMARY_MAX_CHARS,
-  type SessionRepo,
 } from '@rclaude/protocol';
 import { BASE_CONFIG_KEY, RCLAUDE_DIR } from './clone.js';
 import { withEverythingStaged } from './diff.js';
 import { EMPTY_TREE, git, type RunGitOptions, runGit } from './git.js';
-import { gitEnv } from './git-credentials.js';
+import { gitEnv } from './git-env.js';
 
-/** Where the branch is bundled for the proxy when the repository is a path on the server's machine. */
+/** Where the push at a session's end leaves the branch's bundle for the proxy (apart from `repo:commit`'s). */
 export const PUSH_BUNDLE_PATH = `${RCLAUDE_DIR}/push.bundle`;
-
-export interface CommitAndPushOptions {
-  workspace: string;
-  repo: SessionRepo;
-  branch: string;
-  /** The session's environment (secrets included): the credential helper reads the token from it. */
-  env: Record<string, string>;
-  /** The commit message. */
-  message: string;
-  /** git's push progress goes here (the session's terminal). */
-  progress?: NodeJS.WritableStream;
-}
-
-/**
- * Commits what changed in the workspace (as the `diff` event counts it: untracked files too, ignored files and
- * `.rclaude/` not) to the new branch `branch`, on top of HEAD as it is now (so commits Claude made are
- * included), without touching the work tree, the index or HEAD. Then pushes the branch to `origin`, refusing
- * to replace a branch of that name there. A repository cloned from a bundle (a path on the server's machine)
- * is out of the sandbox's reach: the branch is bundled into the workspace instead, for the proxy to fetch.
- * Returns null when nothing changed since the task started.
- */
-export async function commitAndPush(opts: CommitAndPushOptions): Promise<PushEventData | null> {
-  const { workspace, repo, branch } = opts;
-  const ref = `refs/heads/${branch}`;
-  const fromBundle = repo.bundlePath !== undefined;
-  const base: RunGitOptions = { cwd: workspace, env: gitEnv(opts.env, fromBundle ? null : repo.url) };
-  const head = (await runGit(['rev-parse', '--verify', '-q', 'HEAD'], base)).stdout.trim();
-  const tree = await withEverythingStaged(base, head || EMPTY_TREE, async (staged) =>
-    (await git(['write-tree'], staged)).trim(),
-  );
-  const headTree = head ? (await git(['rev-parse', `${head}^{tree}`], base)).trim() : '';
-  let commit = head;
-  if (tree !== headTree) {
-    const parents = head ? ['-p', head] : [];
-    const committer = { ...base, env: { ...base.env, ...(await identity(base)) } };
-    commit = (await git(['commit-tree', tree, ...parents, '-m', opts.message], committer)).trim();
-  }
-  const started = (await runGit(['config', '--get', BASE_CONFIG_KEY], base)).stdout.trim();
-  if (!commit || commit === started) return null;
-  // An empty old value: the branch must not exist in the clone either.
-  await git(['update-ref', '-m', 'rclaude: task changes', ref, commit, ''], base);
-  if (fromBundle) {
-    await git(['bundle', 'create', '-q', PUSH_BUNDLE_PATH, ref, ...(started ? ['--not', started] : [])], base);
-    return { branch, commit, pushedTo: null, bundlePath: PUSH_BUNDLE_PATH };
-  }
-  // `--force-with-lease=REF:` with nothing after the colon: push only if the remote has no such branch.
-  await git(['push', '--porcelain', `--force-with-lease=${ref}:`, 'origin', `${ref}:${ref}`], {
-    ...base,
-    ...(opts.progress ? { progress: opts.progress } : {}),
-  });
-  return { branch, commit, pushedTo: repo.url };
-}
 
 /** An author and committer for the commit when the user has configured none (a fresh sandbox has none). */
 async function identity(opts: RunGitOptions): Promise<Record<string, string>> {
@@ -97,6 +43,8 @@ export interface CommitForProxyOptions {
   full: boolean;
   /** The agent's environment (a committer identity may be in it). No credentials are needed: nothing leaves. */
   env: Record<string, string>;
+  /** Where the bundle goes in the workspace; default COMMIT_BUNDLE_PATH. */
+  bundlePath?: string;
 }
 
 /**
@@ -113,8 +61,9 @@ export async function commitForProxy(opts: CommitForProxyOptions): Promise<Agent
     throw new AppError('BAD_REQUEST', 'the workspace is not a git repository');
   }
   const ref = `refs/heads/${branch}`;
-  const base: RunGitOptions = { cwd: workspace, env: gitEnv(opts.env, null) };
-  await rm(join(workspace, COMMIT_BUNDLE_PATH), { force: true });
+  const bundlePath = opts.bundlePath ?? COMMIT_BUNDLE_PATH;
+  const base: RunGitOptions = { cwd: workspace, env: gitEnv(opts.env) };
+  await rm(join(workspace, bundlePath), { force: true });
   const started = (await runGit(['config', '--get', BASE_CONFIG_KEY], base)).stdout.trim() || null;
   const head = (await runGit(['rev-parse', '--verify', '-q', 'HEAD'], base)).stdout.trim();
   const tip = (await runGit(['rev-parse', '--verify', '-q', ref], base)).stdout.trim();
@@ -142,12 +91,12 @@ export async function commitForProxy(opts: CommitForProxyOptions): Promise<Agent
   if (commit === started) return { commit: null, started, bundlePath: null, summary: 'no changes' };
   await git(['update-ref', '-m', 'rclaude: task changes', ref, commit, tip], base);
   const since = started && !opts.full ? ['--not', started] : [];
-  await git(['bundle', 'create', '-q', COMMIT_BUNDLE_PATH, ref, ...since], base);
+  await git(['bundle', 'create', '-q', bundlePath, ref, ...since], base);
   const stat = (await runGit(['diff', '--shortstat', started ?? EMPTY_TREE, commit], base)).stdout.trim();
   return {
     commit,
     started,
-    bundlePath: COMMIT_BUNDLE_PATH,
+    bundlePath,
     summary: (stat || 'no changes').slice(0, REPO_COMMIT_SUMMARY_MAX_CHARS),
   };
 }

@@ -3,11 +3,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AgentTaskEvent } from '@rclaude/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASE_CONFIG_KEY, ensureRepository } from './clone.js';
 import { CHANGES_DIFF_PATH, describeChanges, parseNumstat, recordChanges } from './diff.js';
-import { gitCredentialConfig, gitEnv } from './git-credentials.js';
-import { commitAndPush, PUSH_BUNDLE_PATH, pushCommitMessage } from './push.js';
+import { finishRepository } from './finish.js';
+import { gitEnv } from './git-env.js';
+import { PUSH_BUNDLE_PATH, pushCommitMessage } from './push.js';
 
 const env: Record<string, string> = {
   PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -81,6 +83,10 @@ describe('ensureRepository', () => {
     await expect(ensureRepository({ workspace: ws, repo: { url: source, branch: null }, env })).rejects.toThrow(
       /only reachable through a bundle/,
     );
+    // An https repository is the server's to clone (the sandbox holds no git credentials).
+    await expect(
+      ensureRepository({ workspace: ws, repo: { url: 'https://github.com/o/r.git', branch: null }, env }),
+    ).rejects.toThrow(/the server clones https:\/\/github.com\/o\/r.git for the sandbox/);
     await expect(
       ensureRepository({ workspace: ws, repo: { url: 'ext::sh -c touch% /tmp/pwned', branch: null }, env }),
     ).rejects.toThrow(/neither an https URL nor a local path/);
@@ -180,57 +186,33 @@ describe('parseNumstat / describeChanges', () => {
   });
 });
 
-describe('git credentials', () => {
-  it('offers GITHUB_TOKEN to github.com only, GIT_TOKEN to the repository host only, nothing over http', () => {
-    const tokens = { GITHUB_TOKEN: 'ghp_x', GIT_TOKEN: 'glpat_y' };
-    expect(gitCredentialConfig('https://github.com/o/r.git', tokens).map((e) => e.key)).toEqual([
-      'credential.https://github.com.helper',
-    ]);
-    expect(gitCredentialConfig('https://gitlab.example.com/o/r.git', tokens).map((e) => e.key)).toEqual([
-      'credential.https://gitlab.example.com.helper',
-    ]);
-    expect(gitCredentialConfig('https://gitlab.example.com/o/r.git', { GITHUB_TOKEN: 'ghp_x' })).toEqual([]);
-    expect(gitCredentialConfig('http://github.com/o/r.git', tokens)).toEqual([]);
-    // The token itself is never in the configuration, only the variable's name.
-    for (const e of gitCredentialConfig('https://github.com/o/r.git', tokens)) expect(e.value).not.toContain('ghp_x');
-  });
-
-  it('answers git with the token from the environment, through the helper', () => {
-    const withToken = gitEnv({ ...env, GITHUB_TOKEN: 'ghp_secret123' }, 'https://github.com/o/r.git');
-    const fill = (host: string) =>
-      spawnSync('git', ['credential', 'fill'], {
-        env: withToken,
-        input: `protocol=https\nhost=${host}\n\n`,
-        encoding: 'utf8',
-      });
-    expect(fill('github.com').stdout).toContain('username=x-access-token\npassword=ghp_secret123\n');
-    // Another host gets nothing (git gives up rather than prompting).
-    expect(fill('evil.example.com').stdout).not.toContain('ghp_secret123');
-    expect(withToken).toMatchObject({
-      GIT_TERMINAL_PROMPT: '0',
-      GIT_ALLOW_PROTOCOL: 'https:http:file',
-      GIT_CONFIG_COUNT: '1',
-    });
+describe('gitEnv', () => {
+  it('keeps git from prompting and to https, http and file transports, and adds no credential', () => {
+    const out = gitEnv({ ...env, GIT_CONFIG_COUNT: '0' });
+    expect(out).toMatchObject({ GIT_TERMINAL_PROMPT: '0', GIT_ALLOW_PROTOCOL: 'https:http:file', GIT_ASKPASS: 'true' });
+    expect(Object.keys(out).filter((k) => /^GIT_CONFIG_(KEY|VALUE)_/.test(k))).toEqual([]);
   });
 });
 
-describe('commitAndPush', () => {
-  /** A clone of the source (from its bundle) whose origin is a bare repository it can push to. */
-  async function cloneWithOrigin(): Promise<{ ws: string; origin: string }> {
-    const origin = mkdtempSync(join(root, 'origin-'));
-    execFileSync('git', ['clone', '-q', '--bare', source, origin], { env });
+describe('finishRepository', () => {
+  /** A clone of the source from its bundle, as the proxy uploads it; `url` is what origin names. */
+  async function cloned(url: string): Promise<string> {
     const ws = workspaceWithBundle();
-    await ensureRepository({
-      workspace: ws,
-      repo: { url: source, branch: null, bundlePath: '.rclaude/repo.bundle' },
-      env,
-    });
-    git(ws, 'remote', 'set-url', 'origin', origin);
-    return { ws, origin };
+    await ensureRepository({ workspace: ws, repo: { url, branch: null, bundlePath: '.rclaude/repo.bundle' }, env });
+    return ws;
+  }
+  async function finish(ws: string, url: string, branch: string, runEnv = env): Promise<AgentTaskEvent[]> {
+    const events: AgentTaskEvent[] = [];
+    await finishRepository(
+      { workspace: ws, repo: { url, branch: null, pushBranch: branch }, prompt: 'please fix it\nin detail' },
+      { env: runEnv, when: 'exited' },
+      (e) => events.push(e),
+    );
+    return events;
   }
 
-  it('commits every change on top of HEAD to a new branch and pushes it, leaving HEAD, index and files alone', async () => {
-    const { ws, origin } = await cloneWithOrigin();
+  it('commits every change on top of HEAD to the branch and bundles it for the server, leaving HEAD, index and files alone', async () => {
+    const ws = await cloned(source);
     writeFileSync(join(ws, 'committed.txt'), 'claude committed this\n');
     git(ws, 'add', 'committed.txt');
     git(ws, 'commit', '-q', '-m', 'claude committed');
@@ -242,84 +224,64 @@ describe('commitAndPush', () => {
     writeFileSync(join(ws, '.rclaude', 'scratch.txt'), 'not a change\n');
     const status = git(ws, 'status', '--porcelain');
 
-    const pushed = await commitAndPush({
-      workspace: ws,
-      repo: { url: origin, branch: null },
+    const events = await finish(ws, source, 'rclaude/t1');
+    const push = events.find((e) => e.type === 'push');
+    expect(push?.data).toEqual({
       branch: 'rclaude/t1',
-      env,
-      message: pushCommitMessage('please fix it\nin detail'),
+      commit: expect.stringMatching(/^[0-9a-f]{40}$/),
+      pushedTo: null,
+      bundlePath: PUSH_BUNDLE_PATH,
     });
-    expect(pushed).toEqual({ branch: 'rclaude/t1', commit: expect.stringMatching(/^[0-9a-f]{40}$/), pushedTo: origin });
-    const commit = pushed?.commit as string;
-    expect(git(origin, 'rev-parse', 'refs/heads/rclaude/t1').trim()).toBe(commit);
-    expect(git(origin, 'rev-parse', `${commit}^`).trim()).toBe(head);
-    expect(git(origin, 'show', `${commit}:a.txt`)).toBe('one\n2\nthree\n');
-    expect(git(origin, 'ls-tree', '-r', '--name-only', commit).split('\n')).toEqual(
+    const commit = (push?.data as { commit: string } | undefined)?.commit ?? '';
+    const home = mkdtempSync(join(root, 'home-'));
+    execFileSync('git', ['clone', '-q', '--bare', source, home], { env });
+    git(home, 'fetch', '-q', join(ws, PUSH_BUNDLE_PATH), 'refs/heads/rclaude/t1:refs/heads/rclaude/t1');
+    expect(git(home, 'rev-parse', 'refs/heads/rclaude/t1').trim()).toBe(commit);
+    expect(git(home, 'rev-parse', `${commit}^`).trim()).toBe(head);
+    expect(git(home, 'show', `${commit}:a.txt`)).toBe('one\n2\nthree\n');
+    expect(git(home, 'ls-tree', '-r', '--name-only', commit).split('\n')).toEqual(
       expect.arrayContaining(['new.txt', 'untracked.txt', 'committed.txt', '.rclaude/repo-own.txt']),
     );
-    expect(git(origin, 'ls-tree', '-r', '--name-only', commit)).not.toContain('scratch.txt');
-    expect(git(origin, 'log', '-1', '--format=%s%n%b', commit)).toContain('please fix it\n');
+    expect(git(home, 'ls-tree', '-r', '--name-only', commit)).not.toContain('scratch.txt');
+    expect(git(home, 'log', '-1', '--format=%s%n%b', commit)).toContain('please fix it\n');
     // The workspace is as it was: same branch, same HEAD, same staged and unstaged changes.
     expect(git(ws, 'rev-parse', '--abbrev-ref', 'HEAD').trim()).toBe('main');
     expect(git(ws, 'rev-parse', 'HEAD').trim()).toBe(head);
     expect(git(ws, 'status', '--porcelain')).toBe(status);
   });
 
-  it('never replaces a branch that exists, here or on the remote', async () => {
-    const first = await cloneWithOrigin();
-    writeFileSync(join(first.ws, 'x.txt'), 'x\n');
-    const opts = { workspace: first.ws, repo: { url: first.origin, branch: null }, env, message: 'm' };
-    await commitAndPush({ ...opts, branch: 'taken' });
-    await expect(commitAndPush({ ...opts, branch: 'taken' })).rejects.toThrow(/update-ref/);
-    // Another clone pushing the same name to the same remote is refused by the lease.
-    const ws2 = workspaceWithBundle();
-    await ensureRepository({
-      workspace: ws2,
-      repo: { url: source, branch: null, bundlePath: '.rclaude/repo.bundle' },
-      env,
-    });
-    git(ws2, 'remote', 'set-url', 'origin', first.origin);
-    writeFileSync(join(ws2, 'y.txt'), 'y\n');
-    const before = git(first.origin, 'rev-parse', 'refs/heads/taken').trim();
-    await expect(commitAndPush({ ...opts, workspace: ws2, branch: 'taken' })).rejects.toThrow(/git push failed/);
-    expect(git(first.origin, 'rev-parse', 'refs/heads/taken').trim()).toBe(before);
+  it('bundles the whole history for an https remote, and builds on the branch when it exists already (a resumed task)', async () => {
+    const url = 'https://git.example.com/o/r.git';
+    const ws = await cloned(url);
+    expect(git(ws, 'remote', 'get-url', 'origin').trim()).toBe(url);
+    writeFileSync(join(ws, 'x.txt'), 'x\n');
+    const first = (await finish(ws, url, 'taken')).find((e) => e.type === 'push')?.data as { commit: string };
+    // A fresh repository takes the bundle alone: it holds every commit.
+    const empty = mkdtempSync(join(root, 'empty-'));
+    git(empty, 'init', '-q', '--bare');
+    git(empty, 'fetch', '-q', join(ws, PUSH_BUNDLE_PATH), 'refs/heads/taken:refs/heads/taken');
+    expect(git(empty, 'rev-parse', 'taken').trim()).toBe(first.commit);
+    writeFileSync(join(ws, 'x.txt'), 'x again\n');
+    const second = (await finish(ws, url, 'taken')).find((e) => e.type === 'push')?.data as { commit: string };
+    expect(git(ws, 'rev-parse', `${second.commit}^`).trim()).toBe(first.commit);
   });
 
-  it('bundles the branch for the proxy when the repository came as a bundle, with a default identity', async () => {
-    const ws = workspaceWithBundle();
-    const repo = { url: source, branch: null, bundlePath: '.rclaude/repo.bundle' };
-    await ensureRepository({ workspace: ws, repo, env });
+  it('commits with a default identity in a fresh sandbox', async () => {
+    const ws = await cloned(source);
     writeFileSync(join(ws, 'b.txt'), 'b\n');
-    // A fresh sandbox: no identity in the environment or the config.
     const bare = { PATH: env.PATH as string, HOME: mkdtempSync(join(root, 'home-')) };
-    const pushed = await commitAndPush({ workspace: ws, repo, branch: 'rclaude/t2', env: bare, message: 'm' });
-    expect(pushed).toEqual({
-      branch: 'rclaude/t2',
-      commit: expect.any(String),
-      pushedTo: null,
-      bundlePath: PUSH_BUNDLE_PATH,
-    });
-    const home = mkdtempSync(join(root, 'home-'));
-    execFileSync('git', ['clone', '-q', '--bare', source, home], { env });
-    git(home, 'fetch', '-q', join(ws, PUSH_BUNDLE_PATH), 'refs/heads/rclaude/t2:refs/heads/rclaude/t2');
-    expect(git(home, 'rev-parse', 'refs/heads/rclaude/t2').trim()).toBe(pushed?.commit);
-    expect(git(home, 'log', '-1', '--format=%an <%ae>', 'rclaude/t2').trim()).toBe('rclaude <rclaude@localhost>');
+    const push = (await finish(ws, source, 'rclaude/t2', bare)).find((e) => e.type === 'push')?.data as {
+      commit: string;
+    };
+    expect(git(ws, 'log', '-1', '--format=%an <%ae>', push.commit).trim()).toBe('rclaude <rclaude@localhost>');
   });
 
   it('pushes nothing when nothing changed', async () => {
-    const { ws, origin } = await cloneWithOrigin();
-    expect(
-      await commitAndPush({
-        workspace: ws,
-        repo: { url: origin, branch: null },
-        branch: 'rclaude/t3',
-        env,
-        message: 'm',
-      }),
-    ).toBeNull();
-    expect(spawnSync('git', ['rev-parse', '--verify', '-q', 'refs/heads/rclaude/t3'], { cwd: origin }).status).not.toBe(
-      0,
-    );
+    const ws = await cloned(source);
+    const events = await finish(ws, source, 'rclaude/t3');
+    expect(events.filter((e) => e.type === 'push')).toEqual([]);
+    expect(events).toContainEqual({ type: 'info', data: { message: 'nothing to push to rclaude/t3: no changes' } });
+    expect(spawnSync('git', ['rev-parse', '--verify', '-q', 'refs/heads/rclaude/t3'], { cwd: ws }).status).not.toBe(0);
   });
 
   it('writes the prompt’s first line as the subject, cut to 72 characters', () => {

@@ -426,9 +426,13 @@ describe.each(['embedded', 'postgres+redis'] as const)('task, session and file r
   });
 
   it("puts a stored secret in the owner's sandboxes only, and in no answer, event or log line", async () => {
-    const secret = `ghp_secret-${Math.random().toString(36).slice(2)}-never-shown`;
-    const stored = await stack.api(alice.token, 'PUT', '/api/secrets/GITHUB_TOKEN', { body: { value: secret } });
+    const secret = `npm_secret-${Math.random().toString(36).slice(2)}-never-shown`;
+    const stored = await stack.api(alice.token, 'PUT', '/api/secrets/NPM_TOKEN', { body: { value: secret } });
     expect(stored.status).toBe(200);
+    // A git token is the proxy's to clone and push with (adr/0024): it never enters a sandbox either.
+    const gitToken = `ghp_secret-${Math.random().toString(36).slice(2)}-proxy-only`;
+    const storedGit = await stack.api(alice.token, 'PUT', '/api/secrets/GITHUB_TOKEN', { body: { value: gitToken } });
+    expect(storedGit.status).toBe(200);
     // A model credential is a secret too, but it never enters a sandbox: the egress gateway adds it upstream.
     const modelKey = `sk-ant-secret-${Math.random().toString(36).slice(2)}-gateway-only`;
     const storedKey = await stack.api(alice.token, 'PUT', '/api/secrets/ANTHROPIC_API_KEY', {
@@ -440,17 +444,19 @@ describe.each(['embedded', 'postgres+redis'] as const)('task, session and file r
 
     // The sandbox gets it in the environment of every process it starts for Alice, never Bob's.
     const open = agent.received.find((r) => r.event === 'session:open')?.payload as { env: Record<string, string> };
-    expect(open.env.GITHUB_TOKEN).toBe(secret);
+    expect(open.env.NPM_TOKEN).toBe(secret);
     expect(JSON.stringify(open)).not.toContain(modelKey);
+    expect(JSON.stringify(open)).not.toContain(gitToken);
     const bobOpen = bobs.agent.received.find((r) => r.event === 'session:open')?.payload as {
       env: Record<string, string>;
     };
-    expect(bobOpen.env.GITHUB_TOKEN).toBeUndefined();
+    expect(bobOpen.env.NPM_TOKEN).toBeUndefined();
     const exec = await stack.api(alice.token, 'POST', `/api/sessions/${task.mainSessionId}/execute`, {
       body: { command: 'printenv' },
     });
-    expect(JSON.parse(exec.body.stdout as string).GITHUB_TOKEN).toBe(secret);
+    expect(JSON.parse(exec.body.stdout as string).NPM_TOKEN).toBe(secret);
     expect(exec.text).not.toContain(modelKey);
+    expect(exec.text).not.toContain(gitToken);
 
     const answers = [
       stored,
@@ -465,14 +471,13 @@ describe.each(['embedded', 'postgres+redis'] as const)('task, session and file r
       await stack.api(stack.admin.token, 'GET', '/api/users'),
       await stack.api(alice.token, 'POST', `/api/tasks/${task.id}/stop`),
     ];
-    for (const a of [...answers, storedKey]) {
-      expect(a.text).not.toContain(secret);
-      expect(a.text).not.toContain(modelKey);
+    for (const a of [...answers, storedKey, storedGit]) {
+      for (const kept of [secret, modelKey, gitToken]) expect(a.text).not.toContain(kept);
     }
     const events = JSON.stringify(await stack.stores.tasks.listEvents(task.id));
-    expect(events).not.toContain(secret);
-    expect(events).not.toContain(modelKey);
-    expect(stack.logs()).not.toContain(secret);
-    expect(stack.logs()).not.toContain(modelKey);
+    for (const kept of [secret, modelKey, gitToken]) {
+      expect(events).not.toContain(kept);
+      expect(stack.logs()).not.toContain(kept);
+    }
   });
 });

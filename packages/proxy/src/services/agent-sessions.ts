@@ -5,7 +5,6 @@ import {
   type ExitInfo,
   isTerminal,
   type PromptPermissionMode,
-  repoSourceKind,
   type SessionRepo,
   type Task,
   type TaskStatus,
@@ -24,8 +23,9 @@ import type {
 import type { AgentRpc } from './agent-rpc.js';
 import { startupTokenExpiry } from './agent-tokens.js';
 import { promptCommand, promptDoneReason } from './claude-commands.js';
+import type { GitAccess } from './git-remote.js';
 import { newToken, sha256 } from './ids.js';
-import { uploadLocalRepo } from './repo-source.js';
+import { uploadRepo } from './repo-source.js';
 import type { SandboxControl } from './sandbox-control.js';
 import type { TaskPublisher } from './task-publisher.js';
 import type { TaskRecorder } from './task-recorder.js';
@@ -44,6 +44,8 @@ export interface AgentSessionsDeps {
   publisher: Pick<TaskPublisher, 'sessionStatus'>;
   /** Environment injected into every session of a user: stored secrets, then server-wide model credentials. */
   sessionEnv: (userId: string) => Promise<Record<string, string>>;
+  /** The owner's git credentials and the proxy's git settings, to clone https repositories; none: no token. */
+  git?: GitAccess;
   agentReconnectGraceMs: number;
   /** Claude Code permission mode of prompt tasks. */
   promptPermissionMode: PromptPermissionMode;
@@ -237,7 +239,8 @@ export class AgentSessions {
   /**
    * What a session brings beyond its command: a prompt task's main session gets the prompt; the main session
    * and Claude Code sessions of a task with a repository get the repository (cloned first, a diff recorded at
-   * exit). A local path is bundled and uploaded first (the sandbox cannot see this machine's files).
+   * exit). The main session's is bundled by the proxy and uploaded first: a local path (the sandbox cannot see
+   * this machine's files) or an https repository, which the proxy clones with the owner's token (adr/0024).
    */
   private async sessionExtras(state: SessionState): Promise<{ prompt?: string; repo?: SessionRepo }> {
     const task = await this.deps.tasks.get(state.taskId);
@@ -248,8 +251,8 @@ export class AgentSessions {
     if (task.repo && (state.kind === 'main' || state.command[0] === 'claude')) {
       const repo = { url: task.repo, branch: task.branch };
       extras.repo =
-        state.kind === 'main' && repoSourceKind(task.repo) === 'path'
-          ? await uploadLocalRepo(this.deps.rpc, state.sandboxId, repo)
+        state.kind === 'main'
+          ? await uploadRepo(this.deps.rpc, state.sandboxId, repo, { owner: task.owner, access: this.deps.git ?? null })
           : repo;
       if (state.kind === 'main' && task.pushBranch) extras.repo.pushBranch = task.pushBranch;
     }

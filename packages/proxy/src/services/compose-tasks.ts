@@ -9,6 +9,7 @@ import { AgentSessions } from './agent-sessions.js';
 import { CheckpointService } from './checkpoints.js';
 import { CostService } from './cost.js';
 import { WorkFinisher } from './finish-work.js';
+import type { GitAccess } from './git-remote.js';
 import { PullRequestService, type PullRequestServiceDeps } from './pull-requests.js';
 import { SandboxControl } from './sandbox-control.js';
 import { TaskLauncher } from './task-launcher.js';
@@ -37,6 +38,8 @@ export interface ComposeTasksDeps {
   proxyUrl: () => string;
   /** Environment injected into every session of a user: stored secrets, then server-wide model credentials. */
   sessionEnv: (userId: string) => Promise<Record<string, string>>;
+  /** The owner's git credentials and the proxy's git settings (clones of https repositories, pushes at exit). */
+  git?: GitAccess;
   agentConnectTimeoutMs: number;
   agentReconnectGraceMs: number;
   maxLifetimeMs: number;
@@ -160,7 +163,14 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
   }
   // Built last (it reads tasks through the TaskService); agent sessions call it when a main program exits.
   let pullRequests: PullRequestService | null = null;
-  const recorder = new TaskRecorder({ tasks, sandboxes, rpc, log, timeline: transitions });
+  const recorder = new TaskRecorder({
+    tasks,
+    sandboxes,
+    rpc,
+    log,
+    timeline: transitions,
+    ...(deps.git ? { git: deps.git } : {}),
+  });
   finisher = new WorkFinisher({
     sessions,
     sandboxes,
@@ -181,6 +191,7 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
     metrics,
     publisher,
     sessionEnv: deps.sessionEnv,
+    ...(deps.git ? { git: deps.git } : {}),
     agentReconnectGraceMs: deps.agentReconnectGraceMs,
     promptPermissionMode,
     timers,
@@ -229,6 +240,7 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
   pullRequests = deps.pullRequests
     ? new PullRequestService({
         ...deps.pullRequests,
+        ...(deps.git ? { git: deps.git } : {}),
         tasks,
         sandboxes,
         rpc,

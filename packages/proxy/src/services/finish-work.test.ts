@@ -4,26 +4,50 @@
  * is gone, delays the stop by at most RCLAUDE_FINISH_TIMEOUT_MS, and the timeline says the changes were not
  * recorded.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AgentRepoFinishRequest, TaskEvent } from '@rclaude/protocol';
-import { until } from '@rclaude/testkit';
+import { type FakeGitHttp, startFakeGitHttp, until } from '@rclaude/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack, type TestUser } from '../../test/test-stack.js';
 
 const FINISH_TIMEOUT_MS = 1500;
 const REPO = 'https://git.example.com/team/app.git';
+const GIT_TOKEN = 'glpat-finish-work-test-token';
 
 describe('recording the changes before the sandbox goes', () => {
   let stack: TestStack;
   let dana: TestUser;
+  let root: string;
+  let gitServer: FakeGitHttp;
 
   beforeAll(async () => {
+    // The proxy clones the repository (adr/0024): REPO is served on loopback, with Dana's GIT_TOKEN.
+    root = mkdtempSync(join(tmpdir(), 'rclaude-finish-'));
+    const work = join(root, 'work');
+    mkdirSync(work);
+    const git = (...args: string[]) =>
+      execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: work });
+    git('init', '-q', '-b', 'main');
+    git('commit', '-q', '--allow-empty', '-m', 'first');
+    git('clone', '-q', '--bare', work, join(root, 'served', 'team', 'app.git'));
+    gitServer = await startFakeGitHttp({ root: join(root, 'served'), token: GIT_TOKEN });
     stack = await startTestStack('embedded', {
-      env: { RCLAUDE_FINISH_TIMEOUT_MS: String(FINISH_TIMEOUT_MS), IDLE_TIMEOUT_MS: '4000' },
+      env: {
+        RCLAUDE_FINISH_TIMEOUT_MS: String(FINISH_TIMEOUT_MS),
+        IDLE_TIMEOUT_MS: '4000',
+        RCLAUDE_GIT_INSTEAD_OF: `https://git.example.com/=${gitServer.url}/`,
+      },
     });
     dana = await stack.createUser('dana');
+    await stack.api(dana.token, 'PUT', '/api/secrets/GIT_TOKEN', { body: { value: GIT_TOKEN } });
   });
   afterAll(async () => {
     await stack?.close();
+    await gitServer?.close();
+    rmSync(root, { recursive: true, force: true });
   });
 
   const events = async (taskId: string) =>

@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Task } from '@rclaude/protocol';
 import { type FakeGitHttp, startFakeGitHttp } from '@rclaude/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { githubHost, parseGithubRepo, pullRequestBody, pullRequestTitle, pushToGithub } from './pull-requests.js';
+import { bundleRemoteRepo, type GitCredential, gitCredentialFor, remoteTarget } from './git-remote.js';
+import { githubHost, parseGithubRepo, pullRequestBody, pullRequestTitle, pushBundleToRemote } from './pull-requests.js';
 
 const task = (over: Partial<Task>): Task =>
   ({
@@ -60,7 +61,7 @@ describe('the pull request text', () => {
   });
 });
 
-describe('pushToGithub, with the real git against a git smart-HTTP server on loopback', () => {
+describe('the proxy’s git with a token, against a git smart-HTTP server on loopback', () => {
   const token = 'ghp_the_real_token_0123456789';
   let root: string;
   let server: FakeGitHttp;
@@ -98,10 +99,94 @@ describe('pushToGithub, with the real git against a git smart-HTTP server on loo
     rmSync(root, { recursive: true, force: true });
   });
 
+  // The repository's real URL is GitHub's; RCLAUDE_GIT_INSTEAD_OF points the proxy's git at the fake.
+  const url = 'https://github.com/octo/demo.git';
+  const insteadOf = () => [{ from: 'https://github.com/octo/', to: `${server.url}/` }];
+  const credential = (token: string): GitCredential => ({ username: 'x-access-token', token, secret: 'GITHUB_TOKEN' });
   const push = async (withToken: string) => {
     const scratch = mkdtempSync(join(root, 'scratch-'));
-    return pushToGithub(`${server.url}/demo.git`, 'rclaude/t', commit, bundle, scratch, withToken, 'http');
+    return pushBundleToRemote(url, 'rclaude/t', commit, bundle, scratch, credential(withToken), {
+      insteadOf: insteadOf(),
+    });
   };
+
+  it('offers GITHUB_TOKEN to the GitHub host only, GIT_TOKEN to other https hosts, nothing over http', () => {
+    const secrets = { GITHUB_TOKEN: 'ghp_x', GIT_TOKEN: 'glpat_y', GIT_USERNAME: 'me' };
+    expect(gitCredentialFor('https://github.com/o/r', secrets, 'github.com')).toEqual({
+      username: 'x-access-token',
+      token: 'ghp_x',
+      secret: 'GITHUB_TOKEN',
+    });
+    expect(gitCredentialFor('https://GitHub.com/o/r', { GH_TOKEN: 'gh_z' }, 'github.com')?.secret).toBe('GH_TOKEN');
+    expect(gitCredentialFor('https://gitlab.example.com/o/r', secrets, 'github.com')).toEqual({
+      username: 'me',
+      token: 'glpat_y',
+      secret: 'GIT_TOKEN',
+    });
+    expect(gitCredentialFor('https://gitlab.example.com/o/r', { GITHUB_TOKEN: 'ghp_x' }, 'github.com')).toBeNull();
+    expect(gitCredentialFor('http://github.com/o/r', secrets, 'github.com')).toBeNull();
+    // GitHub Enterprise: its host takes GITHUB_TOKEN too.
+    expect(gitCredentialFor('https://ghe.example.com/o/r', secrets, 'ghe.example.com')?.secret).toBe('GITHUB_TOKEN');
+  });
+
+  it('checks where its git would connect against the egress rules and pins the checked address, unless rewritten', async () => {
+    const asked: string[] = [];
+    const access = {
+      secrets: async () => ({}),
+      insteadOf: [{ from: 'https://mirrored.example/', to: 'http://127.0.0.1:9/' }],
+      githubHost: 'github.com',
+      decide: async (owner: string, host: string, port: number) => {
+        asked.push(`${owner} ${host}:${port}`);
+        return host === 'github.com'
+          ? { ok: true as const, address: '140.82.121.3' }
+          : { ok: false as const, reason: `${host}:${port} is not on the egress allow-list` };
+      },
+    };
+    expect(await remoteTarget('https://github.com/o/r.git', 'u1', access, 'SANDBOX_START_FAILED', 'clone')).toBe(
+      'github.com:443:140.82.121.3',
+    );
+    await expect(
+      remoteTarget('https://169.254.169.254:8443/x', 'u1', access, 'SANDBOX_START_FAILED', 'clone'),
+    ).rejects.toMatchObject({
+      code: 'SANDBOX_START_FAILED',
+      message: 'could not clone https://169.254.169.254:8443/x: 169.254.169.254:8443 is not on the egress allow-list',
+    });
+    expect(await remoteTarget('https://mirrored.example/o/r', 'u1', access, 'FORBIDDEN', 'push to')).toBeNull();
+    expect(asked).toEqual(['u1 github.com:443', 'u1 169.254.169.254:8443']);
+  });
+
+  it('clones with the token into a bundle of the branch with its whole history, leaving no scratch clone', async () => {
+    const out = mkdtempSync(join(root, 'clone-'));
+    const file = join(out, 'repo.bundle');
+    const before = readdirSync(tmpdir()).filter((n) => n.startsWith('rclaude-clone-')).length;
+    await bundleRemoteRepo(url, 'main', credential(token), file, { githubHost: 'github.com', insteadOf: insteadOf() });
+    expect(readdirSync(tmpdir()).filter((n) => n.startsWith('rclaude-clone-')).length).toBe(before);
+    const heads = execFileSync('git', ['bundle', 'list-heads', file], { encoding: 'utf8' });
+    expect(heads).toMatch(/refs\/heads\/main/);
+    const fresh = join(out, 'fresh');
+    execFileSync('git', ['clone', '-q', file, fresh]);
+    expect(gitIn(fresh, 'log', '--format=%s')).toBe('first');
+  });
+
+  it('says why a clone failed, without the token: none stored, a wrong one, a missing branch, a size over the cap', async () => {
+    const out = mkdtempSync(join(root, 'clone-'));
+    const file = join(out, 'repo.bundle');
+    const opts = { githubHost: 'github.com', insteadOf: insteadOf() };
+    await expect(bundleRemoteRepo(url, null, null, file, opts)).rejects.toMatchObject({
+      code: 'SANDBOX_START_FAILED',
+      message: `could not clone ${url}: authentication failed; store a token with \`rclaude secret set GITHUB_TOKEN\``,
+    });
+    const wrong = await bundleRemoteRepo(url, null, credential('ghp_wrong_token'), file, opts).catch((e: Error) => e);
+    expect((wrong as Error).message).toContain('authentication failed with your GITHUB_TOKEN');
+    expect((wrong as Error).message).not.toContain('ghp_wrong_token');
+    await expect(bundleRemoteRepo(url, 'nope', credential(token), file, opts)).rejects.toThrow(
+      /could not clone .*: Remote branch nope not found/,
+    );
+    await expect(bundleRemoteRepo(url, null, credential(token), file, { ...opts, maxBytes: 10 })).rejects.toThrow(
+      /larger than 0 MiB/,
+    );
+    expect(existsSync(file)).toBe(true);
+  });
 
   it('refuses a wrong token with GitHub-like 401 and says so without the token', async () => {
     const err = await push('ghp_wrong_token').catch((e: unknown) => e);
@@ -112,12 +197,12 @@ describe('pushToGithub, with the real git against a git smart-HTTP server on loo
 
   it('pushes the branch with the token as a Basic Authorization header, then finds it up to date', async () => {
     const seen = server.authorizations.length;
-    expect(await push(token)).toBe(false);
+    expect(await push(token)).toEqual({ commit, upToDate: false });
     expect(gitIn(remote, 'rev-parse', 'rclaude/t')).toBe(commit);
     const basic = `Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`;
     expect(server.authorizations.slice(seen).length).toBeGreaterThan(0);
     expect(server.authorizations.slice(seen).every((a) => a === basic)).toBe(true);
-    expect(await push(token)).toBe(true);
+    expect(await push(token)).toEqual({ commit, upToDate: true });
   });
 
   it('never moves a branch that has commits the task does not have', async () => {
@@ -133,5 +218,18 @@ describe('pushToGithub, with the real git against a git smart-HTTP server on loo
     expect(err).toMatchObject({ code: 'CONFLICT' });
     expect(String((err as Error).message)).toContain('push rejected');
     expect(gitIn(remote, 'rev-parse', 'rclaude/t')).toBe(moved);
+  });
+
+  it("builds on the branch when it is the task's own earlier push (a resumed task), keeping the workspace's tree", async () => {
+    const moved = gitIn(remote, 'rev-parse', 'rclaude/t');
+    const scratch = mkdtempSync(join(root, 'scratch-'));
+    const done = await pushBundleToRemote(url, 'rclaude/t', commit, bundle, scratch, credential(token), {
+      insteadOf: insteadOf(),
+      ownPushes: [moved],
+    });
+    expect(done.upToDate).toBe(false);
+    expect(gitIn(remote, 'rev-parse', 'rclaude/t')).toBe(done.commit);
+    expect(gitIn(remote, 'rev-parse', `${done.commit}^1`, `${done.commit}^2`)).toBe(`${moved}\n${commit}`);
+    expect(gitIn(remote, 'rev-parse', `${done.commit}^{tree}`)).toBe(gitIn(remote, 'rev-parse', `${commit}^{tree}`));
   });
 });

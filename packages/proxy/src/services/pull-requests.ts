@@ -5,6 +5,7 @@ import { Octokit } from '@octokit/rest';
 import {
   AppError,
   agentRepoCommitResultSchema,
+  branchNameSchema,
   type CreatePullRequestRequest,
   isTerminal,
   type PullRequestInfo,
@@ -19,11 +20,12 @@ import type { SandboxStore, TaskStore } from '../stores/types.js';
 import type { AgentRpc } from './agent-rpc.js';
 import type { AuthContext } from './auth-context.js';
 import { fetchBundleCommit, type GitRun, inRepo as inRepoArgs, lastLine, runGit as runGitWith } from './git.js';
+import { type GitAccess, type GitCredential, remoteTarget, runRemoteGit, scrubCredential } from './git-remote.js';
 import { copyAgentFile, PUSH_BUNDLE_MAX_BYTES } from './repo-source.js';
 import type { TaskTimeline } from './task-transitions.js';
 
 /** The stored secret the proxy pushes and opens pull requests with. */
-export const GITHUB_TOKEN_SECRET = 'GITHUB_TOKEN';
+export const GITHUB_TOKEN_SECRET = 'GITHUB_TOKEN' as const;
 /** How long the agent may take to commit and bundle the workspace. */
 const COMMIT_TIMEOUT_MS = 120_000;
 /** How long one git command of a push may take. */
@@ -52,6 +54,8 @@ export interface PullRequestServiceDeps {
   githubApiUrl: string;
   /** The server's public URL, for the link back to the task. */
   publicUrl: () => string;
+  /** The proxy's git settings (RCLAUDE_GIT_INSTEAD_OF, the egress check); none: no rewrites, no check. */
+  git?: GitAccess;
 }
 
 /** A GitHub repository as `owner` and `name`. */
@@ -220,20 +224,20 @@ export class PullRequestService {
     if (commit === null || bundlePath === null) {
       throw new AppError('CONFLICT', `nothing to push: the repository has not changed since task ${task.id} started`);
     }
-    const scratch = await mkdtemp(path.join(tmpdir(), 'rclaude-pr-'));
-    try {
-      const bundle = path.join(scratch, 'branch.bundle');
-      await copyAgentFile(this.deps.rpc, sandboxId, bundlePath, bundle, PUSH_BUNDLE_MAX_BYTES);
-      const upToDate =
-        token === null
-          ? await pushToPath(repo, branch, commit, bundle)
-          : await pushToGithub(repo, branch, commit, bundle, scratch, token);
-      this.deps.log.info({ taskId: task.id, branch, commit, upToDate }, 'task pushed');
-      await this.deps.timeline.event(task.id, 'push', { branch, commit, pushedTo: repo });
-      return { branch, commit, pushedTo: repo, upToDate, summary: made.data.summary };
-    } finally {
-      await rm(scratch, { recursive: true, force: true });
-    }
+    const delivered = await deliverBranch(this.deps.rpc, sandboxId, {
+      repo,
+      branch,
+      commit,
+      bundlePath,
+      credential: token === null ? null : { username: 'x-access-token', token, secret: GITHUB_TOKEN_SECRET },
+      owner: task.owner,
+      access: this.deps.git ?? null,
+      ownPushes: await pushedCommits(this.deps.tasks, task.id, branch),
+    });
+    const { upToDate } = delivered;
+    this.deps.log.info({ taskId: task.id, branch, commit: delivered.commit, upToDate }, 'task pushed');
+    await this.deps.timeline.event(task.id, 'push', { branch, commit: delivered.commit, pushedTo: repo });
+    return { branch, commit: delivered.commit, pushedTo: repo, upToDate, summary: made.data.summary };
   }
 
   private async openNow(task: Task, req: CreatePullRequestRequest): Promise<PullRequestInfo> {
@@ -341,43 +345,144 @@ function commitMessage(task: Task): string {
   return `${subject}\n\nCommitted by rclaude from task ${task.id}.\n`;
 }
 
+/** The commits a task has pushed to `branch` so far (its timeline's `push` events), newest last. */
+export async function pushedCommits(
+  tasks: Pick<TaskStore, 'listEvents'>,
+  taskId: string,
+  branch: string,
+): Promise<string[]> {
+  return (await tasks.listEvents(taskId))
+    .filter((e) => e.type === 'push' && e.data.branch === branch && typeof e.data.commit === 'string')
+    .map((e) => e.data.commit as string);
+}
+
+/** Where a task's branch went: the commit the branch now points to, and whether it pointed there already. */
+export interface Delivered {
+  commit: string;
+  upToDate: boolean;
+}
+
+/**
+ * Takes the bundle of a task's branch out of its sandbox (untrusted: size-capped, objects checked by git) and
+ * moves `branch` of the task's repository to `commit`, fast-forward only: fetched into a local path, or pushed to
+ * an https remote with `credential` (the bundle then holds the branch's whole history). The one way a task's
+ * branch leaves its sandbox, for `rclaude push`/`pr` and for the push when a session ends.
+ *
+ * A branch that is not an ancestor of `commit` is left alone (someone else's work), unless it points at one of
+ * `ownPushes`: the task's own earlier push, made from a sandbox whose later work a checkpoint did not hold (the
+ * push when a task stops or hibernates comes after its checkpoint). Then the branch moves forward to a commit
+ * with the workspace's tree and both as parents, so a resumed task keeps pushing to its branch.
+ */
+export async function deliverBranch(
+  rpc: AgentRpc,
+  sandboxId: string,
+  push: {
+    repo: string;
+    branch: string;
+    commit: string;
+    bundlePath: string;
+    credential: GitCredential | null;
+    /** Whose push it is, and the proxy's git settings (rewrites, the egress check). */
+    owner: string;
+    access: GitAccess | null;
+    ownPushes: readonly string[];
+  },
+): Promise<Delivered> {
+  if (!branchNameSchema.safeParse(push.branch).success) {
+    throw new AppError('BAD_REQUEST', `${push.branch} is not a branch name`);
+  }
+  const scratch = await mkdtemp(path.join(tmpdir(), 'rclaude-pr-'));
+  try {
+    const local = repoSourceKind(push.repo) === 'path';
+    const pin = local ? null : await remoteTarget(push.repo, push.owner, push.access, 'FORBIDDEN', 'push to');
+    const bundle = path.join(scratch, 'branch.bundle');
+    await copyAgentFile(rpc, sandboxId, push.bundlePath, bundle, PUSH_BUNDLE_MAX_BYTES);
+    return local
+      ? await pushToPath(push.repo, push.branch, push.commit, bundle, push.ownPushes)
+      : await pushBundleToRemote(push.repo, push.branch, push.commit, bundle, scratch, push.credential, {
+          insteadOf: push.access?.insteadOf ?? [],
+          ownPushes: push.ownPushes,
+          pin,
+        });
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** rclaude as the author of the commit that joins a resumed task's work onto its earlier push. */
+const JOIN_IDENTITY = {
+  GIT_AUTHOR_NAME: 'rclaude',
+  GIT_AUTHOR_EMAIL: 'rclaude@localhost',
+  GIT_COMMITTER_NAME: 'rclaude',
+  GIT_COMMITTER_EMAIL: 'rclaude@localhost',
+};
+
+/** A commit with `commit`'s tree on top of `onto` (the task's earlier push), both as parents. */
+async function joinOnto(repoArgs: string[], onto: string, commit: string): Promise<string> {
+  const made = await runGit(
+    [
+      ...repoArgs,
+      'commit-tree',
+      `${commit}^{tree}`,
+      '-p',
+      onto,
+      '-p',
+      commit,
+      '-m',
+      "rclaude: the resumed task's work, on top of its earlier push",
+    ],
+    JOIN_IDENTITY,
+  );
+  if (!made.ok) throw new AppError('INTERNAL', `git commit-tree failed: ${lastLine(made.stderr)}`);
+  return made.stdout.trim();
+}
+
 /**
  * Brings `commit` from the bundle into the local repository `repoPath` as `refs/heads/<branch>`, creating the
- * branch or moving it forward (never back, never sideways). True when it already pointed there.
+ * branch or moving it forward (never back, never sideways; see deliverBranch for the task's own earlier push).
  */
-async function pushToPath(repoPath: string, branch: string, commit: string, bundle: string): Promise<boolean> {
+async function pushToPath(
+  repoPath: string,
+  branch: string,
+  commit: string,
+  bundle: string,
+  ownPushes: readonly string[],
+): Promise<Delivered> {
   const inRepo = inRepoArgs(path.resolve(repoPath));
   const ref = `refs/heads/${branch}`;
   const old = (await runGit([...inRepo, 'rev-parse', '--verify', '-q', ref])).stdout.trim();
-  if (old === commit) return true;
+  if (old === commit) return { commit, upToDate: true };
   const fetched = await fetchBundleCommit(inRepo, bundle, commit, GIT_OPTS);
   if (!fetched.ok) throw new AppError('UPSTREAM_FAILED', `git could not take the branch: ${lastLine(fetched.stderr)}`);
+  let target = commit;
   if (old && !(await runGit([...inRepo, 'merge-base', '--is-ancestor', old, commit])).ok) {
-    throw new AppError(
-      'CONFLICT',
-      `push rejected: ${branch} in ${repoPath} has commits the task's branch does not have; push to another branch (--branch)`,
-    );
+    if (!ownPushes.includes(old)) {
+      throw new AppError(
+        'CONFLICT',
+        `push rejected: ${branch} in ${repoPath} has commits the task's branch does not have; push to another branch (--branch)`,
+      );
+    }
+    target = await joinOnto(inRepo, old, commit);
   }
-  const moved = await runGit([...inRepo, 'update-ref', '-m', 'rclaude: task push', ref, commit, old]);
+  const moved = await runGit([...inRepo, 'update-ref', '-m', 'rclaude: task push', ref, target, old]);
   if (!moved.ok) throw new AppError('CONFLICT', `push rejected: ${branch} in ${repoPath} moved meanwhile; push again`);
-  return false;
+  return { commit: target, upToDate: false };
 }
 
 /**
  * Pushes `commit` from the bundle (the branch's whole history) to `url` as `refs/heads/<branch>`, fast-forward
- * only, with the token as an HTTP Authorization header that git reads from its environment (GIT_CONFIG_*), so it
- * is in no URL, argument, file or git message. True when the remote branch was already there.
+ * only (see deliverBranch for the task's own earlier push), with the credential as an HTTP Authorization header
+ * that git reads from its environment (git-remote.ts), so it is in no URL, argument, file or git message.
  */
-export async function pushToGithub(
+export async function pushBundleToRemote(
   url: string,
   branch: string,
   commit: string,
   bundle: string,
   scratch: string,
-  token: string,
-  /** GIT_ALLOW_PROTOCOL: the transports git may use; https only, but for a test server on loopback. */
-  protocols = 'https',
-): Promise<boolean> {
+  credential: GitCredential | null,
+  opts: { insteadOf?: GitAccess['insteadOf']; ownPushes?: readonly string[]; pin?: string | null } = {},
+): Promise<Delivered> {
   const repo = path.join(scratch, 'repo.git');
   const ref = `refs/heads/${branch}`;
   const init = await runGit(['init', '-q', '--bare', repo]);
@@ -385,19 +490,28 @@ export async function pushToGithub(
   const inRepo = ['-C', repo];
   const fetched = await runGit([...inRepo, '-c', 'transfer.fsckObjects=true', 'fetch', '--no-tags', bundle, commit]);
   if (!fetched.ok) throw new AppError('UPSTREAM_FAILED', `git could not take the branch: ${lastLine(fetched.stderr)}`);
-  const set = await runGit([...inRepo, 'update-ref', ref, commit]);
-  if (!set.ok) throw new AppError('INTERNAL', `git update-ref failed: ${lastLine(set.stderr)}`);
-  const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
-  const pushed = await runGit([...inRepo, 'push', '--porcelain', url, `${ref}:${ref}`], {
-    GIT_ALLOW_PROTOCOL: protocols,
-    GIT_CONFIG_COUNT: '1',
-    GIT_CONFIG_KEY_0: 'http.extraHeader',
-    GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
-  });
-  const scrub = (s: string) => s.split(token).join('***').split(basic).join('***');
+  const remote = (args: string[]) =>
+    runRemoteGit([...inRepo, ...args], url, credential, opts.insteadOf, opts.pin ?? null);
+  const pushTo = async (target: string): Promise<GitRun> => {
+    const set = await runGit([...inRepo, 'update-ref', ref, target]);
+    if (!set.ok) throw new AppError('INTERNAL', `git update-ref failed: ${lastLine(set.stderr)}`);
+    return remote(['push', '--porcelain', url, `${ref}:${ref}`]);
+  };
+  const rejected = (run: GitRun) => /\[rejected\]|non-fast-forward|fetch first/.test(run.stdout + run.stderr);
+  let target = commit;
+  let pushed = await pushTo(target);
+  if (!pushed.ok && rejected(pushed) && opts.ownPushes?.length) {
+    // Is the remote branch the task's own earlier push? Then build on it.
+    const theirs = await remote(['fetch', '--no-tags', '--no-write-fetch-head', url, `${ref}:refs/rclaude/remote`]);
+    const tip = (await runGit([...inRepo, 'rev-parse', '--verify', '-q', 'refs/rclaude/remote'])).stdout.trim();
+    if (theirs.ok && tip && opts.ownPushes.includes(tip)) {
+      target = await joinOnto(inRepo, tip, commit);
+      pushed = await pushTo(target);
+    }
+  }
   if (!pushed.ok) {
-    const why = scrub(lastLine(pushed.stderr) || lastLine(pushed.stdout));
-    if (/\[rejected\]|non-fast-forward|fetch first/.test(pushed.stdout + pushed.stderr)) {
+    const why = scrubCredential(lastLine(pushed.stderr) || lastLine(pushed.stdout), credential);
+    if (rejected(pushed)) {
       throw new AppError(
         'CONFLICT',
         `push rejected: ${branch} on ${url} has commits the task's branch does not have; push to another branch (--branch)`,
@@ -405,7 +519,7 @@ export async function pushToGithub(
     }
     throw new AppError('UPSTREAM_FAILED', `git push to ${url} failed: ${why}`);
   }
-  return /^=\t/m.test(pushed.stdout);
+  return { commit: target, upToDate: /^=\t/m.test(pushed.stdout) };
 }
 
 /** An AppError for a failed GitHub API call, with GitHub's own message. */

@@ -11,9 +11,10 @@ import {
 } from '@rclaude/protocol';
 import { type Bytes, readAgentFile, writeAgentFile } from './agent-files.js';
 import type { AgentRpc } from './agent-rpc.js';
-import { fetchBundleCommit, inRepo as inRepoArgs, lastLine, runGit } from './git.js';
+import { inRepo as inRepoArgs, lastLine, runGit } from './git.js';
+import { bundleRemoteRepo, type GitAccess, gitCredentialFor, remoteTarget } from './git-remote.js';
 
-/** Where the proxy puts a local repository's bundle in the workspace (the agent clones from it, then deletes it). */
+/** Where the proxy puts a repository's bundle in the workspace (the agent clones from it, then deletes it). */
 export const REPO_BUNDLE_PATH = '.rclaude/repo.bundle';
 /** Bytes per `files:read`/`files:write` RPC, as the file routes use. */
 const CHUNK_BYTES = 512 * 1024;
@@ -21,8 +22,8 @@ const CHUNK_BYTES = 512 * 1024;
 /**
  * Checks a task's `repo` and `branch` before anything starts:
  * - https (or http) URLs, without credentials in them: a token belongs in the user's secrets
- *   (GITHUB_TOKEN, GIT_TOKEN), from where the agent's credential helper reads it; the URL is stored in the
- *   database and shown in listings.
+ *   (GITHUB_TOKEN, GIT_TOKEN), which the proxy clones and pushes with; the URL is stored in the database and
+ *   shown in listings.
  * - an absolute path on this machine, for the local provider and admins only: the server reads it as its
  *   own OS user, so it is as privileged as the server's files. It must be a git repository with commits.
  */
@@ -76,22 +77,36 @@ export async function validateRepo(
 }
 
 /**
- * Bundles the local repository `dir` (all its branches and tags) and writes the bundle into the sandbox's
- * workspace through the agent's file RPC, so the same clone path serves every provider. Returns the
- * session's repo for `session:open`.
+ * Makes a task's repository a bundle in the sandbox's workspace, for the agent to clone from (the same path for
+ * every provider; the sandbox neither sees this machine's files nor holds git credentials, adr/0024):
+ * - a local path: bundled (all its branches and tags) as the server's OS user;
+ * - an https URL: cloned by the proxy with the owner's token for that host (git-remote.ts), then bundled.
+ * The bundle goes into the workspace through the agent's file RPC. Returns the session's repo for `session:open`.
  */
-export async function uploadLocalRepo(
+export async function uploadRepo(
   rpc: AgentRpc,
   sandboxId: string,
   repo: { url: string; branch: string | null },
+  remote: { owner: string; access: GitAccess | null },
 ): Promise<SessionRepo> {
-  const dir = path.resolve(repo.url);
   const scratch = await mkdtemp(path.join(tmpdir(), 'rclaude-bundle-'));
   try {
     const file = path.join(scratch, 'repo.bundle');
-    const made = await runGit([...inRepoArgs(dir), 'bundle', 'create', file, '--all']);
-    if (!made.ok) {
-      throw new AppError('SANDBOX_START_FAILED', `could not bundle ${repo.url}: ${lastLine(made.stderr)}`);
+    if (repoSourceKind(repo.url) === 'path') {
+      const made = await runGit([...inRepoArgs(path.resolve(repo.url)), 'bundle', 'create', file, '--all']);
+      if (!made.ok) {
+        throw new AppError('SANDBOX_START_FAILED', `could not bundle ${repo.url}: ${lastLine(made.stderr)}`);
+      }
+    } else {
+      const access = remote.access;
+      const githubHost = access?.githubHost ?? 'github.com';
+      const pin = await remoteTarget(repo.url, remote.owner, access, 'SANDBOX_START_FAILED', 'clone');
+      const credential = access ? gitCredentialFor(repo.url, await access.secrets(remote.owner), githubHost) : null;
+      await bundleRemoteRepo(repo.url, repo.branch, credential, file, {
+        githubHost,
+        pin,
+        ...(access ? { insteadOf: access.insteadOf } : {}),
+      });
     }
     await writeAgentFile(rpc, sandboxId, REPO_BUNDLE_PATH, fileChunks(file));
     return { url: repo.url, branch: repo.branch, bundlePath: REPO_BUNDLE_PATH };
@@ -102,40 +117,6 @@ export async function uploadLocalRepo(
 
 /** Most bytes of a pushed branch's bundle the proxy takes back from a sandbox. */
 export const PUSH_BUNDLE_MAX_BYTES = 1024 * 1024 * 1024;
-
-/**
- * Brings a task's pushed branch home to its local-path repository: reads the bundle the agent left in the
- * workspace (the sandbox cannot reach the server's files) and fetches that one branch from it, only if the
- * repository has no branch of that name yet. The bundle comes from the sandbox, so it is untrusted: its size
- * is capped, git checks its objects, and only the commit the agent reported is taken, as a new
- * `refs/heads/<branch>`. Throws with a message for the task's timeline.
- */
-export async function fetchPushedBranch(
-  rpc: AgentRpc,
-  sandboxId: string,
-  repoPath: string,
-  push: { branch: string; commit: string; bundlePath: string },
-): Promise<void> {
-  if (!branchNameSchema.safeParse(push.branch).success) throw new Error(`${push.branch} is not a branch name`);
-  const inRepo = inRepoArgs(path.resolve(repoPath));
-  const ref = `refs/heads/${push.branch}`;
-  if ((await runGit([...inRepo, 'rev-parse', '--verify', '-q', ref])).ok) {
-    throw new Error(`${repoPath} already has a branch ${push.branch}; it was left as it was`);
-  }
-  const scratch = await mkdtemp(path.join(tmpdir(), 'rclaude-push-'));
-  try {
-    const file = path.join(scratch, 'push.bundle');
-    await copyAgentFile(rpc, sandboxId, push.bundlePath, file, PUSH_BUNDLE_MAX_BYTES);
-    // Fetch the reported commit itself (git refuses one the bundle does not hold), and no ref: the branch is
-    // then created only if it still does not exist, atomically.
-    const fetched = await fetchBundleCommit(inRepo, file, push.commit);
-    if (!fetched.ok) throw new Error(`git could not fetch the branch: ${lastLine(fetched.stderr)}`);
-    const created = await runGit([...inRepo, 'update-ref', '-m', 'rclaude: task changes', ref, push.commit, '']);
-    if (!created.ok) throw new Error(`${repoPath} already has a branch ${push.branch}; it was left as it was`);
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
-}
 
 /**
  * Copies the workspace file `agentPath` of a sandbox to `file` on this machine, through the agent's file RPC.

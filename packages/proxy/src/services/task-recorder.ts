@@ -9,7 +9,8 @@ import {
 import type { Logger } from 'pino';
 import type { SandboxRecord, SandboxStore, TaskPatch, TaskStore } from '../stores/types.js';
 import type { AgentRpc } from './agent-rpc.js';
-import { fetchPushedBranch } from './repo-source.js';
+import { type GitAccess, gitCredentialFor, secretToStore } from './git-remote.js';
+import { deliverBranch, pushedCommits } from './pull-requests.js';
 import type { TaskTimeline } from './task-transitions.js';
 
 /** A sandbox's timeline says its agent was cut off at most this often. */
@@ -21,6 +22,8 @@ export interface TaskRecorderDeps {
   rpc: AgentRpc;
   log: Logger;
   timeline: TaskTimeline;
+  /** The owner's git credentials, to push a session's branch to an https remote; none: only local paths. */
+  git?: GitAccess;
 }
 
 /**
@@ -127,18 +130,37 @@ export class TaskRecorder {
   }
 
   /**
-   * A `push` whose repository is a path on this machine arrives as a bundle in the workspace: fetch the branch
-   * into the repository, and record where it went (or an error saying why it did not).
+   * A `push` at a session's end arrives as a bundle in the workspace (the sandbox holds no git credentials,
+   * adr/0024): move the task's branch to it, fast-forward only, in the local repository or on the https remote
+   * with the owner's token, and record where it went (or an error saying why it did not).
    */
   private async bringPushHome(sandboxId: string, task: Task, push: PushEventData): Promise<PushEventData> {
     const { bundlePath, ...recorded } = push;
     if (bundlePath === undefined || recorded.pushedTo !== null) return recorded;
-    if (!task.repo || repoSourceKind(task.repo) !== 'path' || push.branch !== task.pushBranch) return recorded;
+    if (!task.repo || push.branch !== task.pushBranch) return recorded;
     try {
-      await fetchPushedBranch(this.deps.rpc, sandboxId, task.repo, { ...push, bundlePath });
-      return { ...recorded, pushedTo: task.repo };
+      const remote = repoSourceKind(task.repo) !== 'path';
+      const git = this.deps.git;
+      const credential =
+        remote && git ? gitCredentialFor(task.repo, await git.secrets(task.owner), git.githubHost) : null;
+      if (remote && !credential) {
+        throw new Error(
+          `no token stored for it: run \`rclaude secret set ${secretToStore(task.repo, git?.githubHost ?? 'github.com')}\``,
+        );
+      }
+      const delivered = await deliverBranch(this.deps.rpc, sandboxId, {
+        repo: task.repo,
+        branch: push.branch,
+        commit: push.commit,
+        bundlePath,
+        credential,
+        owner: task.owner,
+        access: git ?? null,
+        ownPushes: await pushedCommits(this.deps.tasks, task.id, push.branch),
+      });
+      return { ...recorded, commit: delivered.commit, pushedTo: task.repo };
     } catch (err) {
-      const message = `could not bring branch ${push.branch} back to ${task.repo}: ${(err as Error).message}`;
+      const message = `could not push branch ${push.branch} to ${task.repo}: ${(err as Error).message}`;
       await this.deps.timeline.event(task.id, 'error', { message: message.slice(0, 2000) });
       return recorded;
     }

@@ -1,4 +1,4 @@
-import type { SecretInfo } from '@rclaude/protocol';
+import { isProxyOnlySecret, type SecretInfo } from '@rclaude/protocol';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useId, useRef, useState } from 'react';
 import { queryKeys, secretsQuery } from '../../api/queries.js';
@@ -77,7 +77,7 @@ export function SecretsPanel() {
   return (
     <SettingsSection
       title="Secrets"
-      description="Each secret becomes an environment variable in the sandboxes you start from now on. Values are encrypted on the server and never shown again."
+      description="Each secret becomes an environment variable in the sandboxes you start from now on, except model keys (the server adds them to model requests) and git tokens (GITHUB_TOKEN, GIT_TOKEN: the server clones, pushes and opens pull requests with them; they never enter a sandbox). Values are encrypted on the server and never shown again."
     >
       {secrets.isPending ? (
         <LoadingRows label="Loading secrets" />
@@ -156,7 +156,12 @@ export function SecretsPanel() {
         {problem && <InlineError error={new Error(problem)} />}
         {save.error ? <InlineError error={save.error} /> : null}
         <div className="flex flex-wrap items-center justify-end gap-3">
-          {saved && <Notice>Saved {saved}. New sandboxes get it.</Notice>}
+          {saved && (
+            <Notice>
+              Saved {saved}.{' '}
+              {isProxyOnlySecret(saved) ? 'The server uses it; sandboxes never see it.' : 'New sandboxes get it.'}
+            </Notice>
+          )}
           <Button type="submit" variant="primary" disabled={save.isPending}>
             {save.isPending ? 'Saving…' : replacing ? 'Replace secret' : 'Save secret'}
           </Button>

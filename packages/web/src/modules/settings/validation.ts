@@ -17,8 +17,15 @@ export const wellKnownSecrets: readonly { name: string; purpose: string }[] = [
     name: 'CLAUDE_CODE_OAUTH_TOKEN',
     purpose: 'Claude Code uses your Claude subscription (a token from claude setup-token).',
   },
-  { name: 'GITHUB_TOKEN', purpose: 'Git uses it for https://github.com repositories.' },
-  { name: 'GIT_TOKEN', purpose: 'Git uses it for the host of the task’s repository (any Git host).' },
+  {
+    name: 'GITHUB_TOKEN',
+    purpose:
+      'The server clones, pushes and opens pull requests with it for GitHub repositories; it never enters a sandbox.',
+  },
+  {
+    name: 'GIT_TOKEN',
+    purpose: 'The server clones and pushes with it for other Git hosts (user GIT_USERNAME); it never enters a sandbox.',
+  },
 ];
 
 /** A problem with a secret about to be stored, in words for a person, or null when the server will take it. */
