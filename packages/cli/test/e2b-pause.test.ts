@@ -98,7 +98,7 @@ function procState(pid: number): string | null {
 /** A quiet `bash` task in a terminal, with `V` set in the shell's memory; its id and the shell's pid. */
 async function shellWithState(name: string, value: string): Promise<{ id: string; pid: number }> {
   const t = terminals.rclaude(server.cliEnv(), `run --provider e2b --name ${name} -- bash --norc -i`);
-  await t.waitFor((s) => s.includes('$'), 60_000);
+  await t.waitFor((s) => /bash-\S+[#$] /.test(s), 60_000);
   t.type(`V=${value}; echo "pid=$$"`);
   t.keys('Enter');
   const screen = await t.waitFor((s) => /pid=\d+/.test(s), 30_000);
@@ -114,10 +114,14 @@ describe('hibernation on E2B', () => {
     const { id, pid } = await shellWithState('pause-e2b', 'kept-in-memory');
     const sandbox = sandboxOf(id);
     await statusIs(id, 'hibernated', 30_000);
-    const before = await events(id);
+    const isPausedNote = (e: TaskEvent) => e.type === 'info' && /paused with its memory/.test(String(e.data.message));
+    const before = await until('the pause on the timeline', async () => {
+      const all = await events(id);
+      return all.some(isPausedNote) ? all : null;
+    });
     // The checkpoint comes first (the fallback must exist), then the pause.
     const checkpointAt = before.findIndex((e) => e.type === 'checkpoint' && e.data.trigger === 'hibernate');
-    const pausedAt = before.findIndex((e) => e.type === 'info' && /paused with its memory/.test(String(e.data.message)));
+    const pausedAt = before.findIndex(isPausedNote);
     expect(checkpointAt).toBeGreaterThanOrEqual(0);
     expect(pausedAt).toBeGreaterThan(checkpointAt);
     await until('the sandbox to be paused', async () => sandbox.paused !== null);
