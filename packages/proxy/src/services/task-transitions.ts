@@ -7,14 +7,7 @@ import {
   type TaskStatus,
 } from '@rclaude/protocol';
 import type { Metrics } from '../metrics.js';
-import type {
-  OutputLog,
-  SandboxRecord,
-  SandboxStore,
-  SessionStore,
-  TaskPatch,
-  TaskStore,
-} from '../stores/types.js';
+import type { OutputLog, SandboxRecord, SandboxStore, SessionStore, TaskPatch, TaskStore } from '../stores/types.js';
 import type { CostService } from './cost.js';
 import type { SandboxControl } from './sandbox-control.js';
 import type { TaskPublisher } from './task-publisher.js';
