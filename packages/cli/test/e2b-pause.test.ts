@@ -152,6 +152,8 @@ describe('hibernation on E2B', () => {
       async () => (await server.requestOk<SessionInfo>('GET', `/api/sessions/${session}`)).agentConnected,
       30_000,
     );
+    // The terminal comes back as it was left: its screen, then the same shell.
+    await back.waitFor((s) => s.includes(`pid=${pid}`), 30_000);
     back.type('echo "again V=$V pid=$$"');
     back.keys('Enter');
     await back.waitFor((s) => s.includes(`again V=kept-in-memory pid=${pid}`), 30_000);
