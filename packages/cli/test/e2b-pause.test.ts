@@ -14,6 +14,7 @@ import type { SessionInfo, Task, TaskEvent } from '@rclaude/protocol';
 import {
   type E2bEmulator,
   type EmulatedE2bSandbox,
+  freePort,
   type RclaudeServer,
   runCli,
   startE2bEmulator,
@@ -30,6 +31,9 @@ const GRACE_MS = 2000;
 
 let e2b: E2bEmulator;
 let server: RclaudeServer;
+/** The server's port and environment, kept for its restart: agents keep dialling the URL they were given. */
+let port: number;
+let serverEnv: Record<string, string>;
 const terminals = new Terminals();
 /** Every E2B sandbox that ran a command, so a killed one can still be found by its task. */
 const seen = new Set<string>();
@@ -47,18 +51,17 @@ beforeAll(async () => {
     },
     templates: { 'rclaude-sandbox': { cpuCount: 2, memoryMB: 4096 } },
   });
-  server = await startRclaudeServer({
-    env: {
-      RCLAUDE_PROVIDER: 'e2b',
-      E2B_API_KEY: e2b.apiKey,
-      E2B_API_URL: e2b.apiUrl,
-      E2B_SANDBOX_URL: e2b.sandboxUrl,
-      IDLE_TIMEOUT_MS: String(IDLE_MS),
-      RCLAUDE_HIBERNATE_WARNING_MS: '2000',
-      AGENT_RECONNECT_GRACE_MS: String(GRACE_MS),
-    },
-    timeoutMs: 60_000,
-  });
+  port = await freePort();
+  serverEnv = {
+    RCLAUDE_PROVIDER: 'e2b',
+    E2B_API_KEY: e2b.apiKey,
+    E2B_API_URL: e2b.apiUrl,
+    E2B_SANDBOX_URL: e2b.sandboxUrl,
+    IDLE_TIMEOUT_MS: String(IDLE_MS),
+    RCLAUDE_HIBERNATE_WARNING_MS: '2000',
+    AGENT_RECONNECT_GRACE_MS: String(GRACE_MS),
+  };
+  server = await startRclaudeServer({ env: serverEnv, port, timeoutMs: 60_000 });
 }, 120_000);
 
 afterEach(() => {
@@ -209,5 +212,39 @@ describe('hibernation on E2B', () => {
     await server.requestOk('DELETE', `/api/tasks/${deleted}`);
     for (const s of sandboxes) await until('the paused sandbox to be killed', async () => s.killed === 'api');
     expect(pids.map(procState)).toEqual(pids.map(() => null));
+  });
+
+  it('a server restarted while a task is paused keeps the paused sandbox, and resumes it', async () => {
+    const started = await cli(['run', '--detach', '--json', '--provider', 'e2b', '--', 'sleep', '600']);
+    expect(started.code, started.stderr).toBe(0);
+    const { id } = JSON.parse(started.stdout) as Task;
+    await statusIs(id, 'hibernated', 60_000);
+    const sandbox = sandboxOf(id);
+    // Recorded as paused (the note comes after the record): a server killed before that kills the sandbox.
+    await until('the pause on the timeline', async () =>
+      (await events(id)).some((e) => e.type === 'info' && /paused with its memory/.test(String(e.data.message))),
+    );
+    expect(sandbox.paused).not.toBeNull();
+    const agentPid = [...sandbox.processes.keys()][0] ?? -1;
+
+    await server.kill();
+    server = await startRclaudeServer({ env: serverEnv, port, dataDir: server.dataDir, timeoutMs: 60_000 });
+    // The server is up once its start-up reconciliation is done.
+    expect(sandbox.killed).toBeNull();
+    expect((await getTask(id)).status).toBe('hibernated');
+
+    await server.requestOk('POST', `/api/tasks/${id}/resume`, { body: {} });
+    await statusIs(id, 'running', 30_000);
+    expect(sandbox.paused).toBeNull();
+    // The same agent, found by the new server with the token it held.
+    const r = await until('the agent to answer the new server', async () => {
+      const out = await cli(['exec', id, '--', 'sh', '-c', 'echo "$PPID"']);
+      return out.code === 0 ? out : null;
+    });
+    expect(r.stdout.trim()).not.toBe('');
+    expect(sandbox.processes.has(agentPid)).toBe(true);
+    expect(sandboxOf(id).sandboxId).toBe(sandbox.sandboxId);
+    await server.requestOk('POST', `/api/tasks/${id}/stop`, { body: { force: true } });
+    await until('the sandbox to be killed', async () => sandbox.killed === 'api');
   });
 });

@@ -201,7 +201,12 @@ export class TaskService {
     const provider = this.deps.providers.get(task.provider);
     const age = formatSpan(Math.max(0, Date.now() - Date.parse(checkpoint.createdAt)));
     const reason = `resumed from checkpoint ${checkpoint.id} (${checkpoint.trigger}, taken ${age} before)`;
-    const paused = req.at === undefined ? await this.deps.timeline.pausedSandbox(task) : null;
+    let paused = await this.deps.timeline.pausedSandbox(task);
+    if (paused && req.at !== undefined) {
+      // A checkpoint chosen by name is what the person wants back: the paused sandbox is not, and must not leak.
+      await this.deps.timeline.killPaused(task, `resumed from checkpoint ${checkpoint.id} instead`);
+      paused = null;
+    }
     const starting = (why: string) =>
       this.deps.timeline.transition(
         id,

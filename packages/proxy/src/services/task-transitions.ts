@@ -116,12 +116,14 @@ export class TaskTransitions implements TaskTimeline, TaskMoves {
     });
   }
 
-  /** The paused sandbox a hibernated task kept (adr/0025), or null. */
+  /**
+   * The paused sandbox a hibernated task kept (adr/0025), or null. Read from the sandbox records (Postgres), not
+   * the session store, which an embedded server's restart empties.
+   */
   async pausedSandbox(task: Task): Promise<SandboxRecord | null> {
     if (task.status !== 'hibernated') return null;
-    const main = await this.deps.sessions.get(task.mainSessionId);
-    const record = main ? await this.deps.sandboxes.get(main.sandboxId) : null;
-    return record?.state === 'paused' && record.taskId === task.id ? record : null;
+    const record = await this.deps.sandboxes.getByTask(task.id);
+    return record?.state === 'paused' ? record : null;
   }
 
   /**
