@@ -192,6 +192,26 @@ describe('hibernation on E2B', () => {
     await server.requestOk('POST', `/api/tasks/${id}/stop`, { body: { force: true } });
   });
 
+  it('resume --at a checkpoint restores it in a new sandbox and kills the paused one', async () => {
+    const started = await cli(['run', '--detach', '--json', '--provider', 'e2b', '--', 'sleep', '600']);
+    expect(started.code, started.stderr).toBe(0);
+    const { id } = JSON.parse(started.stdout) as Task;
+    await statusIs(id, 'hibernated', 60_000);
+    const paused = sandboxOf(id);
+    await until('the sandbox to be paused', async () => paused.paused !== null);
+    const { checkpoints } = await server.requestOk<{ checkpoints: { id: string }[] }>(
+      'GET',
+      `/api/tasks/${id}/checkpoints`,
+    );
+    const at = checkpoints[0]?.id ?? '';
+    await server.requestOk('POST', `/api/tasks/${id}/resume`, { body: { at } });
+    await statusIs(id, 'running', 60_000);
+    expect(paused.killed).toBe('api');
+    expect(sandboxOf(id).sandboxId).not.toBe(paused.sandboxId);
+    expect((await events(id)).find((e) => e.type === 'restore')?.data.checkpointId).toBe(at);
+    await server.requestOk('POST', `/api/tasks/${id}/stop`, { body: { force: true } });
+  });
+
   it('stopping or deleting a hibernated task kills its paused sandbox', async () => {
     const tasks: string[] = [];
     for (let i = 0; i < 2; i++) {
