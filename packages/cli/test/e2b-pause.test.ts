@@ -98,6 +98,29 @@ function procState(pid: number): string | null {
   }
 }
 
+const isPausedNote = (e: TaskEvent) => e.type === 'info' && /paused with its memory/.test(String(e.data.message));
+
+/** Starts a detached E2B task running `command`; its id, once it runs. */
+async function startE2b(command: string[]): Promise<string> {
+  const started = await cli(['run', '--detach', '--json', '--provider', 'e2b', '--', ...command]);
+  expect(started.code, started.stderr).toBe(0);
+  const { id } = JSON.parse(started.stdout) as Task;
+  await statusIs(id, 'running');
+  return id;
+}
+
+/**
+ * Waits for the task to hibernate with its sandbox recorded paused (the timeline's note comes after the record:
+ * a server killed before it would kill the sandbox); the sandbox.
+ */
+async function pausedSandboxOf(id: string): Promise<EmulatedE2bSandbox> {
+  await statusIs(id, 'hibernated', 60_000);
+  await until('the pause on the timeline', async () => (await events(id)).some(isPausedNote));
+  const sandbox = sandboxOf(id);
+  expect(sandbox.paused).not.toBeNull();
+  return sandbox;
+}
+
 /** A quiet `bash` task in a terminal, with `V` set in the shell's memory; its id and the shell's pid. */
 async function shellWithState(name: string, value: string): Promise<{ id: string; pid: number }> {
   const t = terminals.rclaude(server.cliEnv(), `run --provider e2b --name ${name} -- bash --norc -i`);
@@ -117,7 +140,6 @@ describe('hibernation on E2B', () => {
     const { id, pid } = await shellWithState('pause-e2b', 'kept-in-memory');
     const sandbox = sandboxOf(id);
     await statusIs(id, 'hibernated', 30_000);
-    const isPausedNote = (e: TaskEvent) => e.type === 'info' && /paused with its memory/.test(String(e.data.message));
     const before = await until('the pause on the timeline', async () => {
       const all = await events(id);
       return all.some(isPausedNote) ? all : null;
@@ -168,15 +190,10 @@ describe('hibernation on E2B', () => {
   });
 
   it('restores the checkpoint in a new sandbox when the paused sandbox is gone', async () => {
-    const started = await cli(['run', '--detach', '--json', '--provider', 'e2b', '--', 'bash', '-c', 'exec sleep 600']);
-    expect(started.code, started.stderr).toBe(0);
-    const { id } = JSON.parse(started.stdout) as Task;
-    await statusIs(id, 'running');
+    const id = await startE2b(['sleep', '600']);
     const wrote = await cli(['exec', id, '--', 'sh', '-c', 'echo saved-before-pause > kept.txt']);
     expect(wrote.code, wrote.stderr).toBe(0);
-    await statusIs(id, 'hibernated', 30_000);
-    const paused = sandboxOf(id);
-    await until('the sandbox to be paused', async () => paused.paused !== null);
+    const paused = await pausedSandboxOf(id);
     await e2b.vanish(paused.sandboxId);
 
     await server.requestOk('POST', `/api/tasks/${id}/resume`, { body: {} });
@@ -193,12 +210,8 @@ describe('hibernation on E2B', () => {
   });
 
   it('resume --at a checkpoint restores it in a new sandbox and kills the paused one', async () => {
-    const started = await cli(['run', '--detach', '--json', '--provider', 'e2b', '--', 'sleep', '600']);
-    expect(started.code, started.stderr).toBe(0);
-    const { id } = JSON.parse(started.stdout) as Task;
-    await statusIs(id, 'hibernated', 60_000);
-    const paused = sandboxOf(id);
-    await until('the sandbox to be paused', async () => paused.paused !== null);
+    const id = await startE2b(['sleep', '600']);
+    const paused = await pausedSandboxOf(id);
     const { checkpoints } = await server.requestOk<{ checkpoints: { id: string }[] }>(
       'GET',
       `/api/tasks/${id}/checkpoints`,
@@ -213,16 +226,9 @@ describe('hibernation on E2B', () => {
   });
 
   it('stopping or deleting a hibernated task kills its paused sandbox', async () => {
-    const tasks: string[] = [];
-    for (let i = 0; i < 2; i++) {
-      const started = await cli(['run', '--detach', '--json', '--provider', 'e2b', '--', 'sleep', '600']);
-      expect(started.code, started.stderr).toBe(0);
-      tasks.push((JSON.parse(started.stdout) as Task).id);
-    }
-    const [stopped = '', deleted = ''] = tasks;
-    for (const id of tasks) await statusIs(id, 'hibernated', 60_000);
-    const sandboxes = tasks.map(sandboxOf);
-    for (const s of sandboxes) await until('the sandbox to be paused', async () => s.paused !== null);
+    const stopped = await startE2b(['sleep', '600']);
+    const deleted = await startE2b(['sleep', '600']);
+    const sandboxes = [await pausedSandboxOf(stopped), await pausedSandboxOf(deleted)];
 
     const pids = sandboxes.flatMap((s) => [...s.processes.keys()]);
     expect(pids.length).toBeGreaterThanOrEqual(2);
@@ -235,16 +241,8 @@ describe('hibernation on E2B', () => {
   });
 
   it('a server restarted while a task is paused keeps the paused sandbox, and resumes it', async () => {
-    const started = await cli(['run', '--detach', '--json', '--provider', 'e2b', '--', 'sleep', '600']);
-    expect(started.code, started.stderr).toBe(0);
-    const { id } = JSON.parse(started.stdout) as Task;
-    await statusIs(id, 'hibernated', 60_000);
-    const sandbox = sandboxOf(id);
-    // Recorded as paused (the note comes after the record): a server killed before that kills the sandbox.
-    await until('the pause on the timeline', async () =>
-      (await events(id)).some((e) => e.type === 'info' && /paused with its memory/.test(String(e.data.message))),
-    );
-    expect(sandbox.paused).not.toBeNull();
+    const id = await startE2b(['sleep', '600']);
+    const sandbox = await pausedSandboxOf(id);
     const agentPid = [...sandbox.processes.keys()][0] ?? -1;
 
     await server.kill();

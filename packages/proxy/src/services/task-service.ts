@@ -207,30 +207,29 @@ export class TaskService {
       await this.deps.timeline.killPaused(task, `resumed from checkpoint ${checkpoint.id} instead`);
       paused = null;
     }
-    const starting = (why: string) =>
-      this.deps.timeline.transition(
-        id,
-        'starting',
-        {
-          statusReason: why,
-          endedAt: null,
-          // A finished prompt keeps its outcome: the resumed session continues its conversation.
-          exitCode: task.prompt !== null ? task.exitCode : null,
-          activity: null,
-          resumedAt: new Date(),
-        },
-        why,
-      );
-    const moved = await starting(paused ? 'resuming the paused sandbox' : reason);
+    const why = paused ? 'resuming the paused sandbox' : reason;
+    const moved = await this.deps.timeline.transition(
+      id,
+      'starting',
+      {
+        statusReason: why,
+        endedAt: null,
+        // A finished prompt keeps its outcome: the resumed session continues its conversation.
+        exitCode: task.prompt !== null ? task.exitCode : null,
+        activity: null,
+        resumedAt: new Date(),
+      },
+      why,
+    );
     if (!moved) throw new AppError('CONFLICT', `task ${id} changed while resuming; look at it again`);
     if (paused) {
-      const why = await this.deps.timeline.resumePaused(moved, paused);
-      if (why === null) {
+      const failed = await this.deps.timeline.resumePaused(moved, paused);
+      if (failed === null) {
         await this.deps.outputLog.retain(task.mainSessionId, null);
         return (await this.deps.tasks.get(id)) ?? moved;
       }
       await this.deps.timeline.event(id, 'info', {
-        message: `the paused sandbox could not be resumed (${why}): ${reason} in a new sandbox instead`,
+        message: `the paused sandbox could not be resumed (${failed}): ${reason} in a new sandbox instead`,
       });
     }
     // Only the resume that won the move above records the new sandbox: two at once never cross.
