@@ -231,6 +231,8 @@ export class TaskService {
       await this.deps.timeline.event(id, 'info', {
         message: `the paused sandbox could not be resumed (${failed}): ${reason} in a new sandbox instead`,
       });
+      const restarting = await this.deps.tasks.update(id, { statusReason: reason });
+      if (restarting) this.deps.timeline.publish(restarting);
     }
     // Only the resume that won the move above records the new sandbox: two at once never cross.
     const previous = await this.deps.sessions.get(task.mainSessionId);
