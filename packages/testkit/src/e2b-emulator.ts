@@ -8,8 +8,18 @@
  * the Connect protocol with the JSON codec: server-streaming `process.Process/Start` and `/Connect`
  * (envelopes: start, data, keepalive, end, then the closing 0x02 envelope), unary `/SendSignal` and
  * `/List`, plus `GET/POST /files` and `GET /health`.
+ *
+ * Pause and resume, as the SDK (e2b 2.51.0, `node_modules/e2b/dist/index.mjs`) calls them: `SandboxApi.pause` is
+ * `POST /sandboxes/{id}/pause` with `{memory}`, answered 204; 404 becomes `SandboxNotFoundError` and 409 (already
+ * paused) makes it return false. `Sandbox.connect` (`SandboxApi.connectSandbox`) is `POST /v2/sandboxes/{id}/connect`
+ * with `{timeout}` in seconds: it resumes a paused sandbox (or just answers for a running one) with 200 and the
+ * sandbox's envd access token; 404 becomes `SandboxNotFoundError('Paused sandbox … not found')`. A paused
+ * sandbox's whole process tree is stopped (SIGSTOP, memory kept: a VM snapshot), its envd connections drop and
+ * envd does not answer it (502, as for a sandbox that is not running); its timeout does not run while paused;
+ * `GET /sandboxes/{id}` says `state: paused`. `vanish()` plays E2B dropping a paused sandbox.
  */
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import type http from 'node:http';
 import path from 'node:path';
@@ -37,7 +47,8 @@ export type E2bApiOperation =
   | 'getSandbox'
   | 'killSandbox'
   | 'setTimeout'
-  | 'connectSandbox';
+  | 'connectSandbox'
+  | 'pauseSandbox';
 export type E2bEnvdOperation =
   | 'process.Start'
   | 'process.Connect'
@@ -98,7 +109,7 @@ export type E2bFailure =
   | { kind: 'neverStart'; times?: number };
 
 /** Why an emulated sandbox went away. */
-export type E2bKillReason = 'api' | 'timeout' | 'external' | 'emulator-closed';
+export type E2bKillReason = 'api' | 'timeout' | 'external' | 'emulator-closed' | 'vanished';
 
 export interface EmulatedE2bProcess {
   pid: number;
@@ -123,6 +134,8 @@ export interface EmulatedE2bSandbox {
   processes: Map<number, EmulatedE2bProcess>;
   /** Null while alive. */
   killed: E2bKillReason | null;
+  /** While paused: the pids stopped with SIGSTOP (every process of the sandbox, its PTYs' children too). */
+  paused: number[] | null;
 }
 
 export interface E2bEmulator {
@@ -141,6 +154,11 @@ export interface E2bEmulator {
   fail(failure: E2bFailure): void;
   /** Kills a sandbox from outside (E2B dashboard, host failure): processes die, open streams drop. */
   kill(sandboxId: string, reason?: E2bKillReason): Promise<void>;
+  /**
+   * Drops a paused sandbox as E2B may (its snapshot gone): its processes die and E2B no longer knows it, so a
+   * resume (connect) answers 404. Throws unless the sandbox is paused.
+   */
+  vanish(sandboxId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -249,17 +267,42 @@ export async function startE2bEmulator(options: E2bEmulatorOptions): Promise<E2b
     if (sandbox.killed) return;
     sandbox.killed = reason;
     if (sandbox.timer) clearTimeout(sandbox.timer);
+    const frozen = sandbox.paused ?? [];
+    sandbox.paused = null;
     sandboxes.delete(sandbox.sandboxId);
     killedSandboxes.set(sandbox.sandboxId, sandbox);
     // A dying VM cuts its connections: no end event, no closing envelope.
     for (const res of sandbox.streams) res.destroy();
     sandbox.streams.clear();
+    for (const pid of frozen) signalPid(pid, 'SIGKILL');
     await Promise.all(
       [...sandbox.processes.values()].map((p) => {
         p.process.signal('SIGKILL');
         return p.process.exited;
       }),
     );
+  };
+
+  /** A VM snapshot: every process of the sandbox stops where it is (memory kept), its connections drop. */
+  const pauseSandbox = (sandbox: SandboxRecord) => {
+    if (sandbox.timer) clearTimeout(sandbox.timer);
+    sandbox.timer = null;
+    // Parents first, then what they started, until nothing new appears: a PTY's shell is in its own session, out
+    // of the process group the emulator started, and a running parent could fork between two reads.
+    const stopped = new Set<number>();
+    for (let round = 0; round < 10; round++) {
+      const tree = processTree([...sandbox.processes.keys()]).filter((pid) => !stopped.has(pid));
+      if (tree.length === 0) break;
+      for (const pid of tree) if (signalPid(pid, 'SIGSTOP')) stopped.add(pid);
+    }
+    sandbox.paused = [...stopped];
+    for (const res of sandbox.streams) res.destroy();
+    sandbox.streams.clear();
+  };
+
+  const resumeSandbox = (sandbox: SandboxRecord) => {
+    for (const pid of sandbox.paused ?? []) signalPid(pid, 'SIGCONT');
+    sandbox.paused = null;
   };
 
   const armTimeout = (sandbox: SandboxRecord, seconds: number) => {
@@ -289,7 +332,7 @@ export async function startE2bEmulator(options: E2bEmulatorOptions): Promise<E2b
     memoryMB: s.memoryMB,
     diskSizeMB: 10240,
     metadata: s.metadata,
-    state: 'running',
+    state: s.paused ? 'paused' : 'running',
     envdVersion,
     volumeMounts: [],
   });
@@ -309,6 +352,7 @@ export async function startE2bEmulator(options: E2bEmulatorOptions): Promise<E2b
     { method: 'DELETE', pattern: /^\/sandboxes\/([^/]+)$/, operation: 'killSandbox' },
     { method: 'POST', pattern: /^\/sandboxes\/([^/]+)\/timeout$/, operation: 'setTimeout' },
     { method: 'POST', pattern: /^\/v2\/sandboxes\/([^/]+)\/connect$/, operation: 'connectSandbox' },
+    { method: 'POST', pattern: /^\/sandboxes\/([^/]+)\/pause$/, operation: 'pauseSandbox' },
   ];
 
   const handleApi = async (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -365,6 +409,7 @@ export async function startE2bEmulator(options: E2bEmulatorOptions): Promise<E2b
             fs: await createSandboxFs('rclaude-e2b-sandbox'),
             processes: new Map(),
             killed: null,
+            paused: null,
             clientId: randomBytes(4).toString('hex'),
             accessToken: randomBytes(24).toString('hex'),
             cpuCount: size.cpuCount,
@@ -394,7 +439,7 @@ export async function startE2bEmulator(options: E2bEmulatorOptions): Promise<E2b
           const limit = Math.min(Math.max(Number(url.searchParams.get('limit') ?? 100) || 100, 1), 100);
           const offset = Number(Buffer.from(url.searchParams.get('nextToken') ?? '', 'base64').toString() || '0');
           const matching = [...sandboxes.values()]
-            .filter(() => states.includes('running'))
+            .filter((s) => states.includes(s.paused ? 'paused' : 'running'))
             .filter((s) => wanted.every(([k, v]) => s.metadata[k] === v));
           const page = matching.slice(offset, offset + limit).map(sandboxDetail);
           const headers: Record<string, string> =
@@ -413,12 +458,22 @@ export async function startE2bEmulator(options: E2bEmulatorOptions): Promise<E2b
           return;
         case 'setTimeout': {
           const sandbox = liveSandbox(id);
+          if (sandbox.paused) throw new E2bHttpError(409, `sandbox "${id}" is paused`);
           armTimeout(sandbox, checkTimeout(body.timeout, 300));
           reply(204, undefined);
           return;
         }
-        case 'connectSandbox': {
+        case 'pauseSandbox': {
           const sandbox = liveSandbox(id);
+          if (sandbox.paused) throw new E2bHttpError(409, `sandbox "${id}" is already paused`);
+          pauseSandbox(sandbox);
+          reply(204, undefined);
+          return;
+        }
+        case 'connectSandbox': {
+          const sandbox = sandboxes.get(id);
+          if (!sandbox) throw new E2bHttpError(404, `paused sandbox "${id}" not found`);
+          resumeSandbox(sandbox);
           if (typeof body.timeout === 'number') armTimeout(sandbox, checkTimeout(body.timeout, 300));
           reply(200, {
             templateID: sandbox.templateId,
@@ -548,7 +603,7 @@ export async function startE2bEmulator(options: E2bEmulatorOptions): Promise<E2b
     };
     const sandboxId = req.headers['e2b-sandbox-id'];
     const sandbox = typeof sandboxId === 'string' ? sandboxes.get(sandboxId) : undefined;
-    if (!sandbox) {
+    if (!sandbox || sandbox.paused) {
       fail(502, `The sandbox ${String(sandboxId)} was not found or is no longer running`);
       return;
     }
@@ -701,6 +756,11 @@ export async function startE2bEmulator(options: E2bEmulatorOptions): Promise<E2b
       if (!sandbox) throw new Error(`no live emulated sandbox ${sandboxId}`);
       await killSandbox(sandbox, reason);
     },
+    vanish: async (sandboxId) => {
+      const sandbox = sandboxes.get(sandboxId);
+      if (!sandbox?.paused) throw new Error(`no paused emulated sandbox ${sandboxId}`);
+      await killSandbox(sandbox, 'vanished');
+    },
     close: async () => {
       await Promise.all([...sandboxes.values()].map((s) => killSandbox(s, 'emulator-closed')));
       await Promise.all([api.close(), envd.close()]);
@@ -714,5 +774,40 @@ function safeDecode(value: string): string {
     return decodeURIComponent(value);
   } catch {
     return value;
+  }
+}
+
+/** `pids` and all their descendants, parents before children (from /proc: Linux only, like the emulator). */
+function processTree(pids: number[]): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // Gone since the listing.
+    }
+    // The command name may hold spaces and parentheses: the fields after its last ')' are fixed.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const list = children.get(ppid) ?? [];
+    list.push(Number(name));
+    children.set(ppid, list);
+  }
+  const out: number[] = [];
+  const queue = [...pids];
+  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
+    out.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+function signalPid(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
   }
 }

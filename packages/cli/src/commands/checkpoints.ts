@@ -171,6 +171,12 @@ export async function resumeTask(api: ApiClient, task: Task, at: string | undefi
       }
       throw err;
     });
+  // Only a paused sandbox resumed with its memory comes back running at once (adr/0025): nothing is restored,
+  // and its terminal is the one that was left, so the attach starts from its screen.
+  if (resumed.status === 'running') {
+    if (say) process.stderr.write(`waking ${task.id}: its paused sandbox resumed, as it was left\n`);
+    return { task: resumed, resumingFrom: undefined, from: 'screen' };
+  }
   if (say) {
     const source = chosen
       ? ` from ${chosen.id} (${chosen.trigger}, taken ${formatSpan(Date.now() - Date.parse(chosen.createdAt))} ago)`

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -265,6 +266,48 @@ describe('E2B provider against the emulator', () => {
       exitCode: null,
       reason: 'stopped by rclaude: done',
     });
+  });
+
+  it('pauses with memory (every process stopped) and resumes the same sandbox, following its agent again', async () => {
+    const provider = make();
+    // The stand-in agent exits 5 a little after it starts: after the resume, its exit must still end the sandbox.
+    const handle = await provider.start(
+      makeSpec({ RCLAUDE_TEST_EXIT_CODE: '5', RCLAUDE_TEST_EXIT_AFTER_MS: '2500' }, 600_000),
+    );
+    const sandbox = emulator.sandbox(handle.ref);
+    const pids = [...(sandbox?.processes.keys() ?? [])];
+    expect(pids.length).toBe(1);
+    await provider.pause?.(handle);
+    expect(emulator.requestsOf('pauseSandbox').map((r) => r.body)).toEqual([{ memory: true }]);
+    expect(sandbox?.paused).toEqual(pids);
+    expect(readFileSync(`/proc/${pids[0]}/status`, 'utf8')).toMatch(/^State:\s+T/m);
+    expect(await provider.inspect(handle)).toMatchObject({ state: 'stopped', reason: 'the E2B sandbox is paused' });
+    expect(await provider.list()).toEqual([]);
+    // Paused already: the SDK's 409 is as good as a pause.
+    await provider.pause?.(handle);
+
+    await provider.resume?.(handle, { lifetimeMs: 120_000 });
+    expect(emulator.requestsOf('connectSandbox').at(-1)?.body).toEqual({ timeout: 120 });
+    expect(sandbox?.paused).toBeNull();
+    expect(readFileSync(`/proc/${pids[0]}/status`, 'utf8')).not.toMatch(/^State:\s+T/m);
+    await waitUntil('sandbox killed', () => (emulator.sandbox(handle.ref)?.killed === 'api' ? true : undefined));
+    expect(await provider.inspect(handle)).toMatchObject({ state: 'stopped', exitCode: 5 });
+  });
+
+  it('a paused sandbox E2B dropped does not resume (NOT_FOUND); a paused one is killed by stop', async () => {
+    const provider = make();
+    const gone = await provider.start(makeSpec());
+    await provider.pause?.(gone);
+    await emulator.vanish(gone.ref);
+    const error = await provider.resume?.(gone, { lifetimeMs: 60_000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AppError);
+    expect(error).toMatchObject({ code: 'NOT_FOUND', message: `E2B no longer has the paused sandbox ${gone.ref}` });
+    await expect(provider.pause?.(gone)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+
+    const kept = await provider.start(makeSpec());
+    await provider.pause?.(kept);
+    await provider.stop(kept, 'deleted');
+    expect(emulator.sandbox(kept.ref)?.killed).toBe('api');
   });
 
   it('lists only its own installation, across pages', async () => {

@@ -62,6 +62,8 @@ interface Tracked {
   exit: { exitCode: number | null; reason: string } | null;
   stoppedBy: string | null;
   timer: NodeJS.Timeout | null;
+  /** Paused with its memory: no keep-alive, and its agent's dropped command stream is no exit. */
+  paused: boolean;
 }
 
 const META_SANDBOX = 'rclaudeSandboxId';
@@ -220,7 +222,7 @@ export function createE2bProvider(options: E2bProviderOptions): Provider {
   };
 
   const onAgentExit = (entry: Tracked, exitCode: number) => {
-    if (entry.stoppedBy) return;
+    if (entry.stoppedBy || entry.paused) return;
     entry.exit =
       exitCode >= 0
         ? { exitCode, reason: `the agent exited with code ${exitCode}` }
@@ -270,6 +272,7 @@ export function createE2bProvider(options: E2bProviderOptions): Provider {
       exit: null,
       stoppedBy: null,
       timer: null,
+      paused: false,
     };
     try {
       // timeoutMs: 0 — the default 60 s deadline would make envd kill the agent a minute in.
@@ -348,6 +351,7 @@ export function createE2bProvider(options: E2bProviderOptions): Provider {
       exit: null,
       stoppedBy: null,
       timer: null,
+      paused: false,
     };
     tracked.set(ref, entry);
     keepAlive(entry);
@@ -366,6 +370,73 @@ export function createE2bProvider(options: E2bProviderOptions): Provider {
       await retrying(() => Sandbox.kill(handle.ref, connection));
     } catch (error) {
       throw mapError(error, 'stop a sandbox', false);
+    }
+  }
+
+  async function pause(handle: SandboxHandle): Promise<void> {
+    const entry = tracked.get(handle.ref);
+    if (entry) {
+      entry.paused = true;
+      forget(entry);
+    }
+    try {
+      // keepMemory: the processes (the agent, the PTYs and what runs in them) come back as they were.
+      // False from the SDK means it was paused already (409): as good.
+      await retrying(() => Sandbox.pause(handle.ref, { ...connection, keepMemory: true }));
+    } catch (error) {
+      if (entry) entry.paused = false;
+      if (error instanceof SandboxNotFoundError) {
+        throw new AppError('NOT_FOUND', `E2B no longer has the sandbox ${handle.ref}`, { cause: error });
+      }
+      throw mapError(error, 'pause a sandbox', false);
+    }
+  }
+
+  async function resume(handle: SandboxHandle, opts: { lifetimeMs: number; signal?: AbortSignal }): Promise<void> {
+    const timeoutMs = Math.max(1000, Math.min(opts.lifetimeMs, maxTimeoutMs));
+    let sandbox: Sandbox;
+    try {
+      // Sandbox.connect is POST /v2/sandboxes/{id}/connect: it resumes a paused sandbox and sets its timeout.
+      sandbox = await Sandbox.connect(handle.ref, {
+        ...connection,
+        timeoutMs,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+    } catch (error) {
+      if (error instanceof SandboxNotFoundError) {
+        throw new AppError('NOT_FOUND', `E2B no longer has the paused sandbox ${handle.ref}`, { cause: error });
+      }
+      throw mapError(error, 'resume a paused sandbox', false);
+    }
+    const startedAt = now();
+    let entry = tracked.get(handle.ref);
+    if (!entry) {
+      // Paused by an earlier proxy process: kept alive from here on like one this process started.
+      entry = {
+        ref: handle.ref,
+        deadline: 0,
+        endsAt: 0,
+        agent: null,
+        exit: null,
+        stoppedBy: null,
+        timer: null,
+        paused: false,
+      };
+      tracked.set(handle.ref, entry);
+    }
+    entry.paused = false;
+    entry.deadline = startedAt + opts.lifetimeMs;
+    entry.endsAt = startedAt + timeoutMs;
+    keepAlive(entry);
+    const pid = entry.agent?.pid;
+    if (pid === undefined) return;
+    // The agent's command stream dropped with the pause: follow it again, so its exit still ends the sandbox.
+    try {
+      const agent = await sandbox.commands.connect(pid, { timeoutMs: 0 });
+      entry.agent = agent;
+      watchAgent(entry, agent);
+    } catch {
+      // Gone meanwhile: the proxy sees the agent's loss through its own connection.
     }
   }
 
@@ -397,6 +468,8 @@ export function createE2bProvider(options: E2bProviderOptions): Provider {
     inspect,
     stop,
     list,
+    pause,
+    resume,
     close: async () => {
       for (const entry of tracked.values()) {
         forget(entry);

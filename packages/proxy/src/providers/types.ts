@@ -59,4 +59,15 @@ export interface Provider {
   list(): Promise<SandboxHandle[]>;
   /** Releases clients and timers (not sandboxes). */
   close(): Promise<void>;
+  /**
+   * Pauses a running sandbox with its memory (E2B): its processes stop where they are and it costs no compute
+   * until {@link Provider.resume}. Only providers that can offer it; `stop` still ends a paused sandbox.
+   * Rejects (PROVIDER_UNAVAILABLE) when the provider refused; the caller then stops the sandbox instead.
+   */
+  pause?(handle: SandboxHandle): Promise<void>;
+  /**
+   * Resumes a paused sandbox: its processes continue as they were, and it may run `lifetimeMs` from now.
+   * Rejects with NOT_FOUND when the provider no longer has it, PROVIDER_UNAVAILABLE when it could not resume it.
+   */
+  resume?(handle: SandboxHandle, opts: { lifetimeMs: number; signal?: AbortSignal }): Promise<void>;
 }

@@ -138,6 +138,7 @@ export function composeTasks(deps: ComposeTasksDeps): TaskParts {
     sandboxControl,
     finishWork: (task, why) => finisher?.finish(task, why) ?? Promise.resolve(),
     ...(deps.outputRetentionMs ? { outputLog, outputRetentionMs: deps.outputRetentionMs } : {}),
+    maxLifetimeMs: deps.maxLifetimeMs,
     ...(deps.checkpoints
       ? {
           checkpoint: (task: Task, trigger: CheckpointTrigger) =>

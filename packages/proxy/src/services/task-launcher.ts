@@ -165,6 +165,8 @@ export class TaskLauncher {
     for (const record of await this.deps.sandboxes.listActive()) {
       known.add(record.sandboxId);
       const task = record.taskId ? await this.deps.tasks.get(record.taskId) : null;
+      // A hibernated task's paused sandbox waits for its resume (a stop or a deletion of the task kills it).
+      if (record.state === 'paused' && task?.status === 'hibernated') continue;
       if (!task || isTerminal(task.status)) {
         await this.deps.sandboxControl.stop(record, 'no live task');
         stopped++;

@@ -53,7 +53,8 @@ export interface TaskServiceDeps {
   cost: Pick<CostService, 'assertWithinBudget' | 'usage'>;
   /** Claude Code permission mode of prompt tasks. */
   promptPermissionMode: PromptPermissionMode;
-  timeline: TaskTimeline & Pick<TaskTransitions, 'stopTask' | 'transition'>;
+  timeline: TaskTimeline &
+    Pick<TaskTransitions, 'stopTask' | 'transition' | 'pausedSandbox' | 'resumePaused' | 'killPaused'>;
   /** Checkpoints, resume and keep; none: those routes answer CONFLICT. */
   checkpoints?: CheckpointService;
   /** Largest upload `POST /api/imports` reads (RCLAUDE_IMPORT_MAX_BYTES); default 2 GiB. */
@@ -181,7 +182,9 @@ export class TaskService {
   /**
    * Resumes a hibernated or ended task in a new sandbox: the checkpoint (`at`, or the latest) is restored before
    * its main program runs again, Claude Code continuing its conversation. The main session keeps its id, and its
-   * output goes on after the earlier output, so an attached client simply sees more.
+   * output goes on after the earlier output, so an attached client simply sees more. A hibernated task whose
+   * provider paused its sandbox (E2B, adr/0025) resumes that sandbox instead, its processes as they were, unless
+   * `at` names a checkpoint; when the paused sandbox is gone or does not resume, the checkpoint is restored.
    */
   async resume(auth: AuthContext, id: string, req: ResumeTaskRequest = {}): Promise<Task> {
     const task = await this.get(auth, id);
@@ -198,20 +201,39 @@ export class TaskService {
     const provider = this.deps.providers.get(task.provider);
     const age = formatSpan(Math.max(0, Date.now() - Date.parse(checkpoint.createdAt)));
     const reason = `resumed from checkpoint ${checkpoint.id} (${checkpoint.trigger}, taken ${age} before)`;
+    let paused = await this.deps.timeline.pausedSandbox(task);
+    if (paused && req.at !== undefined) {
+      // A checkpoint chosen by name is what the person wants back: the paused sandbox is not, and must not leak.
+      await this.deps.timeline.killPaused(task, `resumed from checkpoint ${checkpoint.id} instead`);
+      paused = null;
+    }
+    const why = paused ? 'resuming the paused sandbox' : reason;
     const moved = await this.deps.timeline.transition(
       id,
       'starting',
       {
-        statusReason: reason,
+        statusReason: why,
         endedAt: null,
         // A finished prompt keeps its outcome: the resumed session continues its conversation.
         exitCode: task.prompt !== null ? task.exitCode : null,
         activity: null,
         resumedAt: new Date(),
       },
-      reason,
+      why,
     );
     if (!moved) throw new AppError('CONFLICT', `task ${id} changed while resuming; look at it again`);
+    if (paused) {
+      const failed = await this.deps.timeline.resumePaused(moved, paused);
+      if (failed === null) {
+        await this.deps.outputLog.retain(task.mainSessionId, null);
+        return (await this.deps.tasks.get(id)) ?? moved;
+      }
+      await this.deps.timeline.event(id, 'info', {
+        message: `the paused sandbox could not be resumed (${failed}): ${reason} in a new sandbox instead`,
+      });
+      const restarting = await this.deps.tasks.update(id, { statusReason: reason });
+      if (restarting) this.deps.timeline.publish(restarting);
+    }
     // Only the resume that won the move above records the new sandbox: two at once never cross.
     const previous = await this.deps.sessions.get(task.mainSessionId);
     const sandboxId = await this.putMainSession(task, {
@@ -489,6 +511,7 @@ export class TaskService {
   async remove(auth: AuthContext, id: string): Promise<void> {
     const task = await this.get(auth, id);
     if (!isTerminal(task.status)) await this.deps.timeline.stopTask(task, 'deleted', { trigger: null });
+    else await this.deps.timeline.killPaused(task, 'deleted');
     await this.deps.checkpoints?.removeTask(task);
     for (const s of await this.deps.sessions.listByTask(id)) {
       await this.deps.outputLog.delete(s.id);

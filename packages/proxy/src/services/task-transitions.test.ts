@@ -26,6 +26,9 @@ describe('TaskTransitions', () => {
   let seen: string[];
   let published: { updated: Task[]; events: TaskEvent[] };
   let transitions: TaskTransitions;
+  /** What the fake provider does when asked to pause, and how a resume ends (null: it runs again). */
+  let canPause: boolean;
+  let resumeFails: string | null;
 
   beforeAll(async () => {
     db = await createTestDatabase('embedded');
@@ -37,6 +40,8 @@ describe('TaskTransitions', () => {
   });
   beforeEach(() => {
     seen = [];
+    canPause = false;
+    resumeFails = null;
     published = { updated: [], events: [] };
     const publisher: TaskPublisher = {
       taskUpdated: (task) => {
@@ -67,8 +72,24 @@ describe('TaskTransitions', () => {
       sandboxControl: {
         stop: async (record: SandboxRecord, reason: string) => {
           seen.push(`stop ${record.sandboxId}: ${reason}`);
+          await sandboxes.update(record.sandboxId, { state: 'stopped' });
+        },
+        hibernate: async (record: SandboxRecord, reason: string) => {
+          if (!canPause) {
+            seen.push(`stop ${record.sandboxId}: ${reason}`);
+            return 'stopped';
+          }
+          seen.push(`pause ${record.sandboxId}`);
+          await sandboxes.update(record.sandboxId, { state: 'paused' });
+          return 'paused';
+        },
+        resume: async (record: SandboxRecord, lifetimeMs: number) => {
+          seen.push(`resume ${record.sandboxId} for ${lifetimeMs} ms`);
+          if (resumeFails === null) await sandboxes.update(record.sandboxId, { state: 'claimed' });
+          return resumeFails;
         },
       },
+      maxLifetimeMs: 3_600_000,
     });
   });
 
@@ -170,5 +191,73 @@ describe('TaskTransitions', () => {
     await transitions.stopBySystem(other.id, 'idle for 30 min');
     expect(await tasks.get(other.id)).toMatchObject({ status: 'stopped', statusReason: 'idle for 30 min' });
     await expect(transitions.stopBySystem('no-such-task', 'x')).resolves.toBeUndefined();
+  });
+
+  /** A running task ended `hibernated`, its sandbox paused or not as the fake provider decides. */
+  async function hibernated(): Promise<{ task: Task; sandboxId: string }> {
+    const { task, sandboxId } = await liveTask();
+    await transitions.transition(task.id, 'starting', {}, 'starting sandbox');
+    await transitions.transition(task.id, 'running', {}, 'running');
+    await transitions.transition(task.id, 'stopping', {}, 'hibernated: idle');
+    seen = [];
+    await transitions.endTask(task.id, 'hibernated', { statusReason: 'hibernated: idle' });
+    const now = await tasks.get(task.id);
+    if (!now) throw new Error('the task is gone');
+    return { task: now, sandboxId };
+  }
+
+  const notes = async (taskId: string) =>
+    (await tasks.listEvents(taskId)).filter((e) => e.type === 'info').map((e) => String(e.data.message));
+
+  it('pauses a hibernated task where the provider can, says so, and a resume continues that sandbox', async () => {
+    canPause = true;
+    const { task, sandboxId } = await hibernated();
+    expect(seen.filter((s) => !s.startsWith('event') && !s.startsWith('updated'))).toEqual([
+      `settled ${task.mainSessionId}`,
+      `disarm ${sandboxId}`,
+      `pause ${sandboxId}`,
+    ]);
+    expect(await notes(task.id)).toEqual([expect.stringMatching(/^the sandbox was paused with its memory/)]);
+    expect((await transitions.pausedSandbox(task))?.sandboxId).toBe(sandboxId);
+
+    const starting = await transitions.transition(task.id, 'starting', {}, 'resuming the paused sandbox');
+    const paused = await sandboxes.get(sandboxId);
+    if (!starting || !paused) throw new Error('no resume');
+    expect(await transitions.resumePaused(starting, paused)).toBeNull();
+    expect(seen.at(-3)).toBe(`resume ${sandboxId} for 3600000 ms`);
+    expect(await tasks.get(task.id)).toMatchObject({
+      status: 'running',
+      statusReason: 'resumed the paused sandbox with its memory',
+    });
+    expect((await sandboxes.get(sandboxId))?.state).toBe('claimed');
+  });
+
+  it('kills a paused sandbox that does not resume, and one whose hibernated task is stopped', async () => {
+    canPause = true;
+    const gone = await hibernated();
+    const starting = await transitions.transition(gone.task.id, 'starting', {}, 'resuming the paused sandbox');
+    const record = await sandboxes.get(gone.sandboxId);
+    if (!starting || !record) throw new Error('no resume');
+    resumeFails = 'the provider no longer has it';
+    seen = [];
+    expect(await transitions.resumePaused(starting, record)).toBe('the provider no longer has it');
+    expect(seen).toEqual([
+      `resume ${gone.sandboxId} for 3600000 ms`,
+      `stop ${gone.sandboxId}: the paused sandbox could not be resumed: the provider no longer has it`,
+    ]);
+    expect((await tasks.get(gone.task.id))?.status).toBe('starting');
+
+    const stopped = await hibernated();
+    seen = [];
+    expect((await transitions.stopTask(stopped.task, 'stopped by user')).status).toBe('stopped');
+    expect(seen.filter((s) => s.startsWith('stop'))).toEqual([`stop ${stopped.sandboxId}: stopped by user`]);
+    expect(await transitions.pausedSandbox(stopped.task)).toBeNull();
+  });
+
+  it("stops a hibernated task's sandbox where the provider cannot pause, and says it was released", async () => {
+    const { task, sandboxId } = await hibernated();
+    expect(seen).toContain(`stop ${sandboxId}: hibernated`);
+    expect(await notes(task.id)).toEqual([expect.stringMatching(/^the sandbox was released/)]);
+    expect(await transitions.pausedSandbox(task)).toBeNull();
   });
 });

@@ -7,7 +7,7 @@ import {
   type TaskStatus,
 } from '@rclaude/protocol';
 import type { Metrics } from '../metrics.js';
-import type { OutputLog, SandboxStore, SessionStore, TaskPatch, TaskStore } from '../stores/types.js';
+import type { OutputLog, SandboxRecord, SandboxStore, SessionStore, TaskPatch, TaskStore } from '../stores/types.js';
 import type { CostService } from './cost.js';
 import type { SandboxControl } from './sandbox-control.js';
 import type { TaskPublisher } from './task-publisher.js';
@@ -39,7 +39,7 @@ export interface TaskTransitionsDeps {
   metrics: Metrics;
   publisher: TaskPublisher;
   timers: Pick<TaskTimers, 'disarmSandbox'>;
-  sandboxControl: Pick<SandboxControl, 'stop'>;
+  sandboxControl: Pick<SandboxControl, 'stop' | 'hibernate' | 'resume'>;
   /**
    * Checkpoints a task's sandbox before it stops (CheckpointService.take); rejects with CHECKPOINT_FAILED. None:
    * stops do not checkpoint and idle tasks cannot hibernate.
@@ -53,6 +53,10 @@ export interface TaskTransitionsDeps {
   /** With `outputRetentionMs`: an ended task's sessions' output is kept that long, then deleted. */
   outputLog?: Pick<OutputLog, 'retain'>;
   outputRetentionMs?: number;
+  /** How long a resumed paused sandbox may run (MAX_LIFETIME_MS, counted from the resume like a new one's). */
+  maxLifetimeMs?: number;
+  /** How long resuming a paused sandbox may take before its checkpoint is restored instead; default 60 s. */
+  resumePausedTimeoutMs?: number;
 }
 
 /** How a stop treats the task's work. */
@@ -96,8 +100,47 @@ export class TaskTransitions implements TaskTimeline, TaskMoves {
       await this.deps.hub.settled(main.id);
       this.deps.timers.disarmSandbox(main.sandboxId);
       const record = await this.deps.sandboxes.get(main.sandboxId);
-      if (record) await this.deps.sandboxControl.stop(record, patch.statusReason ?? status);
+      if (record && status === 'hibernated') await this.releaseHibernated(taskId, record);
+      else if (record) await this.deps.sandboxControl.stop(record, patch.statusReason ?? status);
     }
+  }
+
+  /** Pauses a hibernated task's sandbox with its memory where the provider can, else stops it; says which. */
+  private async releaseHibernated(taskId: string, record: SandboxRecord): Promise<void> {
+    const how = await this.deps.sandboxControl.hibernate(record, 'hibernated');
+    await this.event(taskId, 'info', {
+      message:
+        how === 'paused'
+          ? 'the sandbox was paused with its memory: a resume continues its processes where they are (the checkpoint stays, in case the paused sandbox is gone)'
+          : 'the sandbox was released: a resume restores the checkpoint in a new sandbox',
+    });
+  }
+
+  /**
+   * The paused sandbox a hibernated task kept (adr/0025), or null. Read from the sandbox records (Postgres), not
+   * the session store, which an embedded server's restart empties.
+   */
+  async pausedSandbox(task: Task): Promise<SandboxRecord | null> {
+    if (task.status !== 'hibernated') return null;
+    const record = await this.deps.sandboxes.getByTask(task.id);
+    return record?.state === 'paused' ? record : null;
+  }
+
+  /**
+   * Resumes a hibernated task's paused sandbox (the task already `starting`): on success the task runs again as
+   * it was, with its processes and their memory, and this answers null. Otherwise what remains of the sandbox is
+   * killed and this answers why, for the caller to restore the checkpoint in a new sandbox.
+   */
+  async resumePaused(task: Task, record: SandboxRecord): Promise<string | null> {
+    const lifetimeMs = this.deps.maxLifetimeMs && this.deps.maxLifetimeMs > 0 ? this.deps.maxLifetimeMs : 86_400_000;
+    const why = await this.deps.sandboxControl.resume(record, lifetimeMs, this.deps.resumePausedTimeoutMs ?? 60_000);
+    if (why !== null) {
+      await this.deps.sandboxControl.stop(record, `the paused sandbox could not be resumed: ${why}`);
+      return why;
+    }
+    const reason = 'resumed the paused sandbox with its memory';
+    await this.transition(task.id, 'running', { statusReason: reason }, reason);
+    return null;
   }
 
   /**
@@ -119,7 +162,9 @@ export class TaskTransitions implements TaskTimeline, TaskMoves {
    */
   async stopTask(task: Task, reason: string, opts: StopOptions = {}): Promise<Task> {
     if (task.status === 'hibernated') {
-      return (await this.transition(task.id, 'stopped', { statusReason: reason }, reason)) ?? task;
+      const stopped = (await this.transition(task.id, 'stopped', { statusReason: reason }, reason)) ?? task;
+      await this.killPaused(task, reason);
+      return stopped;
     }
     if (isTerminal(task.status)) return task;
     await this.checkpointBefore(task, opts.trigger === undefined ? 'stop' : opts.trigger, opts.force === true);
@@ -149,6 +194,12 @@ export class TaskTransitions implements TaskTimeline, TaskMoves {
     const stopping = await this.transition(task.id, 'stopping', { statusReason }, statusReason);
     if (!stopping) return;
     await this.endTask(task.id, 'hibernated', { statusReason });
+  }
+
+  /** Kills the paused sandbox a hibernated task kept, if any (a stop or a deletion of the task: none may leak). */
+  async killPaused(task: Task, reason: string): Promise<void> {
+    const record = await this.pausedSandbox({ ...task, status: 'hibernated' });
+    if (record) await this.deps.sandboxControl.stop(record, reason);
   }
 
   /** Stops a task on the system's behalf (maximum lifetime); its work is checkpointed first if it can be. */

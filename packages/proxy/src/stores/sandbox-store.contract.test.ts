@@ -46,6 +46,10 @@ describe.each(kinds)('SandboxStore contract (%s)', (kind) => {
       state: 'claimed',
       taskId: 'task1234',
     });
+    await store.update(rec.sandboxId, { state: 'paused' });
+    expect((await store.get(rec.sandboxId))?.state).toBe('paused');
+    expect((await store.listActive()).map((r) => r.sandboxId)).toContain(rec.sandboxId);
+    await store.update(rec.sandboxId, { state: 'claimed' });
     await store.update(rec.sandboxId, { workspace: null });
     expect((await store.get(rec.sandboxId))?.workspace).toBeNull();
     await store.update('sb_missing', { state: 'stopped' });

@@ -104,8 +104,11 @@ export interface SandboxRecord {
   ref: string | null;
   /** sha256 of the agent token; the token itself is never stored. */
   tokenHash: string;
-  /** Token already used by a connected agent (reconnects of the same agent are allowed). */
-  state: 'starting' | 'pooled' | 'claimed' | 'stopped';
+  /**
+   * Token already used by a connected agent (reconnects of the same agent are allowed). `paused`: its task
+   * hibernated and the provider keeps it paused with its memory (adr/0025); its agent may come back on a resume.
+   */
+  state: 'starting' | 'pooled' | 'claimed' | 'paused' | 'stopped';
   workspace: string | null;
   createdAt: Date;
 }

@@ -15,6 +15,7 @@ import { sql as shareLinks } from './014-share-links.js';
 import { sql as checkpointSweep } from './015-checkpoint-sweep.js';
 import { sql as userAllowHosts } from './016-user-allow-hosts.js';
 import { sql as driveRequests } from './018-drive-requests.js';
+import { sql as pausedSandboxes } from './019-paused-sandboxes.js';
 
 /**
  * Every schema migration, in order. Adding one is a new numbered file exporting `sql` plus one line
@@ -37,4 +38,5 @@ export const migrations: readonly Migration[] = [
   { id: 15, name: 'checkpoint-sweep', sql: checkpointSweep },
   { id: 16, name: 'user-allow-hosts', sql: userAllowHosts },
   { id: 18, name: 'drive-requests', sql: driveRequests },
+  { id: 19, name: 'paused-sandboxes', sql: pausedSandboxes },
 ];
