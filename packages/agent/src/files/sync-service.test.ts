@@ -78,7 +78,9 @@ describe('the sync service', () => {
     expect(statSync(join(ws, 'a.txt')).mode & 0o7777).toBe(0o755);
     // Nothing may appear where the client saw nothing.
     writeFileSync(join(ws, 'up2.tmp'), 'x');
-    expect(await sync.apply({ op: 'put', path: 'src/deep/b.txt', from: 'up2.tmp', exec: false, expect: null })).toMatchObject({
+    expect(
+      await sync.apply({ op: 'put', path: 'src/deep/b.txt', from: 'up2.tmp', exec: false, expect: null }),
+    ).toMatchObject({
       applied: false,
     });
     expect(await sync.apply({ op: 'delete', path: 'a.txt', expect: file('new') })).toMatchObject({ applied: false });
@@ -86,7 +88,10 @@ describe('the sync service', () => {
       applied: true,
       entry: null,
     });
-    expect(await sync.apply({ op: 'mkdir', path: 'e/f', expect: null })).toMatchObject({ applied: true, entry: { type: 'dir' } });
+    expect(await sync.apply({ op: 'mkdir', path: 'e/f', expect: null })).toMatchObject({
+      applied: true,
+      entry: { type: 'dir' },
+    });
     expect(await sync.apply({ op: 'link', path: 'l', target: '/etc/passwd', expect: null })).toMatchObject({
       applied: true,
       entry: { type: 'link', target: '/etc/passwd' },

@@ -56,7 +56,15 @@ describe('the sync engine against a hostile workspace', () => {
     if (url.pathname.endsWith('/files/changes')) return json({ cursor: 1, changes: [], reset: true });
     if (url.pathname.endsWith('/files/manifest')) {
       // A link out of the folder, then a file "inside" it: the link is a link, the file never lands outside.
-      const trap = { path: 'trap', type: 'link', size: 0, mtimeMs: 1, sha256: sha(outside), exec: false, target: outside };
+      const trap = {
+        path: 'trap',
+        type: 'link',
+        size: 0,
+        mtimeMs: 1,
+        sha256: sha(outside),
+        exec: false,
+        target: outside,
+      };
       const okDir = { ...entry('ok', ''), type: 'dir' };
       return json({ entries: [okDir, trap, ...Object.entries(files).map(([p, b]) => entry(p, b))] });
     }

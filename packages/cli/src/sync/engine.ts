@@ -415,6 +415,8 @@ export class SyncEngine {
   }
 
   private async applyPutLocal(rel: string, r: Node, l: Node | null): Promise<void> {
+    // A folder becoming a file or link: once it is empty, after what was in it.
+    if (l?.type === 'dir' && this.defer(rel)) return;
     let got: Node;
     let kind: 'file' | 'link' | 'dir' | 'mode' = r.type;
     if (r.type === 'file' && l?.type === 'file' && l.sha256 === r.sha256) {
@@ -449,6 +451,7 @@ export class SyncEngine {
   }
 
   private async applyPutRemote(rel: string, l: Node, r: Node | null): Promise<void> {
+    if (r?.type === 'dir' && this.defer(rel)) return;
     let kind: 'file' | 'link' | 'dir' | 'mode' = l.type;
     let now: Node | null;
     if (l.type === 'file' && r?.type === 'file' && r.sha256 === l.sha256) {
