@@ -318,9 +318,16 @@ export class SyncEngine {
       fs.rmSync(tmp, { force: true });
       throw err;
     }
+    const sha256 = h.digest('hex');
+    if (sha256 !== r.sha256) {
+      // The file changed in the workspace while it came: nothing is placed; settled again with what came.
+      fs.rmSync(tmp, { force: true });
+      if (keyOf(this.remote.get(rel)) === keyOf(r)) this.remote.set(rel, { ...r, sha256, size });
+      throw new StaleError(rel);
+    }
     const st = fs.lstatSync(tmp);
     await this.swapIn(to, tmp, seen);
-    return { type: 'file', sha256: h.digest('hex'), exec: r.exec, size, mtimeMs: st.mtimeMs };
+    return { type: 'file', sha256, exec: r.exec, size, mtimeMs: st.mtimeMs };
   }
 
   /** Sends one change to the workspace; a path that no longer holds `expect` there is StaleError. */
@@ -427,7 +434,6 @@ export class SyncEngine {
       kind = 'mode';
     } else if (r.type === 'file') {
       got = await this.download(rel, r, l);
-      this.remote.set(rel, { ...r, sha256: got.sha256, size: got.size });
     } else if (r.type === 'link') {
       const tmp = this.tmpBeside(rel);
       fs.symlinkSync(r.target as string, tmp);
@@ -514,7 +520,7 @@ export class SyncEngine {
     for (let n = 1; n < 100; n += 1) {
       const existing = await this.local(copy).catch(() => null);
       if (existing === null && !this.remote.has(copy)) break;
-      if (keyOf(existing) === keyOf(r) && keyOf(this.remote.get(copy)) === keyOf(r)) break;
+      if (keyOf(existing) === keyOf(r)) break;
       copy = remoteCopyName(rel, r.sha256, n);
     }
     const here = (await this.local(copy)) ?? null;
@@ -527,8 +533,6 @@ export class SyncEngine {
         await this.swapIn(copy, tmp, here);
       }
     }
-    // The copy holds what was downloaded; had the remote file changed meanwhile, it is settled again.
-    if (keyOf(got) !== keyOf(r)) throw new StaleError(rel);
     this.setBase(copy, got, got);
     this.counts.conflict += 1;
     this.o.report({ type: 'conflict', path: rel, remoteCopy: copy });
