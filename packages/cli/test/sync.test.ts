@@ -279,6 +279,15 @@ describe('rclaude sync', () => {
 
   it('the edit race: both sides edit in tight loops during a live sync; every last edit survives and both sides converge', async () => {
     const live = await startLive();
+    try {
+      await editRace(live);
+    } finally {
+      live.child.kill('SIGINT');
+    }
+    expect(await live.exited).toBe(0);
+  }, 300_000);
+
+  async function editRace(live: Awaited<ReturnType<typeof startLive>>): Promise<void> {
     const N = 200;
     const last = (side: string) => `${side}-${N - 1}\n`;
     // The sandbox edits race.txt (which the laptop edits too) and its own file, N times each.
@@ -354,13 +363,13 @@ describe('rclaude sync', () => {
     console.log(
       `edit race: ${i + 1} laptop and ${N} sandbox edits; converged ${convergedMs} ms after the last; ${conflicts} conflicts (${copies.length} copies); sandbox's last edit seen by the laptop first: ${sawRemoteLast}`,
     );
-    live.child.kill('SIGINT');
-    expect(await live.exited).toBe(0);
-    // Tidy for what follows.
-    for (const n of [...copies, 'race.txt', 'mine-local.txt', 'mine-remote.txt']) fs.rmSync(local(n));
-    await exec(`rm -f ${[...copies, 'race.txt', 'mine-local.txt', 'mine-remote.txt'].join(' ')}`);
-    await syncOnce();
-  }, 300_000);
+    // Tidy for what follows (the live sync carries the deletes).
+    const names = [...copies, 'race.txt', 'mine-local.txt', 'mine-remote.txt'];
+    for (const n of names) fs.rmSync(local(n));
+    await until('the tidy-up to reach the workspace', async () =>
+      (await exec(`ls ${names.join(' ')} 2>/dev/null || true`)) === '' ? true : null,
+    );
+  }
 
   it('live: edits on both sides at once travel, a local write does not come back, and it exits when the task stops', async () => {
     const { events, exited, saw, stderr } = await startLive();

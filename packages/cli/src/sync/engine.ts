@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { ApiNetworkError } from '@rclaude/client/rest';
 import { AppError, SYNC_EMPTY_SHA256, type SyncApplyRequest, type SyncEntry, type SyncExpect } from '@rclaude/protocol';
 import { type FSWatcher, watch } from 'chokidar';
 import type { ApiClient } from '../api.js';
@@ -171,11 +172,20 @@ export class SyncEngine {
   }
 
   /** Keeps the entries of `entries` whose paths are acceptable and not ignored; reports the refused. */
-  private async acceptRemote<T extends { path: string }>(entries: readonly T[]): Promise<T[]> {
+  private async acceptRemote<T extends { path: string; type?: string; target?: string; sha256?: string }>(
+    entries: readonly T[],
+  ): Promise<T[]> {
     const ok: T[] = [];
     for (const e of entries) {
       try {
         checkRemotePath(e.path);
+        // A link's entry must name its text, and its hash must be the text's: the text is what is written here.
+        if (
+          e.type === 'link' &&
+          (e.target === undefined || createHash('sha256').update(e.target).digest('hex') !== e.sha256)
+        ) {
+          throw new SyncPathError(e.path, 'a link whose text does not match its hash');
+        }
         ok.push(e);
       } catch (err) {
         this.refuse(e.path, err);
@@ -576,6 +586,11 @@ export class SyncEngine {
         return;
       } catch (err) {
         if (err instanceof StaleError && attempt < 5) continue;
+        // A dropped connection (a keep-alive socket the server closed): tried again after a pause.
+        if (err instanceof ApiNetworkError && attempt < 5) {
+          await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+          continue;
+        }
         if (err instanceof StaleError && this.running) {
           this.mark(rel);
           return;
