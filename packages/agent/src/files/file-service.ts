@@ -70,9 +70,9 @@ export interface FileService {
   makeDir(req: { path: string }): Promise<null>;
   /**
    * Makes `path` a symbolic link with text `target` (data: never followed, may point anywhere), replacing a
-   * file or link there atomically; a folder there is CONFLICT.
+   * file or link there atomically (with `noReplace`, CONFLICT if anything is there); a folder there is CONFLICT.
    */
-  makeLink(req: { path: string; target: string }): Promise<null>;
+  makeLink(req: { path: string; target: string; noReplace?: boolean }): Promise<null>;
   /** Sets the regular file at `path` to mode 0755 (`exec`) or 0644: no other bit is ever set. */
   setExec(req: { path: string; exec: boolean }): Promise<null>;
 }
@@ -311,13 +311,22 @@ export function createFileService(options: FileServiceOptions): FileService {
         return null;
       }),
 
-    makeLink: ({ path, target }) =>
+    makeLink: ({ path, target, noReplace }) =>
       withLocated(path, { followLast: false, createDirs: true }, async (loc, display) => {
         if (loc.name === null || display === '' || loc.stat?.isDirectory()) {
           throw new AppError('CONFLICT', `${quotePath(display)} is a folder`);
         }
         if (loc.stat !== null && !loc.stat.isFile() && !loc.stat.isSymbolicLink()) refuseKind(display, loc.stat);
         await loc.chain.assertTopInside(display);
+        if (noReplace) {
+          try {
+            await symlink(target, inDir(loc.chain.top, loc.name));
+          } catch (err) {
+            if (hasErrno(err, 'EEXIST')) throw new AppError('CONFLICT', `${quotePath(display)} exists`);
+            throw err;
+          }
+          return null;
+        }
         // A new link beside, renamed over: the name is never missing, and rename() follows no link.
         const tmp = `.rclaude-sync-${randomBytes(6).toString('hex')}`;
         await symlink(target, inDir(loc.chain.top, tmp));

@@ -355,6 +355,14 @@ export function createSyncService(options: SyncServiceOptions): SyncService {
       }
       // Compare-and-swap: the path must still hold what the client last saw, or nothing changes.
       if (!holds(cur, req.expect)) return { applied: false, entry: cur };
+      // A folder must be empty to go; a file is set aside and checked there first, so no write is lost.
+      const clear = async (): Promise<boolean> => {
+        if (cur?.type === 'dir') return remove(req.path);
+        if (cur?.type !== 'file') return true;
+        const aside = await setAside(req.path, req.expect);
+        if (aside !== null) await files.delete({ path: aside, recursive: false });
+        return aside !== null;
+      };
       const clearFolder = async () => (cur?.type === 'dir' ? remove(req.path) : true);
       const stale = async () => ({ applied: false, entry: (await entryOf(req.path, true)) ?? null });
       switch (req.op) {
@@ -387,12 +395,24 @@ export function createSyncService(options: SyncServiceOptions): SyncService {
           break;
         }
         case 'link':
-          if (!(await clearFolder())) return { applied: false, entry: cur };
-          await files.makeLink({ path: req.path, target: req.target });
+          if (!(await clear())) return stale();
+          try {
+            // Only a link is replaced in place; anything else is gone by now, and what appears meanwhile stays.
+            await files.makeLink({ path: req.path, target: req.target, noReplace: cur?.type !== 'link' });
+          } catch (err) {
+            if (err instanceof AppError && err.code === 'CONFLICT') return stale();
+            throw err;
+          }
           break;
         case 'mkdir':
-          if (cur !== null && cur.type !== 'dir') await remove(req.path);
-          await files.makeDir({ path: req.path });
+          if (cur?.type === 'link') await remove(req.path);
+          else if (cur?.type === 'file' && !(await clear())) return stale();
+          try {
+            await files.makeDir({ path: req.path });
+          } catch (err) {
+            if (err instanceof AppError && err.code === 'CONFLICT') return stale();
+            throw err;
+          }
           break;
         case 'chmod':
           await files.setExec({ path: req.path, exec: req.exec });

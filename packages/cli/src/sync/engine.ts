@@ -451,8 +451,11 @@ export class SyncEngine {
       got = r;
     } else {
       const target = localTarget(this.o.dir, rel, { create: true, anyLeaf: true });
-      await this.checkLocal(rel, target, l);
-      if (l !== null) fs.unlinkSync(target);
+      if (l?.type === 'file') fs.rmSync(await this.setAsideLocal(rel, target, l), { force: true });
+      else {
+        await this.checkLocal(rel, target, l);
+        if (l !== null) fs.unlinkSync(target);
+      }
       try {
         fs.mkdirSync(target, 0o755);
       } catch (err) {
