@@ -149,7 +149,8 @@ export function createSyncService(options: SyncServiceOptions): SyncService {
     const slash = path.lastIndexOf('/');
     const aside = `${slash < 0 ? '' : path.slice(0, slash + 1)}${SYNC_TEMP_PREFIX}old-${randomBytes(6).toString('hex')}`;
     try {
-      await files.rename({ from: path, to: aside, noReplace: true });
+      // A plain rename: atomic, and nothing is at the fresh aside name to replace.
+      await files.rename({ from: path, to: aside });
     } catch (err) {
       if (err instanceof AppError && err.code === 'NOT_FOUND') return null;
       throw err;
