@@ -443,8 +443,10 @@ program
     'after',
     `
 Changes on either side are copied to the other while it runs: a file edited here goes to the task, one the task
-writes comes here, deletes and renames too. Left out: .git, node_modules, what .gitignore says when the folder
-is in a git work tree, and --exclude patterns. A file changed on both sides since the last sync keeps your
+writes comes here, deletes and renames too. Synced: files with their exec bit (no other mode bit), symbolic
+links as links (never followed), folders, empty ones too. Left out: .git, node_modules, what .gitignore says
+when the folder is in a git work tree, --exclude patterns, owners, hard links and special files. Nothing is
+replaced on either side unless it is still what sync last saw there: an edit made meanwhile is never lost. A file changed on both sides since the last sync keeps your
 version under its name, and the task's version is written beside it as NAME.remote-<hash>.EXT (both sides end
 with both). The first sync into a folder that already has files destroys nothing: files on one side only are
 copied, files that differ are conflicts (or --prefer local|remote). Stops when the task stops or hibernates.

@@ -24,6 +24,8 @@ import type {
   AgentFileReadResult,
   AgentFileWrite,
   FileEntry,
+  SyncApplyRequest,
+  SyncApplyResponse,
   SyncChangesResponse,
   SyncManifestResponse,
 } from './files.js';
@@ -300,6 +302,8 @@ export interface ProxyToAgentEvents {
   /** Sync: the workspace's changes after `cursor`, waiting up to `waitMs` for one (long poll). */
   'files:changes': (req: { cursor?: number; waitMs: number }, ack: AckCallback<SyncChangesResponse>) => void;
   'files:rename': (req: { from: string; to: string }, ack: AckCallback<{ path: string }>) => void;
+  /** Sync: one change made only if the path still holds what the client last saw (compare-and-swap). */
+  'files:sync-apply': (req: SyncApplyRequest, ack: AckCallback<SyncApplyResponse>) => void;
   /** Pack the workspace into a checkpoint and upload it (see AGENT_CHECKPOINTS_PATH). */
   'checkpoint:create': (req: AgentCheckpointRequest, ack: AckCallback<AgentCheckpointResult>) => void;
   /** Restore a checkpoint into this sandbox (before its main session opens). */

@@ -113,16 +113,37 @@ export const SYNC_MAX_CHANGES = 500;
 
 const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/);
 
-/** One regular file of the workspace as sync sees it. */
+/** The sha256 of no bytes: what a folder's entry carries as its `sha256`. */
+export const SYNC_EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+/** What sync keeps of a workspace entry: a regular file, a symbolic link (its text, never followed), a folder. */
+export const syncEntryTypeSchema = z.enum(['file', 'link', 'dir']);
+export type SyncEntryType = z.infer<typeof syncEntryTypeSchema>;
+
+/** A symbolic link's text as sync carries it: data, never followed; no NUL, at most 4096 characters. */
+export const syncLinkTargetSchema = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((t) => !t.includes('\u0000'), 'a link target has no NUL byte');
+
+/**
+ * One workspace entry as sync sees it. `sha256` is the file's content hash, a link's hash of its text
+ * (`target`), {@link SYNC_EMPTY_SHA256} for a folder. `exec` is the owner's executable bit of a file (false
+ * for the others); no other mode bit travels.
+ */
 export const syncEntrySchema = z.object({
   path: z.string().min(1).max(4096),
+  type: syncEntryTypeSchema,
   size: z.number().int().nonnegative(),
   mtimeMs: z.number().nonnegative(),
   sha256: sha256Schema,
+  exec: z.boolean(),
+  target: syncLinkTargetSchema.optional(),
 });
 export type SyncEntry = z.infer<typeof syncEntrySchema>;
 
-/** `GET /api/tasks/:id/files/manifest`: a page of the workspace's regular files, by path, after `after`. */
+/** `GET /api/tasks/:id/files/manifest`: a page of the workspace's files, links and folders, by path, after `after`. */
 export const syncManifestQuerySchema = z.object({ after: workspacePathSchema.optional() }).strict();
 export const syncManifestResponseSchema = z.object({
   entries: z.array(syncEntrySchema).max(SYNC_MANIFEST_PAGE),
@@ -169,3 +190,52 @@ export const agentFileChangesSchema = z
   })
   .strict();
 export const agentFileRenameSchema = renameFileRequestSchema;
+
+/**
+ * What the caller last saw at a path (null: nothing), for the compare-and-swap of `files:sync-apply`: the
+ * agent changes the path only while it still holds exactly this (type, sha256 and, for a file, exec).
+ */
+export const syncExpectSchema = z
+  .object({ type: syncEntryTypeSchema, sha256: sha256Schema, exec: z.boolean() })
+  .strict()
+  .nullable();
+export type SyncExpect = z.infer<typeof syncExpectSchema>;
+
+/**
+ * `POST /api/tasks/:id/files/sync-apply` (and the agent's `files:sync-apply`): one change of rclaude sync,
+ * made only if `path` still holds `expect`:
+ * - `put`: the file uploaded at `from` (a temporary name in the same folder) replaces `path`, with the exec bit;
+ * - `link`: `path` becomes a symbolic link with text `target` (never followed);
+ * - `mkdir`: `path` becomes a folder; `chmod`: the file at `path` gets (or loses) its exec bit;
+ * - `delete`: the file, link or empty folder at `path` goes.
+ */
+export const syncApplyRequestSchema = z.discriminatedUnion('op', [
+  z
+    .object({
+      op: z.literal('put'),
+      path: workspacePathSchema,
+      from: workspacePathSchema,
+      exec: z.boolean(),
+      expect: syncExpectSchema,
+    })
+    .strict(),
+  z
+    .object({
+      op: z.literal('link'),
+      path: workspacePathSchema,
+      target: syncLinkTargetSchema,
+      expect: syncExpectSchema,
+    })
+    .strict(),
+  z.object({ op: z.literal('mkdir'), path: workspacePathSchema, expect: syncExpectSchema }).strict(),
+  z.object({ op: z.literal('chmod'), path: workspacePathSchema, exec: z.boolean(), expect: syncExpectSchema }).strict(),
+  z.object({ op: z.literal('delete'), path: workspacePathSchema, expect: syncExpectSchema }).strict(),
+]);
+export type SyncApplyRequest = z.infer<typeof syncApplyRequestSchema>;
+
+/**
+ * The answer of `files:sync-apply`: `applied` false when the path no longer held `expect` (nothing was
+ * changed; a folder to delete that is not empty counts as changed); `entry` is what the path holds now.
+ */
+export const syncApplyResponseSchema = z.object({ applied: z.boolean(), entry: syncEntrySchema.nullable() });
+export type SyncApplyResponse = z.infer<typeof syncApplyResponseSchema>;

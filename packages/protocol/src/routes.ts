@@ -55,6 +55,8 @@ import {
   readFileQuerySchema,
   renameFileRequestSchema,
   renameFileResponseSchema,
+  syncApplyRequestSchema,
+  syncApplyResponseSchema,
   syncChangesQuerySchema,
   syncChangesResponseSchema,
   syncManifestQuerySchema,
@@ -814,7 +816,8 @@ export const routes = defineRoutes({
   syncManifest: {
     method: 'GET',
     path: '/api/tasks/:id/files/manifest',
-    summary: "A page of the workspace's regular files with size, mtime and sha256 (for rclaude sync)",
+    summary:
+      "A page of the workspace's files, symlinks and folders with size, mtime, sha256, exec bit (for rclaude sync)",
     tag: 'files',
     auth: 'user',
     params: taskParams,
@@ -834,6 +837,19 @@ export const routes = defineRoutes({
     response: syncChangesResponseSchema,
     status: 200,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
+  },
+  syncApply: {
+    method: 'POST',
+    path: '/api/tasks/:id/files/sync-apply',
+    summary:
+      'One change of rclaude sync (put, link, mkdir, chmod, delete), made only if the path still holds what was expected',
+    tag: 'files',
+    auth: 'user',
+    params: taskParams,
+    body: syncApplyRequestSchema,
+    response: syncApplyResponseSchema,
+    status: 200,
+    errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'PATH_REFUSED', 'CONFLICT', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
   },
 
   // ---- sessions ----------------------------------------------------------------------------------

@@ -140,6 +140,7 @@ const noFiles: FileHandlers = (() => {
     renameFile: refuse,
     syncManifest: refuse,
     syncChanges: refuse,
+    syncApply: refuse,
   };
 })();
 

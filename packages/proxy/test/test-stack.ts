@@ -200,14 +200,18 @@ export class FakeAgent {
       this.files.set(to, data);
       ack(ackOk({ path: to }));
     });
+    // Sync's compare-and-swap: this fake never holds what a client expects, so nothing is changed.
+    socket.on('files:sync-apply', (_req, ack) => ack(ackOk({ applied: false, entry: null })));
     socket.on('files:manifest', (_req, ack) =>
       ack(
         ackOk({
           entries: [...this.files].map(([p, data]) => ({
             path: p,
+            type: 'file' as const,
             size: data.byteLength,
             mtimeMs: 0,
             sha256: createHash('sha256').update(data).digest('hex'),
+            exec: false,
           })),
         }),
       ),

@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { type FileHandle, lstat, open, readdir, rename, rmdir, unlink } from 'node:fs/promises';
+import { type FileHandle, link, lstat, mkdir, open, readdir, rename, rmdir, symlink, unlink } from 'node:fs/promises';
 import {
   type AgentFileReadResult,
   type AgentFileWrite,
@@ -61,10 +62,19 @@ export interface FileService {
   /** Deletes a file, symlink (not its target) or empty folder; a full folder needs `recursive`. */
   delete(req: { path: string; recursive: boolean }): Promise<null>;
   /**
-   * Moves a regular file to `to` (missing folders created), replacing a regular file there atomically; a
-   * folder, symlink or special file at either end is refused.
+   * Moves a regular file to `to` (missing folders created), replacing a regular file or symlink there
+   * atomically (with `noReplace`, CONFLICT if anything is there); a folder or special file is refused.
    */
-  rename(req: { from: string; to: string }): Promise<{ path: string }>;
+  rename(req: { from: string; to: string; noReplace?: boolean }): Promise<{ path: string }>;
+  /** Makes the folder `path` (and missing parents); an existing folder is fine, anything else there is CONFLICT. */
+  makeDir(req: { path: string }): Promise<null>;
+  /**
+   * Makes `path` a symbolic link with text `target` (data: never followed, may point anywhere), replacing a
+   * file or link there atomically (with `noReplace`, CONFLICT if anything is there); a folder there is CONFLICT.
+   */
+  makeLink(req: { path: string; target: string; noReplace?: boolean }): Promise<null>;
+  /** Sets the regular file at `path` to mode 0755 (`exec`) or 0644: no other bit is ever set. */
+  setExec(req: { path: string; exec: boolean }): Promise<null>;
 }
 
 function describeKind(st: Stats): string {
@@ -257,7 +267,7 @@ export function createFileService(options: FileServiceOptions): FileService {
       });
     },
 
-    rename: ({ from, to }) =>
+    rename: ({ from, to, noReplace }) =>
       withLocated(from, { followLast: false, createDirs: false }, async (src, fromDisplay) => {
         if (src.name === null || fromDisplay === '') {
           throw new AppError('PATH_REFUSED', 'the workspace root itself cannot be moved');
@@ -269,11 +279,78 @@ export function createFileService(options: FileServiceOptions): FileService {
           if (dst.name === null || toDisplay === '')
             throw new AppError('CONFLICT', `${quotePath(toDisplay)} is a folder`);
           if (dst.stat?.isDirectory()) throw new AppError('CONFLICT', `${quotePath(toDisplay)} is a folder`);
-          if (dst.stat !== null && !dst.stat.isFile()) refuseKind(toDisplay, dst.stat);
+          // A symlink at `to` is replaced as a name (rename() never follows it), as sync needs.
+          if (dst.stat !== null && !dst.stat.isFile() && !dst.stat.isSymbolicLink()) refuseKind(toDisplay, dst.stat);
           await dst.chain.assertTopInside(toDisplay);
-          await rename(inDir(src.chain.top, src.name as string), inDir(dst.chain.top, dst.name));
+          const fromPath = inDir(src.chain.top, src.name as string);
+          const toPath = inDir(dst.chain.top, dst.name);
+          if (noReplace) {
+            // link() fails when the target exists: nothing that appeared meanwhile is replaced.
+            try {
+              await link(fromPath, toPath);
+            } catch (err) {
+              if (hasErrno(err, 'EEXIST')) throw new AppError('CONFLICT', `${quotePath(toDisplay)} exists`);
+              throw err;
+            }
+            await unlink(fromPath);
+          } else await rename(fromPath, toPath);
           return { path: toDisplay };
         });
+      }),
+
+    makeDir: ({ path }) =>
+      withLocated(path, { followLast: false, createDirs: true }, async (loc, display) => {
+        if (loc.name === null || loc.stat?.isDirectory()) return null;
+        if (loc.stat !== null) throw new AppError('CONFLICT', `${quotePath(display)} exists and is not a folder`);
+        await loc.chain.assertTopInside(display);
+        try {
+          await mkdir(inDir(loc.chain.top, loc.name), 0o755);
+        } catch (err) {
+          if (!hasErrno(err, 'EEXIST')) throw err;
+        }
+        return null;
+      }),
+
+    makeLink: ({ path, target, noReplace }) =>
+      withLocated(path, { followLast: false, createDirs: true }, async (loc, display) => {
+        if (loc.name === null || display === '' || loc.stat?.isDirectory()) {
+          throw new AppError('CONFLICT', `${quotePath(display)} is a folder`);
+        }
+        if (loc.stat !== null && !loc.stat.isFile() && !loc.stat.isSymbolicLink()) refuseKind(display, loc.stat);
+        await loc.chain.assertTopInside(display);
+        if (noReplace) {
+          try {
+            await symlink(target, inDir(loc.chain.top, loc.name));
+          } catch (err) {
+            if (hasErrno(err, 'EEXIST')) throw new AppError('CONFLICT', `${quotePath(display)} exists`);
+            throw err;
+          }
+          return null;
+        }
+        // A new link beside, renamed over: the name is never missing, and rename() follows no link.
+        const tmp = `.rclaude-sync-${randomBytes(6).toString('hex')}`;
+        await symlink(target, inDir(loc.chain.top, tmp));
+        try {
+          await rename(inDir(loc.chain.top, tmp), inDir(loc.chain.top, loc.name));
+        } catch (err) {
+          await unlink(inDir(loc.chain.top, tmp)).catch(() => {});
+          throw err;
+        }
+        return null;
+      }),
+
+    setExec: ({ path, exec }) =>
+      withLocated(path, { followLast: false, createDirs: false }, async (loc, display) => {
+        if (loc.name === null || loc.stat === null)
+          throw new AppError('NOT_FOUND', `no such file: ${quotePath(display)}`);
+        if (!loc.stat.isFile()) refuseKind(display, loc.stat);
+        const fh = await openLeaf(loc, loc.name, O_RDONLY, display);
+        try {
+          await fh.chmod(exec ? 0o755 : 0o644);
+        } finally {
+          await fh.close();
+        }
+        return null;
       }),
 
     delete: ({ path, recursive }) =>

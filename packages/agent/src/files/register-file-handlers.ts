@@ -12,6 +12,7 @@ import {
   agentFileStatSchema,
   agentFileWriteSchema,
   type ProxyToAgentEvents,
+  syncApplyRequestSchema,
 } from '@rclaude/protocol';
 import type { FileService } from './file-service.js';
 import type { SyncService } from './sync-service.js';
@@ -25,7 +26,8 @@ export type FileEvent =
   | 'files:delete'
   | 'files:rename'
   | 'files:manifest'
-  | 'files:changes';
+  | 'files:changes'
+  | 'files:sync-apply';
 
 type AckData<K extends FileEvent> = Parameters<ProxyToAgentEvents[K]>[1] extends (r: Ack<infer D>) => void ? D : never;
 
@@ -104,6 +106,7 @@ export function registerFileHandlers(
   if (sync) {
     serve('files:manifest', agentFileManifestSchema, (req) => sync.manifest(req));
     serve('files:changes', agentFileChangesSchema, (req) => sync.changes(req));
+    serve('files:sync-apply', syncApplyRequestSchema, (req) => sync.apply(req));
   }
 
   return () => {

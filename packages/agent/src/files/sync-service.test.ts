@@ -1,7 +1,20 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SYNC_EMPTY_SHA256 } from '@rclaude/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFileService, type FileService } from './file-service.js';
 import { createSyncService, type SyncService } from './sync-service.js';
@@ -38,13 +51,60 @@ afterEach(async () => {
 });
 
 describe('the sync service', () => {
-  it("lists regular files with their sha256, never .git, node_modules, sync's temp files or symlinks", async () => {
+  it("lists files with their sha256 and exec bit, links as their text, folders; never .git, node_modules or sync's temp files", async () => {
+    chmodSync(join(ws, 'a.txt'), 0o755);
     const m = await sync.manifest({});
     expect(m.next).toBeUndefined();
-    expect(m.entries.map((e) => [e.path, e.sha256, e.size])).toEqual([
-      ['a.txt', sha('A'), 1],
-      ['src/deep/b.txt', sha('B'), 1],
+    expect(m.entries.map((e) => [e.path, e.type, e.sha256, e.size, e.exec, e.target])).toEqual([
+      ['a.txt', 'file', sha('A'), 1, true, undefined],
+      ['escape', 'link', sha(join(base, 'outside')), 0, false, join(base, 'outside')],
+      ['secret-link', 'link', sha(join(base, 'outside/secret')), 0, false, join(base, 'outside/secret')],
+      ['src', 'dir', SYNC_EMPTY_SHA256, 0, false, undefined],
+      ['src/deep', 'dir', SYNC_EMPTY_SHA256, 0, false, undefined],
+      ['src/deep/b.txt', 'file', sha('B'), 1, false, undefined],
     ]);
+  });
+
+  it('applies a change only while the path holds what the client expects (compare-and-swap)', async () => {
+    const file = (body: string, exec = false) => ({ type: 'file' as const, sha256: sha(body), exec });
+    writeFileSync(join(ws, 'up.tmp'), 'new');
+    // The sandbox wrote A2 after the client saw A: nothing is replaced, the answer says what is there.
+    writeFileSync(join(ws, 'a.txt'), 'A2');
+    const stale = await sync.apply({ op: 'put', path: 'a.txt', from: 'up.tmp', exec: true, expect: file('A') });
+    expect(stale).toMatchObject({ applied: false, entry: { path: 'a.txt', sha256: sha('A2') } });
+    expect(readFileSync(join(ws, 'a.txt'), 'utf8')).toBe('A2');
+    const put = await sync.apply({ op: 'put', path: 'a.txt', from: 'up.tmp', exec: true, expect: file('A2') });
+    expect(put).toMatchObject({ applied: true, entry: { sha256: sha('new'), exec: true } });
+    expect(statSync(join(ws, 'a.txt')).mode & 0o7777).toBe(0o755);
+    // Nothing may appear where the client saw nothing.
+    writeFileSync(join(ws, 'up2.tmp'), 'x');
+    expect(
+      await sync.apply({ op: 'put', path: 'src/deep/b.txt', from: 'up2.tmp', exec: false, expect: null }),
+    ).toMatchObject({
+      applied: false,
+    });
+    expect(await sync.apply({ op: 'delete', path: 'a.txt', expect: file('new') })).toMatchObject({ applied: false });
+    expect(await sync.apply({ op: 'delete', path: 'a.txt', expect: file('new', true) })).toEqual({
+      applied: true,
+      entry: null,
+    });
+    expect(await sync.apply({ op: 'mkdir', path: 'e/f', expect: null })).toMatchObject({
+      applied: true,
+      entry: { type: 'dir' },
+    });
+    expect(await sync.apply({ op: 'link', path: 'l', target: '/etc/passwd', expect: null })).toMatchObject({
+      applied: true,
+      entry: { type: 'link', target: '/etc/passwd' },
+    });
+    expect(readlinkSync(join(ws, 'l'))).toBe('/etc/passwd');
+    // Never written through a link out of the workspace, whatever the client says.
+    await expect(sync.apply({ op: 'mkdir', path: 'escape/x', expect: null })).rejects.toMatchObject({
+      code: 'PATH_REFUSED',
+    });
+    await expect(sync.apply({ op: 'link', path: 'escape/y', target: 'z', expect: null })).rejects.toMatchObject({
+      code: 'PATH_REFUSED',
+    });
+    expect(readdirSync(join(base, 'outside'))).toEqual(['secret']);
   });
 
   it('reports changes and deletes after a cursor, once each, hashed as they are now', async () => {
@@ -79,7 +139,10 @@ describe('the sync service', () => {
 
   it('renames a file within the workspace, and refuses one through a symlink out of it', async () => {
     await files.rename({ from: 'a.txt', to: 'new/dir/a.txt' });
-    expect((await sync.manifest({})).entries.map((e) => e.path)).toEqual(['new/dir/a.txt', 'src/deep/b.txt']);
+    expect((await sync.manifest({})).entries.filter((e) => e.type === 'file').map((e) => e.path)).toEqual([
+      'new/dir/a.txt',
+      'src/deep/b.txt',
+    ]);
     await expect(files.rename({ from: 'new/dir/a.txt', to: 'escape/stolen' })).rejects.toMatchObject({
       code: 'PATH_REFUSED',
     });

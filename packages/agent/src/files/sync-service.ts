@@ -1,13 +1,17 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
+import { lstat, readdir, readlink, realpath } from 'node:fs/promises';
 import {
   AppError,
+  SYNC_EMPTY_SHA256,
   SYNC_MANIFEST_PAGE,
   SYNC_MAX_CHANGES,
+  type SyncApplyRequest,
+  type SyncApplyResponse,
   type SyncChange,
   type SyncChangesResponse,
   type SyncEntry,
+  type SyncExpect,
   type SyncManifestResponse,
 } from '@rclaude/protocol';
 import { type FSWatcher, watch } from 'chokidar';
@@ -34,6 +38,8 @@ export interface SyncServiceOptions {
 export interface SyncService {
   manifest(req: { after?: string | undefined }): Promise<SyncManifestResponse>;
   changes(req: { cursor?: number | undefined; waitMs: number }): Promise<SyncChangesResponse>;
+  /** One change, made only if the path still holds `expect` (hashed afresh, not from the cache). */
+  apply(req: SyncApplyRequest): Promise<SyncApplyResponse>;
   close(): Promise<void>;
 }
 
@@ -67,9 +73,13 @@ export function createSyncService(options: SyncServiceOptions): SyncService {
   const hashes = new Map<string, CachedHash>();
 
   /** The sha256 of a regular file, read through the confined file service; cached by inode, size and mtime. */
-  async function hashOf(path: string, st: { ino: number; size: number; mtimeMs: number }): Promise<string> {
+  async function hashOf(
+    path: string,
+    st: { ino: number; size: number; mtimeMs: number },
+    fresh = false,
+  ): Promise<string> {
     const cached = hashes.get(path);
-    if (cached && cached.ino === st.ino && cached.size === st.size && cached.mtimeMs === st.mtimeMs) {
+    if (!fresh && cached && cached.ino === st.ino && cached.size === st.size && cached.mtimeMs === st.mtimeMs) {
       return cached.sha256;
     }
     const h = createHash('sha256');
@@ -86,26 +96,86 @@ export function createSyncService(options: SyncServiceOptions): SyncService {
     return sha256;
   }
 
-  /** The entry of `path` as it is now: a regular file's, null when gone, undefined for anything else. */
-  async function entryOf(path: string): Promise<SyncEntry | null | undefined> {
+  /**
+   * The entry of `path` as it is now: a file's, a link's (its text, read only when the folder holding it lies
+   * inside the workspace) or a folder's; null when gone, undefined for anything else (FIFOs, devices, sockets).
+   */
+  async function entryOf(path: string, fresh = false): Promise<SyncEntry | null | undefined> {
     let st: Awaited<ReturnType<typeof lstat>>;
     try {
       st = await lstat(`${root}/${path}`);
     } catch {
       return null;
     }
+    const mtimeMs = Math.floor(st.mtimeMs);
+    if (st.isDirectory()) return { path, type: 'dir', size: 0, mtimeMs, sha256: SYNC_EMPTY_SHA256, exec: false };
+    if (st.isSymbolicLink()) {
+      try {
+        const slash = path.lastIndexOf('/');
+        const parent = await realpath(slash < 0 ? root : `${root}/${path.slice(0, slash)}`);
+        if (parent !== root && !parent.startsWith(`${root}/`)) return undefined;
+        const target = await readlink(`${root}/${path}`);
+        const sha256 = createHash('sha256').update(target).digest('hex');
+        return { path, type: 'link', size: 0, mtimeMs, sha256, exec: false, target };
+      } catch {
+        return null;
+      }
+    }
     if (!st.isFile()) return undefined;
     try {
-      const sha256 = await hashOf(path, st);
-      return { path, size: st.size, mtimeMs: Math.floor(st.mtimeMs), sha256 };
+      const sha256 = await hashOf(path, st, fresh);
+      return { path, type: 'file', size: st.size, mtimeMs, sha256, exec: (st.mode & 0o100) !== 0 };
     } catch (err) {
       if (err instanceof AppError && err.code === 'NOT_FOUND') return null;
-      // Refused (a symlink swapped in, a FIFO): sync leaves it alone.
+      // Refused (a symlink swapped in, a FIFOs): sync leaves it alone.
       return undefined;
     }
   }
 
-  /** Every regular file's path, sorted (byte order of the UTF-16 strings). */
+  const holds = (cur: SyncEntry | null, expect: SyncExpect): boolean =>
+    expect === null
+      ? cur === null
+      : cur !== null &&
+        cur.type === expect.type &&
+        cur.sha256 === expect.sha256 &&
+        (cur.type !== 'file' || cur.exec === expect.exec);
+
+  /**
+   * Moves the file at `path` aside (rename is atomic: whatever is there now moves) and keeps it aside only if it
+   * still holds `expect`; else it goes back (unless a newer write made the name again) and the answer is null.
+   * While it is aside, a write by the sandbox makes a new file, which the caller never replaces.
+   */
+  async function setAside(path: string, expect: SyncExpect): Promise<string | null> {
+    const slash = path.lastIndexOf('/');
+    const aside = `${slash < 0 ? '' : path.slice(0, slash + 1)}${SYNC_TEMP_PREFIX}old-${randomBytes(6).toString('hex')}`;
+    try {
+      // A plain rename: atomic, and nothing is at the fresh aside name to replace.
+      await files.rename({ from: path, to: aside });
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'NOT_FOUND') return null;
+      throw err;
+    }
+    const held = await entryOf(aside, true);
+    if (held && holds({ ...held, path }, expect)) return aside;
+    await files
+      .rename({ from: aside, to: path, noReplace: true })
+      .catch(() => files.delete({ path: aside, recursive: false }));
+    return null;
+  }
+
+  /** Deletes the file, link or empty folder at `path`; false when the folder is not empty. */
+  async function remove(path: string): Promise<boolean> {
+    try {
+      await files.delete({ path, recursive: false });
+      return true;
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'NOT_FOUND') return true;
+      if (err instanceof AppError && /not empty/i.test(err.message)) return false;
+      throw err;
+    }
+  }
+
+  /** Every file's, link's and folder's path, sorted (byte order of the UTF-16 strings). */
   async function walk(): Promise<string[]> {
     const out: string[] = [];
     const pending = [''];
@@ -120,12 +190,12 @@ export function createSyncService(options: SyncServiceOptions): SyncService {
       for (const e of entries) {
         const rel = dir === '' ? e.name : `${dir}/${e.name}`;
         if (syncSkips(e.name)) continue;
-        // Symlinks are neither followed nor reported; special files are left out.
+        // Symlinks are reported as links and never followed; special files are left out.
         if (e.isDirectory()) pending.push(rel);
-        else if (e.isFile()) {
+        if (e.isDirectory() || e.isFile() || e.isSymbolicLink()) {
           out.push(rel);
           if (out.length > maxFiles) {
-            throw new AppError('PAYLOAD_TOO_LARGE', `the workspace holds more than ${maxFiles} files; sync refuses`);
+            throw new AppError('PAYLOAD_TOO_LARGE', `the workspace holds more than ${maxFiles} entries; sync refuses`);
           }
         }
       }
@@ -174,7 +244,7 @@ export function createSyncService(options: SyncServiceOptions): SyncService {
       },
     });
     watcher = w;
-    w.on('add', note).on('change', note).on('unlink', note);
+    w.on('add', note).on('change', note).on('unlink', note).on('addDir', note).on('unlinkDir', note);
     w.on('error', () => {
       // An unwatchable folder: its changes are missed until the next reconcile.
     });
@@ -271,6 +341,92 @@ export function createSyncService(options: SyncServiceOptions): SyncService {
         polls -= 1;
         armIdle();
       }
+    },
+
+    async apply(req) {
+      if (syncSkips(req.path)) {
+        throw new AppError('PATH_REFUSED', `sync leaves ${JSON.stringify(req.path.slice(0, 200))} alone`);
+      }
+      const cur = await entryOf(req.path, true);
+      if (cur === undefined) {
+        throw new AppError(
+          'PATH_REFUSED',
+          `${JSON.stringify(req.path.slice(0, 200))} is a special file; sync leaves it alone`,
+        );
+      }
+      // Compare-and-swap: the path must still hold what the client last saw, or nothing changes.
+      if (!holds(cur, req.expect)) return { applied: false, entry: cur };
+      // A folder must be empty to go; a file is set aside and checked there first, so no write is lost.
+      const clear = async (): Promise<boolean> => {
+        if (cur?.type === 'dir') return remove(req.path);
+        if (cur?.type !== 'file') return true;
+        const aside = await setAside(req.path, req.expect);
+        if (aside !== null) await files.delete({ path: aside, recursive: false });
+        return aside !== null;
+      };
+      const clearFolder = async () => (cur?.type === 'dir' ? remove(req.path) : true);
+      const stale = async () => ({ applied: false, entry: (await entryOf(req.path, true)) ?? null });
+      switch (req.op) {
+        case 'put': {
+          if (!(await clearFolder())) return stale();
+          await files.setExec({ path: req.from, exec: req.exec });
+          // A file there is moved aside and checked there: no write of the sandbox is replaced unseen.
+          let aside = cur?.type === 'file' ? await setAside(req.path, req.expect) : null;
+          if (cur?.type === 'file' && aside === null) return stale();
+          try {
+            await files.rename({ from: req.from, to: req.path, noReplace: cur?.type !== 'link' });
+          } catch (err) {
+            // Created meanwhile: theirs stays.
+            if (err instanceof AppError && err.code === 'CONFLICT') return stale();
+            // Failed for another reason: what was there goes back.
+            if (
+              aside !== null &&
+              (await files.rename({ from: aside, to: req.path, noReplace: true }).then(
+                () => true,
+                () => false,
+              ))
+            ) {
+              aside = null;
+            }
+            throw err;
+          } finally {
+            // What was aside is what the client saw: it has it already (or its conflict copy).
+            if (aside !== null) await files.delete({ path: aside, recursive: false }).catch(() => {});
+          }
+          break;
+        }
+        case 'link':
+          if (!(await clear())) return stale();
+          try {
+            // Only a link is replaced in place; anything else is gone by now, and what appears meanwhile stays.
+            await files.makeLink({ path: req.path, target: req.target, noReplace: cur?.type !== 'link' });
+          } catch (err) {
+            if (err instanceof AppError && err.code === 'CONFLICT') return stale();
+            throw err;
+          }
+          break;
+        case 'mkdir':
+          if (cur?.type === 'link') await remove(req.path);
+          else if (cur?.type === 'file' && !(await clear())) return stale();
+          try {
+            await files.makeDir({ path: req.path });
+          } catch (err) {
+            if (err instanceof AppError && err.code === 'CONFLICT') return stale();
+            throw err;
+          }
+          break;
+        case 'chmod':
+          await files.setExec({ path: req.path, exec: req.exec });
+          break;
+        case 'delete':
+          if (cur?.type === 'file') {
+            const aside = await setAside(req.path, req.expect);
+            if (aside === null) return stale();
+            await files.delete({ path: aside, recursive: false });
+          } else if (!(await remove(req.path))) return stale();
+          break;
+      }
+      return { applied: true, entry: (await entryOf(req.path, true)) ?? null };
     },
 
     async close() {

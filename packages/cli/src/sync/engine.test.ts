@@ -9,7 +9,14 @@ import { IgnoreRules } from './ignore.js';
 import { SyncState } from './state.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
-const entry = (p: string, body: string) => ({ path: p, size: body.length, mtimeMs: 1, sha256: sha(body) });
+const entry = (p: string, body: string) => ({
+  path: p,
+  type: 'file',
+  size: body.length,
+  mtimeMs: 1,
+  sha256: sha(body),
+  exec: false,
+});
 
 /**
  * A hostile sandbox, as the CLI sees it: a server whose manifest names paths out of the folder. The engine runs
@@ -39,14 +46,31 @@ describe('the sync engine against a hostile workspace', () => {
     'link/pwned': 'pwned',
     'esc\u001b]52;c;QQ==\u0007': 'x',
     'ok/fine.txt': 'fine',
+    'trap/pwned': 'pwned',
   };
 
-  const fakeFetch = async (input: string): Promise<Response> => {
+  const applied: string[] = [];
+  const fakeFetch = async (input: string, init?: RequestInit): Promise<Response> => {
     const url = new URL(input);
     const json = (v: unknown) => new Response(JSON.stringify(v), { headers: { 'content-type': 'application/json' } });
     if (url.pathname.endsWith('/files/changes')) return json({ cursor: 1, changes: [], reset: true });
     if (url.pathname.endsWith('/files/manifest')) {
-      return json({ entries: Object.entries(files).map(([p, b]) => entry(p, b)) });
+      // A link out of the folder, then a file "inside" it: the link is a link, the file never lands outside.
+      const trap = {
+        path: 'trap',
+        type: 'link',
+        size: 0,
+        mtimeMs: 1,
+        sha256: sha(outside),
+        exec: false,
+        target: outside,
+      };
+      const okDir = { ...entry('ok', ''), type: 'dir' };
+      return json({ entries: [okDir, trap, ...Object.entries(files).map(([p, b]) => entry(p, b))] });
+    }
+    if (url.pathname.endsWith('/files/sync-apply')) {
+      applied.push(JSON.parse(String(init?.body)).path);
+      return json({ applied: true, entry: null });
     }
     if (url.pathname.endsWith('/files/download')) {
       const p = url.searchParams.get('path') as string;
@@ -76,8 +100,12 @@ describe('the sync engine against a hostile workspace', () => {
     );
     expect(downloads).toEqual(['ok/fine.txt']);
     expect(fs.readFileSync(path.join(dir, 'ok/fine.txt'), 'utf8')).toBe('fine');
+    expect(fs.readlinkSync(path.join(dir, 'trap'))).toBe(outside);
     expect(fs.readdirSync(outside)).toEqual([]);
     expect(fs.readdirSync(root).sort()).toEqual(['dir', 'outside', 'state.json']);
-    expect(events.at(-1)).toMatchObject({ type: 'ready', changes: 1 });
+    // The local link (out of the folder too) goes to the workspace as a link: its text is data.
+    expect(applied).toEqual(['link']);
+    // ok (a folder), ok/fine.txt, trap (a link) came; link went.
+    expect(events.at(-1)).toMatchObject({ type: 'ready', changes: 4 });
   });
 });

@@ -43,9 +43,10 @@ export function checkRemotePath(p: string): string[] {
 /**
  * The local path of workspace path `rel` under `dir`, with every folder on the way checked to be a real
  * folder (not a symlink, not a file); with `create`, missing folders are made (one at a time, each checked).
- * Refuses when the last name is a symlink or anything but a regular file or nothing.
+ * Refuses when the last name is a symlink or anything but a regular file or nothing, unless `anyLeaf` (the
+ * caller then only lstat()s it or replaces the name, never opens through it).
  */
-export function localTarget(dir: string, rel: string, opts: { create: boolean }): string {
+export function localTarget(dir: string, rel: string, opts: { create: boolean; anyLeaf?: boolean }): string {
   const names = checkRemotePath(rel);
   let at = dir;
   for (let i = 0; i < names.length - 1; i += 1) {
@@ -62,7 +63,7 @@ export function localTarget(dir: string, rel: string, opts: { create: boolean })
   }
   const target = path.join(at, names[names.length - 1] as string);
   const st = fs.lstatSync(target, { throwIfNoEntry: false });
-  if (st !== undefined && !st.isFile()) {
+  if (st !== undefined && !st.isFile() && !opts.anyLeaf) {
     throw new SyncPathError(rel, st.isSymbolicLink() ? 'it is a symbolic link here' : 'it is not a regular file here');
   }
   // Defence in depth: the resolved parent must still be under the real folder.

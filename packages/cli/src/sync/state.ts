@@ -4,7 +4,12 @@ import path from 'node:path';
 
 /** What the last sync left a file as, on both sides. */
 export interface BaseEntry {
+  /** A file's content hash, a link's hash of its text, the hash of nothing for a folder. */
   sha256: string;
+  /** Absent: a regular file. */
+  type?: 'link' | 'dir';
+  /** A file's executable bit; absent is false. */
+  exec?: boolean;
   /** The local file's size and mtime when it had that content: unchanged, it is not hashed again. */
   local?: { size: number; mtimeMs: number };
 }

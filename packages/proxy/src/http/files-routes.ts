@@ -4,6 +4,7 @@ import {
   AppError,
   listFilesResponseSchema,
   renameFileResponseSchema,
+  syncApplyResponseSchema,
   syncChangesResponseSchema,
   syncManifestResponseSchema,
   type WriteFileResponse,
@@ -458,6 +459,15 @@ export function createFileHandlers(deps: FilesRouterDeps): FileHandlers {
         query.waitMs + Math.max(limits.rpcTimeoutMs ?? 0, 60_000),
       );
       const parsed = syncChangesResponseSchema.safeParse(answer);
+      if (!parsed.success) throw agentMalformed();
+      return parsed.data;
+    },
+
+    // The body passes through whole: the agent checks `expect` right before it changes anything.
+    syncApply: async ({ params, body }, { req }) => {
+      const sandboxId = await sandboxOf(req, params.id);
+      const answer = await rpc.call(sandboxId, 'files:sync-apply', body, Math.max(limits.rpcTimeoutMs ?? 0, 60_000));
+      const parsed = syncApplyResponseSchema.safeParse(answer);
       if (!parsed.success) throw agentMalformed();
       return parsed.data;
     },

@@ -70,6 +70,12 @@ const ROUTES: RouteCase[] = [
     path: (t) => `/api/tasks/${t}/files/rename`,
     body: { from: 'notes.txt', to: 'notes.txt' },
   },
+  {
+    route: 'syncApply',
+    method: 'POST',
+    path: (t) => `/api/tasks/${t}/files/sync-apply`,
+    body: { op: 'chmod', path: 'notes.txt', exec: false, expect: null },
+  },
   { route: 'deleteFile', method: 'DELETE', path: (t) => `/api/tasks/${t}/files?path=notes.txt` },
   { route: 'createSession', method: 'POST', path: () => '/api/sessions', body: 'taskId' },
   { route: 'getSession', method: 'GET', path: (_t, s) => `/api/sessions/${s}` },
