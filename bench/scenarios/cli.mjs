@@ -146,7 +146,7 @@ export async function cli(ctx) {
   const warmTrue = [];
   for (let i = 0; i < opts.cliRounds; i++) {
     await step(`run -- true against the warm pool, round ${i + 1} of ${opts.cliRounds}`, async () => {
-      await waitPoolFull(warm.url, opts.poolSize);
+      await waitPoolFull(warm, opts.poolSize);
       warmTrue.push(...(await timedRuns(1, () => rclaude(warm, ['run', '--', 'true']))));
     });
   }

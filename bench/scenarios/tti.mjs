@@ -38,7 +38,7 @@ export async function gauge(server, name) {
 }
 
 /**
- * Waits until the server's warm pool holds `size` ready sandboxes: 60 s on a quiet machine, scaled with the load
+ * Waits until `server` (a testkit RclaudeServer: its metrics are read with its token) holds `size` ready sandboxes: 60 s on a quiet machine, scaled with the load
  * (each sandbox is a bwrap process and an agent that must start and dial in). The error says how many were ready.
  */
 export async function waitPoolFull(server, size, timeoutMs = scaledMs(60_000)) {
@@ -54,6 +54,9 @@ export async function waitPoolFull(server, size, timeoutMs = scaledMs(60_000)) {
       50,
     );
   } catch (err) {
-    throw new Error(`${err.message}: ${ready} of ${size} sandboxes ready (the server's log says why a start failed)`);
+    const state = Number.isNaN(ready)
+      ? `the gauge rclaude_warm_pool_ready could not be read from ${server.url}/metrics`
+      : `${ready} of ${size} sandboxes ready (the server's log says why a start failed)`;
+    throw new Error(`${err.message}: ${state}`);
   }
 }
