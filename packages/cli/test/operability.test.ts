@@ -13,6 +13,7 @@ import {
   type AttachResult,
   errorBodySchema,
   isTerminal,
+  type LoadedRoute,
   loadRouteSchemas,
   type RouteName,
   routeNames,
@@ -360,7 +361,7 @@ const keyOf = (name: RouteName) => `${routes[name].method} ${routes[name].path.r
 /** The zod schema each JSON body is validated with: the route table's, which the server validates with. */
 const bodySchemas: Record<string, z.ZodType> = Object.fromEntries(
   routeNames.flatMap((name) => {
-    const body: z.ZodType | undefined = routeTable[name].body;
+    const body: z.ZodType | undefined = (routeTable[name] as LoadedRoute).body;
     return body ? [[keyOf(name), body]] : [];
   }),
 );
@@ -368,7 +369,7 @@ const bodySchemas: Record<string, z.ZodType> = Object.fromEntries(
 /** The zod schema each query string is validated with. */
 const querySchemas: Record<string, z.ZodObject> = Object.fromEntries(
   routeNames.flatMap((name) => {
-    const query: z.ZodObject | undefined = routeTable[name].query;
+    const query: z.ZodObject | undefined = (routeTable[name] as LoadedRoute).query;
     return query ? [[keyOf(name), query]] : [];
   }),
 );
