@@ -15,7 +15,7 @@ import os from 'node:os';
 import { startRclaudeServer } from '@rclaude/testkit';
 import { Api, Viewer } from './lib/client.mjs';
 import { renderTable, writeDocs } from './lib/report.mjs';
-import { round } from './lib/stats.mjs';
+import { round, scaledMs } from './lib/stats.mjs';
 import { killTerminals } from './lib/terminal.mjs';
 import { checkpoint } from './scenarios/checkpoint.mjs';
 import { cli } from './scenarios/cli.mjs';
@@ -113,7 +113,10 @@ async function dropScratch() {
 
 async function startServer(extraEnv = {}) {
   const t0 = performance.now();
-  const server = await startRclaudeServer({ env: { ...serverEnv, ...storesEnv(), ...extraEnv }, timeoutMs: 180_000 });
+  const server = await startRclaudeServer({
+    env: { ...serverEnv, ...storesEnv(), ...extraEnv },
+    timeoutMs: scaledMs(180_000),
+  });
   servers.push(server);
   log(`server up at ${server.url} in ${((performance.now() - t0) / 1000).toFixed(1)} s (pid ${server.process.pid})`);
   return server;

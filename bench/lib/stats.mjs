@@ -1,4 +1,5 @@
-/** Small statistics helpers for the benchmark figures. */
+/** Small statistics helpers for the benchmark figures, and the time limits of its waits. */
+import os from 'node:os';
 
 /** The q-quantile (0..1) of `values` by nearest rank; NaN for an empty list. */
 export function quantile(values, q) {
@@ -28,7 +29,26 @@ export async function until(what, fn, timeoutMs = 30_000, everyMs = 20) {
   for (;;) {
     const value = await fn();
     if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${loadNote()})`);
     await sleep(everyMs);
   }
+}
+
+/**
+ * How much slower than a quiet machine this one is likely to be now: the 1-minute load average per core,
+ * between 1 and 5. A wait's limit is its quiet-machine figure times this (see {@link scaledMs}), so a run on a
+ * busy shared machine waits longer instead of failing, and still stops (at most five times the base).
+ */
+export function loadScale() {
+  return Math.min(5, Math.max(1, os.loadavg()[0] / Math.max(1, os.cpus().length)));
+}
+
+/** A wait's limit in ms: `baseMs` (enough on a quiet machine) times {@link loadScale}, read when called. */
+export function scaledMs(baseMs) {
+  return Math.round(baseMs * loadScale());
+}
+
+/** A one-line note of the machine's load, for error messages of waits that ran out. */
+export function loadNote() {
+  return `load ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores`;
 }

@@ -15,14 +15,14 @@ import { isTerminal } from '@rclaude/protocol';
 import { rclaudeBin } from '@rclaude/testkit';
 import { Api, rssKiB } from '../lib/client.mjs';
 import { startSshd } from '../lib/sshd.mjs';
-import { p50, p99, sleep, until } from '../lib/stats.mjs';
+import { loadNote, p50, p99, scaledMs, sleep, until } from '../lib/stats.mjs';
 import { peakKiB, Terminal } from '../lib/terminal.mjs';
 import { waitPoolFull } from './tti.mjs';
 
 /** Echo from user space (like a full-screen TUI); READY says the terminal is raw and cat is reading. */
 const ECHO_SCRIPT = 'stty raw -echo; printf READY; exec cat';
 const KEYS = 'abcdefghijklmnopqrstuvwxyz';
-/** One key's echo may take this long before the run is called broken. */
+/** One key's echo may take this long on a quiet machine before the run is called broken (scaled with the load). */
 const KEY_TIMEOUT_MS = 5000;
 const TIME = '/usr/bin/time';
 
@@ -46,7 +46,9 @@ export async function cli(ctx) {
 
   // First start: `rclaude server` on an empty data dir, from spawn to its ready line.
   const t0 = performance.now();
-  const server = await ctx.startServer({ RCLAUDE_WARM_POOL_SIZE: '0' });
+  const server = await step('first start of rclaude server on an empty data dir', () =>
+    ctx.startServer({ RCLAUDE_WARM_POOL_SIZE: '0' }),
+  );
   figures.first_start_ms = performance.now() - t0;
   await sleep(opts.idleSettleMs);
   figures.proxy_rss_idle_mib = (await rssKiB(server.process.pid)) / 1024;
@@ -67,32 +69,38 @@ export async function cli(ctx) {
 
   // `rclaude --version`: the CLI's own start (Node, its modules), the floor under every command below; and
   // Node's own start under it, on the same machine at the same time.
-  figures.node_start_ms = p50(
-    await timedRuns(opts.cliRounds, () => new Terminal(process.execPath, ['-e', '0'], { env: cliEnv(server) })),
-  );
-  figures.cli_start_ms = p50(await timedRuns(opts.cliRounds, () => rclaude(server, ['--version'])));
+  await step('node -e 0 and rclaude --version', async () => {
+    figures.node_start_ms = p50(
+      await timedRuns(opts.cliRounds, () => new Terminal(process.execPath, ['-e', '0'], { env: cliEnv(server) })),
+    );
+    figures.cli_start_ms = p50(await timedRuns(opts.cliRounds, () => rclaude(server, ['--version'])));
+  });
 
   log(`  echo (${opts.echoKeys} keys each, CLI and ssh, alternating blocks)...`);
   Object.assign(
     figures,
-    await echo({
-      opts,
-      cliOpen: () => rclaude(server, ['run', '--name', 'bench cli echo', '--', 'sh', '-c', ECHO_SCRIPT]),
-      sshOpen: ssh && (() => sshTerm(ECHO_SCRIPT, true)),
-    }),
+    await step('keystroke echo', () =>
+      echo({
+        opts,
+        cliOpen: () => rclaude(server, ['run', '--name', 'bench cli echo', '--', 'sh', '-c', ECHO_SCRIPT]),
+        sshOpen: ssh && (() => sshTerm(ECHO_SCRIPT, true)),
+      }),
+    ),
   );
   log(
     `    echo p50/p99: CLI ${figures.cli_echo_p50_ms.toFixed(2)}/${figures.cli_echo_p99_ms.toFixed(2)} ms${ssh ? `, ssh ${figures.ssh_echo_p50_ms.toFixed(2)}/${figures.ssh_echo_p99_ms.toFixed(2)} ms` : ''}`,
   );
-  await stopRunning(api);
+  await step('stopping the echo task', () => stopRunning(api));
 
   log(`  throughput (head -c ${opts.cliFloodMiB}M /dev/zero | base64, ${opts.floodRounds} rounds each)...`);
   const flood = `head -c ${opts.cliFloodMiB}M /dev/zero | base64`;
   const cliMbps = [];
   const sshMbps = [];
   for (let round = 0; round < opts.floodRounds; round++) {
-    if (ssh) sshMbps.push(await floodThrough(sshTerm(flood, true)));
-    cliMbps.push(await floodThrough(rclaude(server, ['run', '--name', 'bench cli flood', '--', 'sh', '-c', flood])));
+    await step(`throughput round ${round + 1}`, async () => {
+      if (ssh) sshMbps.push(await floodThrough(sshTerm(flood, true)));
+      cliMbps.push(await floodThrough(rclaude(server, ['run', '--name', 'bench cli flood', '--', 'sh', '-c', flood])));
+    });
     log(
       `    round ${round + 1}: CLI ${cliMbps.at(-1).toFixed(1)} MB/s${ssh ? `, ssh ${sshMbps.at(-1).toFixed(1)} MB/s` : ''}`,
     );
@@ -104,8 +112,10 @@ export async function cli(ctx) {
   const runTrue = [];
   const sshTrue = [];
   for (let i = 0; i < opts.cliRounds; i++) {
-    if (ssh) sshTrue.push(...(await timedRuns(1, () => sshTerm('true', false))));
-    runTrue.push(...(await timedRuns(1, () => rclaude(server, ['run', '--', 'true']))));
+    await step(`run -- true without a pool, round ${i + 1}`, async () => {
+      if (ssh) sshTrue.push(...(await timedRuns(1, () => sshTerm('true', false))));
+      runTrue.push(...(await timedRuns(1, () => rclaude(server, ['run', '--', 'true']))));
+    });
     await sleep(200);
   }
   figures.cli_run_true_ms = p50(runTrue);
@@ -116,9 +126,11 @@ export async function cli(ctx) {
 
   figures.cli_ls_tasks = (await api.listTasks({ limit: 500 })).length;
   log(`  rclaude ls --json (${figures.cli_ls_tasks} tasks), ${opts.cliRounds} runs, then peak RSS...`);
-  figures.cli_ls_ms = p50(await timedRuns(opts.cliRounds, () => rclaude(server, ['ls', '--json'])));
   const peaks = [];
-  for (let i = 0; i < opts.cliRounds; i++) peaks.push(await peakRss(rclaudeBin(), ['ls', '--json'], cliEnv(server)));
+  await step('rclaude ls --json', async () => {
+    figures.cli_ls_ms = p50(await timedRuns(opts.cliRounds, () => rclaude(server, ['ls', '--json'])));
+    for (let i = 0; i < opts.cliRounds; i++) peaks.push(await peakRss(rclaudeBin(), ['ls', '--json'], cliEnv(server)));
+  });
   figures.cli_ls_peak_mib = Math.max(...peaks.map((p) => p.kib)) / 1024;
   figures.cli_ls_peak_from = peaks[0].how;
   log(
@@ -128,11 +140,15 @@ export async function cli(ctx) {
   await ctx.stopServer(server);
 
   log(`  rclaude run -- true against a warm pool of ${opts.poolSize}, ${opts.cliRounds} runs...`);
-  const warm = await ctx.startServer({ RCLAUDE_WARM_POOL_SIZE: String(opts.poolSize) });
+  const warm = await step('starting the server with a warm pool', () =>
+    ctx.startServer({ RCLAUDE_WARM_POOL_SIZE: String(opts.poolSize) }),
+  );
   const warmTrue = [];
   for (let i = 0; i < opts.cliRounds; i++) {
-    await waitPoolFull(warm.url, opts.poolSize);
-    warmTrue.push(...(await timedRuns(1, () => rclaude(warm, ['run', '--', 'true']))));
+    await step(`run -- true against the warm pool, round ${i + 1} of ${opts.cliRounds}`, async () => {
+      await waitPoolFull(warm, opts.poolSize);
+      warmTrue.push(...(await timedRuns(1, () => rclaude(warm, ['run', '--', 'true']))));
+    });
   }
   figures.cli_run_true_warm_ms = p50(warmTrue);
   await ctx.stopServer(warm);
@@ -148,12 +164,14 @@ async function echo({ opts, cliOpen, sshOpen }) {
   const ssh = sshOpen?.() ?? null;
   try {
     // Until the remote program puts its terminal in raw mode, the terminal echoes by itself: wait for it.
-    await cli.waitFor('READY', 90_000);
-    if (ssh) await ssh.waitFor('READY', 20_000);
-    const deadline = Date.now() + opts.echoBudgetMs;
+    await cli.waitFor('READY', scaledMs(90_000));
+    if (ssh) await ssh.waitFor('READY', scaledMs(20_000));
+    const budgetMs = scaledMs(opts.echoBudgetMs);
+    const deadline = Date.now() + budgetMs;
+    const keyTimeoutMs = scaledMs(KEY_TIMEOUT_MS);
     for (let i = 0; i < 50; i++) {
-      await cli.key('w', KEY_TIMEOUT_MS);
-      if (ssh) await ssh.key('w', KEY_TIMEOUT_MS);
+      await cli.key('w', keyTimeoutMs);
+      if (ssh) await ssh.key('w', keyTimeoutMs);
     }
     const cliMs = [];
     const sshMs = [];
@@ -161,14 +179,14 @@ async function echo({ opts, cliOpen, sshOpen }) {
     const perBlock = Math.ceil(opts.echoKeys / blocks);
     for (let b = 0; b < blocks && Date.now() < deadline; b++) {
       for (let i = 0; ssh && i < perBlock && Date.now() < deadline; i++) {
-        sshMs.push(await ssh.key(KEYS[i % KEYS.length], KEY_TIMEOUT_MS));
+        sshMs.push(await ssh.key(KEYS[i % KEYS.length], keyTimeoutMs));
       }
       for (let i = 0; i < perBlock && Date.now() < deadline; i++) {
-        cliMs.push(await cli.key(KEYS[i % KEYS.length], KEY_TIMEOUT_MS));
+        cliMs.push(await cli.key(KEYS[i % KEYS.length], keyTimeoutMs));
       }
     }
     if (cliMs.length < opts.echoKeys) {
-      throw new Error(`echo: only ${cliMs.length} of ${opts.echoKeys} keys within ${opts.echoBudgetMs / 1000} s`);
+      throw new Error(`only ${cliMs.length} of ${opts.echoKeys} keys within ${budgetMs / 1000} s (${loadNote()})`);
     }
     return {
       cli_echo_keys: cliMs.length,
@@ -195,7 +213,7 @@ async function floodThrough(term) {
     last = at;
     bytes += chunk.length;
   };
-  const exit = await term.waitExit(300_000);
+  const exit = await term.waitExit(scaledMs(300_000));
   if (exit.exitCode !== 0 || !first) {
     throw new Error(`${term.describe()} exited ${exit.exitCode} after ${bytes} bytes; output:\n${term.printable()}`);
   }
@@ -207,7 +225,7 @@ async function timedRuns(rounds, open) {
   const times = [];
   for (let i = 0; i < rounds; i++) {
     const term = open();
-    const exit = await term.waitExit(120_000);
+    const exit = await term.waitExit(scaledMs(120_000));
     if (exit.exitCode !== 0)
       throw new Error(`${term.describe()} exited ${exit.exitCode}; output:\n${term.printable()}`);
     times.push(term.exitedAt - term.startedAt);
@@ -218,14 +236,14 @@ async function timedRuns(rounds, open) {
 /**
  * Peak RSS of a program in KiB and how it was read: GNU time's maximum resident set size (the kernel's
  * figure at exit) where /usr/bin/time exists, else the process's VmHWM polled every 2 ms until it exits.
- * Runs in a terminal like the rest; the program must exit 0 within two minutes.
+ * Runs in a terminal like the rest; the program must exit 0 within two minutes (scaled with the load).
  */
 export async function peakRss(file, args, env, { useTime = fs.existsSync(TIME) } = {}) {
   if (useTime) {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rclaude-bench-time-')), 'rss');
     try {
       const term = new Terminal(TIME, ['-f', '%M', '-o', out, file, ...args], { env });
-      const exit = await term.waitExit(120_000);
+      const exit = await term.waitExit(scaledMs(120_000));
       if (exit.exitCode !== 0) throw new Error(`${term.describe()} exited ${exit.exitCode}:\n${term.printable()}`);
       return { kib: Number(fs.readFileSync(out, 'utf8').trim().split('\n').at(-1)), how: `${TIME} -f %M` };
     } finally {
@@ -234,11 +252,12 @@ export async function peakRss(file, args, env, { useTime = fs.existsSync(TIME) }
   }
   const term = new Terminal(file, args, { env });
   let kib = 0;
-  const deadline = Date.now() + 120_000;
+  const limitMs = scaledMs(120_000);
+  const deadline = Date.now() + limitMs;
   while (!term.exit) {
     if (Date.now() > deadline) {
       term.kill();
-      throw new Error(`${term.describe()} did not exit within 120 s`);
+      throw new Error(`${term.describe()} did not exit within ${limitMs / 1000} s`);
     }
     const v = peakKiB(term.pid);
     if (Number.isFinite(v)) kib = Math.max(kib, v);
@@ -256,7 +275,16 @@ async function stopRunning(api) {
   await until(
     'the bench tasks to stop',
     async () => (await api.listTasks({ limit: 500 })).every((t) => isTerminal(t.status)),
-    20_000,
+    scaledMs(20_000),
     100,
   );
+}
+
+/** Runs one step of the scenario; a failure names the step and the machine's load, so a broken run says where. */
+async function step(name, fn) {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new Error(`cli scenario, ${name} (${loadNote()}): ${err.message}`, { cause: err });
+  }
 }

@@ -4,7 +4,7 @@
  * one; `rclaude run` could open it while the request is in flight), so the figure is the server's work:
  * record the task, get a sandbox (start one, or claim a pooled one), open the PTY, relay its first byte.
  */
-import { p50, sleep, until } from '../lib/stats.mjs';
+import { p50, scaledMs, sleep, until } from '../lib/stats.mjs';
 
 export async function tti(ctx, { rounds, beforeEach }) {
   const { api, viewer } = ctx;
@@ -37,11 +37,26 @@ export async function gauge(server, name) {
   return m ? Number(m[1]) : Number.NaN;
 }
 
-export async function waitPoolFull(server, size) {
-  await until(
-    'the warm pool to fill',
-    async () => (await gauge(server, 'rclaude_warm_pool_ready')) >= size,
-    60_000,
-    50,
-  );
+/**
+ * Waits until `server` (a testkit RclaudeServer: its metrics are read with its token) holds `size` ready sandboxes: 60 s on a quiet machine, scaled with the load
+ * (each sandbox is a bwrap process and an agent that must start and dial in). The error says how many were ready.
+ */
+export async function waitPoolFull(server, size, timeoutMs = scaledMs(60_000)) {
+  let ready = 0;
+  try {
+    await until(
+      `the warm pool to fill`,
+      async () => {
+        ready = await gauge(server, 'rclaude_warm_pool_ready');
+        return ready >= size;
+      },
+      timeoutMs,
+      50,
+    );
+  } catch (err) {
+    const state = Number.isNaN(ready)
+      ? `the gauge rclaude_warm_pool_ready could not be read from ${server.url}/metrics`
+      : `${ready} of ${size} sandboxes ready (the server's log says why a start failed)`;
+    throw new Error(`${err.message}: ${state}`);
+  }
 }

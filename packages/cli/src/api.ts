@@ -1,5 +1,6 @@
 import { type FetchLike, ApiClient as RestClient } from '@rclaude/client/rest';
-import { AppError, type Task } from '@rclaude/protocol';
+import { AppError } from '@rclaude/protocol/errors';
+import type { Task } from '@rclaude/protocol/tasks';
 import { CliError, EXIT } from './errors.js';
 import { httpFetch } from './http-fetch.js';
 import { safeText } from './output.js';

@@ -13,8 +13,9 @@ import {
   type AttachResult,
   errorBodySchema,
   isTerminal,
+  type LoadedRoute,
+  loadRouteSchemas,
   type RouteName,
-  type RouteSpec,
   routeNames,
   routes,
   type Task,
@@ -352,12 +353,15 @@ interface OpenApiDoc {
 }
 
 /** `METHOD /openapi/{path}` of a route of the table, as the document keys it. */
+/** The route table with its schemas, as the server loads it. */
+const routeTable = await loadRouteSchemas();
+
 const keyOf = (name: RouteName) => `${routes[name].method} ${routes[name].path.replace(/:(\w+)/g, '{$1}')}`;
 
 /** The zod schema each JSON body is validated with: the route table's, which the server validates with. */
 const bodySchemas: Record<string, z.ZodType> = Object.fromEntries(
   routeNames.flatMap((name) => {
-    const body: z.ZodType | undefined = (routes[name] as RouteSpec).body;
+    const body: z.ZodType | undefined = (routeTable[name] as LoadedRoute).body;
     return body ? [[keyOf(name), body]] : [];
   }),
 );
@@ -365,7 +369,7 @@ const bodySchemas: Record<string, z.ZodType> = Object.fromEntries(
 /** The zod schema each query string is validated with. */
 const querySchemas: Record<string, z.ZodObject> = Object.fromEntries(
   routeNames.flatMap((name) => {
-    const query: z.ZodObject | undefined = (routes[name] as RouteSpec).query;
+    const query: z.ZodObject | undefined = (routeTable[name] as LoadedRoute).query;
     return query ? [[keyOf(name), query]] : [];
   }),
 );
@@ -553,6 +557,7 @@ function routingTable(): string[] {
     cookieSecure: false,
   });
   const deps: AppDeps = {
+    routes: routeTable,
     tasks: inert,
     auth: { middleware: (_req: unknown, _res: unknown, next: () => void) => next(), handlers: authHandlers } as never,
     metrics: createMetrics(),

@@ -1,13 +1,16 @@
+// Subpaths, not the package's index: a command that calls one route loads the table (no schemas) and that
+// route's schemas only (see routeSchemas), not every schema of the protocol.
+import { AppError, type ErrorCode, errorBodySchema } from '@rclaude/protocol/errors';
 import {
-  AppError,
-  type ErrorCode,
-  errorBodySchema,
   type RouteName,
+  type RouteSchemas,
   type RouteSpec,
   type Routes,
+  routeSchemas,
   routes,
-  type TaskStatus,
-} from '@rclaude/protocol';
+  type SchemasOf,
+} from '@rclaude/protocol/routes';
+import type { TaskStatus } from '@rclaude/protocol/tasks';
 import type { z } from 'zod';
 
 /** The subset of `fetch` the client needs; injected so tests and other hosts can supply their own. */
@@ -38,26 +41,29 @@ export interface CallInit {
 type Empty = Record<never, never>;
 type Route<N extends RouteName> = Routes[N];
 
-type ParamsPart<R> = R extends { params: infer P extends z.ZodType } ? { params: z.input<P> } : Empty;
-type QueryPart<R> = R extends { query: infer Q extends z.ZodType }
-  ? Empty extends z.input<Q>
-    ? { query?: z.input<Q> }
-    : { query: z.input<Q> }
-  : Empty;
-type BodyPart<R> = R extends { body: infer B extends z.ZodType }
-  ? R extends { bodyOptional: true }
-    ? { body?: z.input<B> }
-    : { body: z.input<B> }
-  : R extends { rawBody: 'octet' | 'multipart' }
-    ? { body: BodyInit }
+type ParamsPart<R extends RouteSpec> =
+  SchemasOf<R> extends { params: infer P extends z.ZodType } ? { params: z.input<P> } : Empty;
+type QueryPart<R extends RouteSpec> =
+  SchemasOf<R> extends { query: infer Q extends z.ZodType }
+    ? Empty extends z.input<Q>
+      ? { query?: z.input<Q> }
+      : { query: z.input<Q> }
     : Empty;
+type BodyPart<R extends RouteSpec> =
+  SchemasOf<R> extends { body: infer B extends z.ZodType }
+    ? R extends { bodyOptional: true }
+      ? { body?: z.input<B> }
+      : { body: z.input<B> }
+    : R extends { rawBody: 'octet' | 'multipart' }
+      ? { body: BodyInit }
+      : Empty;
 
 /** What a call of route `N` takes: `params`, `query` and `body` where the route has them. */
 export type CallInput<N extends RouteName> = ParamsPart<Route<N>> & QueryPart<Route<N>> & BodyPart<Route<N>>;
 
 /** What a call of route `N` gives: the parsed JSON answer, the Response of a non-JSON answer, or nothing (204). */
 export type CallResult<N extends RouteName> =
-  Route<N> extends { response: infer S extends z.ZodType }
+  SchemasOf<Route<N>> extends { response: infer S extends z.ZodType }
     ? z.output<S>
     : Route<N> extends { rawResponse: object }
       ? Response
@@ -190,6 +196,10 @@ export class ApiClient {
   /** Calls route `name` of the table. */
   async call<N extends RouteName>(name: N, ...[input, init]: CallArgs<N>): Promise<CallResult<N>> {
     const route: RouteSpec = routes[name];
+    // The route's schemas load while the request is in flight; only the answer needs them.
+    const schemas = routeSchemas(name);
+    // Marked handled: when the request fails first, that failure is the one to report.
+    schemas.catch(() => undefined);
     const { body } = (input ?? {}) as { body?: unknown };
     const url = this.url(name, ...([input] as CallArgs<N>));
     const headers: Record<string, string> = { accept: 'application/json', ...init?.headers };
@@ -199,7 +209,7 @@ export class ApiClient {
     if (route.rawBody) {
       payload = body as BodyInit;
       if (route.rawBody === 'octet') headers['content-type'] ??= 'application/octet-stream';
-    } else if (route.body && body !== undefined) {
+    } else if (body !== undefined) {
       payload = JSON.stringify(body);
       headers['content-type'] = 'application/json';
     }
@@ -228,12 +238,12 @@ export class ApiClient {
       throw new ApiNetworkError(url, { cause });
     }
     if (!response.ok) throw await errorFromResponse(response);
-    return (await this.#read(name, route, response)) as CallResult<N>;
+    return (await this.#read(name, route, await schemas, response)) as CallResult<N>;
   }
 
-  async #read(name: RouteName, route: RouteSpec, response: Response): Promise<unknown> {
+  async #read(name: RouteName, route: RouteSpec, schemas: RouteSchemas, response: Response): Promise<unknown> {
     if (route.rawResponse) return response;
-    if (!route.response) {
+    if (!schemas.response) {
       await response.body?.cancel();
       return undefined;
     }
@@ -244,7 +254,7 @@ export class ApiClient {
     } catch {
       throw new UnexpectedResponseError(name, `not JSON: ${JSON.stringify(text.slice(0, 80))}`, []);
     }
-    const parsed = route.response.safeParse(json);
+    const parsed = schemas.response.safeParse(json);
     if (!parsed.success) {
       const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
       const first = issues[0];

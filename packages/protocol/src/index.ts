@@ -6,6 +6,7 @@ export * from './errors.js';
 export * from './events.js';
 export * from './files.js';
 export * from './handoff.js';
+export * from './operations.js';
 export * from './pull-request-info.js';
 export * from './pull-requests.js';
 export * from './push.js';

@@ -125,3 +125,6 @@ export const pushNotificationSchema = z.object({
   approvalId: z.string().max(64).optional(),
 });
 export type PushNotification = z.infer<typeof pushNotificationSchema>;
+
+/** Path parameters of the routes under `/api/push/subscriptions/:id`. */
+export const pushSubscriptionParamsSchema = z.object({ id: pushSubscriptionIdSchema }).strict();

@@ -5,10 +5,11 @@
  * task's timeline gives the markers. See docs/recordings.md.
  */
 import { z } from 'zod';
+import { routes } from './routes.js';
 import type { TaskEvent } from './tasks.js';
 
 /** The content type of a recording. */
-export const ASCIICAST_CONTENT_TYPE = 'application/x-asciicast';
+export const ASCIICAST_CONTENT_TYPE = routes.getSessionRecording.rawResponse.type;
 
 /** `GET /api/sessions/:id/recording` query: the format (asciicast v2 is the only one). */
 export const recordingQuerySchema = z.object({ format: z.enum(['cast']).default('cast') }).strict();

@@ -1,8 +1,10 @@
+import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { errorCodes } from './errors.js';
-import { type RouteSpec, routeErrors, routeNames, routes } from './routes.js';
+import { type LoadedRoute, loadRouteSchemas, routeErrors, routeNames, routeSchemas, routes } from './routes.js';
 
-const all = routeNames.map((name) => [name, routes[name] as RouteSpec] as const);
+const loaded = await loadRouteSchemas();
+const all = routeNames.map((name) => [name, loaded[name] as LoadedRoute] as const);
 
 describe('the route table', () => {
   it('declares each method and path once', () => {
@@ -34,6 +36,21 @@ describe('the route table', () => {
       expect(codes.includes('UNAUTHENTICATED'), name).toBe(r.auth === 'user' || r.errors.includes('UNAUTHENTICATED'));
       expect(codes, name).toContain('INTERNAL');
     }
-    expect(routeErrors(routes.health)).toEqual(['INTERNAL']);
+    expect(routeErrors(loaded.health)).toEqual(['INTERNAL']);
+  });
+
+  it('imports no schema module and not zod at load, only types: a client loads the schemas of the routes it calls', () => {
+    const source = fs.readFileSync(new URL('./routes.ts', import.meta.url), 'utf8');
+    const valueImports = source.split('\n').filter((line) => /^import (?!type )/.test(line));
+    expect(valueImports).toEqual([]);
+  });
+
+  it("loads a route's schemas once and gives the same ones to every caller", async () => {
+    const first = await routeSchemas('listTasks');
+    expect(first.response).toBeDefined();
+    expect(await routeSchemas('listTasks')).toBe(first);
+    expect(loaded.listTasks.response).toBe(first.response);
+    expect(Object.keys(await routeSchemas('endBrowserSession'))).toEqual([]);
+    expect(routes.listTasks).not.toHaveProperty('response');
   });
 });

@@ -2,113 +2,13 @@
  * The REST route table: every HTTP route of the server, declared once. The proxy's Express adapter, the
  * OpenAPI document and the typed client in `@rclaude/client` are all derived from it, so adding a route is
  * one entry here plus its handler in the proxy.
+ *
+ * The table loads no schema and not zod: each route's `schemas` imports the modules its schemas live in when
+ * first called, so a client that calls one route (the CLI's `ls`) loads that route's schemas only, and the
+ * server loads them all once at start-up ({@link loadRouteSchemas}).
  */
-import { z } from 'zod';
-import {
-  answerApprovalRequestSchema,
-  approvalIdSchema,
-  approvalSchema,
-  listApprovalsResponseSchema,
-  listMyApprovalsQuerySchema,
-} from './approvals.js';
-import {
-  addAllowHostRequestSchema,
-  allowHostEntrySchema,
-  allowHostSchema,
-  apiTokenIdSchema,
-  browserSessionResponseSchema,
-  createApiTokenRequestSchema,
-  createApiTokenResponseSchema,
-  createBrowserSessionRequestSchema,
-  createUserRequestSchema,
-  listAllowHostsResponseSchema,
-  listApiTokensResponseSchema,
-  listSecretsResponseSchema,
-  listUsersResponseSchema,
-  loginLinkSchema,
-  loginRequestSchema,
-  loginResponseSchema,
-  putSecretRequestSchema,
-  secretInfoSchema,
-  secretNameSchema,
-  setPasswordRequestSchema,
-  userIdSchema,
-  userSchema,
-} from './auth.js';
-import {
-  blobHashSchema,
-  checkpointIdSchema,
-  checkpointManifestSchema,
-  checkpointSchema,
-  createCheckpointRequestSchema,
-  keepTaskResponseSchema,
-  listCheckpointsResponseSchema,
-  resumeTaskRequestSchema,
-  stopTaskRequestSchema,
-} from './checkpoints.js';
+import type { z } from 'zod';
 import type { ErrorCode } from './errors.js';
-import {
-  deleteFileQuerySchema,
-  filePathQuerySchema,
-  fileTargetQuerySchema,
-  listFilesResponseSchema,
-  readFileQuerySchema,
-  renameFileRequestSchema,
-  renameFileResponseSchema,
-  syncApplyRequestSchema,
-  syncApplyResponseSchema,
-  syncChangesQuerySchema,
-  syncChangesResponseSchema,
-  syncManifestQuerySchema,
-  syncManifestResponseSchema,
-  uploadFilesQuerySchema,
-  uploadFilesResponseSchema,
-  writeFileResponseSchema,
-} from './files.js';
-import { forkTaskRequestSchema, forkTaskResponseSchema } from './handoff.js';
-import { pullRequestInfoSchema } from './pull-request-info.js';
-import { createPullRequestRequestSchema, pushTaskRequestSchema, pushTaskResponseSchema } from './pull-requests.js';
-import {
-  createPushSubscriptionRequestSchema,
-  listPushSubscriptionsResponseSchema,
-  pushConfigSchema,
-  pushSubscriptionIdSchema,
-  pushSubscriptionSchema,
-  testPushResponseSchema,
-  updatePushSubscriptionRequestSchema,
-} from './push.js';
-import { ASCIICAST_CONTENT_TYPE, recordingQuerySchema } from './recordings.js';
-import {
-  createSessionRequestSchema,
-  executeRequestSchema,
-  executeResultSchema,
-  sessionIdSchema,
-  sessionInfoSchema,
-} from './sessions.js';
-import {
-  createShareRequestSchema,
-  createShareResponseSchema,
-  decideDriveRequestSchema,
-  driveRequestIdSchema,
-  driveRequestSchema,
-  listDriveRequestsResponseSchema,
-  listSharesQuerySchema,
-  listSharesResponseSchema,
-  shareIdSchema,
-  shareViewRequestSchema,
-  shareViewSchema,
-} from './shares.js';
-import { continueTaskRequestSchema, usageResponseSchema } from './task-events.js';
-import {
-  createTaskRequestSchema,
-  listTaskEventsQuerySchema,
-  listTaskEventsResponseSchema,
-  listTasksQuerySchema,
-  listTasksResponseSchema,
-  taskIdSchema,
-  taskSchema,
-} from './tasks.js';
-import { portParamsSchema, portPreviewSchema } from './tunnels.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -127,7 +27,19 @@ export type RouteTag =
   | 'ports'
   | 'notifications';
 
-/** One REST route. Every schema here is the one the server validates with and the client parses with. */
+/** A route's schemas: the ones the server validates with and the client parses with. */
+export interface RouteSchemas {
+  /** Path parameters, as a strict object of strings. */
+  params?: z.ZodObject;
+  /** The query string, as a strict object. A route without one refuses any query parameter. */
+  query?: z.ZodObject;
+  /** The JSON body (see {@link RouteSpec.bodyOptional}). */
+  body?: z.ZodType;
+  /** The JSON answer. */
+  response?: z.ZodType;
+}
+
+/** One REST route. Its schemas are loaded on demand (see {@link RouteSpec.schemas}). */
 export interface RouteSpec {
   method: HttpMethod;
   /** Express-style path, e.g. `/api/tasks/:id`; each `:param` has a schema in {@link RouteSpec.params}. */
@@ -136,20 +48,17 @@ export interface RouteSpec {
   tag: RouteTag;
   /** `public` routes answer without credentials; `user` routes need a token or a browser session. */
   auth: 'public' | 'user';
-  /** Path parameters, as a strict object of strings. */
-  params?: z.ZodObject;
-  /** The query string, as a strict object. A route without one refuses any query parameter. */
-  query?: z.ZodObject;
-  /** The JSON body. */
-  body?: z.ZodType;
+  /**
+   * Loads the route's schemas (path parameters, query, JSON body, JSON answer), importing the modules they live
+   * in; absent when the route has none. Call it through {@link routeSchemas}, which keeps each route's result.
+   */
+  schemas?: () => Promise<RouteSchemas>;
   /** The JSON body may be left out; it then reads as `{}`. */
   bodyOptional?: true;
   /** Largest JSON body the server reads, in bytes (default {@link DEFAULT_MAX_JSON_BODY_BYTES}). */
   maxBodyBytes?: number;
   /** A body that is not JSON: raw bytes (`octet`) or a `multipart/form-data` upload (field `file`). */
   rawBody?: 'octet' | 'multipart';
-  /** The JSON answer. */
-  response?: z.ZodType;
   /** An answer that is not JSON (bytes, text): its content type and what it holds. */
   rawResponse?: { type: string; description: string };
   /** The success status: 204 answers have no body. */
@@ -169,49 +78,6 @@ function defineRoutes<const T extends Record<string, RouteSpec>>(table: T): T {
   return table;
 }
 
-const taskParams = z.object({ id: taskIdSchema }).strict();
-const sessionParams = z.object({ id: sessionIdSchema }).strict();
-const pushSubscriptionParams = z.object({ id: pushSubscriptionIdSchema }).strict();
-
-/** `GET /readyz`: each dependency's check (`database`, and `redis` when configured). */
-export const readyResponseSchema = z.object({
-  ok: z.boolean(),
-  checks: z.record(
-    z.string(),
-    // Whether each dependency answered; why not is in the server log, never in the answer.
-    z.object({ ok: z.boolean() }).strict(),
-  ),
-});
-export type ReadyResponse = z.infer<typeof readyResponseSchema>;
-
-/** `GET /api/version`: which server the client talks to. */
-export const versionResponseSchema = z.object({
-  /** The server's version (its package version, e.g. `0.1.0`). */
-  version: z.string(),
-});
-export type VersionResponse = z.infer<typeof versionResponseSchema>;
-
-/**
- * `POST /api/agent/bootstrap`: a sandbox's agent exchanges the one-time bootstrap reference it was started with
- * (providers whose start-up values pass through a cloud API, e.g. ECS task overrides) for its agent token. The
- * reference dies at the exchange, or unused after AGENT_TOKEN_TTL_MS.
- */
-export const agentBootstrapRequestSchema = z
-  .object({ sandboxId: z.string().min(1).max(64), bootstrap: z.string().min(1).max(256) })
-  .strict();
-export type AgentBootstrapRequest = z.infer<typeof agentBootstrapRequestSchema>;
-export const agentBootstrapResponseSchema = z.object({
-  /** The token the agent presents at its Socket.io handshake (single-use too: replaced at that handshake). */
-  token: z.string(),
-});
-export type AgentBootstrapResponse = z.infer<typeof agentBootstrapResponseSchema>;
-
-/** `GET /api/tasks/:id/sessions`. */
-export const listSessionsResponseSchema = z.object({ sessions: z.array(sessionInfoSchema) });
-
-const shareParams = z.object({ shareId: shareIdSchema }).strict();
-const driveRequestParams = z.object({ requestId: driveRequestIdSchema }).strict();
-
 /** Every REST route, by name. The name is the client's method and the OpenAPI `operationId`. */
 export const routes = defineRoutes({
   // ---- operations --------------------------------------------------------------------------------
@@ -221,7 +87,10 @@ export const routes = defineRoutes({
     summary: 'The process is up',
     tag: 'operations',
     auth: 'public',
-    response: z.object({ ok: z.literal(true) }),
+    schemas: async () => {
+      const { z } = await import('zod');
+      return { response: z.object({ ok: z.literal(true) }) };
+    },
     status: 200,
     errors: [],
   },
@@ -231,7 +100,10 @@ export const routes = defineRoutes({
     summary: 'Postgres (and Redis, when configured) answer; 503 with the same body naming the failing check otherwise',
     tag: 'operations',
     auth: 'public',
-    response: readyResponseSchema,
+    schemas: async () => {
+      const { readyResponseSchema } = await import('./operations.js');
+      return { response: readyResponseSchema };
+    },
     status: 200,
     errors: [],
   },
@@ -251,7 +123,10 @@ export const routes = defineRoutes({
     summary: 'This document',
     tag: 'operations',
     auth: 'public',
-    response: z.unknown(),
+    schemas: async () => {
+      const { z } = await import('zod');
+      return { response: z.unknown() };
+    },
     status: 200,
     errors: [],
   },
@@ -263,9 +138,11 @@ export const routes = defineRoutes({
     summary: 'Sign in with a password; returns an API token',
     tag: 'accounts',
     auth: 'public',
-    body: loginRequestSchema,
+    schemas: async () => {
+      const { loginRequestSchema, loginResponseSchema } = await import('./auth.js');
+      return { body: loginRequestSchema, response: loginResponseSchema };
+    },
     maxBodyBytes: 100 * 1024,
-    response: loginResponseSchema,
     status: 200,
     errors: ['UNAUTHENTICATED', 'RATE_LIMITED'],
   },
@@ -275,9 +152,11 @@ export const routes = defineRoutes({
     summary: "Sign a browser in (a session cookie) with a login link's one-time token, or a username and password",
     tag: 'accounts',
     auth: 'public',
-    body: createBrowserSessionRequestSchema,
+    schemas: async () => {
+      const { browserSessionResponseSchema, createBrowserSessionRequestSchema } = await import('./auth.js');
+      return { body: createBrowserSessionRequestSchema, response: browserSessionResponseSchema };
+    },
     maxBodyBytes: 100 * 1024,
-    response: browserSessionResponseSchema,
     status: 200,
     errors: ['UNAUTHENTICATED', 'CONFLICT', 'RATE_LIMITED'],
   },
@@ -287,7 +166,10 @@ export const routes = defineRoutes({
     summary: 'A one-time login link token that signs a browser in as you (once, within 10 minutes)',
     tag: 'accounts',
     auth: 'user',
-    response: loginLinkSchema,
+    schemas: async () => {
+      const { loginLinkSchema } = await import('./auth.js');
+      return { response: loginLinkSchema };
+    },
     status: 201,
     errors: [],
   },
@@ -297,7 +179,10 @@ export const routes = defineRoutes({
     summary: 'The browser session',
     tag: 'accounts',
     auth: 'user',
-    response: browserSessionResponseSchema,
+    schemas: async () => {
+      const { browserSessionResponseSchema } = await import('./auth.js');
+      return { response: browserSessionResponseSchema };
+    },
     status: 200,
     errors: [],
   },
@@ -316,7 +201,10 @@ export const routes = defineRoutes({
     summary: 'The signed-in user',
     tag: 'accounts',
     auth: 'user',
-    response: userSchema,
+    schemas: async () => {
+      const { userSchema } = await import('./auth.js');
+      return { response: userSchema };
+    },
     status: 200,
     errors: [],
   },
@@ -326,9 +214,11 @@ export const routes = defineRoutes({
     summary: "A sandbox's agent exchanges its one-time bootstrap reference for its token (agents only)",
     tag: 'operations',
     auth: 'public',
-    body: agentBootstrapRequestSchema,
+    schemas: async () => {
+      const { agentBootstrapRequestSchema, agentBootstrapResponseSchema } = await import('./operations.js');
+      return { body: agentBootstrapRequestSchema, response: agentBootstrapResponseSchema };
+    },
     maxBodyBytes: 4096,
-    response: agentBootstrapResponseSchema,
     status: 200,
     errors: ['UNAUTHENTICATED'],
   },
@@ -338,7 +228,10 @@ export const routes = defineRoutes({
     summary: "The server's version",
     tag: 'operations',
     auth: 'user',
-    response: versionResponseSchema,
+    schemas: async () => {
+      const { versionResponseSchema } = await import('./operations.js');
+      return { response: versionResponseSchema };
+    },
     status: 200,
     errors: [],
   },
@@ -348,7 +241,10 @@ export const routes = defineRoutes({
     summary: 'All users (admin)',
     tag: 'accounts',
     auth: 'user',
-    response: listUsersResponseSchema,
+    schemas: async () => {
+      const { listUsersResponseSchema } = await import('./auth.js');
+      return { response: listUsersResponseSchema };
+    },
     status: 200,
     errors: [],
   },
@@ -358,9 +254,11 @@ export const routes = defineRoutes({
     summary: 'Create a user (admin)',
     tag: 'accounts',
     auth: 'user',
-    body: createUserRequestSchema,
+    schemas: async () => {
+      const { createUserRequestSchema, userSchema } = await import('./auth.js');
+      return { body: createUserRequestSchema, response: userSchema };
+    },
     maxBodyBytes: 100 * 1024,
-    response: userSchema,
     status: 201,
     errors: ['CONFLICT'],
   },
@@ -370,8 +268,11 @@ export const routes = defineRoutes({
     summary: "Set a user's password (admins: anyone's; others: their own)",
     tag: 'accounts',
     auth: 'user',
-    params: z.object({ id: userIdSchema }).strict(),
-    body: setPasswordRequestSchema,
+    schemas: async () => {
+      const { z } = await import('zod');
+      const { setPasswordRequestSchema, userIdSchema } = await import('./auth.js');
+      return { params: z.object({ id: userIdSchema }).strict(), body: setPasswordRequestSchema };
+    },
     maxBodyBytes: 100 * 1024,
     status: 204,
     errors: ['NOT_FOUND'],
@@ -382,7 +283,10 @@ export const routes = defineRoutes({
     summary: 'Your API tokens',
     tag: 'accounts',
     auth: 'user',
-    response: listApiTokensResponseSchema,
+    schemas: async () => {
+      const { listApiTokensResponseSchema } = await import('./auth.js');
+      return { response: listApiTokensResponseSchema };
+    },
     status: 200,
     errors: [],
   },
@@ -392,9 +296,11 @@ export const routes = defineRoutes({
     summary: 'Create an API token (shown once)',
     tag: 'accounts',
     auth: 'user',
-    body: createApiTokenRequestSchema,
+    schemas: async () => {
+      const { createApiTokenRequestSchema, createApiTokenResponseSchema } = await import('./auth.js');
+      return { body: createApiTokenRequestSchema, response: createApiTokenResponseSchema };
+    },
     maxBodyBytes: 100 * 1024,
-    response: createApiTokenResponseSchema,
     status: 201,
     errors: [],
   },
@@ -404,7 +310,11 @@ export const routes = defineRoutes({
     summary: 'Revoke an API token',
     tag: 'accounts',
     auth: 'user',
-    params: z.object({ id: apiTokenIdSchema }).strict(),
+    schemas: async () => {
+      const { z } = await import('zod');
+      const { apiTokenIdSchema } = await import('./auth.js');
+      return { params: z.object({ id: apiTokenIdSchema }).strict() };
+    },
     status: 204,
     errors: ['NOT_FOUND'],
   },
@@ -414,7 +324,10 @@ export const routes = defineRoutes({
     summary: 'Your secrets, by name only',
     tag: 'accounts',
     auth: 'user',
-    response: listSecretsResponseSchema,
+    schemas: async () => {
+      const { listSecretsResponseSchema } = await import('./auth.js');
+      return { response: listSecretsResponseSchema };
+    },
     status: 200,
     errors: [],
   },
@@ -424,10 +337,16 @@ export const routes = defineRoutes({
     summary: 'Store a secret (encrypted at rest)',
     tag: 'accounts',
     auth: 'user',
-    params: z.object({ name: secretNameSchema }).strict(),
-    body: putSecretRequestSchema,
+    schemas: async () => {
+      const { z } = await import('zod');
+      const { putSecretRequestSchema, secretInfoSchema, secretNameSchema } = await import('./auth.js');
+      return {
+        params: z.object({ name: secretNameSchema }).strict(),
+        body: putSecretRequestSchema,
+        response: secretInfoSchema,
+      };
+    },
     maxBodyBytes: 100 * 1024,
-    response: secretInfoSchema,
     status: 200,
     errors: [],
   },
@@ -437,7 +356,11 @@ export const routes = defineRoutes({
     summary: 'Delete a secret',
     tag: 'accounts',
     auth: 'user',
-    params: z.object({ name: secretNameSchema }).strict(),
+    schemas: async () => {
+      const { z } = await import('zod');
+      const { secretNameSchema } = await import('./auth.js');
+      return { params: z.object({ name: secretNameSchema }).strict() };
+    },
     status: 204,
     errors: ['NOT_FOUND'],
   },
@@ -447,7 +370,10 @@ export const routes = defineRoutes({
     summary: "Hosts your tasks' sandboxes may reach besides the server's egress allow-list",
     tag: 'accounts',
     auth: 'user',
-    response: listAllowHostsResponseSchema,
+    schemas: async () => {
+      const { listAllowHostsResponseSchema } = await import('./auth.js');
+      return { response: listAllowHostsResponseSchema };
+    },
     status: 200,
     errors: [],
   },
@@ -457,9 +383,11 @@ export const routes = defineRoutes({
     summary: 'Add a host name or *.pattern (optionally :port) to your egress allow-list',
     tag: 'accounts',
     auth: 'user',
-    body: addAllowHostRequestSchema,
+    schemas: async () => {
+      const { addAllowHostRequestSchema, allowHostSchema } = await import('./auth.js');
+      return { body: addAllowHostRequestSchema, response: allowHostSchema };
+    },
     maxBodyBytes: 4 * 1024,
-    response: allowHostSchema,
     status: 201,
     errors: ['CONFLICT'],
   },
@@ -469,7 +397,11 @@ export const routes = defineRoutes({
     summary: 'Remove a host from your egress allow-list',
     tag: 'accounts',
     auth: 'user',
-    params: z.object({ host: allowHostEntrySchema }).strict(),
+    schemas: async () => {
+      const { z } = await import('zod');
+      const { allowHostEntrySchema } = await import('./auth.js');
+      return { params: z.object({ host: allowHostEntrySchema }).strict() };
+    },
     status: 204,
     errors: ['NOT_FOUND'],
   },
@@ -481,8 +413,10 @@ export const routes = defineRoutes({
     summary: 'Create a task: starts a sandbox running Claude Code or a command',
     tag: 'tasks',
     auth: 'user',
-    body: createTaskRequestSchema,
-    response: taskSchema,
+    schemas: async () => {
+      const { createTaskRequestSchema, taskSchema } = await import('./tasks.js');
+      return { body: createTaskRequestSchema, response: taskSchema };
+    },
     status: 201,
     errors: ['BUDGET_EXCEEDED', 'TOO_MANY_TASKS', 'PROVIDER_UNAVAILABLE', 'SANDBOX_START_FAILED', 'FORBIDDEN'],
   },
@@ -492,8 +426,10 @@ export const routes = defineRoutes({
     summary: 'Your tasks, newest first',
     tag: 'tasks',
     auth: 'user',
-    query: listTasksQuerySchema,
-    response: listTasksResponseSchema,
+    schemas: async () => {
+      const { listTasksQuerySchema, listTasksResponseSchema } = await import('./tasks.js');
+      return { query: listTasksQuerySchema, response: listTasksResponseSchema };
+    },
     status: 200,
     errors: [],
   },
@@ -503,8 +439,10 @@ export const routes = defineRoutes({
     summary: 'One task',
     tag: 'tasks',
     auth: 'user',
-    params: taskParams,
-    response: taskSchema,
+    schemas: async () => {
+      const { taskParamsSchema, taskSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, response: taskSchema };
+    },
     status: 200,
     errors: ['NOT_FOUND'],
   },
@@ -514,7 +452,10 @@ export const routes = defineRoutes({
     summary: 'Delete a task (stops it first)',
     tag: 'tasks',
     auth: 'user',
-    params: taskParams,
+    schemas: async () => {
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema };
+    },
     status: 204,
     errors: ['NOT_FOUND'],
   },
@@ -525,10 +466,12 @@ export const routes = defineRoutes({
       'Stop a task and its sandbox, after a checkpoint of its work (a failed checkpoint keeps the sandbox unless `force`)',
     tag: 'tasks',
     auth: 'user',
-    params: taskParams,
-    body: stopTaskRequestSchema,
+    schemas: async () => {
+      const { stopTaskRequestSchema } = await import('./checkpoints.js');
+      const { taskParamsSchema, taskSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, body: stopTaskRequestSchema, response: taskSchema };
+    },
     bodyOptional: true,
-    response: taskSchema,
     status: 200,
     errors: ['NOT_FOUND', 'CHECKPOINT_FAILED'],
   },
@@ -539,10 +482,12 @@ export const routes = defineRoutes({
       "Commit a running task's workspace to a branch and push it to the task's repository now, with the caller's GITHUB_TOKEN",
     tag: 'tasks',
     auth: 'user',
-    params: taskParams,
-    body: pushTaskRequestSchema,
+    schemas: async () => {
+      const { pushTaskRequestSchema, pushTaskResponseSchema } = await import('./pull-requests.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, body: pushTaskRequestSchema, response: pushTaskResponseSchema };
+    },
     bodyOptional: true,
-    response: pushTaskResponseSchema,
     status: 200,
     errors: ['NOT_FOUND', 'BAD_REQUEST', 'TASK_NOT_RUNNING', 'AGENT_UNAVAILABLE', 'CONFLICT', 'UPSTREAM_FAILED'],
   },
@@ -553,10 +498,13 @@ export const routes = defineRoutes({
       "Push a running task's work, then open a GitHub pull request for its branch (or answer the one already open)",
     tag: 'tasks',
     auth: 'user',
-    params: taskParams,
-    body: createPullRequestRequestSchema,
+    schemas: async () => {
+      const { pullRequestInfoSchema } = await import('./pull-request-info.js');
+      const { createPullRequestRequestSchema } = await import('./pull-requests.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, body: createPullRequestRequestSchema, response: pullRequestInfoSchema };
+    },
     bodyOptional: true,
-    response: pullRequestInfoSchema,
     status: 200,
     errors: ['NOT_FOUND', 'BAD_REQUEST', 'TASK_NOT_RUNNING', 'AGENT_UNAVAILABLE', 'CONFLICT', 'UPSTREAM_FAILED'],
   },
@@ -566,10 +514,12 @@ export const routes = defineRoutes({
     summary: "Checkpoint a running task's workspace and conversation now",
     tag: 'tasks',
     auth: 'user',
-    params: taskParams,
-    body: createCheckpointRequestSchema,
+    schemas: async () => {
+      const { checkpointSchema, createCheckpointRequestSchema } = await import('./checkpoints.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, body: createCheckpointRequestSchema, response: checkpointSchema };
+    },
     bodyOptional: true,
-    response: checkpointSchema,
     status: 201,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'AGENT_UNAVAILABLE', 'CHECKPOINT_FAILED', 'CONFLICT'],
   },
@@ -579,8 +529,11 @@ export const routes = defineRoutes({
     summary: "The task's checkpoints, newest first",
     tag: 'tasks',
     auth: 'user',
-    params: taskParams,
-    response: listCheckpointsResponseSchema,
+    schemas: async () => {
+      const { listCheckpointsResponseSchema } = await import('./checkpoints.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, response: listCheckpointsResponseSchema };
+    },
     status: 200,
     errors: ['NOT_FOUND'],
   },
@@ -591,10 +544,12 @@ export const routes = defineRoutes({
       'Resume a hibernated or ended task in a new sandbox from its latest checkpoint (or `at`), continuing its conversation',
     tag: 'tasks',
     auth: 'user',
-    params: taskParams,
-    body: resumeTaskRequestSchema,
+    schemas: async () => {
+      const { resumeTaskRequestSchema } = await import('./checkpoints.js');
+      const { taskParamsSchema, taskSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, body: resumeTaskRequestSchema, response: taskSchema };
+    },
     bodyOptional: true,
-    response: taskSchema,
     status: 200,
     errors: ['NOT_FOUND', 'CONFLICT', 'BUDGET_EXCEEDED', 'TOO_MANY_TASKS', 'PROVIDER_UNAVAILABLE'],
   },
@@ -604,8 +559,11 @@ export const routes = defineRoutes({
     summary: 'Restart the idle clock of a running task, putting off its hibernation',
     tag: 'tasks',
     auth: 'user',
-    params: taskParams,
-    response: keepTaskResponseSchema,
+    schemas: async () => {
+      const { keepTaskResponseSchema } = await import('./checkpoints.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, response: keepTaskResponseSchema };
+    },
     status: 200,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING'],
   },
@@ -615,8 +573,10 @@ export const routes = defineRoutes({
     summary: 'A link that serves a port of the running task to a browser, through the proxy',
     tag: 'ports',
     auth: 'user',
-    params: portParamsSchema,
-    response: portPreviewSchema,
+    schemas: async () => {
+      const { portParamsSchema, portPreviewSchema } = await import('./tunnels.js');
+      return { params: portParamsSchema, response: portPreviewSchema };
+    },
     status: 201,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING'],
   },
@@ -628,10 +588,12 @@ export const routes = defineRoutes({
       "Start new tasks from a task's latest checkpoint (a running task is checkpointed first), each continuing its conversation",
     tag: 'tasks',
     auth: 'user',
-    params: taskParams,
-    body: forkTaskRequestSchema,
+    schemas: async () => {
+      const { forkTaskRequestSchema, forkTaskResponseSchema } = await import('./handoff.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, body: forkTaskRequestSchema, response: forkTaskResponseSchema };
+    },
     bodyOptional: true,
-    response: forkTaskResponseSchema,
     status: 201,
     errors: ['NOT_FOUND', 'CONFLICT', 'CHECKPOINT_FAILED', 'BUDGET_EXCEEDED', 'TOO_MANY_TASKS', 'PROVIDER_UNAVAILABLE'],
   },
@@ -643,7 +605,10 @@ export const routes = defineRoutes({
     tag: 'tasks',
     auth: 'user',
     rawBody: 'octet',
-    response: taskSchema,
+    schemas: async () => {
+      const { taskSchema } = await import('./tasks.js');
+      return { response: taskSchema };
+    },
     status: 201,
     errors: [
       'CONFLICT',
@@ -660,8 +625,15 @@ export const routes = defineRoutes({
     summary: "A checkpoint's manifest: every folder, file (size, SHA-256) and link of its workspace and conversation",
     tag: 'tasks',
     auth: 'user',
-    params: z.object({ id: taskIdSchema, checkpoint: checkpointIdSchema }).strict(),
-    response: checkpointManifestSchema,
+    schemas: async () => {
+      const { z } = await import('zod');
+      const { checkpointIdSchema, checkpointManifestSchema } = await import('./checkpoints.js');
+      const { taskIdSchema } = await import('./tasks.js');
+      return {
+        params: z.object({ id: taskIdSchema, checkpoint: checkpointIdSchema }).strict(),
+        response: checkpointManifestSchema,
+      };
+    },
     status: 200,
     errors: ['NOT_FOUND', 'CHECKPOINT_CORRUPT'],
   },
@@ -671,7 +643,12 @@ export const routes = defineRoutes({
     summary: 'The bytes of one file of a checkpoint, by the SHA-256 its manifest gives',
     tag: 'tasks',
     auth: 'user',
-    params: z.object({ id: taskIdSchema, checkpoint: checkpointIdSchema, hash: blobHashSchema }).strict(),
+    schemas: async () => {
+      const { z } = await import('zod');
+      const { blobHashSchema, checkpointIdSchema } = await import('./checkpoints.js');
+      const { taskIdSchema } = await import('./tasks.js');
+      return { params: z.object({ id: taskIdSchema, checkpoint: checkpointIdSchema, hash: blobHashSchema }).strict() };
+    },
     rawResponse: { type: 'application/octet-stream', description: "The blob's bytes" },
     status: 200,
     errors: ['NOT_FOUND'],
@@ -682,9 +659,10 @@ export const routes = defineRoutes({
     summary: "The task's timeline",
     tag: 'tasks',
     auth: 'user',
-    params: taskParams,
-    query: listTaskEventsQuerySchema,
-    response: listTaskEventsResponseSchema,
+    schemas: async () => {
+      const { listTaskEventsQuerySchema, listTaskEventsResponseSchema, taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, query: listTaskEventsQuerySchema, response: listTaskEventsResponseSchema };
+    },
     status: 200,
     errors: ['NOT_FOUND'],
   },
@@ -694,10 +672,13 @@ export const routes = defineRoutes({
     summary: "Continue a finished prompt task's conversation in Claude Code (a new session, or the one already open)",
     tag: 'tasks',
     auth: 'user',
-    params: taskParams,
-    body: continueTaskRequestSchema,
+    schemas: async () => {
+      const { sessionInfoSchema } = await import('./sessions.js');
+      const { continueTaskRequestSchema } = await import('./task-events.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, body: continueTaskRequestSchema, response: sessionInfoSchema };
+    },
     bodyOptional: true,
-    response: sessionInfoSchema,
     status: 201,
     errors: ['NOT_FOUND', 'CONFLICT', 'TASK_NOT_RUNNING', 'AGENT_UNAVAILABLE'],
   },
@@ -707,8 +688,11 @@ export const routes = defineRoutes({
     summary: "The task's sessions",
     tag: 'tasks',
     auth: 'user',
-    params: taskParams,
-    response: listSessionsResponseSchema,
+    schemas: async () => {
+      const { listSessionsResponseSchema } = await import('./sessions.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, response: listSessionsResponseSchema };
+    },
     status: 200,
     errors: ['NOT_FOUND'],
   },
@@ -718,7 +702,10 @@ export const routes = defineRoutes({
     summary: 'Your spending this calendar month (UTC): compute and model cost, tokens, budget',
     tag: 'tasks',
     auth: 'user',
-    response: usageResponseSchema,
+    schemas: async () => {
+      const { usageResponseSchema } = await import('./task-events.js');
+      return { response: usageResponseSchema };
+    },
     status: 200,
     errors: [],
   },
@@ -730,9 +717,11 @@ export const routes = defineRoutes({
     summary: 'List a workspace directory',
     tag: 'files',
     auth: 'user',
-    params: taskParams,
-    query: filePathQuerySchema,
-    response: listFilesResponseSchema,
+    schemas: async () => {
+      const { filePathQuerySchema, listFilesResponseSchema } = await import('./files.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, query: filePathQuerySchema, response: listFilesResponseSchema };
+    },
     status: 200,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'PATH_REFUSED', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
   },
@@ -742,8 +731,11 @@ export const routes = defineRoutes({
     summary: 'Read a file (bytes; offset/length for ranges)',
     tag: 'files',
     auth: 'user',
-    params: taskParams,
-    query: readFileQuerySchema,
+    schemas: async () => {
+      const { readFileQuerySchema } = await import('./files.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, query: readFileQuerySchema };
+    },
     rawResponse: {
       type: 'application/octet-stream',
       description: 'The bytes asked for; X-File-Size is the whole size',
@@ -757,10 +749,12 @@ export const routes = defineRoutes({
     summary: 'Write a file (raw body)',
     tag: 'files',
     auth: 'user',
-    params: taskParams,
-    query: fileTargetQuerySchema,
+    schemas: async () => {
+      const { fileTargetQuerySchema, writeFileResponseSchema } = await import('./files.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, query: fileTargetQuerySchema, response: writeFileResponseSchema };
+    },
     rawBody: 'octet',
-    response: writeFileResponseSchema,
     status: 200,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'PATH_REFUSED', 'PAYLOAD_TOO_LARGE', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
   },
@@ -770,8 +764,11 @@ export const routes = defineRoutes({
     summary: 'Delete a file or directory',
     tag: 'files',
     auth: 'user',
-    params: taskParams,
-    query: deleteFileQuerySchema,
+    schemas: async () => {
+      const { deleteFileQuerySchema } = await import('./files.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, query: deleteFileQuerySchema };
+    },
     status: 204,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'PATH_REFUSED', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
   },
@@ -781,10 +778,12 @@ export const routes = defineRoutes({
     summary: 'Upload files (multipart/form-data, one part per file)',
     tag: 'files',
     auth: 'user',
-    params: taskParams,
-    query: uploadFilesQuerySchema,
+    schemas: async () => {
+      const { uploadFilesQuerySchema, uploadFilesResponseSchema } = await import('./files.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, query: uploadFilesQuerySchema, response: uploadFilesResponseSchema };
+    },
     rawBody: 'multipart',
-    response: uploadFilesResponseSchema,
     status: 200,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'PATH_REFUSED', 'PAYLOAD_TOO_LARGE', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
   },
@@ -794,8 +793,11 @@ export const routes = defineRoutes({
     summary: 'Download a file as an attachment',
     tag: 'files',
     auth: 'user',
-    params: taskParams,
-    query: fileTargetQuerySchema,
+    schemas: async () => {
+      const { fileTargetQuerySchema } = await import('./files.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, query: fileTargetQuerySchema };
+    },
     rawResponse: { type: 'application/octet-stream', description: 'The file, with Content-Disposition: attachment' },
     status: 200,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'PATH_REFUSED', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
@@ -807,9 +809,11 @@ export const routes = defineRoutes({
     summary: 'Move a file (replaces a file at the target, never a folder)',
     tag: 'files',
     auth: 'user',
-    params: taskParams,
-    body: renameFileRequestSchema,
-    response: renameFileResponseSchema,
+    schemas: async () => {
+      const { renameFileRequestSchema, renameFileResponseSchema } = await import('./files.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, body: renameFileRequestSchema, response: renameFileResponseSchema };
+    },
     status: 200,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'PATH_REFUSED', 'CONFLICT', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
   },
@@ -820,9 +824,11 @@ export const routes = defineRoutes({
       "A page of the workspace's files, symlinks and folders with size, mtime, sha256, exec bit (for rclaude sync)",
     tag: 'files',
     auth: 'user',
-    params: taskParams,
-    query: syncManifestQuerySchema,
-    response: syncManifestResponseSchema,
+    schemas: async () => {
+      const { syncManifestQuerySchema, syncManifestResponseSchema } = await import('./files.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, query: syncManifestQuerySchema, response: syncManifestResponseSchema };
+    },
     status: 200,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'PATH_REFUSED', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
   },
@@ -832,9 +838,11 @@ export const routes = defineRoutes({
     summary: 'The workspace files changed after a cursor; waits up to waitMs for one (long poll, for rclaude sync)',
     tag: 'files',
     auth: 'user',
-    params: taskParams,
-    query: syncChangesQuerySchema,
-    response: syncChangesResponseSchema,
+    schemas: async () => {
+      const { syncChangesQuerySchema, syncChangesResponseSchema } = await import('./files.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, query: syncChangesQuerySchema, response: syncChangesResponseSchema };
+    },
     status: 200,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
   },
@@ -845,9 +853,11 @@ export const routes = defineRoutes({
       'One change of rclaude sync (put, link, mkdir, chmod, delete), made only if the path still holds what was expected',
     tag: 'files',
     auth: 'user',
-    params: taskParams,
-    body: syncApplyRequestSchema,
-    response: syncApplyResponseSchema,
+    schemas: async () => {
+      const { syncApplyRequestSchema, syncApplyResponseSchema } = await import('./files.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, body: syncApplyRequestSchema, response: syncApplyResponseSchema };
+    },
     status: 200,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'PATH_REFUSED', 'CONFLICT', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
   },
@@ -859,8 +869,10 @@ export const routes = defineRoutes({
     summary: "Open another PTY in a running task's sandbox",
     tag: 'sessions',
     auth: 'user',
-    body: createSessionRequestSchema,
-    response: sessionInfoSchema,
+    schemas: async () => {
+      const { createSessionRequestSchema, sessionInfoSchema } = await import('./sessions.js');
+      return { body: createSessionRequestSchema, response: sessionInfoSchema };
+    },
     status: 201,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'AGENT_UNAVAILABLE'],
   },
@@ -870,8 +882,10 @@ export const routes = defineRoutes({
     summary: "A session's live state",
     tag: 'sessions',
     auth: 'user',
-    params: sessionParams,
-    response: sessionInfoSchema,
+    schemas: async () => {
+      const { sessionInfoSchema, sessionParamsSchema } = await import('./sessions.js');
+      return { params: sessionParamsSchema, response: sessionInfoSchema };
+    },
     status: 200,
     errors: ['NOT_FOUND'],
   },
@@ -881,9 +895,10 @@ export const routes = defineRoutes({
     summary: 'Run a command to completion in the sandbox',
     tag: 'sessions',
     auth: 'user',
-    params: sessionParams,
-    body: executeRequestSchema,
-    response: executeResultSchema,
+    schemas: async () => {
+      const { executeRequestSchema, executeResultSchema, sessionParamsSchema } = await import('./sessions.js');
+      return { params: sessionParamsSchema, body: executeRequestSchema, response: executeResultSchema };
+    },
     status: 200,
     errors: ['NOT_FOUND', 'TASK_NOT_RUNNING', 'AGENT_UNAVAILABLE', 'TIMEOUT'],
   },
@@ -896,11 +911,13 @@ export const routes = defineRoutes({
       'Create a share link to a task, read-only or (`kind: drive`) for signed-in co-drivers (the URL carries its secret after #, shown once)',
     tag: 'shares',
     auth: 'user',
-    params: taskParams,
-    body: createShareRequestSchema,
+    schemas: async () => {
+      const { createShareRequestSchema, createShareResponseSchema } = await import('./shares.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, body: createShareRequestSchema, response: createShareResponseSchema };
+    },
     bodyOptional: true,
     maxBodyBytes: 4096,
-    response: createShareResponseSchema,
     status: 201,
     errors: ['NOT_FOUND', 'CONFLICT'],
   },
@@ -910,8 +927,10 @@ export const routes = defineRoutes({
     summary: 'The share links you created (`?task=` for one task)',
     tag: 'shares',
     auth: 'user',
-    query: listSharesQuerySchema,
-    response: listSharesResponseSchema,
+    schemas: async () => {
+      const { listSharesQuerySchema, listSharesResponseSchema } = await import('./shares.js');
+      return { query: listSharesQuerySchema, response: listSharesResponseSchema };
+    },
     status: 200,
     errors: [],
   },
@@ -921,7 +940,10 @@ export const routes = defineRoutes({
     summary: 'Revoke a share link; its viewers are cut off at once and its co-drivers revoked',
     tag: 'shares',
     auth: 'user',
-    params: shareParams,
+    schemas: async () => {
+      const { shareParamsSchema } = await import('./shares.js');
+      return { params: shareParamsSchema };
+    },
     status: 204,
     errors: ['NOT_FOUND'],
   },
@@ -931,8 +953,11 @@ export const routes = defineRoutes({
     summary: "Requests to type into a task through its drive links, newest first (the task's owner or an admin)",
     tag: 'shares',
     auth: 'user',
-    params: taskParams,
-    response: listDriveRequestsResponseSchema,
+    schemas: async () => {
+      const { listDriveRequestsResponseSchema } = await import('./shares.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, response: listDriveRequestsResponseSchema };
+    },
     status: 200,
     errors: ['NOT_FOUND'],
   },
@@ -942,10 +967,11 @@ export const routes = defineRoutes({
     summary: 'Accept or refuse a pending request to type; revoke an accepted one (takes effect at once)',
     tag: 'shares',
     auth: 'user',
-    params: driveRequestParams,
-    body: decideDriveRequestSchema,
+    schemas: async () => {
+      const { decideDriveRequestSchema, driveRequestParamsSchema, driveRequestSchema } = await import('./shares.js');
+      return { params: driveRequestParamsSchema, body: decideDriveRequestSchema, response: driveRequestSchema };
+    },
     maxBodyBytes: 1024,
-    response: driveRequestSchema,
     status: 200,
     errors: ['NOT_FOUND', 'CONFLICT'],
   },
@@ -956,10 +982,11 @@ export const routes = defineRoutes({
       "A shared task's name, status, main session and timeline, for the holder of the link's secret (no account)",
     tag: 'shares',
     auth: 'public',
-    params: shareParams,
-    body: shareViewRequestSchema,
+    schemas: async () => {
+      const { shareParamsSchema, shareViewRequestSchema, shareViewSchema } = await import('./shares.js');
+      return { params: shareParamsSchema, body: shareViewRequestSchema, response: shareViewSchema };
+    },
     maxBodyBytes: 1024,
-    response: shareViewSchema,
     status: 200,
     errors: ['UNAUTHENTICATED', 'RATE_LIMITED'],
   },
@@ -969,10 +996,13 @@ export const routes = defineRoutes({
     summary: "A session's recording (asciicast v2): its output with timing, resizes, and timeline markers",
     tag: 'sessions',
     auth: 'user',
-    params: sessionParams,
-    query: recordingQuerySchema,
+    schemas: async () => {
+      const { recordingQuerySchema } = await import('./recordings.js');
+      const { sessionParamsSchema } = await import('./sessions.js');
+      return { params: sessionParamsSchema, query: recordingQuerySchema };
+    },
     rawResponse: {
-      type: ASCIICAST_CONTENT_TYPE,
+      type: 'application/x-asciicast',
       description: 'A header line, then one `[seconds, "o"|"r"|"m", text]` event per line, streamed',
     },
     status: 200,
@@ -985,8 +1015,11 @@ export const routes = defineRoutes({
     summary: "The task's approvals: pending and recently answered, newest first",
     tag: 'approvals',
     auth: 'user',
-    params: taskParams,
-    response: listApprovalsResponseSchema,
+    schemas: async () => {
+      const { listApprovalsResponseSchema } = await import('./approvals.js');
+      const { taskParamsSchema } = await import('./tasks.js');
+      return { params: taskParamsSchema, response: listApprovalsResponseSchema };
+    },
     status: 200,
     errors: ['NOT_FOUND'],
   },
@@ -996,9 +1029,16 @@ export const routes = defineRoutes({
     summary: "Allow or deny a pending approval of the task's Claude Code",
     tag: 'approvals',
     auth: 'user',
-    params: z.object({ id: taskIdSchema, approvalId: approvalIdSchema }).strict(),
-    body: answerApprovalRequestSchema,
-    response: approvalSchema,
+    schemas: async () => {
+      const { z } = await import('zod');
+      const { answerApprovalRequestSchema, approvalIdSchema, approvalSchema } = await import('./approvals.js');
+      const { taskIdSchema } = await import('./tasks.js');
+      return {
+        params: z.object({ id: taskIdSchema, approvalId: approvalIdSchema }).strict(),
+        body: answerApprovalRequestSchema,
+        response: approvalSchema,
+      };
+    },
     status: 200,
     errors: ['NOT_FOUND', 'CONFLICT'],
   },
@@ -1008,8 +1048,10 @@ export const routes = defineRoutes({
     summary: 'Approvals of your tasks (pending by default), newest first',
     tag: 'approvals',
     auth: 'user',
-    query: listMyApprovalsQuerySchema,
-    response: listApprovalsResponseSchema,
+    schemas: async () => {
+      const { listApprovalsResponseSchema, listMyApprovalsQuerySchema } = await import('./approvals.js');
+      return { query: listMyApprovalsQuerySchema, response: listApprovalsResponseSchema };
+    },
     status: 200,
     errors: [],
   },
@@ -1019,8 +1061,11 @@ export const routes = defineRoutes({
     summary: 'One approval, by its id alone (with its task id)',
     tag: 'approvals',
     auth: 'user',
-    params: z.object({ approvalId: approvalIdSchema }).strict(),
-    response: approvalSchema,
+    schemas: async () => {
+      const { z } = await import('zod');
+      const { approvalIdSchema, approvalSchema } = await import('./approvals.js');
+      return { params: z.object({ approvalId: approvalIdSchema }).strict(), response: approvalSchema };
+    },
     status: 200,
     errors: ['NOT_FOUND'],
   },
@@ -1031,7 +1076,10 @@ export const routes = defineRoutes({
     summary: "The server's VAPID public key and the kinds of notification",
     tag: 'notifications',
     auth: 'user',
-    response: pushConfigSchema,
+    schemas: async () => {
+      const { pushConfigSchema } = await import('./push.js');
+      return { response: pushConfigSchema };
+    },
     status: 200,
     errors: [],
   },
@@ -1041,7 +1089,10 @@ export const routes = defineRoutes({
     summary: 'Your subscribed browsers and phones',
     tag: 'notifications',
     auth: 'user',
-    response: listPushSubscriptionsResponseSchema,
+    schemas: async () => {
+      const { listPushSubscriptionsResponseSchema } = await import('./push.js');
+      return { response: listPushSubscriptionsResponseSchema };
+    },
     status: 200,
     errors: [],
   },
@@ -1051,9 +1102,11 @@ export const routes = defineRoutes({
     summary: 'Subscribe this browser to notifications (updates the subscription with the same endpoint)',
     tag: 'notifications',
     auth: 'user',
-    body: createPushSubscriptionRequestSchema,
+    schemas: async () => {
+      const { createPushSubscriptionRequestSchema, pushSubscriptionSchema } = await import('./push.js');
+      return { body: createPushSubscriptionRequestSchema, response: pushSubscriptionSchema };
+    },
     maxBodyBytes: 8 * 1024,
-    response: pushSubscriptionSchema,
     status: 200,
     errors: ['CONFLICT'],
   },
@@ -1063,10 +1116,16 @@ export const routes = defineRoutes({
     summary: 'Choose what a subscription hears about, or rename it',
     tag: 'notifications',
     auth: 'user',
-    params: pushSubscriptionParams,
-    body: updatePushSubscriptionRequestSchema,
+    schemas: async () => {
+      const { pushSubscriptionParamsSchema, pushSubscriptionSchema, updatePushSubscriptionRequestSchema } =
+        await import('./push.js');
+      return {
+        params: pushSubscriptionParamsSchema,
+        body: updatePushSubscriptionRequestSchema,
+        response: pushSubscriptionSchema,
+      };
+    },
     maxBodyBytes: 8 * 1024,
-    response: pushSubscriptionSchema,
     status: 200,
     errors: ['NOT_FOUND'],
   },
@@ -1076,7 +1135,10 @@ export const routes = defineRoutes({
     summary: 'Unsubscribe a browser or phone',
     tag: 'notifications',
     auth: 'user',
-    params: pushSubscriptionParams,
+    schemas: async () => {
+      const { pushSubscriptionParamsSchema } = await import('./push.js');
+      return { params: pushSubscriptionParamsSchema };
+    },
     status: 204,
     errors: ['NOT_FOUND'],
   },
@@ -1086,8 +1148,10 @@ export const routes = defineRoutes({
     summary: 'Send a test notification to one subscription',
     tag: 'notifications',
     auth: 'user',
-    params: pushSubscriptionParams,
-    response: testPushResponseSchema,
+    schemas: async () => {
+      const { pushSubscriptionParamsSchema, testPushResponseSchema } = await import('./push.js');
+      return { params: pushSubscriptionParamsSchema, response: testPushResponseSchema };
+    },
     status: 200,
     errors: ['NOT_FOUND', 'RATE_LIMITED'],
   },
@@ -1099,11 +1163,47 @@ export type RouteName = keyof Routes;
 /** Every route name, in table order. */
 export const routeNames = Object.keys(routes) as RouteName[];
 
+/** A route with its schemas loaded: what the server's adapter and the OpenAPI document read. */
+export type LoadedRoute = Omit<RouteSpec, 'schemas'> & RouteSchemas;
+
+/** The schemas route `R` declares (`{}` for a route without any). */
+export type SchemasOf<R extends RouteSpec> = R extends { schemas: () => Promise<infer S> } ? S : Record<never, never>;
+
+/** Every route of the table with its schemas loaded, typed per route. */
+export type LoadedRoutes = { [K in RouteName]: Omit<Routes[K], 'schemas'> & SchemasOf<Routes[K]> };
+
+const loading = new Map<RouteName, Promise<RouteSchemas>>();
+
+/**
+ * The schemas of one route, loaded on first call (the modules they live in are imported then) and kept: what
+ * a client calls before it sends a request and parses the answer.
+ */
+export function routeSchemas(name: RouteName): Promise<RouteSchemas> {
+  let schemas = loading.get(name);
+  if (!schemas) {
+    const route: RouteSpec = routes[name];
+    schemas = route.schemas ? route.schemas() : Promise.resolve({});
+    loading.set(name, schemas);
+  }
+  return schemas;
+}
+
+/** Every route with its schemas: the server loads them all once at start-up, and the OpenAPI document reads them. */
+export async function loadRouteSchemas(): Promise<LoadedRoutes> {
+  const entries = await Promise.all(
+    routeNames.map(async (name) => {
+      const { schemas: _lazy, ...spec }: RouteSpec = routes[name];
+      return [name, { ...spec, ...(await routeSchemas(name)) }] as const;
+    }),
+  );
+  return Object.fromEntries(entries) as LoadedRoutes;
+}
+
 /**
  * Every code a route may answer: its own, BAD_REQUEST when it reads any input, PAYLOAD_TOO_LARGE when it
  * takes a body, the credential and origin refusals under `/api`, and INTERNAL.
  */
-export function routeErrors(route: RouteSpec): ErrorCode[] {
+export function routeErrors(route: LoadedRoute): ErrorCode[] {
   const codes = new Set<ErrorCode>(route.errors);
   if (route.params || route.query || route.body || route.rawBody || route.path.startsWith('/api/'))
     codes.add('BAD_REQUEST');
@@ -1126,16 +1226,18 @@ type Empty = Record<never, never>;
 
 /** Path parameters, query and body of a route as the server sees them after validation. */
 export type RouteInput<R extends RouteSpec> = {
-  params: R extends { params: infer P extends z.ZodType } ? z.output<P> : Empty;
-  query: R extends { query: infer Q extends z.ZodType } ? z.output<Q> : Empty;
-  body: R extends { body: infer B extends z.ZodType } ? z.output<B> : undefined;
+  params: SchemasOf<R> extends { params: infer P extends z.ZodType } ? z.output<P> : Empty;
+  query: SchemasOf<R> extends { query: infer Q extends z.ZodType } ? z.output<Q> : Empty;
+  body: SchemasOf<R> extends { body: infer B extends z.ZodType } ? z.output<B> : undefined;
 };
 
 /** What the server sends for a route: its JSON answer, or nothing (204, or an answer that is not JSON). */
-// biome-ignore lint/suspicious/noConfusingVoidType: a 204 route's handler returns its service call's Promise<void>.
-export type RouteOutput<R extends RouteSpec> = R extends { response: infer S extends z.ZodType } ? z.input<S> : void;
+export type RouteOutput<R extends RouteSpec> =
+  SchemasOf<R> extends { response: infer S extends z.ZodType }
+    ? z.input<S>
+    : // biome-ignore lint/suspicious/noConfusingVoidType: a 204 route's handler returns its service call's Promise<void>.
+      void;
 
 /** What a client receives from a JSON route, parsed. */
-export type RouteResult<R extends RouteSpec> = R extends { response: infer S extends z.ZodType }
-  ? z.output<S>
-  : undefined;
+export type RouteResult<R extends RouteSpec> =
+  SchemasOf<R> extends { response: infer S extends z.ZodType } ? z.output<S> : undefined;

@@ -71,3 +71,9 @@ export const executeResultSchema = z.object({
   durationMs: z.number().nonnegative(),
 });
 export type ExecuteResult = z.infer<typeof executeResultSchema>;
+
+/** Path parameters of the routes under `/api/sessions/:id`. */
+export const sessionParamsSchema = z.object({ id: sessionIdSchema }).strict();
+
+/** `GET /api/tasks/:id/sessions`. */
+export const listSessionsResponseSchema = z.object({ sessions: z.array(sessionInfoSchema) });

@@ -208,3 +208,9 @@ export function shareableEvent(event: TaskEvent): TaskEvent | null {
       return event;
   }
 }
+
+/** Path parameters of the routes under a share id. */
+export const shareParamsSchema = z.object({ shareId: shareIdSchema }).strict();
+
+/** Path parameters of the routes under a drive request id. */
+export const driveRequestParamsSchema = z.object({ requestId: driveRequestIdSchema }).strict();

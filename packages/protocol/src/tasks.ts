@@ -221,3 +221,6 @@ export type TaskEvent = z.infer<typeof taskEventSchema>;
 
 export const listTaskEventsQuerySchema = z.object({ after: z.coerce.number().int().nonnegative().optional() }).strict();
 export const listTaskEventsResponseSchema = z.object({ events: z.array(taskEventSchema) });
+
+/** Path parameters of the routes under `/api/tasks/:id`. */
+export const taskParamsSchema = z.object({ id: taskIdSchema }).strict();

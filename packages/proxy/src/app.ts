@@ -2,7 +2,7 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { AppError, routeNames, routes } from '@rclaude/protocol';
+import { AppError, type LoadedRoutes, routeNames, routes } from '@rclaude/protocol';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -21,6 +21,8 @@ import type { PullRequestService } from './services/pull-requests.js';
 import type { TaskService } from './services/task-service.js';
 
 export interface AppDeps {
+  /** The protocol's route table with every schema loaded (`loadRouteSchemas`): what requests are validated with. */
+  routes: LoadedRoutes;
   tasks: TaskService;
   /** Pushes and pull requests of tasks; none: those routes answer INTERNAL. */
   pullRequests?: PullRequestService;
@@ -185,12 +187,13 @@ export function createApp(deps: AppDeps): Express {
   const beforeAuth = routeNames.filter(
     (name) => routes[name].auth === 'public' && (routes[name].tag === 'operations' || routes[name].tag === 'shares'),
   );
-  mountRoutes(app, beforeAuth, handlers);
+  mountRoutes(app, beforeAuth, handlers, deps.routes);
   app.use('/api', deps.auth.middleware);
   mountRoutes(
     app,
     routeNames.filter((name) => !beforeAuth.includes(name)),
     handlers,
+    deps.routes,
   );
   app.use('/api', (req, _res, next) => {
     next(new AppError('NOT_FOUND', `no route ${req.method} ${req.originalUrl.split('?')[0]}`));

@@ -10,7 +10,14 @@ import { createRequire } from 'node:module';
 import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { AppError, isProxyOnlySecret, loginLinkUrl, type ProviderName, type Task } from '@rclaude/protocol';
+import {
+  AppError,
+  isProxyOnlySecret,
+  loadRouteSchemas,
+  loginLinkUrl,
+  type ProviderName,
+  type Task,
+} from '@rclaude/protocol';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Express } from 'express';
 import { type Logger, pino } from 'pino';
@@ -636,8 +643,10 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     });
     const portPreviews = previews;
 
-    const openapi = buildOpenApi();
+    const routeTable = await loadRouteSchemas();
+    const openapi = buildOpenApi(routeTable);
     const app = createApp({
+      routes: routeTable,
       tasks: taskService,
       ...(pullRequests ? { pullRequests } : {}),
       auth,

@@ -1,4 +1,4 @@
-import { isResumable, isTerminal, type Task, taskStatuses } from '@rclaude/protocol';
+import { isResumable, isTerminal, type Task, taskStatuses } from '@rclaude/protocol/tasks';
 import { apiClientFor } from '../api.js';
 import { CliError, EXIT } from '../errors.js';
 import { safeJson, safeText } from '../output.js';

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { AppError } from '@rclaude/protocol';
+import { PGLITE_START_PARAMS, pgliteTemplateOptions } from './pglite-template.js';
 
 /**
  * A PGlite database served on a Unix socket so the ordinary `pg` driver can reach it. Not a TCP port:
@@ -34,7 +35,11 @@ export async function startEmbeddedPostgres(dataDir: string | null): Promise<Emb
   let db: PGlite | null = null;
   let socketDir: string | null = null;
   try {
-    db = dataDir ? await PGlite.create({ dataDir }) : await PGlite.create();
+    db = await PGlite.create({
+      ...(dataDir ? { dataDir } : {}),
+      ...(await pgliteTemplateOptions(dataDir)),
+      startParams: PGLITE_START_PARAMS,
+    });
     socketDir = await mkdtemp(join(tmpdir(), 'rclaude-pg-'));
     const port = 5432;
     const server = new PGLiteSocketServer({

@@ -15,7 +15,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Ack, AppError, errorBodySchema, listFilesResponseSchema } from '@rclaude/protocol';
+import { type Ack, AppError, errorBodySchema, listFilesResponseSchema, loadRouteSchemas } from '@rclaude/protocol';
 import express from 'express';
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -117,6 +117,7 @@ beforeAll(async () => {
         maxUploadFiles: MAX_UPLOAD_FILES,
       },
     }),
+    await loadRouteSchemas(),
   );
   app.use(errorMiddleware(pino({ level: 'silent' })));
   server = app.listen(0, '127.0.0.1');

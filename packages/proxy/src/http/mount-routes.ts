@@ -1,5 +1,7 @@
 import {
   DEFAULT_MAX_JSON_BODY_BYTES,
+  type LoadedRoute,
+  type LoadedRoutes,
   type RouteInput,
   type RouteName,
   type RouteOutput,
@@ -44,14 +46,20 @@ export function routesTagged<T extends RouteTag>(tag: T): TaggedRouteName<T>[] {
 const noQuerySchema = z.object({}).strict();
 
 /**
- * Registers the named routes of the protocol table on `router`, each with its full path. Per route: the
+ * Registers the named routes of the protocol table on `router`, each with its full path, validating with the
+ * schemas in `table` (the server loads them once: `loadRouteSchemas`). Per route: the
  * JSON body parser with the route's limit (raw bodies are left to the handler), validation of path
  * parameters, query and body with the table's schemas (BAD_REQUEST listing every issue), the handler, and
  * the answer with the declared status. Errors go to the app's error middleware.
  */
-export function mountRoutes<N extends RouteName>(router: IRouter, names: readonly N[], handlers: Handlers<N>): void {
+export function mountRoutes<N extends RouteName>(
+  router: IRouter,
+  names: readonly N[],
+  handlers: Handlers<N>,
+  table: LoadedRoutes,
+): void {
   for (const name of names) {
-    const route: RouteSpec = routes[name];
+    const route: LoadedRoute = table[name];
     // The table and the map are keyed alike; TypeScript cannot follow the correlation through the loop.
     const handler = handlers[name] as unknown as (
       input: { params: unknown; query: unknown; body: unknown },

@@ -2,11 +2,11 @@ import {
   createTaskRequestSchema,
   errorBodySchema,
   errorStatus,
+  type LoadedRoute,
+  type LoadedRoutes,
   type RouteName,
-  type RouteSpec,
   routeErrors,
   routeNames,
-  routes,
 } from '@rclaude/protocol';
 import { z } from 'zod';
 
@@ -32,7 +32,7 @@ export function openApiPath(path: string): string {
   return path.replace(/:(\w+)/g, '{$1}');
 }
 
-function parameters(op: RouteSpec): JsonSchema[] {
+function parameters(op: LoadedRoute): JsonSchema[] {
   const inPath = [...op.path.matchAll(/:(\w+)/g)].map((m) => m[1] as string);
   const path = inPath.map((name) => {
     const s = op.params?.shape[name] as z.ZodType | undefined;
@@ -57,7 +57,7 @@ function parameters(op: RouteSpec): JsonSchema[] {
 }
 
 /** Error answers by status, each naming the codes the route may answer with it. */
-function errorResponses(op: RouteSpec): Record<string, unknown> {
+function errorResponses(op: LoadedRoute): Record<string, unknown> {
   const byStatus = new Map<number, string[]>();
   for (const code of routeErrors(op)) {
     const status = errorStatus[code];
@@ -79,12 +79,11 @@ function errorResponses(op: RouteSpec): Record<string, unknown> {
  */
 const ownCredential: Partial<Record<RouteName, Record<string, string[]>[]>> = { metrics: [{ metricsToken: [] }] };
 
-/** The OpenAPI 3 document, generated from the protocol's route table. */
-
-export function buildOpenApi(): unknown {
+/** The OpenAPI 3 document, generated from the protocol's route table with its schemas loaded (`loadRouteSchemas`). */
+export function buildOpenApi(table: LoadedRoutes): unknown {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const name of routeNames) {
-    const op: RouteSpec = routes[name];
+    const op: LoadedRoute = table[name];
     const params = parameters(op);
     const status = String(op.status);
     const responses: Record<string, unknown> = {

@@ -5,7 +5,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { errorBodySchema } from '@rclaude/protocol';
+import { errorBodySchema, loadRouteSchemas } from '@rclaude/protocol';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../test/test-server.js';
@@ -94,6 +94,7 @@ describe('/readyz', () => {
     });
     // The app alone, its readiness fed by the test: what a failing Postgres driver says is under our control.
     const deps: AppDeps = {
+      routes: await loadRouteSchemas(),
       tasks: {} as AppDeps['tasks'],
       auth: {
         middleware: (_req: unknown, _res: unknown, next: () => void) => next(),
