@@ -107,7 +107,8 @@ describe('ECS', () => {
           Essential: true,
           User: '1000:1000',
           LogConfiguration: Match.objectLike({ LogDriver: 'awslogs' }),
-          Secrets: [Match.objectLike({ Name: 'ORG_GH_TOKEN', ValueFrom: Match.anyValue() })],
+          // No secret reaches a sandbox: git tokens stay with the proxy (adr/0024).
+          Secrets: Match.absent(),
           Image: Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([{ Ref: 'SandboxImageTag' }])]) }),
         }),
       ],

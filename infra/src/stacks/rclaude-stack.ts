@@ -1,14 +1,4 @@
-import {
-  Aws,
-  CfnOutput,
-  CfnParameter,
-  Duration,
-  Fn,
-  RemovalPolicy,
-  SecretValue,
-  Stack,
-  type StackProps,
-} from 'aws-cdk-lib';
+import { Aws, CfnOutput, CfnParameter, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
@@ -159,12 +149,8 @@ export class RclaudeStack extends Stack {
     // ---- secrets -----------------------------------------------------------------------------------
     // Created by hand before the first deploy (openssl rand -base64 32): losing it makes stored secrets unreadable.
     const secretKey = secretsmanager.Secret.fromSecretNameV2(this, 'SecretKey', settings.secretKeyName);
-    // Organisation-wide values every sandbox gets (e.g. a read-only token to clone private repositories);
-    // per-user secrets come with each task instead.
-    const sandboxSecret = new secretsmanager.Secret(this, 'SandboxSecret', {
-      description: 'rclaude: environment shared by every sandbox (edit the JSON values)',
-      secretObjectValue: { ORG_GH_TOKEN: SecretValue.unsafePlainText('') },
-    });
+    // Sandboxes get no shared secret: git tokens are each user's, used by the proxy (adr/0024), and model keys
+    // stay with the proxy's egress gateway.
 
     // ---- ECS ---------------------------------------------------------------------------------------
     const cluster = new ecs.Cluster(this, 'Cluster', { vpc, enableFargateCapacityProviders: true });
@@ -205,7 +191,6 @@ export class RclaudeStack extends Stack {
       user: '1000:1000',
       stopTimeout: Duration.seconds(30),
       environment: { RCLAUDE_WORKSPACE: '/workspace' },
-      secrets: { ORG_GH_TOKEN: ecs.Secret.fromSecretsManager(sandboxSecret, 'ORG_GH_TOKEN') },
       logging: ecs.LogDrivers.awsLogs({ logGroup: sandboxLogs, streamPrefix: 'sandbox' }),
     });
     const sandboxExecutionRole = sandboxTask.obtainExecutionRole();
@@ -405,7 +390,6 @@ export class RclaudeStack extends Stack {
     new CfnOutput(this, 'Url', { value: publicUrl, description: 'Open this, or `rclaude login --server <url>`' });
     new CfnOutput(this, 'ClusterName', { value: cluster.clusterName });
     new CfnOutput(this, 'SandboxTaskFamily', { value: SANDBOX_FAMILY });
-    new CfnOutput(this, 'SandboxSecretArn', { value: sandboxSecret.secretArn });
     new CfnOutput(this, 'ProxyLogGroup', { value: proxyLogs.logGroupName });
     new CfnOutput(this, 'CheckpointBucketName', { value: checkpointBucket.bucketName });
   }

@@ -170,6 +170,9 @@ function cloneFailure(url: string, stderr: string, credential: GitCredential | n
       ? `authentication failed with your ${credential.secret}; store a token that may read it with \`rclaude secret set ${credential.secret}\``
       : `authentication failed; store a token with \`rclaude secret set ${store}\``;
   }
+  if (/\b30[1278]\b|redirect/i.test(stderr)) {
+    return 'the server answered with a redirect, which rclaude does not follow (a renamed or moved repository?); use its current URL';
+  }
   if (/Remote branch .* not found/i.test(stderr)) return lastLine(stderr).replace(/^(warning|fatal): /, '');
   if (/not found|\b404\b/i.test(stderr)) {
     return credential

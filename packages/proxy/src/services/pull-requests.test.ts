@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Task } from '@rclaude/protocol';
@@ -186,6 +188,27 @@ describe('the proxy’s git with a token, against a git smart-HTTP server on loo
       /larger than 0 MiB/,
     );
     expect(existsSync(file)).toBe(true);
+  });
+
+  it('does not follow a redirect (the token would go where nobody checked), and says what to do', async () => {
+    const moved = createServer((req, res) => {
+      res.writeHead(301, { location: `${url}${req.url ?? ''}` }).end();
+    });
+    await new Promise<void>((resolve) => moved.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = moved.address() as AddressInfo;
+      const opts = {
+        githubHost: 'github.com',
+        insteadOf: [{ from: 'https://github.com/old/', to: `http://127.0.0.1:${port}/` }],
+      };
+      const file = join(mkdtempSync(join(root, 'clone-')), 'repo.bundle');
+      await expect(
+        bundleRemoteRepo('https://github.com/old/demo.git', null, credential(token), file, opts),
+      ).rejects.toThrow(/a redirect, which rclaude does not follow .*use its current URL/);
+      expect(existsSync(file)).toBe(false);
+    } finally {
+      moved.close();
+    }
   });
 
   it('refuses a wrong token with GitHub-like 401 and says so without the token', async () => {
