@@ -573,6 +573,7 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     onClose('approvals', async () => approvals.close());
     registerAgentGateway({
       ns: agents,
+      rpc,
       agentSessions,
       recorder,
       sessions: stores.sessions,

@@ -60,6 +60,9 @@ export class FakeAgent {
   readonly input = new Map<string, string>();
   /** Bytes of output produced so far, per open session. */
   readonly produced = new Map<string, number>();
+  /** `files:changes` long polls received; while `holdChangePolls`, none is answered (an agent that never says). */
+  changePolls = 0;
+  holdChangePolls = false;
   /** The sandbox's workspace: path -> contents, served by the `files:*` requests. */
   readonly files = new Map<string, Uint8Array>();
   /**
@@ -216,9 +219,10 @@ export class FakeAgent {
         }),
       ),
     );
-    socket.on('files:changes', ({ cursor }, ack) =>
-      ack(ackOk({ cursor: cursor ?? 1, changes: [], reset: cursor === undefined })),
-    );
+    socket.on('files:changes', ({ cursor }, ack) => {
+      this.changePolls++;
+      if (!this.holdChangePolls) ack(ackOk({ cursor: cursor ?? 1, changes: [], reset: cursor === undefined }));
+    });
     socket.on('checkpoint:create', ({ checkpointId }, ack) => {
       void (this.onCheckpoint ?? ((id: string) => this.uploadEmptyCheckpoint(id)))(checkpointId).then(
         () => ack(ackOk({ files: 0, bytes: 0, uploadedBlobs: 0, uploadedBytes: 0, claudeSessionId: null })),

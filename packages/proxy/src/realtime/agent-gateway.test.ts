@@ -54,6 +54,21 @@ describe.each(['embedded', 'postgres+redis'] as const)('agent gateway security (
     return ((await stack.api(token, 'GET', `/api/tasks/${id}`)).body as Task).status;
   }
 
+  it('fails a request waiting on an agent as soon as its connection drops, not after its timeout', async () => {
+    const { agent, task } = await stack.startTask(alice.token);
+    agent.holdChangePolls = true;
+    const started = Date.now();
+    // A long poll: 20 s of waiting plus the agent's timeout, if nothing ended it.
+    const poll = stack.api(alice.token, 'GET', `/api/tasks/${task.id}/files/changes?cursor=1&waitMs=20000`);
+    await until('the poll reaches the agent', () => agent.changePolls > 0);
+    agent.disconnect();
+    const res = await poll;
+    expect(res.body.error?.code, res.text).toBe('AGENT_UNAVAILABLE');
+    expect(res.body.error.message).toContain('the sandbox disconnected before it answered');
+    expect(Date.now() - started).toBeLessThan(15_000);
+    await agent.connect();
+  });
+
   it('refuses a handshake without credentials, with a malformed payload, or with a forged token', async () => {
     const { agent, sandboxId, task } = await stack.startTask(alice.token);
     const forged = randomBytes(32).toString('base64url');

@@ -26,6 +26,7 @@ import {
   defaultAgentLimits,
   ReconnectCooldown,
 } from './agent-limits.js';
+import type { LocalAgentRpc } from './agent-rpc.js';
 import { rooms } from './rooms.js';
 import { StoredAcks } from './stored-acks.js';
 
@@ -56,6 +57,8 @@ export function registerAgentGateway(deps: {
   approvals?: Pick<ApprovalService, 'request' | 'withdraw'>;
   /** RCLAUDE_APPROVAL_TIMEOUT_MS, given to the agent in the hello result. */
   approvalTimeoutMs?: number;
+  /** Told when an agent's connection to this proxy drops, to fail the calls waiting on it. */
+  rpc?: Pick<LocalAgentRpc, 'dropped'>;
 }): void {
   const { ns, agentSessions, recorder, hub, log, metrics } = deps;
   const limits = deps.limits ?? defaultAgentLimits;
@@ -239,6 +242,7 @@ export function registerAgentGateway(deps: {
       if (live.get(sandboxId) !== socket) return; // Replaced by a newer connection.
       live.delete(sandboxId);
       log.info({ sandboxId, reason }, 'agent disconnected');
+      deps.rpc?.dropped(sandboxId);
       agentSessions
         .agentDisconnected(sandboxId)
         .catch((err: unknown) => log.error({ err }, 'handling agent disconnect failed'));
