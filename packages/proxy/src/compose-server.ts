@@ -411,6 +411,8 @@ export async function composeServer(config: Config, deps: ServerDeps = {}): Prom
     });
     providersRef = providers;
     onClose('providers', () => providers.close());
+    // The cloud providers load their SDK here, and only when their settings are present.
+    await providers.prepare();
     // Fail at start-up, not at the first task, when the default provider cannot work here.
     providers.get(config.RCLAUDE_PROVIDER);
     // Docker and confined local sandboxes have no network: their agents dial this server through a Unix socket

@@ -12,6 +12,7 @@ import {
   TimeoutError,
 } from '@e2b/code-interpreter';
 import { AppError, type ErrorCode } from '@rclaude/protocol';
+import { e2bNotConfigured } from './settings.js';
 import type { Provider, SandboxHandle, SandboxSize, SandboxSpec, SandboxStatus } from './types.js';
 
 export interface E2bProviderOptions {
@@ -80,7 +81,8 @@ const MAX_REMEMBERED = 1000;
  * kill on stop. `list()` finds this installation's sandboxes by metadata.
  */
 export function createE2bProvider(options: E2bProviderOptions): Provider {
-  if (!options.apiKey) throw new AppError('PROVIDER_UNAVAILABLE', 'the E2B provider needs an API key: set E2B_API_KEY');
+  const missing = e2bNotConfigured(options.apiKey);
+  if (missing) throw missing;
   const installation = options.installation ?? 'default';
   const now = options.now ?? Date.now;
   const maxTimeoutMs = options.maxSandboxTimeoutMs ?? 3_600_000;

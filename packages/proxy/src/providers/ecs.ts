@@ -9,6 +9,7 @@ import {
   type Task,
 } from '@aws-sdk/client-ecs';
 import { AppError, type ErrorCode } from '@rclaude/protocol';
+import { ecsNotConfigured } from './settings.js';
 import type { Provider, SandboxHandle, SandboxSize, SandboxSpec, SandboxStatus } from './types.js';
 
 /** Time as the provider sees it; tests inject a fast one. */
@@ -137,18 +138,8 @@ export function createEcsProvider(options: EcsProviderOptions): Provider {
     );
   }
   // Name every missing setting at once: a server with none of them set is simply not configured for ECS.
-  const missingSettings = [
-    ...(options.cluster ? [] : ['RCLAUDE_ECS_CLUSTER']),
-    ...(options.taskDefinition ? [] : ['RCLAUDE_ECS_TASK_DEFINITION']),
-    ...(options.subnets.length > 0 ? [] : ['RCLAUDE_ECS_SUBNETS']),
-    ...(options.client || options.region ? [] : ['AWS_REGION']),
-  ];
-  if (missingSettings.length > 0) {
-    throw new AppError(
-      'PROVIDER_UNAVAILABLE',
-      `the ECS provider is not configured: set ${missingSettings.join(', ')} (see docs/deploy-aws.md)`,
-    );
-  }
+  const missing = ecsNotConfigured({ ...options, hasClient: options.client !== undefined });
+  if (missing) throw missing;
   const startedBy = `rclaude-${installation}`;
   const clock = options.clock ?? systemClock;
   const pollIntervalMs = options.pollIntervalMs ?? 1000;

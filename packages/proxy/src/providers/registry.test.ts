@@ -76,4 +76,28 @@ describe('ProviderRegistry', () => {
     });
     expect(registry.active().map((p) => p.name)).toEqual(['ecs', 'e2b']);
   });
+
+  it('runs async factories in prepare(): keeps what they made, and why one is unavailable', async () => {
+    let loaded = 0;
+    const registry = new ProviderRegistry('local', {
+      local: () => fakeProvider('local'),
+      ecs: async () => {
+        loaded++;
+        return fakeProvider('ecs');
+      },
+      e2b: async () => notConfigured(),
+      docker: async () => {
+        throw new Error('connect ENOENT /var/run/docker.sock');
+      },
+    });
+    // Before prepare(), an async provider cannot be had (it would need an await).
+    expect(() => registry.get('ecs')).toThrow(/loaded by prepare\(\)/);
+    await registry.prepare();
+    await registry.prepare();
+    expect(loaded).toBe(1);
+    expect(registry.get('ecs').name).toBe('ecs');
+    expect(() => registry.get('e2b')).toThrow(/set E2B_API_KEY/);
+    expect(() => registry.get('docker')).toThrow(/the docker provider cannot be used here: connect ENOENT/);
+    expect(registry.active().map((p) => p.name)).toEqual(['local', 'ecs']);
+  });
 });
