@@ -33,7 +33,7 @@ const value = (name) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name
 const quick = flag('quick');
 const only = value('only')?.split(',');
 const wants = (name) => !only || only.includes(name);
-const maxSessions = Number(value('max-sessions') ?? (quick ? 200 : 1000));
+const maxSessions = Number(value('max-sessions') ?? (quick ? 200 : 2000));
 
 const opts = {
   floodMiB: Number(value('flood-mib') ?? (quick ? 8 : 48)),
@@ -44,7 +44,7 @@ const opts = {
   reattachRounds: 5,
   ttiRounds: quick ? 3 : 10,
   poolSize: 2,
-  sessionSteps: [50, 100, 200, 300, 400, 500, 600, 800, 1000].filter((n) => n <= maxSessions),
+  sessionSteps: [50, 100, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 1750, 2000].filter((n) => n <= maxSessions),
   sessionsPerSandbox: 50,
   sessionsMeasureMs: quick ? 3000 : 5000,
   sessionsBudgetMs: quick ? 60_000 : 240_000,
