@@ -397,6 +397,18 @@ const bodySamples: Record<string, unknown[]> = {
     { sandboxId: 'abc', bootstrap: 'x'.repeat(257) },
     { sandboxId: 'abc' },
   ],
+  'POST /api/tasks/{id}/files/sync-apply': [
+    { op: 'put', path: 'a.txt', from: '.a.txt.part', exec: false, expect: null },
+    { op: 'link', path: 'l', target: '../x', expect: { type: 'file', sha256: 'a'.repeat(64), exec: true } },
+    { op: 'mkdir', path: 'd', expect: null },
+    { op: 'chmod', path: 'a.txt', exec: true, expect: { type: 'file', sha256: 'b'.repeat(64), exec: false } },
+    { op: 'delete', path: 'a.txt', expect: { type: 'dir', sha256: 'c'.repeat(64), exec: false } },
+    { op: 'delete', path: 'a.txt' },
+    { op: 'rename', path: 'a.txt', expect: null },
+    { op: 'mkdir', path: 'd', expect: null, extra: 1 },
+    { op: 'chmod', path: 'a.txt', exec: 'yes', expect: null },
+    { op: 'put', path: 'a.txt', from: 'b', exec: false, expect: { type: 'file', sha256: 'short', exec: false } },
+  ],
   'POST /api/tasks/{id}/files/rename': [
     { from: 'a.txt', to: 'b/c.txt' },
     { from: 'a.txt' },
