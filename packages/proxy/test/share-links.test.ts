@@ -299,6 +299,8 @@ describe.each(['embedded', 'postgres+redis'] as const)('share links (%s)', (kind
     expect(Number(limited?.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 
+  /** How long one step of a co-drive test waits: well under the test's timeout, so a failure names its step. */
+  const STEP_MS = 15_000;
   describe('co-drive links', () => {
     let task: { id: string; mainSessionId: string };
     let agent: FakeAgent;
@@ -391,7 +393,7 @@ describe.each(['embedded', 'postgres+redis'] as const)('share links (%s)', (kind
       // Asking again answers the same open request.
       const again = await ask(bobSide.socket);
       expect(again.ok && again.data.id).toBe(asked.data.id);
-      await until('the owner to hear of the request', () => ownerRequests.some((r) => r.id === asked.data.id));
+      await until('the owner to hear of the request', () => ownerRequests.some((r) => r.id === asked.data.id), STEP_MS);
       const listed = await stack.api(alice.token, 'GET', `/api/tasks/${task.id}/drive-requests`);
       expect(listed.status).toBe(200);
       expect(listed.body.requests[0]).toMatchObject({ id: asked.data.id, user: 'bob', state: 'pending' });
@@ -407,16 +409,16 @@ describe.each(['embedded', 'postgres+redis'] as const)('share links (%s)', (kind
       const accepted = await decide(alice.token, asked.data.id, 'accept');
       expect(accepted.status).toBe(200);
       expect(accepted.body).toMatchObject({ state: 'accepted', decidedBy: 'alice' });
-      await until('Bob to hear he may type', () => bobSide.decisions.some((r) => r.state === 'accepted'));
+      await until('Bob to hear he may type', () => bobSide.decisions.some((r) => r.state === 'accepted'), STEP_MS);
       bobSide.socket.emit('pty:input', { sessionId: task.mainSessionId, data: 'echo from-bob\r' });
-      await until('Bob’s keystrokes to reach the sandbox', () => typed().includes('echo from-bob\r'));
+      await until('Bob’s keystrokes to reach the sandbox', () => typed().includes('echo from-bob\r'), STEP_MS);
       expect(typed()).not.toContain('too-early');
 
       // Who is attached: the owner's clients and Bob hear it; the anonymous viewer never does.
       const drivingSeen = (list: SessionPresence[]) =>
         list.some((p) => p.owner && p.drivers.includes('bob') && p.anonymousViewers === 1);
-      await until('the owner to see Bob driving', () => drivingSeen(ownerPresence));
-      await until('Bob to see himself driving', () => drivingSeen(bobSide.presence));
+      await until('the owner to see Bob driving', () => drivingSeen(ownerPresence), STEP_MS);
+      await until('Bob to see himself driving', () => drivingSeen(bobSide.presence), STEP_MS);
       expect(JSON.stringify(ownerPresence)).not.toContain(bob.id);
       expect(anonymousPresence).toEqual([]);
 
@@ -453,7 +455,7 @@ describe.each(['embedded', 'postgres+redis'] as const)('share links (%s)', (kind
       // Revoking takes effect on the live socket at once: the next keystrokes are refused.
       const revoked = await decide(alice.token, asked.data.id, 'revoke');
       expect(revoked.body).toMatchObject({ state: 'revoked', decidedBy: 'alice' });
-      await until('Bob to hear he was revoked', () => bobSide.decisions.some((r) => r.state === 'revoked'));
+      await until('Bob to hear he was revoked', () => bobSide.decisions.some((r) => r.state === 'revoked'), STEP_MS);
       const typedBefore = typed();
       const errorsAfter = bobSide.errors.length;
       bobSide.socket.emit('pty:input', { sessionId: task.mainSessionId, data: 'echo after-revoke\r' });
